@@ -1,0 +1,156 @@
+"""Bayesian linear regression of each model's reward on the request features.
+
+With prior ``θ ~ N(μ₀, σ²/λ₀ · I)`` and discounted sufficient statistics ``A, b`` the
+posterior is ``N(m, σ² P⁻¹)`` with ``P = λ₀I + A`` and ``m = P⁻¹(λ₀μ₀ + b)``
+(Bishop, *Pattern Recognition and Machine Learning*, §3.3). The noise variance ``σ²`` of
+each arm is estimated from its weighted residuals, shrunk towards a prior guess.
+
+The prior mean puts ``optimism`` on the bias feature and zero elsewhere, so a model that
+has never been tried is predicted to earn ``optimism`` everywhere and gets explored.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from bandit_router.policy.stats import SufficientStats
+
+
+@dataclass(frozen=True)
+class Prior:
+    """Prior of every arm's regression. ``exploration`` scales the posterior spread."""
+
+    precision: float = 1.0
+    optimism: float = 1.0
+    noise_var: float = 0.25
+    noise_pseudo_count: float = 4.0
+    exploration: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.precision <= 0 or self.noise_var <= 0 or self.noise_pseudo_count < 0:
+            raise ValueError("prior precision and noise variance must be positive")
+        if self.exploration < 0:
+            raise ValueError("exploration must be ≥ 0")
+
+
+@dataclass(frozen=True)
+class ArmView:
+    """The posterior restricted to an ordered list of candidate arms, ready to score."""
+
+    arms: tuple[str, ...]
+    theta: np.ndarray  # (K, d) posterior means
+    rinv: np.ndarray  # (K, d, d): ‖rinv_k x‖² = xᵀ P_k⁻¹ x
+    sigma: np.ndarray  # (K,) noise std × exploration
+    n: np.ndarray  # (K,) effective number of observations
+
+    def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior mean and standard deviation of each arm's expected reward at ``x``."""
+        mean = self.theta @ x
+        z = self.rinv @ x
+        sd = self.sigma * np.sqrt(np.einsum("kd,kd->k", z, z))
+        return mean, sd
+
+
+@dataclass
+class Posterior:
+    """Per-arm posterior means and factors, fitted from ``stats``; immutable once built."""
+
+    stats: SufficientStats
+    prior: Prior
+    theta: np.ndarray = field(repr=False)
+    rinv: np.ndarray = field(repr=False)
+    sigma: np.ndarray = field(repr=False)
+    version: int = 0
+    _views: OrderedDict = field(default_factory=OrderedDict, repr=False)
+
+    @property
+    def arms(self) -> list[str]:
+        return self.stats.arms
+
+    @property
+    def dim(self) -> int:
+        return self.stats.dim
+
+    @classmethod
+    def fit(cls, stats: SufficientStats, prior: Prior, version: int = 0) -> "Posterior":
+        theta, rinv, sigma = _solve(stats.A, stats.b, stats.s, stats.n, prior)
+        return cls(stats=stats, prior=prior, theta=theta, rinv=rinv, sigma=sigma, version=version)
+
+    @classmethod
+    def from_prior(cls, arms: list[str], dim: int, prior: Prior, version: int = 0) -> "Posterior":
+        return cls.fit(SufficientStats.empty(arms, dim), prior, version)
+
+    def view(self, arms: tuple[str, ...] | list[str]) -> ArmView:
+        """Scoring arrays for ``arms`` in that order; arms without data get the prior."""
+        key = tuple(arms)
+        hit = self._views.get(key)
+        if hit is not None:
+            self._views.move_to_end(key)
+            return hit
+        d = self.dim
+        idx = [self.stats.arms.index(a) if a in self.stats.arms else -1 for a in key]
+        known = np.array([i >= 0 for i in idx])
+        take = np.array([max(i, 0) for i in idx], dtype=np.intp)
+        theta = self.theta[take].copy()
+        rinv = self.rinv[take].copy()
+        sigma = self.sigma[take].copy()
+        n = self.stats.n[take].copy()
+        if not known.all():
+            p_theta, p_rinv, p_sigma = _prior_arm(d, self.prior)
+            theta[~known] = p_theta
+            rinv[~known] = p_rinv
+            sigma[~known] = p_sigma
+            n[~known] = 0.0
+        out = ArmView(arms=key, theta=theta, rinv=rinv, sigma=sigma, n=n)
+        self._views[key] = out
+        if len(self._views) > 64:
+            self._views.popitem(last=False)
+        return out
+
+    def to_bytes(self) -> bytes:
+        """Serialise (stats, prior and fitted arrays) for storage in the database."""
+        buf = io.BytesIO()
+        meta = json.dumps({"prior": self.prior.__dict__, "version": self.version})
+        np.savez(buf, stats=np.frombuffer(self.stats.to_bytes(), dtype=np.uint8),
+                 theta=self.theta, rinv=self.rinv, sigma=self.sigma, meta=np.array(meta))
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "Posterior":
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+            stats = SufficientStats.from_bytes(z["stats"].tobytes())
+            return cls(stats=stats, prior=Prior(**meta["prior"]), theta=z["theta"],
+                       rinv=z["rinv"], sigma=z["sigma"], version=meta["version"])
+
+
+def _prior_arm(d: int, prior: Prior) -> tuple[np.ndarray, np.ndarray, float]:
+    theta = np.zeros(d)
+    theta[0] = prior.optimism
+    rinv = np.eye(d) / np.sqrt(prior.precision)
+    return theta, rinv, float(np.sqrt(prior.noise_var) * prior.exploration)
+
+
+def _solve(A: np.ndarray, b: np.ndarray, s: np.ndarray, n: np.ndarray, prior: Prior):
+    k, d = b.shape
+    mu0 = np.zeros(d)
+    mu0[0] = prior.optimism
+    P = A + prior.precision * np.eye(d)
+    rhs = b + prior.precision * mu0
+    # P = R Rᵀ (Cholesky), so P⁻¹ = R⁻ᵀR⁻¹ and xᵀP⁻¹x = ‖R⁻¹x‖².
+    R = np.linalg.cholesky(P)
+    rinv = np.linalg.inv(R)
+    theta = np.einsum("kij,kj->ki", np.swapaxes(rinv, 1, 2), np.einsum("kij,kj->ki", rinv, rhs))
+    # Weighted residual sum of squares Σ w (r - θᵀx)² = s - 2θᵀb + θᵀAθ.
+    ssr = s - 2 * np.einsum("kd,kd->k", theta, b) + np.einsum("ki,kij,kj->k", theta, A, theta)
+    ssr = np.maximum(ssr, 0.0)
+    a0 = prior.noise_pseudo_count
+    noise_var = (a0 * prior.noise_var + ssr) / np.maximum(a0 + n, 1e-12)
+    noise_var = np.clip(noise_var, 1e-4, max(prior.noise_var, 1e-4) * 4)
+    sigma = np.sqrt(noise_var) * prior.exploration
+    return theta, rinv, sigma

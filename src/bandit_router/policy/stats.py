@@ -1,0 +1,111 @@
+"""Discounted sufficient statistics of per-arm linear regression.
+
+For every arm ``k`` we keep ``A_k = Σ w xxᵀ``, ``b_k = Σ w x r``, ``s_k = Σ w r²`` and
+``n_k = Σ w`` over its observations, where an observation's weight halves every
+``half_life`` units of time. Decaying is a scalar multiplication of everything, so a refit
+after new data costs O(new rows · d²) instead of a rescan of history.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class SufficientStats:
+    """Per-arm ``A``, ``b``, ``s``, ``n`` at time ``t`` (all weights relative to ``t``)."""
+
+    arms: list[str]
+    dim: int
+    A: np.ndarray = field(repr=False)  # (K, d, d)
+    b: np.ndarray = field(repr=False)  # (K, d)
+    s: np.ndarray = field(repr=False)  # (K,)
+    n: np.ndarray = field(repr=False)  # (K,)
+    t: float = 0.0
+
+    @classmethod
+    def empty(cls, arms: list[str], dim: int, t: float = 0.0) -> "SufficientStats":
+        k = len(arms)
+        return cls(
+            arms=list(arms),
+            dim=dim,
+            A=np.zeros((k, dim, dim)),
+            b=np.zeros((k, dim)),
+            s=np.zeros(k),
+            n=np.zeros(k),
+            t=t,
+        )
+
+    def index(self, arm: str) -> int:
+        return self.arms.index(arm)
+
+    def with_arms(self, arms: list[str]) -> "SufficientStats":
+        """A copy holding ``arms`` in that order; unknown arms start empty, others are dropped."""
+        out = SufficientStats.empty(arms, self.dim, self.t)
+        for i, a in enumerate(arms):
+            if a in self.arms:
+                j = self.arms.index(a)
+                out.A[i], out.b[i], out.s[i], out.n[i] = self.A[j], self.b[j], self.s[j], self.n[j]
+        return out
+
+    def decay_to(self, t: float, half_life: float | None) -> None:
+        """Move the reference time to ``t``, down-weighting everything by 2^-(Δt/half_life)."""
+        if half_life is not None and half_life > 0 and t > self.t:
+            f = 0.5 ** ((t - self.t) / half_life)
+            self.A *= f
+            self.b *= f
+            self.s *= f
+            self.n *= f
+        self.t = max(self.t, t)
+
+    def update(
+        self,
+        arm_idx: np.ndarray,
+        X: np.ndarray,
+        r: np.ndarray,
+        times: np.ndarray | None = None,
+        half_life: float | None = None,
+    ) -> None:
+        """Add observations (arm index, features, reward) observed at ``times``.
+
+        Rows observed before the reference time ``t`` are down-weighted by their age; call
+        ``decay_to`` first to move ``t`` forward.
+        """
+        arm_idx = np.asarray(arm_idx, dtype=np.intp)
+        X = np.asarray(X, dtype=np.float64)
+        r = np.asarray(r, dtype=np.float64)
+        if len(r) == 0:
+            return
+        if times is not None and half_life is not None and half_life > 0:
+            age = np.maximum(self.t - np.asarray(times, dtype=np.float64), 0.0)
+            w = 0.5 ** (age / half_life)
+        else:
+            w = np.ones(len(r))
+        order = np.argsort(arm_idx, kind="stable")
+        arm_sorted = arm_idx[order]
+        bounds = np.flatnonzero(np.diff(arm_sorted)) + 1
+        for group in np.split(order, bounds):
+            k = arm_idx[group[0]]
+            Xg, rg, wg = X[group], r[group], w[group]
+            Xw = Xg * wg[:, None]
+            self.A[k] += Xw.T @ Xg
+            self.b[k] += Xw.T @ rg
+            self.s[k] += float(wg @ (rg * rg))
+            self.n[k] += float(wg.sum())
+
+    def to_bytes(self) -> bytes:
+        buf = io.BytesIO()
+        meta = json.dumps({"arms": self.arms, "dim": self.dim, "t": self.t})
+        np.savez(buf, A=self.A, b=self.b, s=self.s, n=self.n, meta=np.array(meta))
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "SufficientStats":
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+            return cls(arms=meta["arms"], dim=meta["dim"], A=z["A"], b=z["b"], s=z["s"],
+                       n=z["n"], t=meta["t"])

@@ -1,0 +1,46 @@
+"""Linear Thompson sampling (Agrawal & Goyal, "Thompson Sampling for Contextual Bandits with
+Linear Payoffs", ICML 2013).
+
+Arms have independent Gaussian posteriors, so for one context the sampled rewards
+``xᵀθ̃_k`` are independent normals ``N(xᵀm_k, σ_k² xᵀP_k⁻¹x)``: sampling K scalars is
+exactly equivalent to sampling K full parameter vectors, and much cheaper.
+
+The probability that arm ``c`` wins is the one-dimensional integral
+``∫ φ(z) Π_{j≠c} Φ((μ_c + s_c z − μ_j)/s_j) dz``, computed by Simpson's rule on a fixed
+grid: deterministic and accurate to about 1e-4, where estimating it by re-sampling would
+add noise to every logged propensity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+from scipy.special import log_ndtr
+
+from bandit_router.policy.base import LinearPolicy
+
+_GRID = np.linspace(-8.0, 8.0, 161)
+_W = np.ones_like(_GRID)
+_W[1:-1:2], _W[2:-1:2] = 4.0, 2.0
+_LOG_W = np.log(_W * (_GRID[1] - _GRID[0]) / 3.0) - 0.5 * _GRID**2 - 0.5 * np.log(2 * np.pi)
+
+
+@dataclass(frozen=True)
+class ThompsonSampling(LinearPolicy):
+    name: ClassVar[str] = "thompson"
+
+    def _score(self, utility, sd, rng):
+        return utility + sd * rng.standard_normal(len(utility))
+
+    def _argmax_probability(self, chosen, utility, sd, elig_idx):
+        c = int(np.flatnonzero(elig_idx == chosen)[0])
+        if len(utility) == 1:
+            return 1.0
+        s = np.maximum(sd, 1e-12)
+        others = np.arange(len(utility)) != c
+        values = utility[c] + s[c] * _GRID  # (G,)
+        z = (values[None, :] - utility[others, None]) / s[others, None]
+        log_integrand = _LOG_W + log_ndtr(z).sum(axis=0)
+        return float(min(1.0, np.exp(log_integrand).sum()))
