@@ -4,6 +4,7 @@
 """
 
 from bandit_router.policy.base import Choice, LinearPolicy, NoEligibleArm
+from bandit_router.policy.epsilon_greedy import EpsilonGreedy
 from bandit_router.policy.linucb import LinUCB
 from bandit_router.policy.posterior import ArmView, Posterior, Prior
 from bandit_router.policy.stats import SufficientStats
@@ -24,6 +25,7 @@ def make_policy(name: str, propensity_floor: float = 0.01, alpha: float = 1.0) -
 __all__ = [
     "ArmView",
     "Choice",
+    "EpsilonGreedy",
     "LinUCB",
     "LinearPolicy",
     "NoEligibleArm",

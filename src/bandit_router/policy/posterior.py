@@ -92,20 +92,17 @@ class Posterior:
         if hit is not None:
             self._views.move_to_end(key)
             return hit
-        d = self.dim
-        idx = [self.stats.arms.index(a) if a in self.stats.arms else -1 for a in key]
-        known = np.array([i >= 0 for i in idx])
-        take = np.array([max(i, 0) for i in idx], dtype=np.intp)
-        theta = self.theta[take].copy()
-        rinv = self.rinv[take].copy()
-        sigma = self.sigma[take].copy()
-        n = self.stats.n[take].copy()
-        if not known.all():
-            p_theta, p_rinv, p_sigma = _prior_arm(d, self.prior)
-            theta[~known] = p_theta
-            rinv[~known] = p_rinv
-            sigma[~known] = p_sigma
-            n[~known] = 0.0
+        p_theta, p_rinv, p_sigma = _prior_arm(self.dim, self.prior)
+        k = len(key)
+        theta = np.repeat(p_theta[None], k, axis=0)
+        rinv = np.repeat(p_rinv[None], k, axis=0)
+        sigma = np.full(k, p_sigma)
+        n = np.zeros(k)
+        for i, arm in enumerate(key):
+            if arm in self.stats.arms:
+                j = self.stats.arms.index(arm)
+                theta[i], rinv[i], sigma[i], n[i] = (self.theta[j], self.rinv[j], self.sigma[j],
+                                                     self.stats.n[j])
         out = ArmView(arms=key, theta=theta, rinv=rinv, sigma=sigma, n=n)
         self._views[key] = out
         if len(self._views) > 64:

@@ -1,0 +1,3 @@
+"""bandit-router: online LLM routing with contextual bandits."""
+
+__version__ = "0.1.0"

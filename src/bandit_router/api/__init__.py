@@ -1,0 +1,1 @@
+"""HTTP edge: FastAPI app factory, one router module per resource."""

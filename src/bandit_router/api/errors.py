@@ -1,0 +1,79 @@
+"""Every domain error maps to one HTTP status here, with a message that says what to fix."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from bandit_router.routing import NoModels, RoutingError
+from bandit_router.store.errors import Conflict, NotFound
+
+log = logging.getLogger(__name__)
+
+
+def _body(message: str, **extra) -> dict:
+    return {"detail": message, **extra}
+
+
+def _location(loc: tuple) -> str:
+    parts = [str(p) for p in loc if p not in ("body",)]
+    return ".".join(parts) or "body"
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError):
+        errors = []
+        for e in exc.errors():
+            where = _location(tuple(e.get("loc", ())))
+            msg = str(e.get("msg", "invalid value")).removeprefix("Value error, ")
+            if e.get("type") == "json_invalid":
+                msg = "the body is not valid JSON: " + str(e.get("ctx", {}).get("error", msg))
+            elif e.get("type") == "extra_forbidden":
+                msg = "unknown field; remove it (see the OpenAPI schema at /docs)"
+            errors.append({"field": where, "message": msg})
+        summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
+        return JSONResponse(status_code=422, content=_body(f"invalid request: {summary}",
+                                                           errors=errors))
+
+    @app.exception_handler(NotFound)
+    async def _not_found(request: Request, exc: NotFound):
+        return JSONResponse(status_code=404, content=_body(str(exc)))
+
+    @app.exception_handler(Conflict)
+    async def _conflict(request: Request, exc: Conflict):
+        return JSONResponse(status_code=409, content=_body(str(exc)))
+
+    @app.exception_handler(RoutingError)
+    async def _routing(request: Request, exc: RoutingError):
+        return JSONResponse(status_code=422, content=_body(str(exc)))
+
+    @app.exception_handler(NoModels)
+    async def _no_models(request: Request, exc: NoModels):
+        return JSONResponse(status_code=503, content=_body(str(exc)), headers={"Retry-After": "5"})
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(DBAPIError)
+    async def _db_down(request: Request, exc: DBAPIError):
+        log.error("database error on %s %s: %s", request.method, request.url.path,
+                  type(exc.orig).__name__ if exc.orig is not None else type(exc).__name__)
+        return JSONResponse(
+            status_code=503, headers={"Retry-After": "2"},
+            content=_body("the database is unavailable; nothing was stored, retry later"),
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException):
+        return JSONResponse(status_code=exc.status_code, content=_body(str(exc.detail)),
+                            headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception):
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return JSONResponse(status_code=500, content=_body(
+            "internal error; nothing was acknowledged, so the request can be retried"))

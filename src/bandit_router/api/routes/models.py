@@ -1,0 +1,59 @@
+"""GET/PUT/DELETE /v1/models — the line-up, changed at run time."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response
+
+from bandit_router.api.deps import ServiceDep, SessionDep
+from bandit_router.api.schemas import ModelIn, ModelOut
+from bandit_router.catalog import ModelSpec
+from bandit_router.store.models import get_model, list_models, record_model, retire_model
+
+router = APIRouter(tags=["models"])
+
+ModelPath = Annotated[str, Path(min_length=1, max_length=200,
+                                pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]*$")]
+
+
+def _out(row, service) -> ModelOut:
+    stats = service.router.posterior.stats
+    obs = float(stats.n[stats.arms.index(row.id)]) if row.id in stats.arms else 0.0
+    return ModelOut(id=row.id, provider=row.provider,
+                    input_price_per_mtok=row.input_price_per_mtok,
+                    output_price_per_mtok=row.output_price_per_mtok,
+                    context_window=row.context_window, tags=list(row.tags or []),
+                    base_url=row.base_url, upstream_model=row.upstream_model,
+                    typical_latency_ms=row.typical_latency_ms, observations=round(obs, 3))
+
+
+@router.get("/v1/models")
+def get_models(service: ServiceDep, session: SessionDep) -> dict[str, list[ModelOut]]:
+    return {"models": [_out(r, service) for r in list_models(session)]}
+
+
+@router.get("/v1/models/{model_id:path}", response_model=ModelOut)
+def get_one(model_id: ModelPath, service: ServiceDep, session: SessionDep) -> ModelOut:
+    return _out(get_model(session, model_id), service)
+
+
+@router.put("/v1/models/{model_id:path}", response_model=ModelOut, status_code=200,
+            responses={201: {"description": "model registered"}})
+def put_model(model_id: ModelPath, body: ModelIn, service: ServiceDep, session: SessionDep,
+              response: Response) -> ModelOut:
+    spec = ModelSpec(id=model_id, tags=tuple(body.tags),
+                     **body.model_dump(exclude={"tags"}))
+    with session.begin():
+        created = record_model(session, spec)
+    service.sync_models()
+    response.status_code = 201 if created else 200
+    return _out(get_model(session, model_id), service)
+
+
+@router.delete("/v1/models/{model_id:path}", status_code=204)
+def delete_model(model_id: ModelPath, service: ServiceDep, session: SessionDep) -> Response:
+    with session.begin():
+        retire_model(session, model_id)
+    service.sync_models()
+    return Response(status_code=204)

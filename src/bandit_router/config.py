@@ -1,0 +1,65 @@
+"""The one settings class. Every value comes from a ``BANDIT_ROUTER_*`` environment variable
+(or a CLI flag that sets it); nothing else in the code reads ``os.environ``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BANDIT_ROUTER_", extra="ignore")
+
+    database_url: SecretStr = Field(
+        SecretStr("sqlite:///./bandit-router.db"),
+        description="SQLAlchemy URL; sqlite:///PATH (default) or postgresql+psycopg://USER@HOST/DB",
+    )
+    models_file: Path | None = Field(
+        None, description="TOML line-up loaded on start (models already stored are updated)"
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    workers: int = Field(1, ge=1, le=64, description="uvicorn worker processes")
+
+    policy: Literal["thompson", "linucb"] = "thompson"
+    linucb_alpha: float = Field(1.0, ge=0)
+    cost_weight: float = Field(
+        0.0, ge=0, description="λ in utility = reward − λ·cost_usd (reward per USD)"
+    )
+    propensity_floor: float = Field(0.01, ge=0, le=0.5)
+    prior_precision: float = Field(1.0, gt=0)
+    prior_optimism: float = Field(1.0, description="prior mean reward of an untried model")
+    exploration: float = Field(1.0, ge=0, description="scale of the posterior spread")
+    error_reward: float = Field(0.0, ge=0, le=1, description="reward of feedback with an error")
+
+    feature_buckets: int = Field(256, ge=8, le=65_536)
+    feature_ngrams: int = Field(2, ge=1, le=3)
+    feature_caller_slots: int = Field(16, ge=0, le=1024)
+
+    refit_interval_s: float = Field(30.0, gt=0)
+    half_life_s: float | None = Field(
+        86_400.0, description="age at which an observation counts half; unset or 0 = no discount"
+    )
+    posterior_poll_s: float = Field(2.0, gt=0, description="how often a process checks for a newer posterior")
+    scheduler: bool = Field(True, description="run the refit scheduler in this process")
+
+    max_prompt_chars: int = Field(1_000_000, ge=1)
+    max_body_bytes: int = Field(4_000_000, ge=1024)
+    default_output_tokens: int = Field(256, ge=0)
+    log_level: str = "INFO"
+
+    @field_validator("half_life_s")
+    @classmethod
+    def _zero_is_off(cls, v: float | None) -> float | None:
+        return None if v is not None and v <= 0 else v
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.get_secret_value().startswith("sqlite")
+
+
+def get_settings(**overrides) -> Settings:
+    return Settings(**overrides)

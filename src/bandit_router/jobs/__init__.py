@@ -1,0 +1,1 @@
+"""Periodic work: refitting posteriors and keeping every process on the newest one."""

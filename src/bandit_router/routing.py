@@ -1,0 +1,190 @@
+"""Decide which model answers a request: candidates → eligibility → features → policy.
+
+The :class:`Router` holds the current posterior and line-up of one process and is shared by
+the HTTP API and the proxy. It does no I/O: callers record the decision it returns.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+
+from bandit_router.catalog import ModelSpec
+from bandit_router.features import Featurizer, estimate_tokens
+from bandit_router.policy import LinearPolicy, Posterior
+
+
+class RoutingError(ValueError):
+    """The request cannot be routed as asked; the message says what to change."""
+
+
+class UnknownModels(RoutingError):
+    pass
+
+
+class NothingFits(RoutingError):
+    pass
+
+
+class NoModels(RuntimeError):
+    """The line-up is empty: an operator must register a model first."""
+
+
+@dataclass(frozen=True)
+class RouteRequest:
+    prompt: str
+    features: Mapping[str, float] = field(default_factory=dict)
+    candidates: tuple[str, ...] | None = None
+    expected_output_tokens: int | None = None
+    input_tokens: int | None = None
+    cost_weight: float | None = None
+    max_latency_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class RouteDecision:
+    decision_id: str
+    model: str
+    fallbacks: list[str]
+    propensity: float
+    policy: str
+    policy_version: int
+    cost_weight: float
+    features: np.ndarray
+    candidates: list[str]
+    input_tokens: int
+    output_tokens: int
+    estimated_cost_usd: float
+    explanation: dict[str, Any]
+
+
+class Router:
+    """Thread-safe: the posterior and line-up are swapped atomically by the sync job."""
+
+    def __init__(
+        self,
+        featurizer: Featurizer,
+        policy: LinearPolicy,
+        posterior: Posterior,
+        models: list[ModelSpec],
+        *,
+        cost_weight: float = 0.0,
+        default_output_tokens: int = 256,
+        seed: int | None = None,
+    ) -> None:
+        self.featurizer = featurizer
+        self.policy = policy
+        self.posterior = posterior
+        self.cost_weight = cost_weight
+        self.default_output_tokens = default_output_tokens
+        self._models: dict[str, ModelSpec] = {m.id: m for m in models}
+        self._seeds = np.random.SeedSequence(seed)
+        self._seed_lock = threading.Lock()
+        self._local = threading.local()
+
+    # -- state swapped by the background sync -------------------------------------------
+    @property
+    def models(self) -> dict[str, ModelSpec]:
+        return self._models
+
+    def set_models(self, models: list[ModelSpec]) -> None:
+        self._models = {m.id: m for m in models}
+
+    def set_posterior(self, posterior: Posterior) -> None:
+        if posterior.dim != self.featurizer.spec.dim:
+            raise ValueError(
+                f"posterior has feature size {posterior.dim}, featurizer {self.featurizer.spec.dim}"
+            )
+        self.posterior = posterior
+
+    # -- the decision -------------------------------------------------------------------
+    def _rng(self) -> np.random.Generator:
+        rng = getattr(self._local, "rng", None)
+        if rng is None:
+            with self._seed_lock:
+                child = self._seeds.spawn(1)[0]
+            rng = self._local.rng = np.random.default_rng(child)
+        return rng
+
+    def decide(self, req: RouteRequest) -> RouteDecision:
+        models = self._models  # one consistent snapshot for this request
+        posterior = self.posterior
+        if not models:
+            raise NoModels(
+                "no models are registered; add one with PUT /v1/models/{id} "
+                "or start the server with --models PATH"
+            )
+        if req.candidates is not None:
+            unknown = [c for c in req.candidates if c not in models]
+            if unknown:
+                raise UnknownModels(
+                    f"unknown candidate model(s): {', '.join(unknown)}; "
+                    f"registered: {', '.join(sorted(models))}"
+                )
+            ids = list(dict.fromkeys(req.candidates))
+        else:
+            ids = sorted(models)
+        specs = [models[i] for i in ids]
+
+        n_in = req.input_tokens if req.input_tokens is not None else estimate_tokens(req.prompt)
+        n_out = (req.expected_output_tokens if req.expected_output_tokens is not None
+                 else self.default_output_tokens)
+        need = n_in + n_out
+        window = np.array([s.context_window for s in specs])
+        eligible = window >= need
+        if not eligible.any():
+            raise NothingFits(
+                f"the prompt (~{n_in} tokens) plus expected output ({n_out} tokens) needs {need} "
+                f"tokens, more than the context window of every candidate "
+                f"(largest: {int(window.max())}, model {specs[int(window.argmax())].id})"
+            )
+        cost = np.array([s.cost_usd(n_in, n_out) for s in specs])
+        lam = self.cost_weight if req.cost_weight is None else req.cost_weight
+
+        x = self.featurizer.transform(req.prompt, req.features)
+        view = posterior.view(ids)
+        choice = self.policy.choose(view, x, self._rng(), cost=cost, cost_weight=lam,
+                                    eligible=eligible)
+
+        per_model = {}
+        for i, s in enumerate(specs):
+            entry = {
+                "predicted_reward": round(float(choice.mean[i]), 6),
+                "uncertainty": round(float(choice.sd[i]), 6),
+                "estimated_cost_usd": float(cost[i]),
+                "utility": round(float(choice.utility[i]), 6),
+                "score": round(float(choice.score[i]), 6),
+                "observations": round(float(view.n[i]), 3),
+                "eligible": bool(eligible[i]),
+            }
+            if not eligible[i]:
+                entry["reason"] = (f"context window {s.context_window} < {need} tokens needed")
+            per_model[s.id] = entry
+        chosen = ids[choice.index]
+        explanation = {
+            "policy": self.policy.name,
+            "cost_weight": lam,
+            "input_tokens_estimate": n_in,
+            "output_tokens_estimate": n_out,
+            "explored": choice.explored,
+            "models": per_model,
+        }
+        return RouteDecision(
+            decision_id=str(uuid.uuid4()),
+            model=chosen,
+            fallbacks=[ids[i] for i in choice.ranking[1:]],
+            propensity=choice.propensity,
+            policy=self.policy.name,
+            policy_version=posterior.version,
+            cost_weight=lam,
+            features=x,
+            candidates=ids,
+            input_tokens=n_in,
+            output_tokens=n_out,
+            estimated_cost_usd=float(cost[choice.index]),
+            explanation=explanation,
+        )

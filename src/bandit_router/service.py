@@ -1,0 +1,127 @@
+"""One process's running service: database, router, refit and background sync, wired together
+from :class:`Settings`. The HTTP API, the proxy and the CLI all drive this object."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from bandit_router.catalog import ModelSpec, load_catalog
+from bandit_router.config import Settings
+from bandit_router.features import FeatureSpec, Featurizer
+from bandit_router.jobs.refit import RefitConfig, RefitResult, refit
+from bandit_router.jobs.scheduler import start_scheduler
+from bandit_router.policy import Posterior, Prior, make_policy
+from bandit_router.routing import Router
+from bandit_router.store import migrate
+from bandit_router.store.db import make_engine, make_sessionmaker, ping, transaction
+from bandit_router.store.models import list_models, record_model, to_spec
+from bandit_router.store.posteriors import latest_version, load_posterior
+
+log = logging.getLogger(__name__)
+
+
+class Service:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine = make_engine(settings.database_url.get_secret_value())
+        self.sessions: sessionmaker[Session] = make_sessionmaker(self.engine)
+        spec = FeatureSpec(n_buckets=settings.feature_buckets, max_ngram=settings.feature_ngrams,
+                           n_caller=settings.feature_caller_slots)
+        self.prior = Prior(precision=settings.prior_precision, optimism=settings.prior_optimism,
+                           exploration=settings.exploration)
+        self.refit_config = RefitConfig(policy=settings.policy, dim=spec.dim, prior=self.prior,
+                                        half_life_s=settings.half_life_s,
+                                        error_reward=settings.error_reward)
+        self.router = Router(
+            Featurizer(spec),
+            make_policy(settings.policy, settings.propensity_floor, settings.linucb_alpha),
+            Posterior.from_prior([], spec.dim, self.prior, version=0),
+            [],
+            cost_weight=settings.cost_weight,
+            default_output_tokens=settings.default_output_tokens,
+        )
+        self.posterior_loaded = False
+        self._scheduler = None
+        self._sync_lock = threading.Lock()
+
+    # -- lifecycle ----------------------------------------------------------------------
+    def start(self, *, migrate_db: bool = True, scheduler: bool | None = None) -> None:
+        if migrate_db:
+            migrate.upgrade(self.engine)
+        if self.settings.models_file is not None:
+            self.register_models(load_catalog(self.settings.models_file))
+        self.sync()
+        if not self.posterior_loaded:
+            self.refit(force=True)
+        run = self.settings.scheduler if scheduler is None else scheduler
+        if run:
+            self._scheduler = start_scheduler(
+                self._scheduled_refit, self._scheduled_sync,
+                refit_interval_s=self.settings.refit_interval_s,
+                sync_interval_s=self.settings.posterior_poll_s,
+            )
+
+    def stop(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=True)
+            self._scheduler = None
+        self.engine.dispose()
+
+    # -- work ---------------------------------------------------------------------------
+    def register_models(self, specs: list[ModelSpec]) -> None:
+        with transaction(self.sessions) as s:
+            for spec in specs:
+                record_model(s, spec)
+        self.sync_models()
+
+    def sync_models(self) -> None:
+        with self.sessions() as s:
+            self.router.set_models([to_spec(r) for r in list_models(s)])
+
+    def sync(self) -> None:
+        """Load the newest posterior version (if newer) and the current line-up."""
+        with self._sync_lock, self.sessions() as s:
+            newest = latest_version(s)
+            if newest is not None and newest != self.router.posterior.version:
+                row = load_posterior(s, newest)
+                if row.feature_dim == self.refit_config.dim:
+                    post = Posterior.from_bytes(row.payload)
+                    post.version = int(row.version)
+                    self.router.set_posterior(post)
+                    self.posterior_loaded = True
+                    log.info("loaded posterior version %d", row.version)
+            elif newest is not None:
+                self.posterior_loaded = True
+            self.router.set_models([to_spec(r) for r in list_models(s)])
+
+    def refit(self, force: bool = False) -> RefitResult:
+        result = refit(self.engine, self.refit_config, force=force)
+        if result.version is not None:
+            self.sync()
+        return result
+
+    def ready(self) -> tuple[bool, dict[str, str]]:
+        checks = {}
+        try:
+            ping(self.engine)
+            checks["database"] = "ok"
+        except Exception as exc:  # any driver error means not ready
+            checks["database"] = f"unreachable ({type(exc).__name__})"
+        checks["posterior"] = (f"version {self.router.posterior.version}"
+                               if self.posterior_loaded else "not loaded")
+        return checks["database"] == "ok" and self.posterior_loaded, checks
+
+    def _scheduled_refit(self) -> None:
+        try:
+            self.refit()
+        except Exception:
+            log.exception("scheduled refit failed; the previous posterior keeps serving")
+
+    def _scheduled_sync(self) -> None:
+        try:
+            self.sync()
+        except Exception:
+            log.exception("posterior sync failed; will retry")

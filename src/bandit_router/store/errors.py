@@ -1,0 +1,13 @@
+"""Domain errors raised by the store; the API maps each to one HTTP status in one place."""
+
+
+class StoreError(Exception):
+    """Base class; ``str(exc)`` is a message for the caller that says what to fix."""
+
+
+class NotFound(StoreError):
+    pass
+
+
+class Conflict(StoreError):
+    pass

@@ -1,0 +1,47 @@
+"""Cross-process locks: Postgres advisory locks; on SQLite one process owns the database.
+
+``FEEDBACK_LOCK`` orders writers against the refit's high-water mark: every feedback insert
+holds it shared until commit, and the refit takes it exclusively for the instant it reads
+``max(feedback.id)``. So every id at or below the mark belongs to a committed row, and a
+refit that resumes from the mark never skips a row whose transaction was still open.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+FEEDBACK_LOCK = 0x6272_0001
+REFIT_LOCK = 0x6272_0002
+
+_local_locks: dict[int, threading.Lock] = {REFIT_LOCK: threading.Lock()}
+
+
+def _is_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def shared_xact_lock(session: Session, key: int) -> None:
+    if _is_postgres(session):
+        session.execute(text("SELECT pg_advisory_xact_lock_shared(:k)"), {"k": key})
+
+
+def exclusive_xact_lock(session: Session, key: int) -> None:
+    if _is_postgres(session):
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+
+
+def try_session_lock(session: Session, key: int) -> bool:
+    """Take ``key`` for the life of the session's connection (Postgres) or process (SQLite)."""
+    if _is_postgres(session):
+        return bool(session.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
+    return _local_locks[key].acquire(blocking=False)
+
+
+def release_session_lock(session: Session, key: int) -> None:
+    if _is_postgres(session):
+        session.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+    else:
+        _local_locks[key].release()

@@ -1,0 +1,30 @@
+"""Apply the Alembic migrations in ``migrations/`` (shipped inside the wheel as ``_migrations``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine
+
+import bandit_router
+
+
+def migrations_dir() -> Path:
+    pkg = Path(bandit_router.__file__).resolve().parent
+    for candidate in (pkg / "_migrations", pkg.parents[1] / "migrations"):
+        if (candidate / "env.py").exists():
+            return candidate
+    raise FileNotFoundError("the Alembic migrations directory is missing from this installation")
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Bring the database behind ``engine`` to ``revision``; safe to run on every start."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(migrations_dir()))
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":  # one migrator at a time across replicas
+            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(1651638272)")
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)

@@ -1,0 +1,97 @@
+"""SQLAlchemy 2 tables. The same schema runs on SQLite and PostgreSQL (see ``migrations/``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# SQLite only auto-increments INTEGER PRIMARY KEY columns.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ModelRow(Base):
+    __tablename__ = "models"
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    provider: Mapped[str | None] = mapped_column(String(100))
+    input_price_per_mtok: Mapped[float] = mapped_column(Float)
+    output_price_per_mtok: Mapped[float] = mapped_column(Float)
+    context_window: Mapped[int] = mapped_column(Integer)
+    tags: Mapped[list] = mapped_column(JSON, default=list)
+    base_url: Mapped[str | None] = mapped_column(String(2000))
+    api_key_env: Mapped[str | None] = mapped_column(String(200))
+    upstream_model: Mapped[str | None] = mapped_column(String(200))
+    typical_latency_ms: Mapped[float | None] = mapped_column(Float)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class DecisionRow(Base):
+    __tablename__ = "decisions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    model_id: Mapped[str] = mapped_column(String(200))
+    propensity: Mapped[float] = mapped_column(Float)
+    policy: Mapped[str] = mapped_column(String(32))
+    policy_version: Mapped[int] = mapped_column(Integer)
+    cost_weight: Mapped[float] = mapped_column(Float)
+    features: Mapped[bytes] = mapped_column(LargeBinary)
+    candidates: Mapped[list] = mapped_column(JSON)
+    input_tokens_est: Mapped[int] = mapped_column(Integer)
+    output_tokens_est: Mapped[int] = mapped_column(Integer)
+    estimated_cost_usd: Mapped[float] = mapped_column(Float)
+    scores: Mapped[dict] = mapped_column(JSON)
+    request_metadata: Mapped[dict | None] = mapped_column("metadata", JSON)
+
+
+class FeedbackRow(Base):
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    decision_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("decisions.id", ondelete="CASCADE"), unique=True
+    )
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    reward: Mapped[float | None] = mapped_column(Float)
+    input_tokens: Mapped[int | None] = mapped_column(Integer)
+    output_tokens: Mapped[int | None] = mapped_column(Integer)
+    cost_usd: Mapped[float | None] = mapped_column(Float)
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class PosteriorRow(Base):
+    __tablename__ = "posteriors"
+
+    version: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    policy: Mapped[str] = mapped_column(String(32))
+    feature_dim: Mapped[int] = mapped_column(Integer)
+    watermark: Mapped[int] = mapped_column(BigInteger)
+    n_feedback: Mapped[int] = mapped_column(BigInteger)
+    fit_seconds: Mapped[float] = mapped_column(Float)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+Index("ix_feedback_received_at", FeedbackRow.received_at)
