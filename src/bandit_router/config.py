@@ -49,6 +49,7 @@ class Settings(BaseSettings):
     max_prompt_chars: int = Field(1_000_000, ge=1)
     max_body_bytes: int = Field(4_000_000, ge=1024)
     default_output_tokens: int = Field(256, ge=0)
+    blas_threads: int = Field(1, ge=1, le=256, description="BLAS threads per process")
     log_level: str = "INFO"
 
     @field_validator("half_life_s")

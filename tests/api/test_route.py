@@ -1,0 +1,116 @@
+"""POST /v1/route: what an app asking for a model sees."""
+
+from __future__ import annotations
+
+from bandit_router.catalog import ModelSpec
+from tests.conftest import TWO_MODELS, route
+
+
+def test_route_answers_a_model_with_propensity_cost_and_explanation(client):
+    body = route(client, "Write a Python function that reverses a list", expected_output_tokens=300)
+    assert body["model"] in {"model-a", "model-b"}
+    assert body["fallbacks"] == [m for m in ("model-a", "model-b") if m != body["model"]]
+    assert 0.01 <= body["propensity"] <= 1.0
+    assert body["policy_version"] >= 1
+    # 11 input tokens est. is not asserted exactly; 300 output tokens at $2/M is.
+    assert body["estimated_cost_usd"] >= 300 * 2.0 / 1e6
+    scores = body["explanation"]["models"]
+    assert set(scores) == {"model-a", "model-b"}
+    assert {"predicted_reward", "uncertainty", "estimated_cost_usd", "utility"} <= set(
+        scores["model-a"])
+
+
+def test_chat_messages_are_accepted_instead_of_a_prompt(client):
+    r = client.post("/v1/route", json={"messages": [
+        {"role": "system", "content": "You are terse."},
+        {"role": "user", "content": [{"type": "text", "text": "Sum 2 and 2"}]},
+    ]})
+    assert r.status_code == 200, r.text
+
+
+def test_prompt_and_messages_together_or_neither_is_a_422(client):
+    both = client.post("/v1/route", json={"prompt": "x", "messages": [{"role": "user",
+                                                                     "content": "x"}]})
+    neither = client.post("/v1/route", json={"features": {"a": 1}})
+    for r in (both, neither):
+        assert r.status_code == 422
+        assert "exactly one of `prompt`" in r.json()["detail"]
+
+
+def test_candidates_restrict_the_choice(client):
+    for _ in range(20):
+        assert route(client, "hi", candidates=["model-b"])["model"] == "model-b"
+
+
+def test_unknown_candidate_is_a_422_naming_it(client):
+    r = client.post("/v1/route", json={"prompt": "hi", "candidates": ["model-a", "gpt-9"]})
+    assert r.status_code == 422
+    assert "gpt-9" in r.json()["detail"]
+
+
+def test_models_whose_context_window_is_too_small_are_never_chosen(make_client, db_url):
+    small = ModelSpec(id="tiny", input_price_per_mtok=0.0, output_price_per_mtok=0.0,
+                      context_window=1000)
+    client = make_client(db_url, TWO_MODELS + [small])
+    long_prompt = "word " * 2000  # ~2,900 tokens by the conservative estimate
+    chosen = {route(client, long_prompt)["model"] for _ in range(60)}
+    assert "tiny" not in chosen
+    explanation = route(client, long_prompt)["explanation"]["models"]["tiny"]
+    assert explanation["eligible"] is False and "context window 1000" in explanation["reason"]
+    # ...but a short prompt may go to it.
+    assert "tiny" in {route(client, "hi", expected_output_tokens=10)["model"] for _ in range(60)}
+
+
+def test_expected_output_counts_against_the_context_window(client):
+    r = client.post("/v1/route", json={"prompt": "hi", "expected_output_tokens": 200_000})
+    assert r.status_code == 422
+    assert "context window" in r.json()["detail"]
+
+
+def test_invalid_values_are_422_with_the_field_named(client):
+    cases = [
+        ({"prompt": 5}, "prompt"),
+        ({"prompt": "x", "features": {"a": "high"}}, "features.a"),
+        ({"prompt": "x", "expected_output_tokens": -1}, "expected_output_tokens"),
+        ({"prompt": "x", "candidates": []}, "candidates"),
+        ({"prompt": "x", "surprise": True}, "surprise"),
+    ]
+    for body, field in cases:
+        r = client.post("/v1/route", json=body)
+        assert r.status_code == 422, (body, r.text)
+        assert field in r.json()["detail"], r.json()
+
+
+def test_nan_and_infinity_in_features_are_rejected(client):
+    for literal in ("NaN", "Infinity", "-Infinity"):
+        r = client.post("/v1/route", content='{"prompt": "x", "features": {"a": %s}}' % literal,
+                        headers={"content-type": "application/json"})
+        assert r.status_code == 422, literal
+        assert "finite" in r.json()["detail"]
+
+
+def test_a_prompt_over_the_limit_is_413(make_client, sqlite_url):
+    client = make_client(sqlite_url, TWO_MODELS, max_prompt_chars=1000)
+    r = client.post("/v1/route", json={"prompt": "a" * 1001})
+    assert r.status_code == 413
+    assert "1000" in r.json()["detail"]
+
+
+def test_a_body_over_the_limit_is_413(make_client, sqlite_url):
+    client = make_client(sqlite_url, TWO_MODELS, max_body_bytes=2048)
+    r = client.post("/v1/route", json={"prompt": "a" * 5000})
+    assert r.status_code == 413
+    assert "BANDIT_ROUTER_MAX_BODY_BYTES" in r.json()["detail"]
+
+
+def test_malformed_json_is_a_422_not_a_500(client):
+    r = client.post("/v1/route", content=b'{"prompt": ', headers={"content-type": "application/json"})
+    assert r.status_code == 422
+    assert "not valid JSON" in r.json()["detail"]
+
+
+def test_no_registered_models_is_a_503_telling_how_to_add_one(make_client, sqlite_url):
+    client = make_client(sqlite_url)
+    r = client.post("/v1/route", json={"prompt": "hi"})
+    assert r.status_code == 503
+    assert "PUT /v1/models" in r.json()["detail"]

@@ -1,0 +1,89 @@
+"""The quick start, as a user runs it: real `bandit-router` processes."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import EXAMPLE_MODELS
+
+BIN = Path(sys.executable).parent / "bandit-router"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_ready(url: str, proc, timeout: float = 30) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        assert proc.poll() is None, proc.stdout.read().decode()
+        try:
+            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("server did not become ready")
+
+
+def _serve(tmp_path, *args, env=None):
+    port = _free_port()
+    proc = subprocess.Popen([str(BIN), "serve", "--port", str(port), *args], cwd=tmp_path,
+                            env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def test_serve_runs_on_embedded_sqlite_with_the_example_models(tmp_path):
+    proc, url = _serve(tmp_path, "--models", str(EXAMPLE_MODELS))
+    try:
+        _wait_ready(url, proc)
+        models = httpx.get(url + "/v1/models").json()["models"]
+        assert len(models) >= 4
+        d = httpx.post(url + "/v1/route", json={"prompt": "Summarise this email"}).json()
+        r = httpx.post(url + "/v1/feedback", json={"decision_id": d["decision_id"], "reward": 1})
+        assert r.status_code == 201
+        assert (tmp_path / "bandit-router.db").exists()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_serve_on_postgres_from_the_environment(tmp_path, pg_url):
+    proc, url = _serve(tmp_path, env={"BANDIT_ROUTER_DATABASE_URL": pg_url,
+                                      "BANDIT_ROUTER_MODELS_FILE": str(EXAMPLE_MODELS)})
+    try:
+        _wait_ready(url, proc)
+        d = httpx.post(url + "/v1/route", json={"prompt": "hi"}).json()
+        assert d["model"]
+        assert not (tmp_path / "bandit-router.db").exists()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_models_command_rejects_a_broken_file(tmp_path):
+    bad = tmp_path / "m.toml"
+    bad.write_text('[[models]]\nid = "x"\ninput_price_per_mtok = -1\n'
+                   'output_price_per_mtok = 1\ncontext_window = 10\n')
+    out = subprocess.run([str(BIN), "models", str(bad)], capture_output=True, text=True)
+    assert out.returncode == 2
+    assert "input_price_per_mtok" in out.stderr
+    ok = subprocess.run([str(BIN), "models", str(EXAMPLE_MODELS)], capture_output=True, text=True)
+    assert ok.returncode == 0 and "gpt-4o-mini" in ok.stdout
+
+
+def test_migrate_is_idempotent(pg_url):
+    for _ in range(2):
+        out = subprocess.run([str(BIN), "migrate", "--database-url", pg_url],
+                             capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
