@@ -95,3 +95,22 @@ class PosteriorRow(Base):
 
 
 Index("ix_feedback_received_at", FeedbackRow.received_at)
+
+
+class UsageRow(Base):
+    """What the proxy measured for a decision it forwarded: tokens, cost, latency, outcome."""
+
+    __tablename__ = "usage"
+
+    decision_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("decisions.id", ondelete="CASCADE"), primary_key=True
+    )
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    model_id: Mapped[str] = mapped_column(String(200))
+    input_tokens: Mapped[int | None] = mapped_column(Integer)
+    output_tokens: Mapped[int | None] = mapped_column(Integer)
+    cost_usd: Mapped[float | None] = mapped_column(Float)
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(32))  # "ok", "error", "cancelled", "incomplete"
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[list] = mapped_column(JSON, default=list)
