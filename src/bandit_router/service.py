@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import datetime, timezone
 
 from sqlalchemy.orm import Session, sessionmaker
 from threadpoolctl import threadpool_limits
@@ -15,11 +16,14 @@ from bandit_router.features import FeatureSpec, Featurizer
 from bandit_router.jobs.refit import RefitConfig, RefitResult, refit
 from bandit_router.jobs.scheduler import start_scheduler
 from bandit_router.policy import Posterior, Prior, make_policy
-from bandit_router.routing import Router
+from bandit_router.routing import RouteDecision, RouteRequest, Router
 from bandit_router.store import migrate
+from bandit_router.store.codec import encode_features
 from bandit_router.store.db import make_engine, make_sessionmaker, ping, transaction
+from bandit_router.store.decisions import Outcome, record_decision, record_feedback
 from bandit_router.store.models import list_models, record_model, to_spec
 from bandit_router.store.posteriors import latest_version, load_posterior
+from bandit_router.store.schema import DecisionRow
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +79,30 @@ class Service:
         self.engine.dispose()
 
     # -- work ---------------------------------------------------------------------------
+    def route(self, request: RouteRequest, *, tenant_id: str | None = None,
+              metadata: dict | None = None) -> RouteDecision:
+        """Decide and durably log the decision; the one entry point of the API and the proxy."""
+        decision = self.router.decide(request)
+        with transaction(self.sessions) as s:
+            record_decision(s, DecisionRow(
+                id=decision.decision_id, tenant_id=tenant_id,
+                created_at=datetime.now(timezone.utc), model_id=decision.model,
+                propensity=decision.propensity, policy=decision.policy,
+                policy_version=decision.policy_version, cost_weight=decision.cost_weight,
+                features=encode_features(decision.features), candidates=decision.candidates,
+                input_tokens_est=decision.input_tokens, output_tokens_est=decision.output_tokens,
+                estimated_cost_usd=decision.estimated_cost_usd,
+                scores=decision.explanation["models"], request_metadata=metadata,
+            ))
+        return decision
+
+    def feedback(self, decision_id: str, outcome: Outcome, *,
+                 tenant_id: str | None = None) -> tuple[int, bool]:
+        """Record an outcome exactly once; returns (feedback id, created). Committed on return."""
+        with transaction(self.sessions) as s:
+            row, created = record_feedback(s, decision_id, outcome, tenant_id)
+        return int(row.id), created
+
     def register_models(self, specs: list[ModelSpec]) -> None:
         with transaction(self.sessions) as s:
             for spec in specs:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
+from starlette.concurrency import run_in_threadpool
 
-from bandit_router.api.deps import SessionDep
+from bandit_router.api.deps import ServiceDep
 from bandit_router.api.schemas import FeedbackIn, FeedbackOut
-from bandit_router.store.decisions import Outcome, record_feedback
+from bandit_router.store.decisions import Outcome
 
 router = APIRouter(tags=["routing"])
 
@@ -15,11 +16,10 @@ router = APIRouter(tags=["routing"])
              responses={200: {"description": "identical repeat; nothing new stored"},
                         404: {"description": "unknown decision"},
                         409: {"description": "feedback already recorded with other values"}})
-def feedback(body: FeedbackIn, session: SessionDep, response: Response) -> FeedbackOut:
+async def feedback(body: FeedbackIn, service: ServiceDep, response: Response) -> FeedbackOut:
     outcome = Outcome(**body.model_dump(exclude={"decision_id"}))
-    with session.begin():
-        row, created = record_feedback(session, body.decision_id, outcome)
-    # The transaction is committed here: only now may we acknowledge.
+    feedback_id, created = await run_in_threadpool(service.feedback, body.decision_id, outcome)
+    # service.feedback returns only after the commit: only now may we acknowledge.
     response.status_code = 201 if created else 200
     return FeedbackOut(decision_id=body.decision_id, status="recorded" if created else "duplicate",
-                       feedback_id=row.id)
+                       feedback_id=feedback_id)
