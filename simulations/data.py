@@ -1,0 +1,337 @@
+"""Replayable routing data: RouteLLM-style response files and seeded synthetic scenarios.
+
+Every source becomes a :class:`Dataset`: one row per request, one column per model, holding
+the request's features (from the service's own :class:`~bandit_router.features.Featurizer`),
+the reward each model would have earned, its expected value, and the price of the call.
+Full information is kept so that the oracle and the supervised ceiling can be scored; the
+bandit policies only ever see the reward of the model they chose.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+
+from bandit_router.catalog import ModelSpec, load_catalog
+from bandit_router.features import FeatureSpec, Featurizer, estimate_tokens
+
+_TRUE = {"true", "t", "yes", "y"}
+_FALSE = {"false", "f", "no", "n"}
+_HERE = Path(__file__).resolve().parent
+# Catalogs searched for prices when neither --cost nor --models names a model.
+DEFAULT_CATALOGS = (_HERE / "routellm_models.toml",)
+
+
+class DataError(ValueError):
+    """Input data that cannot be replayed, with a message saying what to fix."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A stream of requests with every model's outcome (rows are in replay order)."""
+
+    name: str
+    models: tuple[str, ...]
+    X: np.ndarray  # (n, d) request features
+    reward: np.ndarray  # (n, K) reward the model would earn on this request
+    expected: np.ndarray  # (n, K) its expectation (equal to ``reward`` for real data)
+    cost: np.ndarray  # (n, K) USD price of the call, as known when deciding
+    available: np.ndarray | None = None  # (n, K) bool: model can be chosen at this step
+    latency_ms: np.ndarray | None = None  # (n, K)
+    drift_step: int | None = None  # first step after a change in the world
+    request_ids: np.ndarray | None = None  # (n,) stable ids of the original rows
+
+    def __post_init__(self) -> None:
+        n, k = self.reward.shape
+        if self.X.shape[0] != n or self.expected.shape != (n, k) or self.cost.shape != (n, k):
+            raise DataError("features, rewards and costs must have one row per request")
+        if len(self.models) != k:
+            raise DataError("one model name per reward column is required")
+
+    @property
+    def n(self) -> int:
+        return self.reward.shape[0]
+
+    @property
+    def k(self) -> int:
+        return self.reward.shape[1]
+
+    @property
+    def ids(self) -> np.ndarray:
+        return np.arange(self.n) if self.request_ids is None else self.request_ids
+
+    def take(self, rows: np.ndarray, name: str | None = None) -> "Dataset":
+        """The requests ``rows`` in that order (e.g. a shuffle or a split)."""
+        pick = (lambda a: None if a is None else a[rows])
+        return replace(self, name=name or self.name, X=self.X[rows], reward=self.reward[rows],
+                       expected=self.expected[rows], cost=self.cost[rows],
+                       available=pick(self.available), latency_ms=pick(self.latency_ms),
+                       request_ids=self.ids[rows], drift_step=None)
+
+    def shuffled(self, rng: np.random.Generator) -> "Dataset":
+        """A random order of the same requests (real data has no time order to keep)."""
+        return self.take(rng.permutation(self.n))
+
+    def strongest(self) -> int:
+        """Index of the model with the highest mean expected reward (hindsight)."""
+        return int(np.argmax(self.expected.mean(axis=0)))
+
+    def cheapest(self) -> int:
+        return int(np.argmin(self.cost.mean(axis=0)))
+
+
+# --------------------------------------------------------------------------- real data
+
+
+@dataclass(frozen=True)
+class ResponseTable:
+    """Rows of a RouteLLM-style response file set: prompts and one quality column per model."""
+
+    prompts: list[str]
+    models: tuple[str, ...]
+    quality: np.ndarray  # (n, K) float
+
+
+def _parse(value: str) -> float | None:
+    v = value.strip().lower()
+    if v in _TRUE:
+        return 1.0
+    if v in _FALSE:
+        return 0.0
+    try:
+        out = float(v)
+    except ValueError:
+        return None
+    return out if math.isfinite(out) else None
+
+
+def read_responses(path: str | Path) -> ResponseTable:
+    """Read a CSV file, or every ``*.csv`` under a directory (sorted, recursively).
+
+    Each file needs a ``prompt`` column; every other column whose values are all booleans or
+    numbers is a model. Rows with a missing value are skipped; all files must name the same
+    models.
+    """
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(path.rglob("*.csv"))
+    elif path.is_file():
+        files = [path]
+    else:
+        raise DataError(f"{path} is neither a CSV file nor a directory")
+    if not files:
+        raise DataError(f"no *.csv files under {path}")
+    prompts: list[str] = []
+    cols: list[list[str]] = []
+    header: tuple[str, ...] | None = None
+    for f in files:
+        with f.open(newline="", encoding="utf-8") as fh:
+            reader = csv.reader(fh)
+            names = next(reader, None)
+            if names is None:
+                continue
+            if "prompt" not in names:
+                raise DataError(f"{f} has no 'prompt' column")
+            others = tuple(c for c in names if c != "prompt")
+            if header is None:
+                header = others
+            elif set(others) != set(header):
+                raise DataError(f"{f} has columns {others}, the first file had {header}")
+            pos = {c: i for i, c in enumerate(names)}
+            for row in reader:
+                if len(row) != len(names):
+                    continue
+                prompts.append(row[pos["prompt"]])
+                cols.append([row[pos[c]] for c in header])
+    if header is None or not prompts:
+        raise DataError(f"no rows found in {path}")
+    parsed = [[_parse(v) for v in r] for r in cols]
+    model_idx = [j for j in range(len(header))
+                 if sum(r[j] is not None for r in parsed) >= 0.5 * len(parsed)]
+    if len(model_idx) < 2:
+        raise DataError(f"{path} needs at least two boolean or numeric model columns")
+    keep = [i for i, r in enumerate(parsed) if all(r[j] is not None for j in model_idx)]
+    quality = np.array([[parsed[i][j] for j in model_idx] for i in keep], dtype=np.float64)
+    return ResponseTable([prompts[i] for i in keep], tuple(header[j] for j in model_idx), quality)
+
+
+def parse_costs(items: Sequence[str]) -> dict[str, float]:
+    """``["model=0.002", ...]`` → ``{model: usd_per_request}``."""
+    out = {}
+    for item in items:
+        name, sep, value = item.rpartition("=")
+        if not sep or not name:
+            raise DataError(f"--cost expects MODEL=USD_PER_REQUEST, got {item!r}")
+        out[name] = float(value)
+    return out
+
+
+def _match(model: str, catalog: Mapping[str, ModelSpec]) -> ModelSpec | None:
+    if model in catalog:
+        return catalog[model]
+    low = {k.lower(): v for k, v in catalog.items()}
+    return low.get(model.lower()) or low.get(model.rsplit("/", 1)[-1].lower())
+
+
+def request_costs(
+    prompts: Sequence[str],
+    models: Sequence[str],
+    per_request: Mapping[str, float] | None = None,
+    catalogs: Sequence[str | Path] = (),
+    output_tokens: int = 256,
+) -> np.ndarray:
+    """USD price of each (request, model): a flat ``--cost`` or catalog prices × tokens.
+
+    Catalog prices are applied to the prompt's estimated input tokens plus ``output_tokens``.
+    Catalogs are searched in order, then the ones shipped with the simulations.
+    """
+    per_request = dict(per_request or {})
+    specs: dict[str, ModelSpec] = {}
+    for path in [*catalogs, *DEFAULT_CATALOGS]:
+        if Path(path).exists():
+            for m in load_catalog(path):
+                specs.setdefault(m.id, m)
+    tokens = np.array([estimate_tokens(p) for p in prompts], dtype=np.float64)
+    out = np.empty((len(prompts), len(models)))
+    for j, m in enumerate(models):
+        if m in per_request:
+            out[:, j] = per_request[m]
+            continue
+        spec = _match(m, specs)
+        if spec is None:
+            raise DataError(f"no price for model {m!r}: pass --cost '{m}=USD' or --models FILE")
+        out[:, j] = (tokens * spec.input_price_per_mtok
+                     + output_tokens * spec.output_price_per_mtok) / 1e6
+    return out
+
+
+def load_responses(
+    path: str | Path,
+    featurizer: Featurizer | None = None,
+    costs: Mapping[str, float] | None = None,
+    catalogs: Sequence[str | Path] = (),
+    output_tokens: int = 256,
+) -> Dataset:
+    """A RouteLLM-style response file set as a :class:`Dataset` (file order, unshuffled)."""
+    table = read_responses(path)
+    featurizer = featurizer or Featurizer(FeatureSpec())
+    X = featurizer.transform_many(table.prompts)
+    cost = request_costs(table.prompts, table.models, costs, catalogs, output_tokens)
+    return Dataset(name=Path(path).name, models=table.models, X=X, reward=table.quality,
+                   expected=table.quality, cost=cost)
+
+
+# --------------------------------------------------------------------------- synthetic
+
+_TOPICS = ("code", "math", "law", "medicine", "chat", "history", "physics", "finance")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Knobs of the synthetic world; every scenario is a variation of the stationary one."""
+
+    steps: int = 20_000
+    change_at: float = 0.5  # fraction of the stream where drift/joining/price change happens
+    degrade_by: float = 0.35  # (b) quality lost by the degrading model
+    newcomer_gain: float = 0.08  # (c) how much better the joining model is than the best
+    price_factor: float = 0.25  # (d) the strong model's new price relative to the old
+    words_per_prompt: tuple[int, int] = (8, 60)
+
+
+# quality[model, topic] of the stationary world: no model is best everywhere.
+_BASE_MODELS = ("small", "medium", "large")
+_BASE_PRICE = np.array([0.0002, 0.001, 0.006])  # USD per request at 30 words
+_BASE_LATENCY = np.array([300.0, 700.0, 1500.0])  # ms at zero load
+
+
+def _topic_quality(rng: np.random.Generator, n_models: int) -> np.ndarray:
+    strength = np.linspace(0.45, 0.75, n_models)[:, None]
+    return np.clip(strength + rng.normal(0.0, 0.12, size=(n_models, len(_TOPICS))), 0.05, 0.95)
+
+
+def _prompts(rng: np.random.Generator, topics: np.ndarray, lengths: np.ndarray) -> list[str]:
+    vocab = [[f"{t}{i}" for i in range(40)] for t in _TOPICS]
+    common = [f"w{i}" for i in range(200)]
+    out = []
+    for t, n in zip(topics, lengths):
+        own = rng.integers(0, 40, size=n)
+        shared = rng.integers(0, 200, size=n)
+        mix = rng.random(n) < 0.5
+        words = [vocab[t][o] if m else common[s] for o, s, m in zip(own, shared, mix)]
+        out.append(" ".join(words))
+    return out
+
+
+def synthetic(name: str, seed: int, scenario: Scenario | None = None,
+              featurizer: Featurizer | None = None) -> Dataset:
+    """Generate scenario ``name`` (see :data:`SCENARIOS`) from ``seed``.
+
+    Each request has a hidden topic and a length. A model's success probability depends on
+    both (longer prompts are harder, more so for small models); rewards are Bernoulli draws.
+    """
+    if name not in SCENARIOS:
+        raise DataError(f"unknown scenario {name!r}; choose one of {sorted(SCENARIOS)}")
+    sc = scenario or Scenario()
+    rng = np.random.default_rng(seed)
+    featurizer = featurizer or Featurizer(FeatureSpec())
+    n = sc.steps
+    change = int(sc.change_at * n)
+    models = list(_BASE_MODELS)
+    quality = _topic_quality(rng, len(models))
+    price = _BASE_PRICE.copy()
+    latency = _BASE_LATENCY.copy()
+    if name == "newcomer":
+        models.append("newcomer")
+        quality = np.vstack([quality, np.clip(quality.max(axis=0) + sc.newcomer_gain, 0, 0.97)])
+        price = np.append(price, price[1])
+        latency = np.append(latency, latency[1])
+    k = len(models)
+    topics = rng.integers(0, len(_TOPICS), size=n)
+    lengths = rng.integers(sc.words_per_prompt[0], sc.words_per_prompt[1] + 1, size=n)
+    prompts = _prompts(rng, topics, lengths)
+    hardness = (lengths - 30) / 60.0  # in [-0.37, 0.5]
+    size_sens = np.linspace(0.4, 0.1, len(_BASE_MODELS))
+    sens = np.append(size_sens, size_sens[-1]) if k > len(size_sens) else size_sens
+    expected = quality[:, topics].T - hardness[:, None] * sens[None, :]
+    scale = (lengths / 30.0)[:, None]
+    cost = price[None, :] * scale * np.ones((n, 1))
+    available = None
+    extra: list[dict[str, float] | None] = [None] * n
+    lat = None
+    if name == "drift":
+        # The model that is best before the change is the one that degrades.
+        victim = int(np.argmax(expected[:change].mean(axis=0)))
+        expected[change:, victim] -= sc.degrade_by
+    elif name == "newcomer":
+        available = np.ones((n, k), dtype=bool)
+        available[:change, -1] = False
+    elif name == "price":
+        cost[change:, -1] *= sc.price_factor
+    elif name == "latency":
+        # Load follows a slow random walk; big models slow down more under load.
+        load = np.clip(np.cumsum(rng.normal(0, 0.02, size=n)) % 2.0, 0, 2.0)
+        load = np.abs(load - 1.0) * 2.0  # triangle wave in [0, 2]
+        slow = np.linspace(0.3, 1.2, k)
+        lat = latency[None, :] * (1 + slow[None, :] * load[:, None]) * rng.lognormal(
+            0, 0.25, size=(n, k))
+        extra = [{"load": float(v)} for v in load]
+    expected = np.clip(expected, 0.02, 0.98)
+    reward = (rng.random((n, k)) < expected).astype(np.float64)
+    X = np.stack([featurizer.transform(p, e) for p, e in zip(prompts, extra)])
+    return Dataset(name=name, models=tuple(models), X=X, reward=reward, expected=expected,
+                   cost=cost, available=available, latency_ms=lat,
+                   drift_step=change if name in ("drift", "newcomer", "price") else None)
+
+
+SCENARIOS: dict[str, str] = {
+    "stationary": "(a) three models whose quality depends on topic and prompt length",
+    "drift": "(b) the best model loses quality abruptly half-way through",
+    "newcomer": "(c) a better, mid-priced model becomes available half-way through",
+    "price": "(d) the strongest model's price drops to a quarter half-way through",
+    "latency": "(e) latency depends on model and a drifting load (passed as a caller feature)",
+}
