@@ -77,6 +77,35 @@ class LinearPolicy(ABC):
         ranking = np.concatenate(([chosen], rest)).astype(np.intp)
         return Choice(chosen, float(propensity), ranking, mean, sd, utility, score, explored)
 
+    def probabilities(
+        self,
+        view: ArmView,
+        x: np.ndarray,
+        cost: np.ndarray | None = None,
+        cost_weight: float = 0.0,
+        eligible: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Every candidate's probability that :meth:`choose` picks it at ``x``.
+
+        Includes the uniform exploration floor and is 0 for ineligible candidates; entry
+        ``i`` equals the ``propensity`` that ``choose`` logs when it picks ``i``. Off-policy
+        evaluation uses it as the candidate policy's ``π(a | x)``.
+        """
+        k = len(view.arms)
+        eligible = np.ones(k, dtype=bool) if eligible is None else np.asarray(eligible, bool)
+        elig_idx = np.flatnonzero(eligible)
+        if len(elig_idx) == 0:
+            raise NoEligibleArm("no candidate is eligible")
+        mean, sd = view.predict(x)
+        utility = mean if cost is None or cost_weight == 0 else mean - cost_weight * cost
+        u, s = utility[elig_idx], sd[elig_idx]
+        n_elig = len(elig_idx)
+        eps = min(1.0, self.propensity_floor * n_elig) if n_elig > 1 else 0.0
+        p_policy = np.array([self._argmax_probability(c, u, s, elig_idx) for c in elig_idx])
+        out = np.zeros(k)
+        out[elig_idx] = (1.0 - eps) * p_policy + eps / n_elig
+        return out
+
     @abstractmethod
     def _score(self, utility: np.ndarray, sd: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """The per-arm number whose argmax is the policy's (pre-floor) choice."""

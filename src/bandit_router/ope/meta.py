@@ -1,0 +1,97 @@
+"""Run every estimator on one logged data set and one candidate, with intervals and diagnostics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from bandit_router.ope.bootstrap import bootstrap_intervals
+from bandit_router.ope.data import LoggedBandit
+from bandit_router.ope.estimators import ESTIMATORS, Estimator, EstimatorInputs
+from bandit_router.ope.overlap import Overlap, OverlapThresholds, overlap
+from bandit_router.ope.reward_model import cross_fitted_predictions
+
+OUTCOMES = ("reward", "cost_usd", "utility")
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    n_boot: int = 1000
+    level: float = 0.95
+    folds: int = 5
+    ridge: float = 1.0
+    thresholds: OverlapThresholds = field(default_factory=OverlapThresholds)
+
+    def __post_init__(self) -> None:
+        if self.n_boot < 2 or not 0 < self.level < 1 or self.folds < 1 or self.ridge <= 0:
+            raise ValueError("need n_boot ≥ 2, 0 < level < 1, folds ≥ 1 and ridge > 0")
+
+
+@dataclass(frozen=True)
+class Estimate:
+    value: float
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Estimates of the candidate's mean reward, cost per request and utility."""
+
+    candidate: str
+    n: int
+    level: float
+    cost_weight: float | None  # λ of the utility; None = each decision's logged λ
+    logged: dict[str, float]  # what the logging policy itself earned, per outcome
+    estimates: dict[str, dict[str, Estimate]]  # estimator → outcome → estimate
+    overlap: Overlap
+    excluded: dict[str, int]
+
+    @property
+    def trustworthy(self) -> bool:
+        return self.overlap.trustworthy
+
+
+def evaluate_policy(
+    data: LoggedBandit, target: np.ndarray, rng: np.random.Generator, *,
+    cost_weight: float | None = None, candidate: str = "candidate",
+    config: EvaluationConfig = EvaluationConfig(),
+    estimators: tuple[Estimator, ...] = ESTIMATORS,
+) -> Evaluation:
+    """Estimate what ``target`` (π_e, an (n, K) matrix over ``data.arms``) would have earned.
+
+    Utility is ``reward − λ·cost`` with λ = ``cost_weight``, or each decision's logged λ
+    when None (0 where none was logged). ``rng`` seeds the folds and the bootstrap.
+    """
+    if target.shape != (data.n, data.k):
+        raise ValueError("target must hold one probability per decision and arm")
+    if cost_weight is not None:
+        lam = np.full(data.n, float(cost_weight))
+    elif data.logged_cost_weight is not None:
+        lam = data.logged_cost_weight
+    else:
+        lam = np.zeros(data.n)
+    y = np.column_stack([data.rewards, data.costs, data.rewards - lam * data.costs])
+    q = None
+    if any(e.needs_model for e in estimators):
+        X = data.X if data.X is not None else np.ones((data.n, 1))
+        q_rc = cross_fitted_predictions(X, data.actions, y[:, :2], data.k, rng,
+                                        folds=config.folds, ridge=config.ridge)
+        q = np.concatenate([q_rc, (q_rc[..., 0] - lam[:, None] * q_rc[..., 1])[..., None]],
+                           axis=2)
+    inputs = EstimatorInputs.build(y, data.actions, data.propensities, target, q)
+    intervals = bootstrap_intervals(estimators, inputs, rng, config.n_boot, config.level)
+    estimates = {}
+    for est in estimators:
+        value = est.estimate(inputs)
+        lo, hi = intervals[est.name]
+        estimates[est.name] = {o: Estimate(float(value[j]), float(lo[j]), float(hi[j]))
+                               for j, o in enumerate(OUTCOMES)}
+    return Evaluation(
+        candidate=candidate, n=data.n, level=config.level, cost_weight=cost_weight,
+        logged={o: float(v) for o, v in zip(OUTCOMES, y.mean(axis=0))},
+        estimates=estimates,
+        overlap=overlap(inputs.weights, data.propensities, config.thresholds),
+        excluded=dict(data.excluded),
+    )
