@@ -251,17 +251,17 @@ _BASE_LATENCY = np.array([300.0, 700.0, 1500.0])  # ms at zero load
 
 def _topic_quality(rng: np.random.Generator, n_models: int) -> np.ndarray:
     strength = np.linspace(0.45, 0.75, n_models)[:, None]
-    return np.clip(strength + rng.normal(0.0, 0.12, size=(n_models, len(_TOPICS))), 0.05, 0.95)
+    return np.clip(strength + rng.normal(0.0, 0.2, size=(n_models, len(_TOPICS))), 0.05, 0.95)
 
 
 def _prompts(rng: np.random.Generator, topics: np.ndarray, lengths: np.ndarray) -> list[str]:
-    vocab = [[f"{t}{i}" for i in range(40)] for t in _TOPICS]
+    vocab = [[f"{t}{i}" for i in range(12)] for t in _TOPICS]
     common = [f"w{i}" for i in range(200)]
     out = []
     for t, n in zip(topics, lengths):
-        own = rng.integers(0, 40, size=n)
+        own = rng.integers(0, 12, size=n)
         shared = rng.integers(0, 200, size=n)
-        mix = rng.random(n) < 0.5
+        mix = rng.random(n) < 0.7
         words = [vocab[t][o] if m else common[s] for o, s, m in zip(own, shared, mix)]
         out.append(" ".join(words))
     return out

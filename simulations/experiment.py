@@ -88,7 +88,8 @@ def run_tasks(datasets: dict[int, Dataset], tasks: Sequence[Task], workers: int 
     return out
 
 
-def holdout_ceiling(data: Dataset, config: PolicyConfig, cost_weights: Sequence[float]):
+def holdout_ceiling(data: Dataset, config: PolicyConfig, cost_weights: Sequence[float],
+                    seed: int = 0):
     """Full-information ridge trained on the first half, routing the second half greedily.
 
     Returns the test half and one run log per cost weight.
@@ -108,7 +109,7 @@ def holdout_ceiling(data: Dataset, config: PolicyConfig, cost_weights: Sequence[
         arm = np.array([greedy.choose(view, x, rng, cost=c, cost_weight=lam).index
                         for x, c in zip(test.X, test.cost)], dtype=np.intp)
         r = np.arange(test.n)
-        logs.append(Log("ceiling-holdout", -1, float(lam), data.models, test.ids, arm,
+        logs.append(Log("ceiling-holdout", seed, float(lam), data.models, test.ids, arm,
                         np.ones(test.n), test.reward[r, arm], test.cost[r, arm]))
     return test, logs
 

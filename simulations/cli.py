@@ -1,0 +1,189 @@
+"""``bandit-router simulate``: replay real or synthetic traffic through several policies.
+
+The main CLI registers :func:`simulate` as a command; ``python -m simulations`` runs it alone.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import typer
+
+from bandit_router.features import FeatureSpec, Featurizer
+from bandit_router.policy import Prior
+from simulations import experiment
+from simulations.data import SCENARIOS, DataError, Scenario, load_responses, parse_costs, synthetic
+from simulations.runner import KINDS, PolicyConfig
+
+DEFAULT_POLICIES = "thompson,linucb,epsilon-greedy,contextfree-thompson,random,cheapest," \
+                   "strongest,oracle,ceiling"
+
+
+def build_policies(names: str, refit_every: int, half_life: float | None, alpha: float,
+                   epsilon: float, propensity_floor: float, prior: Prior) -> list[PolicyConfig]:
+    """``"thompson,linucb:alpha=0.5,thompson:half_life=none"`` → policy configs.
+
+    Knobs after ``:`` override the command's options for that policy only; the label is the
+    text as written, so two variants of one policy can run side by side.
+    """
+    out = []
+    for raw in [s.strip() for s in names.split(",") if s.strip()]:
+        kind, _, rest = raw.partition(":")
+        knobs = {"refit_every": refit_every, "half_life": half_life, "alpha": alpha,
+                 "epsilon": epsilon, "propensity_floor": propensity_floor}
+        prior_knobs = {}
+        for kv in [p for p in rest.split(":") if p]:
+            key, _, value = kv.partition("=")
+            key = key.replace("-", "_")
+            if key in ("precision", "optimism", "noise_var", "exploration"):
+                prior_knobs[key] = float(value)
+            elif key == "half_life":
+                knobs[key] = None if value.lower() in ("none", "0", "inf") else float(value)
+            elif key in knobs:
+                knobs[key] = type(knobs[key] if knobs[key] is not None else 0.0)(value)
+            else:
+                raise typer.BadParameter(f"unknown knob {key!r} in policy {raw!r}")
+        if kind not in KINDS:
+            raise typer.BadParameter(f"unknown policy {kind!r}; choose from {', '.join(KINDS)}")
+        out.append(PolicyConfig(kind=kind, label=raw, prior=Prior(**{**prior.__dict__,
+                                                                    **prior_knobs}), **knobs))
+    return out
+
+
+def simulate(
+    data: Optional[Path] = typer.Option(None, "--data", help="RouteLLM-style CSV file or directory"),
+    scenario: Optional[str] = typer.Option(
+        None, "--scenario", help="synthetic scenario: " + ", ".join(SCENARIOS)),
+    models: list[Path] = typer.Option([], "--models", help="models TOML (the service's format) "
+                                      "for prices; repeatable"),
+    cost: list[str] = typer.Option([], "--cost", help="MODEL=USD flat price per request; "
+                                   "repeatable; overrides --models"),
+    output_tokens: int = typer.Option(256, "--output-tokens",
+                                      help="assumed answer length when pricing from a catalog"),
+    policies: str = typer.Option(DEFAULT_POLICIES, "--policies",
+                                 help="comma-separated; knobs as kind:key=value"),
+    sweep: bool = typer.Option(False, "--sweep", help="sweep the cost weight λ (two models: "
+                               "PGR, APGR, CPT)"),
+    sweep_points: int = typer.Option(16, "--sweep-points", help="λ values in the sweep"),
+    cost_weight: float = typer.Option(0.0, "--cost-weight", help="λ in reward − λ·cost "
+                                      "when not sweeping"),
+    seeds: int = typer.Option(1, "--seeds", help="number of seeds (stream orders / worlds)"),
+    seed: int = typer.Option(0, "--seed", help="first seed; runs are reproducible per seed"),
+    steps: Optional[int] = typer.Option(None, "--steps", help="requests per run (synthetic "
+                                        "length, or a prefix of the shuffled real stream)"),
+    refit_every: int = typer.Option(100, "--refit-every", help="feedback events per refit"),
+    half_life: float = typer.Option(5000.0, "--half-life", help="discount half-life in "
+                                    "requests; 0 disables discounting"),
+    alpha: float = typer.Option(1.0, "--alpha", help="LinUCB width"),
+    epsilon: float = typer.Option(0.05, "--epsilon", help="ε of ε-greedy"),
+    propensity_floor: float = typer.Option(0.01, "--propensity-floor"),
+    precision: float = typer.Option(Prior().precision, "--prior-precision"),
+    exploration: float = typer.Option(Prior().exploration, "--exploration",
+                                      help="Thompson posterior spread multiplier"),
+    window: int = typer.Option(250, "--window", help="requests averaged for recovery time"),
+    workers: int = typer.Option(0, "--workers", help="processes; 0 = one per core"),
+    log: Optional[Path] = typer.Option(None, "--log", help="per-request log (.csv, or "
+                                       ".parquet with pyarrow)"),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="write the summary here"),
+    plots: Optional[Path] = typer.Option(None, "--plots", help="directory for PNG plots"),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Replay traffic through the service's policies and compare them offline."""
+    started = time.perf_counter()
+    if (data is None) == (scenario is None):
+        raise typer.BadParameter("pass exactly one of --data PATH or --scenario NAME")
+    prior = Prior(**{**Prior().__dict__, "precision": precision, "exploration": exploration})
+    configs = build_policies(policies, refit_every, half_life or None, alpha, epsilon,
+                             propensity_floor, prior)
+    seed_list = list(range(seed, seed + seeds))
+    featurizer = Featurizer(FeatureSpec())
+    try:
+        if data is not None:
+            base = load_responses(data, featurizer, parse_costs(cost), models, output_tokens)
+            datasets = {}
+            for s in seed_list:
+                d = base.shuffled(np.random.default_rng(s))
+                datasets[s] = d.take(np.arange(min(steps, d.n))) if steps else d
+        else:
+            sc = Scenario(steps=steps) if steps else Scenario()
+            datasets = {s: synthetic(scenario, s, sc, featurizer) for s in seed_list}
+    except DataError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    first = datasets[seed_list[0]]
+    two_models = first.k == 2
+    if sweep and not two_models:
+        typer.echo("note: --sweep reports PGR/APGR/CPT only for two-model data; "
+                   "showing quality against cost for each λ")
+    grid = experiment.cost_weight_grid(first, sweep_points) if sweep else np.array([cost_weight])
+    tasks = [experiment.Task(s, c, float(lam))
+             for c in configs for s in seed_list
+             for lam in (grid if c.uses_cost_weight else grid[:1])]
+    n_workers = workers or experiment.default_workers()
+    logs = experiment.run_tasks(datasets, tasks, n_workers, progress)
+    runs = [experiment.metrics.summarize(lg, datasets[lg.seed], window) for lg in logs]
+    summary = {
+        "data": str(data) if data is not None else f"scenario:{scenario}",
+        "models": list(first.models),
+        "steps": first.n,
+        "seeds": seed_list,
+        "cost_weights": [float(x) for x in grid],
+        "mean_cost_usd": {m: float(c) for m, c in zip(first.models, first.cost.mean(axis=0))},
+        "mean_quality": {m: float(q) for m, q in zip(first.models, first.reward.mean(axis=0))},
+        "drift_step": first.drift_step,
+        "policies": {c.label: c.describe() for c in configs},
+        "results": experiment.policy_summary(runs),
+        "runs": runs,
+    }
+    if sweep and two_models:
+        summary["sweep"] = experiment.sweep_summary(logs, datasets)
+        ceiling = next((c for c in configs if c.kind == "ceiling"), None)
+        if ceiling is not None:
+            tests, held = {}, []
+            for s in seed_list:
+                tests[s], hl = experiment.holdout_ceiling(datasets[s], ceiling, grid, seed=s)
+                held += hl
+            summary["sweep"].update(experiment.sweep_summary(held, tests))
+    summary["wall_seconds"] = round(time.perf_counter() - started, 1)
+    _report(summary, sweep and two_models)
+    if log is not None:
+        experiment.write_logs(logs, log)
+        typer.echo(f"log: {log}")
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(summary, indent=2))
+        typer.echo(f"summary: {json_path}")
+    if plots is not None:
+        from simulations import plots as plotting
+
+        for p in plotting.write_all(summary, logs, datasets, plots):
+            typer.echo(f"plot: {p}")
+
+
+def _fmt(ms: dict | None, digits: int = 3) -> str:
+    if not ms or ms.get("mean") is None:
+        return "-"
+    return f"{ms['mean']:.{digits}f}±{ms['sd']:.{digits}f}"
+
+
+def _report(summary: dict, sweep: bool) -> None:
+    typer.echo(f"{summary['data']}: {summary['steps']} requests, models "
+               f"{', '.join(summary['models'])}, seeds {summary['seeds']}")
+    if sweep:
+        typer.echo(f"{'policy':<32} {'APGR':>14} {'CPT(50%)':>14} {'CPT(80%)':>14}")
+        for name, row in summary["sweep"].items():
+            typer.echo(f"{name:<32} {_fmt(row['apgr']):>14} {_fmt(row['cpt50']):>14} "
+                       f"{_fmt(row['cpt80']):>14}")
+    else:
+        typer.echo(f"{'policy':<32} {'λ':>8} {'reward':>14} {'cost $':>16} {'regret':>16} "
+                   f"{'recovery':>14}  share")
+        for row in summary["results"]:
+            share = " ".join(f"{m.rsplit('/', 1)[-1]}={v:.2f}" for m, v in row["share"].items())
+            typer.echo(f"{row['policy']:<32} {row['cost_weight']:>8.3g} "
+                       f"{_fmt(row['mean_reward']):>14} {_fmt(row['total_cost_usd'], 2):>16} "
+                       f"{_fmt(row['regret'], 1):>16} {_fmt(row.get('recovery_steps'), 0):>14}"
+                       f"  {share}")
+    typer.echo(f"wall time {summary['wall_seconds']} s")

@@ -1,0 +1,143 @@
+"""Matplotlib PNGs of a simulation: quality against cost, cumulative regret, routing share."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from simulations import metrics
+from simulations.data import Dataset
+from simulations.runner import Log
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def quality_vs_cost(summary: dict, logs: Sequence[Log], path: Path) -> Path:
+    """One curve per policy: mean quality against mean cost per request, over λ (seed-mean)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 5))
+    pts: dict[str, dict[float, list[tuple[float, float]]]] = {}
+    for lg in logs:
+        pts.setdefault(lg.policy, {}).setdefault(lg.cost_weight, []).append(
+            (float(lg.cost_usd.mean()), float(lg.reward.mean())))
+    for policy, by_lam in pts.items():
+        xy = np.array([np.mean(v, axis=0) for _, v in sorted(by_lam.items())])
+        order = np.argsort(xy[:, 0])
+        ax.plot(xy[order, 0], xy[order, 1], marker="o", ms=3,
+                ls="-" if len(xy) > 1 else "none", label=policy)
+    ax.set_xlabel("mean cost per request (USD)")
+    ax.set_ylabel("mean quality (reward)")
+    ax.set_title("Quality against cost (each point: one λ, mean over seeds)")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def cumulative_regret(logs: Sequence[Log], datasets: dict[int, Dataset], path: Path) -> Path:
+    """Cumulative regret against the oracle over requests, at the smallest λ of the run."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 5))
+    lam0 = min(lg.cost_weight for lg in logs)
+    curves: dict[str, list[np.ndarray]] = {}
+    for lg in logs:
+        if lg.cost_weight == lam0 or lg.policy in ("random", "cheapest", "strongest"):
+            curves.setdefault(lg.policy, []).append(np.cumsum(metrics.regret(
+                lg if lg.cost_weight == lam0 else _at(lg, lam0), datasets[lg.seed])))
+    for policy, cs in curves.items():
+        ax.plot(np.mean(cs, axis=0), label=policy)
+    drift = next(iter(datasets.values())).drift_step
+    if drift is not None:
+        ax.axvline(drift, color="k", ls=":", lw=1)
+    ax.set_xlabel("request")
+    ax.set_ylabel(f"cumulative regret (expected utility, λ={lam0:.3g})")
+    ax.set_title("Cumulative regret against the per-request oracle")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def _at(lg: Log, lam: float) -> Log:
+    from dataclasses import replace
+
+    return replace(lg, cost_weight=lam)
+
+
+def routing_share(logs: Sequence[Log], datasets: dict[int, Dataset], path: Path,
+                  window: int = 250) -> Path:
+    """Share of each model over time (moving average), one panel per learning policy."""
+    plt = _plt()
+    lam0 = min(lg.cost_weight for lg in logs)
+    chosen = [lg for lg in logs if lg.cost_weight == lam0 and lg.policy not in
+              ("random", "cheapest", "strongest")]
+    policies = list(dict.fromkeys(lg.policy for lg in chosen))
+    fig, axes = plt.subplots(len(policies), 1, figsize=(8, 1.8 * len(policies) + 1),
+                             sharex=True, squeeze=False)
+    data = next(iter(datasets.values()))
+    kernel = np.ones(window) / window
+    for ax, policy in zip(axes[:, 0], policies):
+        runs = [lg for lg in chosen if lg.policy == policy]
+        for j, m in enumerate(data.models):
+            share = np.mean([np.convolve(lg.arm == j, kernel, mode="valid") for lg in runs],
+                            axis=0)
+            ax.plot(np.arange(len(share)) + window, share, label=m.rsplit("/", 1)[-1])
+        if data.drift_step is not None:
+            ax.axvline(data.drift_step, color="k", ls=":", lw=1)
+        ax.set_ylabel(policy, fontsize=7)
+        ax.set_ylim(-0.02, 1.02)
+    axes[0, 0].legend(fontsize=7, ncol=len(data.models))
+    axes[-1, 0].set_xlabel(f"request (share over the last {window})")
+    fig.suptitle("Routing share over time" + (" (dotted: the change)" if data.drift_step else ""))
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def pgr_curves(summary: dict, path: Path) -> Path:
+    """PGR against strong share per policy (first seed), with the random diagonal."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 5))
+    for policy, row in summary["sweep"].items():
+        first = row["per_seed"][0]
+        pts = np.array([(p["strong_share"], p["quality"]) for p in first["points"]])
+        ref = summary["mean_quality"]
+        weak, strong = sorted(ref.values())
+        x, y = metrics.pgr_curve(pts[:, 0], pts[:, 1], weak, strong)
+        ax.plot(x, y, marker=".", label=f"{policy} (APGR {row['apgr']['mean']:.3f})")
+    ax.plot([0, 1], [0, 1], "k:", lw=1)
+    ax.set_xlabel("share of calls to the strong model")
+    ax.set_ylabel("PGR")
+    ax.set_ylim(-0.2, 1.6)
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def write_all(summary: dict, logs: Sequence[Log], datasets: dict[int, Dataset],
+              directory: Path) -> list[Path]:
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    out = [quality_vs_cost(summary, logs, directory / "quality_vs_cost.png"),
+           cumulative_regret(logs, datasets, directory / "cumulative_regret.png"),
+           routing_share(logs, datasets, directory / "routing_share.png")]
+    if "sweep" in summary:
+        out.append(pgr_curves(summary, directory / "pgr.png"))
+    return out

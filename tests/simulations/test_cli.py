@@ -1,0 +1,60 @@
+"""The ``simulate`` command end to end, on generated data (and on the real data if present)."""
+
+import json
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from simulations.cli import simulate
+
+app = typer.Typer()
+app.command("simulate")(simulate)
+app.command("noop")(lambda: None)  # keeps "simulate" a named sub-command, as in the main CLI
+runner = CliRunner()
+REAL = Path(__file__).resolve().parents[2] / "../shared/data/routellm-evals/mmlu"
+
+
+def test_sweep_on_response_files_reports_apgr_and_writes_outputs(response_dir, tmp_path):
+    out = tmp_path / "out"
+    res = runner.invoke(app, [
+        "simulate", "--data", str(response_dir), "--cost", "strong-model=0.01",
+        "--cost", "weak/model-7b=0.001", "--sweep", "--sweep-points", "4", "--seeds", "2",
+        "--refit-every", "25", "--policies", "thompson,random,oracle,ceiling",
+        "--json", str(out / "s.json"), "--log", str(out / "log.csv"),
+        "--plots", str(out / "plots"), "--workers", "1", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads((out / "s.json").read_text())
+    sweep = summary["sweep"]
+    assert {"thompson", "random", "oracle", "ceiling", "ceiling-holdout"} <= set(sweep)
+    assert sweep["oracle"]["apgr"]["mean"] >= sweep["thompson"]["apgr"]["mean"]
+    assert "APGR" in res.output
+    assert {p.name for p in (out / "plots").iterdir()} >= {
+        "quality_vs_cost.png", "cumulative_regret.png", "routing_share.png", "pgr.png"}
+
+
+def test_drift_scenario_reports_recovery(tmp_path):
+    res = runner.invoke(app, [
+        "simulate", "--scenario", "drift", "--steps", "800", "--policies",
+        "thompson,thompson:half_life=none,oracle", "--refit-every", "50", "--window", "50",
+        "--json", str(tmp_path / "s.json"), "--workers", "1", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    rows = json.loads((tmp_path / "s.json").read_text())["results"]
+    assert {r["policy"] for r in rows} == {"thompson", "thompson:half_life=none", "oracle"}
+    assert all("recovery_steps" in r for r in rows)
+
+
+def test_unknown_policy_is_a_usage_error(tmp_path):
+    res = runner.invoke(app, ["simulate", "--scenario", "drift", "--policies", "magic"])
+    assert res.exit_code != 0
+
+
+@pytest.mark.skipif(not REAL.is_dir(), reason="RouteLLM MMLU files not present")
+def test_the_real_mmlu_files_load_with_shipped_prices():
+    from simulations.data import load_responses
+
+    data = load_responses(REAL)
+    assert data.n == 14_042 and data.k == 2
+    assert data.reward.mean(axis=0) == pytest.approx([0.681, 0.806], abs=0.001)
+    assert data.cost[:, 1].mean() > 10 * data.cost[:, 0].mean()
