@@ -1,0 +1,91 @@
+"""POST /v1/chat/completions — the OpenAI-compatible front door: change a base URL, get routing.
+
+Answers and errors are in OpenAI's format (errors: ``{"error": {"message", "type", "code"}}``)
+so that OpenAI SDKs work unchanged; every forwarded answer carries the headers
+``X-Bandit-Router-Decision-Id`` (post the reward to ``/v1/feedback`` with it) and
+``X-Bandit-Router-Model``.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from starlette.responses import Response
+
+from bandit_router.api.deps import ServiceDep
+from bandit_router.features import prompt_from_messages
+from bandit_router.proxy.errors import ProxyError
+from bandit_router.proxy.forward import Proxy
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI):
+    app.state.proxy = Proxy(app.state.service)
+    try:
+        yield
+    finally:
+        await app.state.proxy.aclose()
+
+
+router = APIRouter(tags=["proxy"], lifespan=_lifespan)
+
+
+def get_proxy(request: Request) -> Proxy:
+    return request.app.state.proxy
+
+
+class ChatCompletionIn(BaseModel):
+    """The fields the proxy reads; every other field is forwarded untouched."""
+
+    model_config = ConfigDict(extra="allow")
+    model: Annotated[str, StringConstraints(min_length=1, max_length=200)] = Field(
+        description='"auto", a registered model id, or a route group "group:<tag>"')
+    messages: list[dict[str, Any]] = Field(min_length=1, max_length=10_000)
+    stream: bool | None = None
+    stream_options: dict[str, Any] | None = None
+    max_tokens: int | None = Field(None, ge=0)
+    max_completion_tokens: int | None = Field(None, ge=0)
+
+
+def _parse(raw: bytes, max_prompt_chars: int) -> dict[str, Any]:
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise ProxyError(400, f"the body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise ProxyError(400, "the body must be a JSON object (an OpenAI chat completion request)")
+    try:
+        ChatCompletionIn.model_validate(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        raise ProxyError(400, f"invalid request: {where}: {first['msg']}", param=where) from None
+    n = len(prompt_from_messages(body["messages"]))
+    if n > max_prompt_chars:
+        raise ProxyError(413, f"the messages have {n} characters; the limit is {max_prompt_chars} "
+                              "(BANDIT_ROUTER_MAX_PROMPT_CHARS)", param="messages")
+    return body
+
+
+@router.post(
+    "/v1/chat/completions",
+    openapi_extra={"requestBody": {"content": {"application/json": {
+        "schema": ChatCompletionIn.model_json_schema()}}, "required": True}},
+    responses={200: {"description": "the upstream's answer (JSON, or SSE with stream: true)"},
+               404: {"description": "unknown model or route group"},
+               429: {"description": "every model tried is rate-limited (Retry-After)"},
+               502: {"description": "no model answered"},
+               503: {"description": "every model is in cooldown (Retry-After)"}},
+)
+async def chat_completions(request: Request, service: ServiceDep,
+                           proxy: Annotated[Proxy, Depends(get_proxy)]) -> Response:
+    # Authentication (app keys) arrives as a dependency parameter; until then no tenant.
+    try:
+        body = _parse(await request.body(), service.settings.max_prompt_chars)
+        return await proxy.complete(body, tenant_id=None)
+    except ProxyError as exc:
+        return exc.response()

@@ -1,0 +1,35 @@
+"""What the proxy measured per forwarded decision (tokens, cost, latency, every attempt)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bandit_router.store.decisions import get_decision
+from bandit_router.store.errors import NotFound
+from bandit_router.store.schema import UsageRow
+
+STATUSES = ("ok", "error", "incomplete", "cancelled")
+
+
+def record_usage(session: Session, row: UsageRow) -> None:
+    """Store one measurement; a decision has at most one (the caller commits)."""
+    if row.status not in STATUSES:
+        raise ValueError(f"usage status must be one of {', '.join(STATUSES)}, not {row.status!r}")
+    session.add(row)
+
+
+def get_usage(session: Session, decision_id: str, tenant_id: str | None = None) -> UsageRow:
+    get_decision(session, decision_id, tenant_id)  # NotFound for another tenant's decision
+    row = session.get(UsageRow, decision_id)
+    if row is None:
+        raise NotFound(f"no usage was recorded for decision {decision_id!r}")
+    return row
+
+
+def list_usage(session: Session, model_id: str | None = None, limit: int = 1000) -> list[UsageRow]:
+    """The newest measurements first, optionally of one model."""
+    q = select(UsageRow).order_by(UsageRow.recorded_at.desc()).limit(limit)
+    if model_id is not None:
+        q = q.where(UsageRow.model_id == model_id)
+    return list(session.scalars(q))
