@@ -4,7 +4,7 @@ logged decisions, with IPS, self-normalised IPS and doubly robust estimators.
 >>> from bandit_router.ope import Candidate, action_probabilities, evaluate_policy
 """
 
-from bandit_router.ope.data import LogError, LoggedBandit, read_simulation_log, with_contexts
+from bandit_router.ope.data import LogError, LoggedBandit
 from bandit_router.ope.estimators import (
     ESTIMATORS,
     DoublyRobust,
@@ -33,6 +33,4 @@ __all__ = [
     "action_probabilities",
     "evaluate_policy",
     "overlap",
-    "read_simulation_log",
-    "with_contexts",
 ]
