@@ -134,21 +134,25 @@ class FakeUpstream:
 
 @dataclass
 class Recorder:
-    """A loopback server that answers every request with ``reply`` and remembers it."""
+    """A loopback server that remembers every request and answers ``reply`` with ``status``;
+    ``script`` holds (status, headers) answers to give first, one per request."""
 
     reply: Any = field(default_factory=dict)
     status: int = 200
+    script: list[tuple[int, dict[str, str]]] = field(default_factory=list)
     seen: list[dict[str, Any]] = field(default_factory=list)
 
     def app(self):
         async def handle(request: Request) -> Response:
             raw = await request.body()
             self.seen.append({"method": request.method, "path": request.url.path,
-                              "headers": dict(request.headers),
+                              "headers": dict(request.headers), "at": time.monotonic(),
                               "json": json.loads(raw) if raw else None})
-            if self.status == 204:
+            status, headers = self.script.pop(0) if self.script else (self.status, {})
+            if status == 204:
                 return Response(status_code=204)
-            return JSONResponse(self.reply, status_code=self.status)
+            body = self.reply if status < 400 else {"detail": f"scripted {status}"}
+            return JSONResponse(body, status_code=status, headers=headers)
 
         return Starlette(routes=[Route("/{path:path}", handle,
                                        methods=["GET", "POST", "PUT", "DELETE"])])
