@@ -102,15 +102,32 @@ def make_service() -> Iterator[Callable[..., Service]]:
         svc.stop()
 
 
+OPERATOR_KEY = "test-operator-key-0123456789"
+ADMIN = {"Authorization": f"Bearer {OPERATOR_KEY}"}
+
+
+def new_tenant(client: TestClient, tenant_id: str, **extra) -> dict[str, str]:
+    """Create a tenant and an app key; returns the key's Authorization header."""
+    r = client.post("/v1/tenants", json={"id": tenant_id, "name": tenant_id.title(), **extra},
+                    headers=ADMIN)
+    assert r.status_code == 201, r.text
+    key = client.post(f"/v1/tenants/{tenant_id}/keys", headers=ADMIN).json()["key"]
+    return {"Authorization": f"Bearer {key}"}
+
+
 @pytest.fixture
 def make_client(make_service) -> Iterator[Callable[..., TestClient]]:
+    """An app on a started service. Its default headers carry the app key of tenant "acme";
+    operator calls pass ``headers=ADMIN``."""
     clients: list[TestClient] = []
 
     def factory(url: str, models: list[ModelSpec] | None = None, **overrides) -> TestClient:
+        overrides.setdefault("admin_key", OPERATOR_KEY)
         svc = make_service(url, models, **overrides)
         client = TestClient(create_app(service=svc), raise_server_exceptions=False)
         client.__enter__()
         clients.append(client)
+        client.headers.update(new_tenant(client, "acme"))
         return client
 
     yield factory

@@ -43,27 +43,76 @@ def _serve(tmp_path, *args, env=None):
     return proc, f"http://127.0.0.1:{port}"
 
 
-def test_serve_runs_on_embedded_sqlite_with_the_example_models(tmp_path):
+def _printed_key(proc) -> str:
+    """The operator key `serve` prints once on a new database."""
+    for _ in range(200):
+        line = proc.stdout.readline().decode()
+        if "operator key" in line:
+            proc.stdout.readline()
+            return proc.stdout.readline().decode().strip()
+    raise AssertionError("serve did not print an operator key")
+
+
+def test_quick_start_on_embedded_sqlite_prints_an_operator_key_once(tmp_path):
     proc, url = _serve(tmp_path, "--models", str(EXAMPLE_MODELS))
     try:
+        admin = {"Authorization": f"Bearer {_printed_key(proc)}"}
         _wait_ready(url, proc)
-        models = httpx.get(url + "/v1/models").json()["models"]
-        assert len(models) >= 4
-        d = httpx.post(url + "/v1/route", json={"prompt": "Summarise this email"}).json()
-        r = httpx.post(url + "/v1/feedback", json={"decision_id": d["decision_id"], "reward": 1})
+        assert httpx.post(url + "/v1/route", json={"prompt": "hi"}).status_code == 401
+        # The README's operator steps: a tenant, an app key, then route and feedback.
+        assert httpx.post(url + "/v1/tenants", json={"id": "shop", "name": "Shop"},
+                          headers=admin).status_code == 201
+        key = httpx.post(url + "/v1/tenants/shop/keys", headers=admin).json()["key"]
+        app = {"Authorization": f"Bearer {key}"}
+        assert len(httpx.get(url + "/v1/models", headers=app).json()["models"]) >= 4
+        d = httpx.post(url + "/v1/route", json={"prompt": "Summarise this email"},
+                       headers=app).json()
+        r = httpx.post(url + "/v1/feedback", json={"decision_id": d["decision_id"], "reward": 1},
+                       headers=app)
         assert r.status_code == 201
         assert (tmp_path / "bandit-router.db").exists()
     finally:
         proc.terminate()
         proc.wait(10)
+    # A restart on the same database keeps the key and prints none.
+    proc, url = _serve(tmp_path)
+    try:
+        _wait_ready(url, proc)
+        assert httpx.get(url + "/v1/tenants", headers=admin).status_code == 200
+    finally:
+        proc.terminate()
+        out = proc.communicate(timeout=10)[0].decode()
+    assert "operator key" not in out
+
+
+def test_tenants_cli_creates_a_tenant_key_and_budget(tmp_path, pg_url):
+    def run(*args):
+        out = subprocess.run([str(BIN), *args, "--database-url", pg_url], capture_output=True,
+                             text=True)
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    assert run("tenants", "create", "Shop", "--id", "shop").strip() == "shop"
+    printed = run("tenants", "key", "shop")
+    assert "br_" in printed
+    run("tenants", "budget", "shop", "--period", "day", "--limit-usd", "5",
+        "--on-exhausted", "reject")
+    listing = run("tenants", "list")
+    assert "shop" in listing and "5.0 USD/day (reject)" in listing
+    bad = subprocess.run([str(BIN), "tenants", "budget", "shop", "--period", "week",
+                          "--limit-usd", "5", "--database-url", pg_url], capture_output=True,
+                         text=True)
+    assert bad.returncode == 2 and "hour|day|month" in bad.stderr
 
 
 def test_serve_on_postgres_from_the_environment(tmp_path, pg_url):
     proc, url = _serve(tmp_path, env={"BANDIT_ROUTER_DATABASE_URL": pg_url,
-                                      "BANDIT_ROUTER_MODELS_FILE": str(EXAMPLE_MODELS)})
+                                      "BANDIT_ROUTER_MODELS_FILE": str(EXAMPLE_MODELS),
+                                      "BANDIT_ROUTER_ADMIN_KEY": "given-operator-key"})
     try:
         _wait_ready(url, proc)
-        d = httpx.post(url + "/v1/route", json={"prompt": "hi"}).json()
+        admin = {"Authorization": "Bearer given-operator-key"}
+        d = httpx.post(url + "/v1/route", json={"prompt": "hi"}, headers=admin).json()
         assert d["model"]
         assert not (tmp_path / "bandit-router.db").exists()
     finally:

@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pytest
 
-from tests.conftest import TWO_MODELS
+from tests.conftest import ADMIN, TWO_MODELS
 
 pytestmark = pytest.mark.slow
 
@@ -61,7 +61,7 @@ def play(client, rng, rounds: int, best: dict[str, str], refit_every: int = 25):
         assert f.status_code == 201, f.text
         log.append((kind, d["model"]))
         if (i + 1) % refit_every == 0:
-            assert client.post("/v1/admin/refit").status_code == 200
+            assert client.post("/v1/admin/refit", headers=ADMIN).status_code == 200
     return log
 
 

@@ -47,7 +47,12 @@ def serve(
             os.environ[f"BANDIT_ROUTER_{name}"] = str(value)
     settings = _settings()
     _logging(settings.log_level)
-    migrate.upgrade(Service(settings).engine)
+    service = Service(settings)
+    migrate.upgrade(service.engine)
+    key = service.ensure_operator_key()
+    service.engine.dispose()
+    if key is not None:
+        _show_key("operator key (guards the admin endpoints; shown once, store it safely)", key)
     uvicorn.run("bandit_router.api.app:create_app", factory=True, host=settings.host,
                 port=settings.port, workers=settings.workers, log_level=settings.log_level.lower())
 
@@ -93,6 +98,119 @@ def models_cmd(file: Path = typer.Argument(..., help="models TOML to check and p
         typer.echo(f"{m.id:32s} in ${m.input_price_per_mtok:>7.3f}/M  out ${m.output_price_per_mtok:>7.3f}/M"
                    f"  ctx {m.context_window:>8d}  1k+300 tokens ${m.cost_usd(1000, 300):.5f}"
                    f"  tags {','.join(m.tags)}")
+
+
+def _show_key(what: str, key: str) -> None:
+    # Printed to the terminal, never logged: logs are shipped and kept, terminals are not.
+    typer.echo(f"bandit-router: {what}:\n\n    {key}\n", err=False)
+
+
+def _service(database_url: str | None):
+    from bandit_router.service import Service
+    from bandit_router.store import migrate
+
+    settings = _settings(database_url=database_url)
+    service = Service(settings)
+    migrate.upgrade(service.engine)
+    return service
+
+
+tenants_app = typer.Typer(help="Create tenants and app keys, set budgets and latency SLAs "
+                               "(works on the database directly; no server needed).",
+                          no_args_is_help=True)
+app.add_typer(tenants_app, name="tenants")
+DbOpt = typer.Option(None, "--database-url", help="defaults to BANDIT_ROUTER_DATABASE_URL")
+
+
+def _store_call(database_url, fn):
+    from bandit_router.store.db import transaction
+    from bandit_router.store.errors import StoreError
+
+    service = _service(database_url)
+    try:
+        with transaction(service.sessions) as s:
+            return fn(s)
+    except StoreError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        service.engine.dispose()
+
+
+@tenants_app.command("create")
+def tenants_create(name: str, tenant_id: Optional[str] = typer.Option(None, "--id"),
+                   p95_latency_ms: Optional[float] = typer.Option(None, "--p95-latency-ms"),
+                   database_url: Optional[str] = DbOpt) -> None:
+    """Create a tenant and print its id."""
+    from bandit_router.store import tenants as t
+
+    def go(s):
+        row = t.create_tenant(s, tenant_id, name)
+        if p95_latency_ms is not None:
+            t.set_latency_sla(s, row.id, p95_latency_ms)
+        return row.id
+
+    typer.echo(_store_call(database_url, go))
+
+
+@tenants_app.command("list")
+def tenants_list(database_url: Optional[str] = DbOpt) -> None:
+    """List tenants with their budget and latency SLA."""
+    from bandit_router.store import tenants as t
+
+    for row in _store_call(database_url, t.list_tenants):
+        budget = (f"{row.budget_limit_usd} USD/{row.budget_period} ({row.budget_on_exhausted})"
+                  if row.budget_period else "no budget")
+        sla = f"p95 ≤ {row.p95_latency_ms} ms" if row.p95_latency_ms else "no latency SLA"
+        typer.echo(f"{row.id}\t{row.name}\t{budget}\t{sla}")
+
+
+@tenants_app.command("key")
+def tenants_key(tenant_id: str, name: Optional[str] = typer.Option(None, "--name"),
+                database_url: Optional[str] = DbOpt) -> None:
+    """Issue an app key for a tenant (printed once)."""
+    from bandit_router.store import tenants as t
+
+    key = _store_call(database_url, lambda s: t.issue_key(s, tenant_id, "app", name))
+    typer.echo(f"key id: {key.id}")
+    _show_key(f"app key for tenant {tenant_id} (shown once)", key.secret)
+
+
+@tenants_app.command("revoke")
+def tenants_revoke(key_id: str, database_url: Optional[str] = DbOpt) -> None:
+    """Revoke a key at once."""
+    from bandit_router.store import tenants as t
+
+    _store_call(database_url, lambda s: t.revoke_key(s, key_id))
+    typer.echo(f"revoked {key_id}")
+
+
+@tenants_app.command("budget")
+def tenants_budget(tenant_id: str,
+                   period: str = typer.Option(..., help="hour, day or month"),
+                   limit_usd: float = typer.Option(..., "--limit-usd", min=0.0),
+                   on_exhausted: str = typer.Option("cheapest", help="cheapest or reject"),
+                   database_url: Optional[str] = DbOpt) -> None:
+    """Set a tenant's budget (servers pick it up within BANDIT_ROUTER_POSTERIOR_POLL_S)."""
+    from bandit_router.policy.pacing import PERIODS
+    from bandit_router.store import tenants as t
+
+    if period not in PERIODS or on_exhausted not in ("cheapest", "reject") or limit_usd <= 0:
+        typer.echo("error: --period must be hour|day|month, --on-exhausted cheapest|reject, "
+                   "--limit-usd > 0", err=True)
+        raise typer.Exit(2)
+    _store_call(database_url, lambda s: t.set_budget(s, tenant_id, period, limit_usd,
+                                                     on_exhausted))
+    typer.echo(f"{tenant_id}: {limit_usd} USD per {period}, when exhausted: {on_exhausted}")
+
+
+@app.command("operator-key")
+def operator_key(database_url: Optional[str] = DbOpt) -> None:
+    """Issue an additional operator key (printed once)."""
+    from bandit_router.store import tenants as t
+
+    key = _store_call(database_url, lambda s: t.issue_key(s, None, "admin", "operator"))
+    _show_key(f"operator key {key.id} (shown once)", key.secret)
 
 
 try:  # the simulations package ships in the same wheel

@@ -46,11 +46,36 @@ class Settings(BaseSettings):
     posterior_poll_s: float = Field(2.0, gt=0, description="how often a process checks for a newer posterior")
     scheduler: bool = Field(True, description="run the refit scheduler in this process")
 
+    admin_key: SecretStr | None = Field(
+        None, description="operator key for admin endpoints; generated and printed once if unset"
+    )
+    latency_window_s: float = Field(300.0, gt=0, description="window of per-model p95 latency")
+    reconcile_interval_s: float = Field(
+        60.0, gt=0, description="how often budget counters are re-derived from the ledger")
+
     max_prompt_chars: int = Field(1_000_000, ge=1)
     max_body_bytes: int = Field(4_000_000, ge=1024)
     default_output_tokens: int = Field(256, ge=0)
     blas_threads: int = Field(1, ge=1, le=256, description="BLAS threads per process")
     log_level: str = "INFO"
+
+    proxy_deadline_s: float = Field(
+        60.0, gt=0, description="proxy: time to get an answer, all tries and fallbacks together"
+    )
+    proxy_attempt_timeout_s: float = Field(
+        30.0, gt=0, description="proxy: one model's time to answer (a stream: its first bytes)"
+    )
+    proxy_connect_timeout_s: float = Field(5.0, gt=0, description="proxy: connecting to an upstream")
+    proxy_stream_idle_timeout_s: float = Field(
+        60.0, gt=0, description="proxy: longest silence between two chunks of a stream"
+    )
+    proxy_max_attempts: int = Field(3, ge=1, le=20, description="proxy: models tried per request")
+    circuit_failure_threshold: int = Field(
+        5, ge=1, description="consecutive failures that put a model in cooldown"
+    )
+    circuit_cooldown_s: float = Field(
+        30.0, gt=0, description="seconds in cooldown before one probe request is let through"
+    )
 
     @field_validator("half_life_s")
     @classmethod

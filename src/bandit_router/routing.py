@@ -30,6 +30,14 @@ class NothingFits(RoutingError):
     pass
 
 
+class BudgetExhausted(RuntimeError):
+    """The tenant's budget cannot pay for any candidate and the tenant chose to reject."""
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class NoModels(RuntimeError):
     """The line-up is empty: an operator must register a model first."""
 
@@ -43,6 +51,9 @@ class RouteRequest:
     input_tokens: int | None = None
     cost_weight: float | None = None
     max_latency_ms: float | None = None
+    budget_remaining_usd: float | None = None  # None: no budget applies
+    on_exhausted: str = "cheapest"  # or "reject"
+    budget_retry_after_s: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -82,6 +93,7 @@ class Router:
         self.cost_weight = cost_weight
         self.default_output_tokens = default_output_tokens
         self._models: dict[str, ModelSpec] = {m.id: m for m in models}
+        self.latency_p95: dict[str, float] = {}
         self._seeds = np.random.SeedSequence(seed)
         self._seed_lock = threading.Lock()
         self._local = threading.local()
@@ -143,6 +155,9 @@ class Router:
                 f"(largest: {int(window.max())}, model {specs[int(window.argmax())].id})"
             )
         cost = np.array([s.cost_usd(n_in, n_out) for s in specs])
+        notes: dict[str, Any] = {}
+        eligible = self._apply_latency(req, specs, eligible, notes)
+        eligible = self._apply_budget(req, specs, cost, eligible, notes)
         lam = self.cost_weight if req.cost_weight is None else req.cost_weight
 
         x = self.featurizer.transform(req.prompt, req.features)
@@ -161,8 +176,14 @@ class Router:
                 "observations": round(float(view.n[i]), 3),
                 "eligible": bool(eligible[i]),
             }
-            if not eligible[i]:
-                entry["reason"] = (f"context window {s.context_window} < {need} tokens needed")
+            if s.context_window < need:
+                entry["reason"] = f"context window {s.context_window} < {need} tokens needed"
+            elif not eligible[i]:
+                entry["reason"] = "; ".join(r for r in (notes.get("latency_excluded", {}).get(s.id),
+                                                        notes.get("budget_excluded", {}).get(s.id))
+                                            if r) or "excluded"
+            if s.id in self.latency_p95:
+                entry["latency_p95_ms"] = round(self.latency_p95[s.id], 1)
             per_model[s.id] = entry
         chosen = ids[choice.index]
         explanation = {
@@ -173,6 +194,9 @@ class Router:
             "explored": choice.explored,
             "models": per_model,
         }
+        for key in ("latency", "budget"):
+            if key in notes:
+                explanation[key] = notes[key]
         return RouteDecision(
             decision_id=str(uuid.uuid4()),
             model=chosen,
@@ -188,3 +212,56 @@ class Router:
             estimated_cost_usd=float(cost[choice.index]),
             explanation=explanation,
         )
+
+    # -- eligibility rules ----------------------------------------------------------------
+    def _apply_latency(self, req: RouteRequest, specs: list[ModelSpec], eligible: np.ndarray,
+                       notes: dict) -> np.ndarray:
+        """Exclude models whose recent p95 breaks the limit; if none is left, the fastest."""
+        if req.max_latency_ms is None:
+            return eligible
+        p95 = np.array([self.latency_p95.get(s.id, s.typical_latency_ms or np.nan)
+                        for s in specs], dtype=float)
+        fits = eligible & ~(p95 > req.max_latency_ms)  # unknown latency (NaN) is allowed
+        excluded = {s.id: f"p95 latency {p95[i]:.0f} ms > {req.max_latency_ms:.0f} ms"
+                    for i, s in enumerate(specs) if eligible[i] and not fits[i]}
+        note: dict[str, Any] = {"limit_ms": req.max_latency_ms, "met": True}
+        if not fits.any():
+            known = np.where(eligible, np.nan_to_num(p95, nan=np.inf), np.inf)
+            fastest = int(np.argmin(known))
+            fits = np.zeros_like(eligible)
+            fits[fastest] = True
+            note = {"limit_ms": req.max_latency_ms, "met": False,
+                    "note": f"no candidate meets the latency limit; chose the fastest, "
+                            f"{specs[fastest].id} (p95 {p95[fastest]:.0f} ms)"}
+            excluded.pop(specs[fastest].id, None)
+        notes["latency"] = note
+        notes["latency_excluded"] = excluded
+        return fits
+
+    def _apply_budget(self, req: RouteRequest, specs: list[ModelSpec], cost: np.ndarray,
+                      eligible: np.ndarray, notes: dict) -> np.ndarray:
+        """Exclude models the remaining budget cannot pay for; when none is left, the
+        cheapest (``on_exhausted="cheapest"``) or :class:`BudgetExhausted` (``"reject"``)."""
+        if req.budget_remaining_usd is None:
+            return eligible
+        fits = eligible & (cost <= req.budget_remaining_usd)
+        notes["budget_excluded"] = {
+            s.id: f"estimated cost ${cost[i]:.6f} > remaining budget "
+                  f"${req.budget_remaining_usd:.6f}"
+            for i, s in enumerate(specs) if eligible[i] and not fits[i]}
+        if fits.any():
+            notes["budget"] = {"remaining_usd": req.budget_remaining_usd, "exhausted": False}
+            return fits
+        if req.on_exhausted == "reject":
+            raise BudgetExhausted(
+                f"the tenant's budget is exhausted (remaining ${req.budget_remaining_usd:.6f}, "
+                f"cheapest candidate ${cost[eligible].min():.6f}); it renews in "
+                f"{req.budget_retry_after_s:.0f} s", req.budget_retry_after_s)
+        cheapest = int(np.argmin(np.where(eligible, cost, np.inf)))
+        fits = np.zeros_like(eligible)
+        fits[cheapest] = True
+        notes["budget_excluded"].pop(specs[cheapest].id, None)
+        notes["budget"] = {"remaining_usd": req.budget_remaining_usd, "exhausted": True,
+                           "note": f"budget exhausted; routed to the cheapest model, "
+                                   f"{specs[cheapest].id}"}
+        return fits

@@ -3,10 +3,14 @@ from :class:`Settings`. The HTTP API, the proxy and the CLI all drive this objec
 
 from __future__ import annotations
 
+import hmac
 import logging
 import threading
+import time
+from dataclasses import replace
 from datetime import datetime, timezone
 
+from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 from threadpoolctl import threadpool_limits
 
@@ -16,14 +20,20 @@ from bandit_router.features import FeatureSpec, Featurizer
 from bandit_router.jobs.refit import RefitConfig, RefitResult, refit
 from bandit_router.jobs.scheduler import start_scheduler
 from bandit_router.policy import Posterior, Prior, make_policy
-from bandit_router.routing import RouteDecision, RouteRequest, Router
+from bandit_router.jobs.pacing import paced_cost_weight
+from bandit_router.policy.pacing import period_bounds
+from bandit_router.routing import BudgetExhausted, RouteDecision, RouteRequest, Router
+from bandit_router.tenancy import TenantState
 from bandit_router.store import migrate
 from bandit_router.store.codec import encode_features
 from bandit_router.store.db import make_engine, make_sessionmaker, ping, transaction
+from bandit_router.store import spend
 from bandit_router.store.decisions import Outcome, record_decision, record_feedback
+from bandit_router.store.latency import recent_p95
+from bandit_router.store import tenants as tenant_store
 from bandit_router.store.models import list_models, record_model, to_spec
 from bandit_router.store.posteriors import latest_version, load_posterior
-from bandit_router.store.schema import DecisionRow
+from bandit_router.store.schema import DecisionRow, ModelRow, UsageRow
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +59,10 @@ class Service:
             default_output_tokens=settings.default_output_tokens,
         )
         self.posterior_loaded = False
+        self.tenants: dict[str, TenantState] = {}
         self._scheduler = None
         self._sync_lock = threading.Lock()
+        self._last_reconcile = 0.0
 
     # -- lifecycle ----------------------------------------------------------------------
     def start(self, *, migrate_db: bool = True, scheduler: bool | None = None) -> None:
@@ -81,27 +93,142 @@ class Service:
     # -- work ---------------------------------------------------------------------------
     def route(self, request: RouteRequest, *, tenant_id: str | None = None,
               metadata: dict | None = None) -> RouteDecision:
-        """Decide and durably log the decision; the one entry point of the API and the proxy."""
-        decision = self.router.decide(request)
-        with transaction(self.sessions) as s:
-            record_decision(s, DecisionRow(
-                id=decision.decision_id, tenant_id=tenant_id,
-                created_at=datetime.now(timezone.utc), model_id=decision.model,
-                propensity=decision.propensity, policy=decision.policy,
-                policy_version=decision.policy_version, cost_weight=decision.cost_weight,
-                features=encode_features(decision.features), candidates=decision.candidates,
-                input_tokens_est=decision.input_tokens, output_tokens_est=decision.output_tokens,
-                estimated_cost_usd=decision.estimated_cost_usd,
-                scores=decision.explanation["models"], request_metadata=metadata,
-            ))
-        return decision
+        """Decide and durably log the decision; the one entry point of the API and the proxy.
+
+        For a tenant with a budget the decision's estimated cost is reserved atomically in the
+        same transaction that logs it; if a concurrent request took the money first, the
+        decision is made again with the exact remaining budget.
+        """
+        tenant = self.tenants.get(tenant_id) if tenant_id is not None else None
+        if tenant is not None:
+            request = self._tenant_request(request, tenant)
+        budget = tenant.budget if tenant is not None else None
+        if budget is None:
+            decision = self.router.decide(request)
+            with transaction(self.sessions) as s:
+                record_decision(s, self._decision_row(decision, tenant_id, metadata, None))
+            return decision
+
+        now = datetime.now(timezone.utc)
+        start, end = period_bounds(budget.period, now)
+        committed = tenant.committed_usd
+        for _ in range(3):
+            decision = self.router.decide(replace(
+                request, budget_remaining_usd=max(budget.limit_usd - committed, 0.0),
+                on_exhausted=budget.on_exhausted,
+                budget_retry_after_s=max((end - now).total_seconds(), 1.0)))
+            exhausted = decision.explanation.get("budget", {}).get("exhausted", False)
+            with transaction(self.sessions) as s:
+                limit = None if exhausted else budget.limit_usd
+                if spend.reserve(s, tenant_id, start, decision.estimated_cost_usd, limit):
+                    record_decision(s, self._decision_row(decision, tenant_id, metadata, start))
+                    tenant.committed_usd = committed + decision.estimated_cost_usd
+                    return decision
+                committed, _ = spend.counter(s, tenant_id, start)
+        tenant.committed_usd = committed
+        raise BudgetExhausted("the tenant's budget is being used up by concurrent requests; "
+                              "retry shortly", 1.0)
+
+    def _tenant_request(self, request: RouteRequest, tenant: TenantState) -> RouteRequest:
+        limits = [v for v in (request.max_latency_ms, tenant.p95_latency_ms) if v is not None]
+        cost_weight = request.cost_weight
+        if cost_weight is None and tenant.budget is not None:
+            cost_weight = tenant.cost_weight
+        return replace(request, max_latency_ms=min(limits) if limits else None,
+                       cost_weight=cost_weight)
+
+    @staticmethod
+    def _decision_row(decision: RouteDecision, tenant_id: str | None, metadata: dict | None,
+                      budget_period_start: datetime | None) -> DecisionRow:
+        return DecisionRow(
+            id=decision.decision_id, tenant_id=tenant_id,
+            created_at=datetime.now(timezone.utc), model_id=decision.model,
+            propensity=decision.propensity, policy=decision.policy,
+            policy_version=decision.policy_version, cost_weight=decision.cost_weight,
+            features=encode_features(decision.features), candidates=decision.candidates,
+            input_tokens_est=decision.input_tokens, output_tokens_est=decision.output_tokens,
+            estimated_cost_usd=decision.estimated_cost_usd,
+            scores=decision.explanation["models"], request_metadata=metadata,
+            budget_period_start=budget_period_start,
+        )
 
     def feedback(self, decision_id: str, outcome: Outcome, *,
                  tenant_id: str | None = None) -> tuple[int, bool]:
-        """Record an outcome exactly once; returns (feedback id, created). Committed on return."""
+        """Record an outcome exactly once and settle what the decision cost.
+
+        Returns (feedback id, created); the row is committed when this returns.
+        """
         with transaction(self.sessions) as s:
             row, created = record_feedback(s, decision_id, outcome, tenant_id)
+            if created:
+                decision = s.get(DecisionRow, decision_id)
+                row.charged_usd = self._charged(s, decision, outcome)
+                if decision.budget_period_start is not None and decision.tenant_id is not None:
+                    spend.settle(s, decision.tenant_id, decision.budget_period_start,
+                                 row.charged_usd - decision.estimated_cost_usd)
         return int(row.id), created
+
+    def _charged(self, session: Session, decision: DecisionRow, outcome: Outcome) -> float:
+        """cost_usd if reported, else tokens × the model's prices, else the proxy's measured
+        cost, else the estimate made at decision time."""
+        if outcome.cost_usd is not None:
+            return outcome.cost_usd
+        if outcome.input_tokens is not None or outcome.output_tokens is not None:
+            spec = self.router.models.get(decision.model_id)
+            if spec is None:
+                row = session.get(ModelRow, decision.model_id)
+                spec = to_spec(row) if row is not None else None
+            if spec is not None:
+                n_in = outcome.input_tokens if outcome.input_tokens is not None else decision.input_tokens_est
+                n_out = (outcome.output_tokens if outcome.output_tokens is not None
+                         else decision.output_tokens_est)
+                return spec.cost_usd(n_in, n_out)
+        usage = session.get(UsageRow, decision.id)
+        if usage is not None and usage.cost_usd is not None:
+            return usage.cost_usd
+        return decision.estimated_cost_usd
+
+    # -- tenants and keys -----------------------------------------------------------------
+    def authenticate(self, secret: str) -> tenant_store.Principal | None:
+        configured = self.settings.admin_key
+        if configured is not None and hmac.compare_digest(
+                secret.encode(), configured.get_secret_value().encode()):
+            return tenant_store.Principal(role="admin", tenant_id=None, key_id=None)
+        with self.sessions() as s:
+            return tenant_store.authenticate(s, secret)
+
+    def ensure_operator_key(self) -> str | None:
+        """Create an operator key when none is configured or stored; returns it (shown once)."""
+        if self.settings.admin_key is not None:
+            return None
+        with transaction(self.sessions) as s:
+            if s.get_bind().dialect.name == "postgresql":
+                s.execute(text("SELECT pg_advisory_xact_lock(1651638273)"))
+            if tenant_store.has_operator_key(s):
+                return None
+            return tenant_store.issue_key(s, None, role="admin", name="operator").secret
+
+    def sync_tenants(self) -> None:
+        with self.sessions() as s:
+            rows = tenant_store.list_tenants(s)
+        self.tenants = {r.id: TenantState.from_row(r, self.tenants.get(r.id)) for r in rows}
+
+    def _pace(self, session: Session) -> None:
+        now = datetime.now(timezone.utc)
+        reconcile = time.monotonic() - self._last_reconcile >= self.settings.reconcile_interval_s
+        for t in list(self.tenants.values()):
+            if t.budget is None:
+                continue
+            if reconcile:
+                start, end = period_bounds(t.budget.period, now)
+                with session.begin():
+                    spend.reconcile(session, t.id, start, end)
+            t.cost_weight, t.committed_usd = paced_cost_weight(
+                session, t.id, t.budget.period, t.budget.limit_usd, now, self.router.posterior,
+                self.router.models, self.settings.cost_weight)
+            session.rollback()
+        if reconcile:
+            self._last_reconcile = time.monotonic()
 
     def register_models(self, specs: list[ModelSpec]) -> None:
         with transaction(self.sessions) as s:
@@ -128,6 +255,10 @@ class Service:
             elif newest is not None:
                 self.posterior_loaded = True
             self.router.set_models([to_spec(r) for r in list_models(s)])
+            self.router.latency_p95 = recent_p95(s, self.settings.latency_window_s)
+            s.rollback()
+            self.sync_tenants()
+            self._pace(s)
 
     def refit(self, force: bool = False) -> RefitResult:
         result = refit(self.engine, self.refit_config, force=force)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tests.conftest import TWO_MODELS, route
+from tests.conftest import ADMIN, TWO_MODELS, route
 
 NEW = {"input_price_per_mtok": 0.5, "output_price_per_mtok": 1.5, "context_window": 32000,
        "tags": ["new"], "provider": "acme"}
@@ -15,7 +15,7 @@ def _train(client, n: int, reward_of: dict[str, float]) -> None:
         d = route(client, f"question number {i} about topic {i % 7}")
         client.post("/v1/feedback", json={"decision_id": d["decision_id"],
                                           "reward": reward_of[d["model"]]})
-    assert client.post("/v1/admin/refit").status_code == 200
+    assert client.post("/v1/admin/refit", headers=ADMIN).status_code == 200
 
 
 def test_list_shows_registered_models(client):
@@ -25,15 +25,15 @@ def test_list_shows_registered_models(client):
 
 
 def test_put_registers_then_updates(client):
-    r = client.put("/v1/models/acme-1", json=NEW)
+    r = client.put("/v1/models/acme-1", json=NEW, headers=ADMIN)
     assert r.status_code == 201 and r.json()["provider"] == "acme"
-    r = client.put("/v1/models/acme-1", json={**NEW, "input_price_per_mtok": 0.4})
+    r = client.put("/v1/models/acme-1", json={**NEW, "input_price_per_mtok": 0.4}, headers=ADMIN)
     assert r.status_code == 200 and r.json()["input_price_per_mtok"] == 0.4
     assert "acme-1" in [m["id"] for m in client.get("/v1/models").json()["models"]]
 
 
 def test_model_ids_with_slashes_work(client):
-    r = client.put("/v1/models/mistralai/Mixtral-8x7B", json=NEW)
+    r = client.put("/v1/models/mistralai/Mixtral-8x7B", json=NEW, headers=ADMIN)
     assert r.status_code == 201
     assert client.get("/v1/models/mistralai/Mixtral-8x7B").json()["id"] == "mistralai/Mixtral-8x7B"
 
@@ -42,22 +42,22 @@ def test_put_validates_prices_and_window(client):
     for bad in ({**NEW, "input_price_per_mtok": -1}, {**NEW, "context_window": 0},
                 {k: v for k, v in NEW.items() if k != "context_window"},
                 {**NEW, "base_url": "file:///etc/passwd"}):
-        r = client.put("/v1/models/x", json=bad)
+        r = client.put("/v1/models/x", json=bad, headers=ADMIN)
         assert r.status_code == 422, bad
 
 
 def test_a_removed_model_is_never_routed_to_again(client):
-    assert client.delete("/v1/models/model-a").status_code == 204
+    assert client.delete("/v1/models/model-a", headers=ADMIN).status_code == 204
     assert {route(client, f"p{i}")["model"] for i in range(100)} == {"model-b"}
     r = client.post("/v1/route", json={"prompt": "x", "candidates": ["model-a"]})
     assert r.status_code == 422
-    assert client.delete("/v1/models/model-a").status_code == 404
+    assert client.delete("/v1/models/model-a", headers=ADMIN).status_code == 404
     assert "model-a" not in [m["id"] for m in client.get("/v1/models").json()["models"]]
 
 
 def test_a_new_model_starts_optimistic_and_gets_explored(client):
     _train(client, 150, {"model-a": 0.5, "model-b": 0.4})
-    client.put("/v1/models/fresh", json=NEW)
+    client.put("/v1/models/fresh", json=NEW, headers=ADMIN)
     picks = [route(client, f"another question {i}")["model"] for i in range(100)]
     # An untried model is predicted to earn the optimistic prior (1.0): it must be tried a lot.
     assert picks.count("fresh") >= 30, picks.count("fresh")
@@ -67,4 +67,4 @@ def test_a_new_model_starts_optimistic_and_gets_explored(client):
 
 def test_unknown_model_is_404(client):
     assert client.get("/v1/models/nope").status_code == 404
-    assert client.delete("/v1/models/nope").status_code == 404
+    assert client.delete("/v1/models/nope", headers=ADMIN).status_code == 404

@@ -9,8 +9,9 @@ from fastapi import FastAPI
 import bandit_router
 from bandit_router.api import errors
 from bandit_router.api.limits import BodySizeLimit
-from bandit_router.api.routes import admin, feedback, health, models, route
+from bandit_router.api.routes import admin, feedback, health, models, route, tenants
 from bandit_router.config import Settings
+from bandit_router.proxy.api import router as proxy_router
 from bandit_router.service import Service
 
 
@@ -34,7 +35,8 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
                   description="Online LLM routing with contextual bandits.")
     app.state.service = service or Service(settings)
     errors.install(app)
-    for module in (route, feedback, models, admin, health):
+    for module in (route, feedback, models, admin, health, tenants):
         app.include_router(module.router)
+    app.include_router(proxy_router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app

@@ -1,13 +1,15 @@
-"""FastAPI dependencies: the process's service and a database session per request."""
+"""FastAPI dependencies: the process's service, a database session, and who is calling."""
 
 from __future__ import annotations
 
 from typing import Annotated, Iterator
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from bandit_router.service import Service
+from bandit_router.store.tenants import Principal
 
 
 def get_service(request: Request) -> Service:
@@ -21,3 +23,36 @@ def get_session(service: Annotated[Service, Depends(get_service)]) -> Iterator[S
 
 ServiceDep = Annotated[Service, Depends(get_service)]
 SessionDep = Annotated[Session, Depends(get_session)]
+
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
+
+async def get_principal(request: Request, service: ServiceDep) -> Principal:
+    header = request.headers.get("authorization")
+    if not header:
+        raise HTTPException(401, "missing `Authorization: Bearer <key>` header", _CHALLENGE)
+    scheme, _, secret = header.partition(" ")
+    secret = secret.strip()
+    if scheme.lower() != "bearer" or not secret or len(secret) > 200:
+        raise HTTPException(401, "the Authorization header must be `Bearer <key>`", _CHALLENGE)
+    principal = await run_in_threadpool(service.authenticate, secret)
+    if principal is None:
+        raise HTTPException(401, "invalid or revoked API key", _CHALLENGE)
+    request.state.principal = principal
+    return principal
+
+
+async def require_admin(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    if principal.role != "admin":
+        raise HTTPException(403, "this endpoint needs the operator key (BANDIT_ROUTER_ADMIN_KEY)")
+    return principal
+
+
+def check_tenant_access(principal: Principal, tenant_id: str) -> None:
+    """Operators see every tenant; an app key sees only its own (others look absent)."""
+    if principal.role != "admin" and principal.tenant_id != tenant_id:
+        raise HTTPException(404, f"tenant {tenant_id!r} does not exist")
+
+
+CallerDep = Annotated[Principal, Depends(get_principal)]
+AdminDep = Annotated[Principal, Depends(require_admin)]

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from bandit_router.routing import NoModels, RoutingError
+from bandit_router.routing import BudgetExhausted, NoModels, RoutingError
 from bandit_router.store.errors import Conflict, NotFound
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RoutingError)
     async def _routing(request: Request, exc: RoutingError):
         return JSONResponse(status_code=422, content=_body(str(exc)))
+
+    @app.exception_handler(BudgetExhausted)
+    async def _budget(request: Request, exc: BudgetExhausted):
+        return JSONResponse(status_code=429, content=_body(str(exc)),
+                            headers={"Retry-After": str(max(1, int(exc.retry_after_s + 0.999)))})
 
     @app.exception_handler(NoModels)
     async def _no_models(request: Request, exc: NoModels):

@@ -34,6 +34,8 @@ class RouteIn(Strict):
     expected_output_tokens: int | None = Field(None, ge=0, le=10_000_000)
     input_tokens: int | None = Field(None, ge=0, le=100_000_000,
                                      description="exact prompt tokens, if the caller knows them")
+    max_latency_ms: Finite | None = Field(None, gt=0, le=3_600_000,
+                                          description="only models whose recent p95 is below")
     metadata: dict[str, Any] | None = None
 
     @model_validator(mode="after")
@@ -119,3 +121,78 @@ class RefitOut(BaseModel):
     status: str
 
 
+
+
+TenantId = Annotated[str, StringConstraints(min_length=1, max_length=64,
+                                            pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+
+
+class TenantIn(Strict):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    id: TenantId | None = Field(None, description="optional; generated when absent")
+    p95_latency_ms: Finite | None = Field(None, gt=0, le=3_600_000)
+
+
+class BudgetIn(Strict):
+    period: Literal["hour", "day", "month"]
+    limit_usd: Finite = Field(gt=0, le=1e9)
+    on_exhausted: Literal["cheapest", "reject"] = "cheapest"
+
+
+class SlaIn(Strict):
+    p95_latency_ms: Finite | None = Field(gt=0, le=3_600_000)
+
+
+class BudgetOut(BaseModel):
+    period: str
+    limit_usd: float
+    on_exhausted: str
+
+
+class TenantOut(BaseModel):
+    id: str
+    name: str
+    p95_latency_ms: float | None
+    budget: BudgetOut | None
+
+
+class KeyIn(Strict):
+    name: Annotated[str, StringConstraints(max_length=200)] | None = None
+
+
+class KeyOut(BaseModel):
+    id: str
+    tenant_id: str | None
+    name: str | None
+    prefix: str
+    created_at: str
+    revoked: bool
+
+
+class IssuedKeyOut(BaseModel):
+    id: str
+    tenant_id: str | None
+    key: str = Field(description="the secret; shown only in this response")
+
+
+class ModelUsageOut(BaseModel):
+    model: str
+    decisions: int
+    with_feedback: int
+    mean_reward: float | None
+    spent_usd: float
+    pending_usd: float
+
+
+class UsageOut(BaseModel):
+    tenant_id: str
+    period: str | None
+    period_start: str
+    period_end: str
+    spent_usd: float = Field(description="settled cost of decisions with feedback")
+    pending_usd: float = Field(description="estimated cost of decisions awaiting feedback")
+    committed_usd: float
+    limit_usd: float | None
+    remaining_usd: float | None
+    cost_weight: float | None = Field(description="current paced λ (reward per USD)")
+    models: list[ModelUsageOut]

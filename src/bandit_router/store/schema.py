@@ -63,6 +63,8 @@ class DecisionRow(Base):
     estimated_cost_usd: Mapped[float] = mapped_column(Float)
     scores: Mapped[dict] = mapped_column(JSON)
     request_metadata: Mapped[dict | None] = mapped_column("metadata", JSON)
+    # Set when the tenant had a budget: the period whose spend counter this decision reserved.
+    budget_period_start: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class FeedbackRow(Base):
@@ -79,6 +81,8 @@ class FeedbackRow(Base):
     cost_usd: Mapped[float | None] = mapped_column(Float)
     latency_ms: Mapped[float | None] = mapped_column(Float)
     error: Mapped[str | None] = mapped_column(Text)
+    # What the decision cost, settled once: cost_usd, else tokens × prices, else the estimate.
+    charged_usd: Mapped[float | None] = mapped_column(Float)
 
 
 class PosteriorRow(Base):
@@ -114,3 +118,50 @@ class UsageRow(Base):
     status: Mapped[str] = mapped_column(String(32))  # "ok", "error", "cancelled", "incomplete"
     error: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[list] = mapped_column(JSON, default=list)
+
+
+class TenantRow(Base):
+    __tablename__ = "tenants"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    p95_latency_ms: Mapped[float | None] = mapped_column(Float)
+    budget_period: Mapped[str | None] = mapped_column(String(8))
+    budget_limit_usd: Mapped[float | None] = mapped_column(Float)
+    budget_on_exhausted: Mapped[str | None] = mapped_column(String(16))
+
+
+class ApiKeyRow(Base):
+    """An app key (tenant set) or an operator key (tenant NULL); only the SHA-256 is stored."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant_id: Mapped[str | None] = mapped_column(
+        String(64), ForeignKey("tenants.id", ondelete="CASCADE"), index=True
+    )
+    role: Mapped[str] = mapped_column(String(16))  # "app" or "admin"
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class SpendRow(Base):
+    """Per tenant and budget period: spend committed so far (settled + reserved in flight).
+
+    A cache of the ledger (decisions ⨝ feedback) kept so that a reservation is one atomic
+    conditional UPDATE; the sync job reconciles it with the ledger.
+    """
+
+    __tablename__ = "tenant_spend"
+
+    tenant_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    period_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    committed_usd: Mapped[float] = mapped_column(Float)
+    n_decisions: Mapped[int] = mapped_column(BigInteger)

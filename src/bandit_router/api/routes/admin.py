@@ -5,14 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException
 from starlette.concurrency import run_in_threadpool
 
-from bandit_router.api.deps import ServiceDep
+from bandit_router.api.deps import AdminDep, ServiceDep
 from bandit_router.api.schemas import RefitOut
 
 router = APIRouter(tags=["admin"])
 
 
 @router.post("/v1/admin/refit", response_model=RefitOut)
-async def refit_now(service: ServiceDep) -> RefitOut:
+async def refit_now(_: AdminDep, service: ServiceDep) -> RefitOut:
     result = await run_in_threadpool(service.refit, True)
     if result.reason == "locked":
         raise HTTPException(409, "another process is refitting right now; retry in a few seconds",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from starlette.concurrency import run_in_threadpool
 
-from bandit_router.api.deps import ServiceDep
+from bandit_router.api.deps import CallerDep, ServiceDep
 from bandit_router.api.schemas import FeedbackIn, FeedbackOut
 from bandit_router.store.decisions import Outcome
 
@@ -16,9 +16,12 @@ router = APIRouter(tags=["routing"])
              responses={200: {"description": "identical repeat; nothing new stored"},
                         404: {"description": "unknown decision"},
                         409: {"description": "feedback already recorded with other values"}})
-async def feedback(body: FeedbackIn, service: ServiceDep, response: Response) -> FeedbackOut:
+async def feedback(body: FeedbackIn, service: ServiceDep, caller: CallerDep,
+                   response: Response) -> FeedbackOut:
     outcome = Outcome(**body.model_dump(exclude={"decision_id"}))
-    feedback_id, created = await run_in_threadpool(service.feedback, body.decision_id, outcome)
+    # An app key sees only its tenant's decisions: another tenant's decision is a 404.
+    feedback_id, created = await run_in_threadpool(service.feedback, body.decision_id, outcome,
+                                                   tenant_id=caller.tenant_id)
     # service.feedback returns only after the commit: only now may we acknowledge.
     response.status_code = 201 if created else 200
     return FeedbackOut(decision_id=body.decision_id, status="recorded" if created else "duplicate",

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
 
-from bandit_router.api.deps import ServiceDep, SessionDep
+from bandit_router.api.deps import AdminDep, CallerDep, ServiceDep, SessionDep
 from bandit_router.api.schemas import ModelIn, ModelOut
 from bandit_router.catalog import ModelSpec
 from bandit_router.store.models import get_model, list_models, record_model, retire_model
@@ -29,19 +29,19 @@ def _out(row, service) -> ModelOut:
 
 
 @router.get("/v1/models")
-def get_models(service: ServiceDep, session: SessionDep) -> dict[str, list[ModelOut]]:
+def get_models(_: CallerDep, service: ServiceDep, session: SessionDep) -> dict[str, list[ModelOut]]:
     return {"models": [_out(r, service) for r in list_models(session)]}
 
 
 @router.get("/v1/models/{model_id:path}", response_model=ModelOut)
-def get_one(model_id: ModelPath, service: ServiceDep, session: SessionDep) -> ModelOut:
+def get_one(model_id: ModelPath, _: CallerDep, service: ServiceDep, session: SessionDep) -> ModelOut:
     return _out(get_model(session, model_id), service)
 
 
 @router.put("/v1/models/{model_id:path}", response_model=ModelOut, status_code=200,
             responses={201: {"description": "model registered"}})
-def put_model(model_id: ModelPath, body: ModelIn, service: ServiceDep, session: SessionDep,
-              response: Response) -> ModelOut:
+def put_model(model_id: ModelPath, body: ModelIn, _: AdminDep, service: ServiceDep,
+              session: SessionDep, response: Response) -> ModelOut:
     spec = ModelSpec(id=model_id, tags=tuple(body.tags),
                      **body.model_dump(exclude={"tags"}))
     with session.begin():
@@ -52,7 +52,7 @@ def put_model(model_id: ModelPath, body: ModelIn, service: ServiceDep, session: 
 
 
 @router.delete("/v1/models/{model_id:path}", status_code=204)
-def delete_model(model_id: ModelPath, service: ServiceDep, session: SessionDep) -> Response:
+def delete_model(model_id: ModelPath, _: AdminDep, service: ServiceDep, session: SessionDep) -> Response:
     with session.begin():
         retire_model(session, model_id)
     service.sync_models()

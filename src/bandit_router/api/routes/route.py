@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException
 from starlette.concurrency import run_in_threadpool
 
-from bandit_router.api.deps import ServiceDep
+from bandit_router.api.deps import CallerDep, ServiceDep
 from bandit_router.api.schemas import RouteIn, RouteOut
 from bandit_router.features import prompt_from_messages
 from bandit_router.routing import RouteRequest
@@ -14,7 +14,7 @@ router = APIRouter(tags=["routing"])
 
 
 @router.post("/v1/route", response_model=RouteOut, status_code=200)
-async def route(body: RouteIn, service: ServiceDep) -> RouteOut:
+async def route(body: RouteIn, service: ServiceDep, caller: CallerDep) -> RouteOut:
     prompt = body.prompt if body.prompt is not None else prompt_from_messages(
         m.model_dump() for m in body.messages
     )
@@ -26,8 +26,10 @@ async def route(body: RouteIn, service: ServiceDep) -> RouteOut:
         prompt=prompt, features=body.features,
         candidates=tuple(body.candidates) if body.candidates else None,
         expected_output_tokens=body.expected_output_tokens, input_tokens=body.input_tokens,
+        max_latency_ms=body.max_latency_ms,
     )
-    d = await run_in_threadpool(service.route, request, metadata=body.metadata)
+    d = await run_in_threadpool(service.route, request, tenant_id=caller.tenant_id,
+                                metadata=body.metadata)
     return RouteOut(decision_id=d.decision_id, model=d.model, fallbacks=d.fallbacks,
                     propensity=d.propensity, policy_version=d.policy_version,
                     estimated_cost_usd=d.estimated_cost_usd, explanation=d.explanation)

@@ -1,0 +1,110 @@
+"""Budget accounting: atomic reservations against a per-period counter, and the ledger.
+
+The ledger is the truth: a tenant's spend in a period is the sum over its decisions made in
+the period of what each was charged (settled at feedback) or, still awaiting feedback, its
+estimated cost. ``tenant_spend.committed_usd`` caches that sum so that reserving is a single
+conditional ``UPDATE … WHERE committed + cost <= limit``: concurrent requests cannot both
+take the last dollars, on Postgres (row lock) or SQLite (one writer).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, case, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from bandit_router.store.schema import DecisionRow, FeedbackRow, SpendRow
+
+
+def _ensure_row(session: Session, tenant_id: str, period_start: datetime) -> None:
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(SpendRow).values(tenant_id=tenant_id, period_start=period_start,
+                                   committed_usd=0.0, n_decisions=0)
+    session.execute(stmt.on_conflict_do_nothing())
+
+
+def reserve(session: Session, tenant_id: str, period_start: datetime, cost_usd: float,
+            limit_usd: float | None) -> bool:
+    """Add ``cost_usd`` to the period's committed spend if it fits under ``limit_usd``
+    (``None``: unconditionally). Returns whether it was reserved. Caller commits."""
+    _ensure_row(session, tenant_id, period_start)
+    cond = and_(SpendRow.tenant_id == tenant_id, SpendRow.period_start == period_start)
+    if limit_usd is not None:
+        cond = and_(cond, SpendRow.committed_usd + cost_usd <= limit_usd)
+    result = session.execute(
+        update(SpendRow).where(cond).values(committed_usd=SpendRow.committed_usd + cost_usd,
+                                            n_decisions=SpendRow.n_decisions + 1)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def settle(session: Session, tenant_id: str, period_start: datetime, delta_usd: float) -> None:
+    """Replace a reservation's estimate by the charged cost (``delta = charged − estimate``)."""
+    if delta_usd == 0:
+        return
+    session.execute(
+        update(SpendRow)
+        .where(SpendRow.tenant_id == tenant_id, SpendRow.period_start == period_start)
+        .values(committed_usd=SpendRow.committed_usd + delta_usd)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def counter(session: Session, tenant_id: str, period_start: datetime) -> tuple[float, int]:
+    row = session.get(SpendRow, (tenant_id, period_start))
+    return (row.committed_usd, row.n_decisions) if row is not None else (0.0, 0)
+
+
+@dataclass(frozen=True)
+class ModelUsage:
+    model: str
+    decisions: int
+    with_feedback: int
+    mean_reward: float | None
+    spent_usd: float
+    pending_usd: float
+
+
+def ledger(session: Session, tenant_id: str, start: datetime, end: datetime) -> list[ModelUsage]:
+    """Per model: decisions, feedback, mean reward, settled and pending spend in [start, end)."""
+    charged = func.coalesce(FeedbackRow.charged_usd, DecisionRow.estimated_cost_usd)
+    has_fb = FeedbackRow.id.is_not(None)
+    q = (
+        select(
+            DecisionRow.model_id,
+            func.count(DecisionRow.id),
+            func.count(FeedbackRow.id),
+            func.avg(FeedbackRow.reward),
+            func.coalesce(func.sum(case((has_fb, charged), else_=0.0)), 0.0),
+            func.coalesce(func.sum(case((has_fb, 0.0), else_=DecisionRow.estimated_cost_usd)),
+                          0.0),
+        )
+        .outerjoin(FeedbackRow, FeedbackRow.decision_id == DecisionRow.id)
+        .where(DecisionRow.tenant_id == tenant_id, DecisionRow.created_at >= start,
+               DecisionRow.created_at < end)
+        .group_by(DecisionRow.model_id)
+        .order_by(DecisionRow.model_id)
+    )
+    return [ModelUsage(m, int(n), int(nf), None if r is None else float(r), float(s), float(p))
+            for m, n, nf, r, s, p in session.execute(q)]
+
+
+def reconcile(session: Session, tenant_id: str, period_start: datetime, end: datetime) -> float:
+    """Reset the counter to the ledger's total (locks the counter row meanwhile)."""
+    _ensure_row(session, tenant_id, period_start)
+    session.execute(select(SpendRow).where(SpendRow.tenant_id == tenant_id,
+                                           SpendRow.period_start == period_start)
+                    .with_for_update())
+    rows = ledger(session, tenant_id, period_start, end)
+    total = sum(r.spent_usd + r.pending_usd for r in rows)
+    n = sum(r.decisions for r in rows)
+    session.execute(update(SpendRow)
+                    .where(SpendRow.tenant_id == tenant_id, SpendRow.period_start == period_start)
+                    .values(committed_usd=total, n_decisions=n)
+                    .execution_options(synchronize_session=False))
+    return total

@@ -1,0 +1,119 @@
+"""Tenants, their API keys and budget settings."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bandit_router.store.errors import Conflict, NotFound
+from bandit_router.store.schema import ApiKeyRow, TenantRow
+
+KEY_PREFIX = "br_"
+
+
+def hash_key(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    id: str
+    secret: str  # shown once; only its hash is stored
+    tenant_id: str | None
+    role: str
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: an operator (``admin``) or an app of one tenant."""
+
+    role: str
+    tenant_id: str | None
+    key_id: str | None
+
+
+def create_tenant(session: Session, tenant_id: str | None, name: str) -> TenantRow:
+    now = datetime.now(timezone.utc)
+    row = TenantRow(id=tenant_id or f"t_{secrets.token_hex(6)}", name=name, created_at=now,
+                    updated_at=now)
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        raise Conflict(f"tenant {row.id!r} already exists") from None
+    return row
+
+
+def get_tenant(session: Session, tenant_id: str) -> TenantRow:
+    row = session.get(TenantRow, tenant_id)
+    if row is None:
+        raise NotFound(f"tenant {tenant_id!r} does not exist")
+    return row
+
+
+def list_tenants(session: Session) -> list[TenantRow]:
+    return list(session.scalars(select(TenantRow).order_by(TenantRow.id)))
+
+
+def issue_key(session: Session, tenant_id: str | None, role: str = "app",
+              name: str | None = None) -> IssuedKey:
+    if tenant_id is not None:
+        get_tenant(session, tenant_id)
+    secret = KEY_PREFIX + secrets.token_urlsafe(32)
+    row = ApiKeyRow(id=f"key_{secrets.token_hex(8)}", tenant_id=tenant_id, role=role,
+                    key_hash=hash_key(secret), prefix=secret[:10], name=name,
+                    created_at=datetime.now(timezone.utc))
+    session.add(row)
+    session.flush()
+    return IssuedKey(row.id, secret, tenant_id, role)
+
+
+def revoke_key(session: Session, key_id: str) -> ApiKeyRow:
+    row = session.get(ApiKeyRow, key_id)
+    if row is None or row.revoked_at is not None:
+        raise NotFound(f"key {key_id!r} does not exist or is already revoked")
+    row.revoked_at = datetime.now(timezone.utc)
+    return row
+
+
+def list_keys(session: Session, tenant_id: str) -> list[ApiKeyRow]:
+    return list(session.scalars(select(ApiKeyRow).where(ApiKeyRow.tenant_id == tenant_id)
+                                .order_by(ApiKeyRow.created_at)))
+
+
+def has_operator_key(session: Session) -> bool:
+    q = select(ApiKeyRow.id).where(ApiKeyRow.role == "admin", ApiKeyRow.revoked_at.is_(None))
+    return session.scalar(q.limit(1)) is not None
+
+
+def authenticate(session: Session, secret: str) -> Principal | None:
+    """The principal of a presented key, or None when it is unknown or revoked."""
+    digest = hash_key(secret)
+    row = session.scalar(select(ApiKeyRow).where(ApiKeyRow.key_hash == digest))
+    # The lookup is by hash; compare again in constant time so that no early exit leaks.
+    if row is None or not hmac.compare_digest(row.key_hash, digest) or row.revoked_at is not None:
+        return None
+    return Principal(role=row.role, tenant_id=row.tenant_id, key_id=row.id)
+
+
+def set_budget(session: Session, tenant_id: str, period: str | None, limit_usd: float | None,
+               on_exhausted: str | None) -> TenantRow:
+    row = get_tenant(session, tenant_id)
+    row.budget_period, row.budget_limit_usd, row.budget_on_exhausted = period, limit_usd, on_exhausted
+    row.updated_at = datetime.now(timezone.utc)
+    return row
+
+
+def set_latency_sla(session: Session, tenant_id: str, p95_latency_ms: float | None) -> TenantRow:
+    row = get_tenant(session, tenant_id)
+    row.p95_latency_ms = p95_latency_ms
+    row.updated_at = datetime.now(timezone.utc)
+    return row
