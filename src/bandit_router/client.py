@@ -24,48 +24,30 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, Literal, TypeVar
 
 import httpx
+from pydantic import BaseModel
 
 import bandit_router
+from bandit_router.api.schemas import FeedbackOut, ModelOut, RouteOut
 
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 
 
 # -- results ----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class RouteResult:
-    decision_id: str
-    model: str
-    fallbacks: list[str]
-    propensity: float
-    policy_version: int
-    estimated_cost_usd: float
-    explanation: dict[str, Any] = field(repr=False)
+class RouteResult(RouteOut):
+    """What ``POST /v1/route`` answered (the server's own response schema)."""
 
 
-@dataclass(frozen=True)
-class FeedbackResult:
-    decision_id: str
-    status: Literal["recorded", "duplicate"]
-    feedback_id: int
-
+class FeedbackResult(FeedbackOut):
     @property
     def created(self) -> bool:
+        """False for an identical repeat, which stored nothing new."""
         return self.status == "recorded"
 
 
-@dataclass(frozen=True)
-class Model:
-    id: str
-    input_price_per_mtok: float
-    output_price_per_mtok: float
-    context_window: int
-    tags: list[str] = field(default_factory=list)
-    provider: str | None = None
-    base_url: str | None = None
-    upstream_model: str | None = None
-    typical_latency_ms: float | None = None
-    observations: float = 0.0
+class Model(ModelOut):
+    """A model of the line-up, as ``GET /v1/models`` lists it."""
 
 
 @dataclass(frozen=True)
@@ -95,10 +77,6 @@ class Budget:
 class Usage:
     tenant_id: str
     raw: dict[str, Any]
-
-
-def _fields(cls: type[T], data: dict[str, Any]) -> T:
-    return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
 # -- errors -----------------------------------------------------------------------------------
@@ -180,8 +158,8 @@ class _Call(Generic[T]):
     idempotent: bool = True
 
 
-def _json_as(cls: type[T]) -> Callable[[httpx.Response], T]:
-    return lambda r: _fields(cls, r.json())
+def _json_as(cls: type[M]) -> Callable[[httpx.Response], M]:
+    return lambda r: cls.model_validate(r.json())
 
 
 def _nothing(_: httpx.Response) -> None:
@@ -255,7 +233,7 @@ class _Endpoints:
     # the line-up
     def list_models(self) -> list[Model]:
         return self._run(_Call("GET", "/v1/models",
-                               lambda r: [_fields(Model, m) for m in r.json()["models"]]))
+                               lambda r: [Model.model_validate(m) for m in r.json()["models"]]))
 
     def put_model(self, model_id: str, *, input_price_per_mtok: float,
                   output_price_per_mtok: float, context_window: int, **optional: Any) -> Model:

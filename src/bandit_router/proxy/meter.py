@@ -24,6 +24,13 @@ class Tokens:
     source: str  # "upstream" (its usage) or "estimated"
 
 
+def _parse(data: bytes) -> Any:
+    try:
+        return json.loads(data)
+    except ValueError:
+        return None
+
+
 def _usage(obj: Any) -> tuple[int, int] | None:
     usage = obj.get("usage") if isinstance(obj, dict) else None
     if not isinstance(usage, dict):
@@ -36,10 +43,7 @@ def _usage(obj: Any) -> tuple[int, int] | None:
 
 def tokens_of_body(content: bytes, input_estimate: int) -> Tokens:
     """Tokens of a non-streamed chat completion; estimated from its text without ``usage``."""
-    try:
-        doc = json.loads(content)
-    except ValueError:
-        doc = None
+    doc = _parse(content)
     usage = _usage(doc)
     if usage is not None:
         return Tokens(*usage, "upstream")
@@ -93,10 +97,7 @@ class StreamMeter:
             self.done = True
             return True
         if b'"usage"' in data and not re.search(rb'"usage"\s*:\s*null', data):
-            try:
-                obj = json.loads(data)
-            except ValueError:
-                obj = None
+            obj = _parse(data)
             usage = _usage(obj)
             if usage is not None:
                 self.usage = usage
