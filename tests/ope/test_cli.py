@@ -27,8 +27,9 @@ def _play(client, rounds: int, start: int = 0) -> list[dict]:
 
 
 @pytest.mark.postgres
-def test_evaluates_decisions_routed_and_rewarded_through_the_app(make_client, pg_url, tmp_path):
-    client = make_client(pg_url, TWO_MODELS)
+def test_evaluates_decisions_routed_and_rewarded_through_the_app(make_client, db_url, tmp_path):
+    url = db_url  # runs on Postgres, then on the SQLite default
+    client = make_client(url, TWO_MODELS)
     decisions = _play(client, 40)
     assert client.post("/v1/admin/refit", headers=ADMIN).status_code == 200
     decisions += _play(client, 40, start=40)
@@ -42,7 +43,7 @@ def test_evaluates_decisions_routed_and_rewarded_through_the_app(make_client, pg
         assert client.post("/v1/feedback", json=body).status_code == 201
 
     out = tmp_path / "a.json"
-    res = _invoke("--database-url", pg_url, "--candidate", "fixed:model-a", "--boot", "200",
+    res = _invoke("--database-url", url, "--candidate", "fixed:model-a", "--boot", "200",
                   "--json", str(out))
     assert res.exit_code == 0, res.output
     assert "10 decisions without feedback excluded" in res.output
@@ -55,21 +56,21 @@ def test_evaluates_decisions_routed_and_rewarded_through_the_app(make_client, pg
 
     # Error-only feedback counts as reward 0 (the service's error_reward).
     b = tmp_path / "b.json"
-    assert _invoke("--database-url", pg_url, "--candidate", "fixed:model-b", "--boot", "200",
+    assert _invoke("--database-url", url, "--candidate", "fixed:model-b", "--boot", "200",
                    "--json", str(b)).exit_code == 0
     snips_b = json.loads(b.read_text())["estimates"]["SNIPS"]["reward"]["value"]
     assert 0 < snips_b < 0.25
 
     # A contextual candidate scores each decision with the posterior live at the time.
     c = tmp_path / "c.json"
-    res = _invoke("--database-url", pg_url, "--candidate", "linucb", "--alpha", "0",
+    res = _invoke("--database-url", url, "--candidate", "linucb", "--alpha", "0",
                   "--boot", "200", "--json", str(c))
     assert res.exit_code == 0, res.output
     assert "linucb (alpha=0" in res.output
     ips = json.loads(c.read_text())["estimates"]["IPS"]["reward"]
     assert ips["low"] <= ips["value"] <= ips["high"]
 
-    res = _invoke("--database-url", pg_url, "--tenant", "nobody", "--candidate", "uniform")
+    res = _invoke("--database-url", url, "--tenant", "nobody", "--candidate", "uniform")
     assert res.exit_code == 2 and "none of the 0 selected decisions" in res.output
 
 

@@ -68,7 +68,7 @@ def evaluate(
                                            "--max-weight-share"),
     json_path: Optional[Path] = typer.Option(None, "--json", help="also write the result here"),
 ) -> None:
-    """Estimate a candidate policy's reward, cost and utility on logged decisions (IPS, SNIPS, DR)."""
+    """Estimate what a candidate policy would have earned and spent on the logged decisions."""
     from bandit_router.config import Settings
     from bandit_router.policy import Prior
 

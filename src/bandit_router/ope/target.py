@@ -160,7 +160,8 @@ class ReplayedPosteriors:
             raise LogError("replaying posteriors needs the logged contexts")
         if refit_every < 1:
             raise ValueError("refit_every must be ≥ 1")
-        self.data, self.prior, self.refit_every, self.half_life = data, prior, refit_every, half_life
+        self.data, self.prior = data, prior
+        self.refit_every, self.half_life = refit_every, half_life
         self._reset()
 
     def _reset(self) -> None:

@@ -1,4 +1,6 @@
-"""Check the estimators' intervals where the truth is known: ``python -m bandit_router.ope.validate``.
+"""Check the estimators' intervals where the truth is known.
+
+Run ``python -m bandit_router.ope.validate``.
 
 A synthetic world with linear-logistic expected rewards and context-dependent prices is
 logged by the service's own :class:`~bandit_router.policy.ThompsonSampling`, learning
@@ -138,8 +140,8 @@ def coverage(runs: int, n: int, n_boot: int, seed: int = 0, truth_contexts: int 
                     cell["untrusted"] += int(not ev.trustworthy)
     return {"runs": runs, "n": n, "n_boot": n_boot, "seed": seed,
             "truth": {k: dict(zip(OUTCOMES, map(float, v))) for k, v in truth.items()},
-            "cells": {f"{c} | {e} | {o}": {"coverage": v["covered"] / runs, "mean_width": v["width"],
-                                           "mean_error": v["error"],
+            "cells": {f"{c} | {e} | {o}": {"coverage": v["covered"] / runs,
+                                           "mean_width": v["width"], "mean_error": v["error"],
                                            "untrusted_runs": v["untrusted"]}
                       for (c, e, o), v in hits.items()}}
 
