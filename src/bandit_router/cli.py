@@ -213,6 +213,10 @@ def operator_key(database_url: Optional[str] = DbOpt) -> None:
     _show_key(f"operator key {key.id} (shown once)", key.secret)
 
 
+from bandit_router.ope.cli import evaluate  # noqa: E402
+
+app.command("evaluate")(evaluate)
+
 try:  # the simulations package ships in the same wheel
     from simulations.cli import simulate as _simulate
 
