@@ -140,3 +140,26 @@ def test_the_key_never_reaches_the_logs_or_the_caller(proxy, upstreams, caplog):
     assert SECRET not in r.text and SECRET not in caplog.text
     assert SECRET not in json.dumps(usage(service_of(proxy),
                                           r.headers["x-bandit-router-decision-id"]).attempts)
+
+
+def test_an_app_key_owns_its_proxy_decisions_and_can_post_their_reward(proxy):
+    from tests.proxy.conftest import AUTH
+
+    assert proxy.post("/v1/tenants", json={"id": "acme", "name": "Acme"}, headers=AUTH
+                      ).status_code == 201
+    key = proxy.post("/v1/tenants/acme/keys", headers=AUTH).json()["key"]
+    app = {"Authorization": f"Bearer {key}"}
+    r = proxy.post("/v1/chat/completions", headers=app,
+                   json={"model": "auto", "messages": [{"role": "user", "content": "hi"}]})
+    assert r.status_code == 200, r.text
+    decision_id = r.headers["x-bandit-router-decision-id"]
+    assert decision(service_of(proxy), decision_id).tenant_id == "acme"
+    assert proxy.post("/v1/feedback", headers=app,
+                      json={"decision_id": decision_id, "reward": 1}).status_code == 201
+
+
+def test_without_a_key_the_proxy_forwards_nothing(proxy, upstreams):
+    r = proxy.post("/v1/chat/completions", headers={"Authorization": ""},
+                   json={"model": "auto", "messages": [{"role": "user", "content": "hi"}]})
+    assert r.status_code == 401
+    assert upstreams[0].requests == upstreams[1].requests == []

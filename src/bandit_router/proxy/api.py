@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from starlette.responses import Response
 
-from bandit_router.api.deps import ServiceDep
+from bandit_router.api.deps import CallerDep, ServiceDep
 from bandit_router.features import prompt_from_messages
 from bandit_router.proxy.errors import ProxyError
 from bandit_router.proxy.forward import Proxy
@@ -81,11 +81,12 @@ def _parse(raw: bytes, max_prompt_chars: int) -> dict[str, Any]:
                502: {"description": "no model answered"},
                503: {"description": "every model is in cooldown (Retry-After)"}},
 )
-async def chat_completions(request: Request, service: ServiceDep,
+async def chat_completions(request: Request, service: ServiceDep, caller: CallerDep,
                            proxy: Annotated[Proxy, Depends(get_proxy)]) -> Response:
-    # Authentication (app keys) arrives as a dependency parameter; until then no tenant.
+    # Decisions belong to the caller's tenant (none for the operator key), so that the app
+    # can post their rewards and its budget pays for them.
     try:
         body = _parse(await request.body(), service.settings.max_prompt_chars)
-        return await proxy.complete(body, tenant_id=None)
+        return await proxy.complete(body, tenant_id=caller.tenant_id)
     except ProxyError as exc:
         return exc.response()

@@ -37,7 +37,14 @@ from bandit_router.proxy.upstream import (
     response_headers,
     retry_after_s,
 )
-from bandit_router.routing import NoModels, NothingFits, RouteDecision, RouteRequest, UnknownModels
+from bandit_router.routing import (
+    BudgetExhausted,
+    NoModels,
+    NothingFits,
+    RouteDecision,
+    RouteRequest,
+    UnknownModels,
+)
 from bandit_router.service import Service
 from bandit_router.store.db import transaction
 from bandit_router.store.decisions import Outcome
@@ -254,6 +261,9 @@ class Proxy:
                              param="messages") from None
         except UnknownModels as exc:  # retired between the line-up read and the decision
             raise ProxyError(404, str(exc), code="model_not_found", param="model") from None
+        except BudgetExhausted as exc:
+            raise ProxyError(429, str(exc), type="insufficient_quota", code="budget_exhausted",
+                             retry_after_s=exc.retry_after_s) from None
         except NoModels as exc:
             raise ProxyError(503, str(exc), type="server_error", code="no_models",
                              retry_after_s=5) from None
