@@ -22,7 +22,7 @@ def test_a_failing_model_falls_back_and_the_reward_goes_to_the_model_that_answer
     first = row.attempts[0]["decision_id"]
     # The policy's decision for model-a learns that it failed...
     assert feedback(svc, first).error == "proxy: upstream of model-a failed (503)"
-    assert feedback(svc, first).reward is None
+    assert (feedback(svc, first).reward, feedback(svc, first).cost_usd) == (None, 0.0)
     # ...and the fallback is a decision of its own, which the app's reward attaches to.
     fallback = decision(svc, answered)
     assert (fallback.model_id, fallback.propensity) == ("model-b", 1.0)

@@ -275,8 +275,9 @@ class Proxy:
 
     async def _failed(self, decision: RouteDecision, attempt: Attempt) -> None:
         """Tell the policy this model failed the request (error feedback, reward = error_reward)."""
+        # cost 0: upstreams do not bill failed calls, and the tenant's budget must not either.
         outcome = Outcome(error=f"proxy: upstream of {attempt.model} failed ({attempt.status})",
-                          latency_ms=attempt.latency_ms)
+                          latency_ms=attempt.latency_ms, cost_usd=0.0)
         try:
             await run_in_threadpool(self.service.feedback, decision.decision_id, outcome)
         except Exception:  # the answer matters more than this record; say so loudly
