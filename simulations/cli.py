@@ -85,6 +85,8 @@ def simulate(
     exploration: float = typer.Option(Prior().exploration, "--exploration",
                                       help="Thompson posterior spread multiplier"),
     window: int = typer.Option(250, "--window", help="requests averaged for recovery time"),
+    tolerance: float = typer.Option(0.05, "--tolerance", help="recovered when within this "
+                                    "share of the post-change oracle's reward"),
     workers: int = typer.Option(0, "--workers", help="processes; 0 = one per core"),
     log: Optional[Path] = typer.Option(None, "--log", help="per-request log (.csv, or "
                                        ".parquet with pyarrow)"),
@@ -124,7 +126,8 @@ def simulate(
              for lam in (grid if c.uses_cost_weight else grid[:1])]
     n_workers = workers or experiment.default_workers()
     logs = experiment.run_tasks(datasets, tasks, n_workers, progress)
-    runs = [experiment.metrics.summarize(lg, datasets[lg.seed], window) for lg in logs]
+    runs = [experiment.metrics.summarize(lg, datasets[lg.seed], window, tolerance)
+            for lg in logs]
     summary = {
         "data": str(data) if data is not None else f"scenario:{scenario}",
         "models": list(first.models),

@@ -85,7 +85,7 @@ def shares(log: Log) -> dict[str, float]:
     return {m: float(c) for m, c in zip(log.models, counts)}
 
 
-def summarize(log: Log, data: Dataset, window: int = 250) -> dict:
+def summarize(log: Log, data: Dataset, window: int = 250, tolerance: float = 0.05) -> dict:
     """Headline numbers of one run."""
     out = {
         "policy": log.policy,
@@ -101,7 +101,7 @@ def summarize(log: Log, data: Dataset, window: int = 250) -> dict:
         rows = np.arange(data.n)
         out["recovery_steps"] = recovery_time(chosen_expected(log, data),
                                               data.expected[rows, oracle_arm],
-                                              data.drift_step, window)
+                                              data.drift_step, window, tolerance)
     if log.latency_ms is not None:
         out["latency_p95_ms"] = float(np.percentile(log.latency_ms, 95))
     return out
