@@ -17,14 +17,15 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-from scipy.special import log_ndtr
+from scipy.special import ndtr
 
 from bandit_router.policy.base import LinearPolicy
 
 _GRID = np.linspace(-8.0, 8.0, 161)
 _W = np.ones_like(_GRID)
 _W[1:-1:2], _W[2:-1:2] = 4.0, 2.0
-_LOG_W = np.log(_W * (_GRID[1] - _GRID[0]) / 3.0) - 0.5 * _GRID**2 - 0.5 * np.log(2 * np.pi)
+# Simpson weights × the standard normal density at each grid point.
+_W_PHI = _W * (_GRID[1] - _GRID[0]) / 3.0 * np.exp(-0.5 * _GRID**2) / np.sqrt(2 * np.pi)
 
 
 @dataclass(frozen=True)
@@ -42,5 +43,6 @@ class ThompsonSampling(LinearPolicy):
         others = np.arange(len(utility)) != c
         values = utility[c] + s[c] * _GRID  # (G,)
         z = (values[None, :] - utility[others, None]) / s[others, None]
-        log_integrand = _LOG_W + log_ndtr(z).sum(axis=0)
-        return float(min(1.0, np.exp(log_integrand).sum()))
+        # A product of CDFs in [0, 1] cannot overflow; where it underflows the integrand is
+        # below 1e-300 and adds nothing. ndtr is ~4x cheaper than log_ndtr.
+        return float(min(1.0, _W_PHI @ ndtr(z).prod(axis=0)))

@@ -9,7 +9,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, pool_size: int = 20, max_overflow: int = 10) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
@@ -23,7 +23,13 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    # No pre-ping: it would add a round trip to every checkout. A connection that turns out
+    # to be dead raises a disconnect error, which invalidates the whole pool, so after a
+    # database restart one operation fails (and is retried by its caller) and the next ones
+    # get new connections. The pool is sized for the request thread pool (40 threads):
+    # overflow connections are closed after use, and opening one costs milliseconds.
+    return create_engine(url, pool_size=pool_size, max_overflow=max_overflow,
+                         connect_args={"connect_timeout": 5})
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

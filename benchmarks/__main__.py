@@ -1,0 +1,49 @@
+"""``python -m benchmarks [all|decision|http|refit|replicas] [--quick]``"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+# One BLAS thread, as the service pins itself: set before numpy is imported anywhere.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    p.add_argument("which", nargs="*", default=["all"],
+                   choices=["all", "decision", "http", "refit", "replicas"])
+    p.add_argument("--quick", action="store_true",
+                   help="smaller sizes and shorter phases (a smoke test, not a measurement)")
+    p.add_argument("--rate", type=float, default=1500.0, help="HTTP offered rate, requests/s")
+    p.add_argument("--seconds", type=float, default=15.0, help="HTTP phase length")
+    a = p.parse_args()
+    which = ["decision", "http", "refit", "replicas"] if "all" in a.which else a.which
+    from benchmarks.common import machine, uptime
+
+    print(f"machine: {machine()}\n{uptime()}")
+    for name in which:
+        t0 = time.perf_counter()
+        print(f"\n== {name} ==")
+        if name == "decision":
+            from benchmarks import decision
+
+            decision.run(500 if a.quick else 5000)
+        elif name == "http":
+            from benchmarks import http
+
+            http.run(rate=a.rate, seconds=3 if a.quick else a.seconds)
+        elif name == "refit":
+            from benchmarks import refit
+
+            refit.run(*((50_000, 5_000) if a.quick else (1_000_000, 10_000)))
+        elif name == "replicas":
+            from benchmarks import replicas
+
+            replicas.run(seconds=3 if a.quick else 10.0)
+        print(f"({name}: {time.perf_counter() - t0:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()

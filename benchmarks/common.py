@@ -1,0 +1,163 @@
+"""What the benchmarks share: the machine, percentiles, prompts, a throwaway Postgres database,
+and a running ``bandit-router serve``."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+PG_SERVER = os.environ.get("BR_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432")
+ADMIN_KEY = "bench-operator-key-0123456789abcdef"
+
+_WORDS = ("the of and to in is for that with as on be by this are from or it an at which "
+          "model answer question code python function return value error explain why how "
+          "compute integral probability theorem prove data table select join index query "
+          "summarise translate french english poem story write list steps first second "
+          "because therefore however example number result test case input output").split()
+
+
+def machine() -> dict:
+    load = os.getloadavg()
+    return {"cores": os.cpu_count(), "python": platform.python_version(),
+            "platform": platform.platform(), "load_avg_1_5_15": [round(x, 2) for x in load],
+            "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+def pct(samples_s, scale: float = 1e3) -> dict:
+    """p50/p90/p99/max of durations in seconds, in ms (scale 1e3) or µs (1e6)."""
+    a = np.asarray(samples_s, dtype=float) * scale
+    if len(a) == 0:
+        return {"n": 0}
+    return {"n": int(len(a)), "p50": round(float(np.percentile(a, 50)), 3),
+            "p90": round(float(np.percentile(a, 90)), 3),
+            "p99": round(float(np.percentile(a, 99)), 3), "max": round(float(a.max()), 3)}
+
+
+def prompts(n: int, size: int = 2048, seed: int = 0) -> list[str]:
+    """``n`` distinct English-like prompts of about ``size`` characters."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        words = rng.choice(_WORDS, size=size // 5)
+        text = " ".join(words)[:size]
+        out.append(text.capitalize() + "?")
+    return out
+
+
+def save(name: str, result: dict) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {path.relative_to(ROOT)}")
+    return path
+
+
+@contextmanager
+def pg_database(prefix: str = "br_bench") -> Iterator[str]:
+    """A fresh, migrated database on the local server; dropped afterwards."""
+    import psycopg
+
+    from bandit_router.store import migrate
+    from bandit_router.store.db import make_engine
+
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = f"postgresql+psycopg://{PG_SERVER.split('://', 1)[1]}/{name}"
+    try:
+        engine = make_engine(url)
+        migrate.upgrade(engine)
+        engine.dispose()
+        yield url
+    finally:
+        with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def models_toml(path: Path, k: int) -> Path:
+    lines = []
+    for i in range(k):
+        lines += ["[[models]]", f'id = "model-{i:02d}"', f"input_price_per_mtok = {0.1 * (i + 1):.2f}",
+                  f"output_price_per_mtok = {0.4 * (i + 1):.2f}", "context_window = 128000", ""]
+    path.write_text("\n".join(lines))
+    return path
+
+
+@contextmanager
+def server(url: str, models: Path, *, workers: int = 2, port: int | None = None,
+           extra_env: dict | None = None, log: Path | None = None) -> Iterator[str]:
+    """``bandit-router serve`` in its own process group; yields its base URL."""
+    port = port or free_port()
+    env = dict(os.environ, BANDIT_ROUTER_DATABASE_URL=url, BANDIT_ROUTER_ADMIN_KEY=ADMIN_KEY,
+               BANDIT_ROUTER_LOG_LEVEL="WARNING", **(extra_env or {}))
+    out = open(log, "ab") if log else subprocess.DEVNULL
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bandit_router.cli", "serve", "--models", str(models),
+         "--port", str(port), "--workers", str(workers)],
+        env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(base, proc)
+        yield base
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+
+
+def wait_ready(base: str, proc: subprocess.Popen | None = None, timeout: float = 60.0) -> None:
+    import httpx
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"the server exited with {proc.returncode}")
+        try:
+            if httpx.get(base + "/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{base} did not become ready in {timeout:.0f} s")
+
+
+def app_key(base: str, tenant: str = "bench") -> str:
+    import httpx
+
+    admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    r = httpx.post(base + "/v1/tenants", json={"id": tenant, "name": tenant}, headers=admin)
+    assert r.status_code in (201, 409), r.text
+    r = httpx.post(f"{base}/v1/tenants/{tenant}/keys", headers=admin)
+    assert r.status_code == 201, r.text
+    return r.json()["key"]
+
+
+def uptime() -> str:
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return ""

@@ -1,0 +1,78 @@
+"""HTTP ``/v1/route`` and ``/v1/feedback`` against ``bandit-router serve`` on Postgres, with
+load from a separate process (benchmarks/loadgen.py) on loopback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from benchmarks.common import (ROOT, app_key, machine, models_toml, pg_database, prompts, save,
+                               server, uptime)
+
+
+def run_load(base: str, key: str, phases: list[dict], n_prompts: int = 200) -> dict:
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump({"base": base, "key": key, "prompts": prompts(n_prompts, seed=3),
+                   "phases": phases}, f)
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.loadgen", f.name], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    Path(f.name).unlink()
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr[-2000:])
+    return json.loads(proc.stdout)
+
+
+def committed(url: str) -> tuple[int, int]:
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        n_dec = conn.execute(sa.text("SELECT count(*) FROM decisions")).scalar_one()
+        n_fb = conn.execute(sa.text("SELECT count(*) FROM feedback")).scalar_one()
+    engine.dispose()
+    return int(n_dec), int(n_fb)
+
+
+def run(rate: float = 1500.0, seconds: float = 15.0, connections: int = 32, k: int = 10,
+        workers: int = 2) -> dict:
+    phases = [
+        {"endpoint": "route", "mode": "saturation", "connections": 8, "seconds": 3},  # warm-up
+        {"endpoint": "route", "mode": "open", "rate": rate, "seconds": seconds},
+        {"endpoint": "route", "mode": "saturation", "connections": connections,
+         "seconds": seconds},
+        {"endpoint": "feedback", "mode": "open", "rate": rate, "seconds": seconds},
+        {"endpoint": "feedback", "mode": "saturation", "connections": connections,
+         "seconds": seconds},
+    ]
+    out = {"benchmark": "http", "machine": machine(), "uptime_before": uptime(),
+           "workers": workers, "k": k, "offered_rate_rps": rate}
+    with tempfile.TemporaryDirectory() as tmp, pg_database() as url:
+        models = models_toml(Path(tmp) / "models.toml", k)
+        with server(url, models, workers=workers, log=Path(tmp) / "server.log") as base:
+            key = app_key(base)
+            res = run_load(base, key, phases)
+            time.sleep(1.0)
+        # The server has shut down (draining its writers): count what is committed.
+        n_dec, n_fb = committed(url)
+    results = res["phases"]
+    routed = sum(p["status"].get("200", 0) for p in results if p["endpoint"] == "route")
+    acked = sum(p["status"].get("201", 0) for p in results if p["endpoint"] == "feedback")
+    out["phases"] = results[1:]
+    out["durability"] = {"route_200": routed, "decisions_committed": n_dec,
+                         "feedback_201": acked, "feedback_committed": n_fb,
+                         "every_decision_logged": n_dec == routed,
+                         "every_2xx_feedback_committed": n_fb == acked}
+    out["uptime_after"] = uptime()
+    for p in out["phases"]:
+        lat = p["latency_ms"]
+        what = (f"{p['rate']:.0f} rps offered" if p["mode"] == "open"
+                else f"saturation, {p['connections']} connections")
+        print(f"{p['endpoint']:9s} {what:32s} {p['throughput_rps']:8.1f} rps  "
+              f"p50 {lat['p50']} ms  p99 {lat['p99']} ms  errors {p['errors']}")
+    print(f"durability: {out['durability']}")
+    save("http", out)
+    return out

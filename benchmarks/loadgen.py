@@ -1,0 +1,169 @@
+"""A small HTTP/1.1 load generator (asyncio streams, keep-alive), run as its own process:
+
+    python -m benchmarks.loadgen PLAN.json > RESULT.json
+
+The plan lists phases; each sends ``route`` or ``feedback`` requests either open-loop at a
+fixed offered rate (latency measured from the scheduled send time, so a stalled server
+cannot hide its queueing: no coordinated omission) or closed-loop from N connections as
+fast as the server answers (saturation). Feedback phases use decision ids from earlier
+route phases. Every non-2xx answer and every socket error is counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from urllib.parse import urlsplit
+
+
+class Conn:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, host: str, port: int) -> "Conn":
+        r, w = await asyncio.open_connection(host, port)
+        return cls(r, w)
+
+    async def request(self, raw: bytes) -> tuple[int, bytes]:
+        self.writer.write(raw)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line[:15].lower() == b"content-length:":
+                length = int(line[15:])
+        body = await self.reader.readexactly(length) if length else b""
+        return status, body
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def _raw(host: str, path: str, key: str, body: bytes) -> bytes:
+    return (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {key}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+            ).encode() + body
+
+
+class Runner:
+    def __init__(self, base: str, key: str, prompts: list[str]) -> None:
+        u = urlsplit(base)
+        self.host, self.port = u.hostname, u.port
+        self.key = key
+        self.route_bodies = [_raw(self.host, "/v1/route", key, json.dumps({"prompt": p}).encode())
+                             for p in prompts]
+        self.decisions: list[str] = []
+        self.next_feedback = 0
+        self.idle: list[Conn] = []
+        # At most this many connections: beyond it, requests wait for a free one (their
+        # latency still counts from the scheduled time).
+        self.slots = asyncio.Semaphore(256)
+
+    def _body(self, kind: str, i: int) -> bytes | None:
+        if kind == "route":
+            return self.route_bodies[i % len(self.route_bodies)]
+        if self.next_feedback >= len(self.decisions):
+            return None
+        d = self.decisions[self.next_feedback]
+        self.next_feedback += 1
+        body = json.dumps({"decision_id": d, "reward": 1.0 if i % 3 else 0.0,
+                           "latency_ms": 100.0 + i % 50}).encode()
+        return _raw(self.host, "/v1/feedback", self.key, body)
+
+    async def _conn(self) -> Conn:
+        return self.idle.pop() if self.idle else await Conn.open(self.host, self.port)
+
+    async def _one(self, kind: str, raw: bytes, stats: dict, t_sched: float) -> None:
+        async with self.slots:
+            try:
+                conn = await self._conn()
+                status, body = await conn.request(raw)
+                self.idle.append(conn)
+            except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+                name = type(exc).__name__
+                stats["errors"][name] = stats["errors"].get(name, 0) + 1
+                return
+        stats["latency"].append(time.perf_counter() - t_sched)
+        code = str(status)
+        stats["status"][code] = stats["status"].get(code, 0) + 1
+        if kind == "route" and status == 200:
+            self.decisions.append(json.loads(body)["decision_id"])
+
+    async def open_loop(self, kind: str, rate: float, seconds: float) -> dict:
+        stats = {"latency": [], "status": {}, "errors": {}}
+        n = int(rate * seconds)
+        t0 = time.perf_counter() + 0.05
+        tasks = []
+        for i in range(n):
+            raw = self._body(kind, i)
+            if raw is None:
+                break
+            t_sched = t0 + i / rate
+            delay = t_sched - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(self._one(kind, raw, stats, t_sched)))
+        await asyncio.gather(*tasks)
+        return self._summary(kind, "open", stats, time.perf_counter() - t0, rate=rate)
+
+    async def closed_loop(self, kind: str, connections: int, seconds: float) -> dict:
+        stats = {"latency": [], "status": {}, "errors": {}}
+        t0 = time.perf_counter()
+        end = t0 + seconds
+        counter = iter(range(10**9))
+
+        async def worker() -> None:
+            while time.perf_counter() < end:
+                raw = self._body(kind, next(counter))
+                if raw is None:
+                    return
+                await self._one(kind, raw, stats, time.perf_counter())
+
+        await asyncio.gather(*(worker() for _ in range(connections)))
+        return self._summary(kind, "saturation", stats, time.perf_counter() - t0,
+                             connections=connections)
+
+    @staticmethod
+    def _summary(kind: str, mode: str, stats: dict, seconds: float, **extra) -> dict:
+        lat = sorted(stats["latency"])
+        ok = sum(v for k, v in stats["status"].items() if k.startswith("2"))
+
+        def q(p: float) -> float | None:
+            return round(lat[min(len(lat) - 1, int(p * len(lat)))] * 1e3, 3) if lat else None
+
+        return {"endpoint": kind, "mode": mode, **extra, "seconds": round(seconds, 2),
+                "requests": len(lat), "ok": ok, "throughput_rps": round(ok / seconds, 1),
+                "status": stats["status"], "socket_errors": stats["errors"],
+                "errors": len(lat) - ok + sum(stats["errors"].values()),
+                "latency_ms": {"p50": q(0.50), "p90": q(0.90), "p99": q(0.99),
+                               "max": round(lat[-1] * 1e3, 3) if lat else None}}
+
+
+async def main(plan: dict) -> dict:
+    runner = Runner(plan["base"], plan["key"], plan["prompts"])
+    out = []
+    for phase in plan["phases"]:
+        if phase["mode"] == "open":
+            res = await runner.open_loop(phase["endpoint"], phase["rate"], phase["seconds"])
+        else:
+            res = await runner.closed_loop(phase["endpoint"], phase["connections"],
+                                           phase["seconds"])
+        print(json.dumps(res), file=sys.stderr)
+        out.append(res)
+    return {"phases": out, "decision_ids": runner.decisions[:runner.next_feedback]
+            if plan.get("return_ids") else None}
+
+
+if __name__ == "__main__":
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    with open(sys.argv[1]) as f:
+        result = asyncio.run(main(json.load(f)))
+    json.dump(result, sys.stdout)

@@ -1,0 +1,373 @@
+"""Batched writes off the request path: the decision log and feedback group commit.
+
+:class:`DecisionWriter` takes decision rows from request threads and inserts them from one
+background thread, many rows per transaction (``INSERT … ON CONFLICT DO NOTHING``, so a batch
+whose commit was lost in a dropped connection can be retried without duplicates). While the
+database is unreachable it keeps rows in memory up to a bound and retries with backoff; past
+the bound a decision is *unlogged*: counted, remembered, and never given a 2xx for feedback.
+
+:class:`FeedbackCommitter` commits queued feedback rows together in one transaction and hands
+each waiting request its own answer (created, identical repeat, conflict, unknown decision).
+A request is answered only after that commit, so every 2xx is durable; since the feedback row
+references its decision, an acknowledged feedback also proves its decision was committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict, deque
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from enum import Enum
+from itertools import islice
+from typing import Callable
+
+from sqlalchemy import Engine, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, ProgrammingError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bandit_router.store.decisions import FEEDBACK_FIELDS, Outcome
+from bandit_router.store.errors import Conflict, NotFound, StoreError
+from bandit_router.store.locks import FEEDBACK_LOCK, shared_xact_lock
+from bandit_router.store.schema import DecisionRow, FeedbackRow, SpendRow, UsageRow
+
+log = logging.getLogger(__name__)
+
+
+class Unavailable(StoreError):
+    """The database cannot store this now; retrying later may succeed (HTTP 503)."""
+
+    def __init__(self, message: str, retry_after_s: float = 2.0) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+def _transient(exc: BaseException) -> bool:
+    """A lost connection or an unreachable server, as opposed to a row the database rejects."""
+    return isinstance(exc, DBAPIError) and not isinstance(
+        exc, (IntegrityError, DataError, ProgrammingError))
+
+
+def _insert(engine: Engine):
+    return pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
+
+
+class Logged(Enum):
+    COMMITTED = "committed"  # was in this process's buffer and is now committed
+    UNKNOWN = "unknown"  # never in this buffer: look in the database
+    PENDING = "pending"  # still buffered when the wait ended (database unavailable?)
+    UNLOGGED = "unlogged"  # dropped: the buffer was full, or the database rejected the row
+
+
+class DecisionWriter:
+    """Inserts decision rows in batches from a background thread."""
+
+    def __init__(self, engine: Engine, *, max_batch: int = 1000, max_buffer: int = 100_000,
+                 retry_max_s: float = 2.0, remember_unlogged: int = 100_000) -> None:
+        self.engine = engine
+        self.max_batch = max_batch
+        self.max_buffer = max_buffer
+        self.retry_max_s = retry_max_s
+        self._stmt = _insert(engine)(DecisionRow.__table__).on_conflict_do_nothing(
+            index_elements=["id"])
+        self._cond = threading.Condition()
+        self._queue: deque[dict] = deque()
+        self._pending: set[str] = set()
+        self._unlogged: OrderedDict[str, None] = OrderedDict()
+        self._remember = remember_unlogged
+        self._closing = False
+        self._deadline = float("inf")
+        self.unlogged_count = 0
+        self.committed_count = 0
+        self.last_error: str | None = None
+        self._thread = threading.Thread(target=self._run, name="decision-writer", daemon=True)
+        self._thread.start()
+
+    # -- request side ---------------------------------------------------------------------
+    def submit(self, row: dict) -> bool:
+        """Queue one row (keys: ``decisions`` column names). False when it was not queued
+        because the buffer is full: the decision is then unlogged."""
+        with self._cond:
+            if self._closing:
+                raise RuntimeError("the decision writer is closed")
+            if len(self._pending) >= self.max_buffer:
+                self._forget(row["id"])
+                return False
+            self._queue.append(row)
+            self._pending.add(row["id"])
+            self._cond.notify_all()
+        return True
+
+    def wait_logged(self, decision_id: str, timeout: float) -> Logged:
+        """Wait until this process's buffer no longer holds ``decision_id``."""
+        end = time.monotonic() + timeout
+        with self._cond:
+            if decision_id not in self._pending:
+                return Logged.UNLOGGED if decision_id in self._unlogged else Logged.UNKNOWN
+            while decision_id in self._pending:
+                left = end - time.monotonic()
+                if left <= 0:
+                    return Logged.PENDING
+                self._cond.wait(left)
+            return Logged.UNLOGGED if decision_id in self._unlogged else Logged.COMMITTED
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every row queued so far is committed (or dropped); False on timeout."""
+        end = time.monotonic() + timeout
+        with self._cond:
+            waiting = set(self._pending)
+            while waiting & self._pending:
+                left = end - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+        return True
+
+    @property
+    def buffered(self) -> int:
+        with self._cond:
+            return len(self._pending)
+
+    @property
+    def healthy(self) -> bool:
+        return self.last_error is None
+
+    def close(self, timeout: float = 10.0) -> int:
+        """Stop taking rows and drain the buffer for up to ``timeout`` seconds.
+
+        Returns how many rows could not be written (they are logged as an error). Such a
+        decision never had feedback acknowledged: feedback waits for its decision's commit.
+        """
+        with self._cond:
+            self._closing = True
+            self._deadline = time.monotonic() + timeout
+            self._cond.notify_all()
+        self._thread.join(timeout + 1.0)
+        lost = self.buffered
+        if lost:
+            log.error("shutdown: %d buffered decisions could not be logged (database "
+                      "unavailable); no feedback was acknowledged for them", lost)
+        return lost
+
+    # -- writer thread --------------------------------------------------------------------
+    def _forget(self, decision_id: str) -> None:
+        self.unlogged_count += 1
+        self._unlogged[decision_id] = None
+        if len(self._unlogged) > self._remember:
+            self._unlogged.popitem(last=False)
+
+    def _run(self) -> None:
+        backoff = 0.0
+        while True:
+            with self._cond:
+                while not self._queue and not self._closing:
+                    self._cond.wait()
+                if not self._queue or (self._closing and time.monotonic() > self._deadline):
+                    return
+                batch = list(islice(self._queue, self.max_batch))
+            try:
+                self._write(batch)
+                failed: list[str] = []
+                backoff, self.last_error = 0.0, None
+            except Exception as exc:  # noqa: BLE001 - classified below
+                if _transient(exc):
+                    self.last_error = type(exc).__name__
+                    backoff = min(max(backoff * 2, 0.05), self.retry_max_s)
+                    log.warning("decision log: database unavailable (%s); %d buffered, retrying "
+                                "in %.2fs", type(exc).__name__, self.buffered, backoff)
+                    with self._cond:
+                        if self._closing and time.monotonic() > self._deadline:
+                            return
+                        self._cond.wait(backoff)
+                    continue
+                failed = self._write_one_by_one(batch)
+            with self._cond:
+                for _ in batch:
+                    self._queue.popleft()
+                for row in batch:
+                    self._pending.discard(row["id"])
+                for decision_id in failed:
+                    self._forget(decision_id)
+                self.committed_count += len(batch) - len(failed)
+                self._cond.notify_all()
+
+    def _write(self, rows: list[dict]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(self._stmt, rows)
+
+    def _write_one_by_one(self, rows: list[dict]) -> list[str]:
+        """Isolate rows the database rejects; transient errors are retried in place."""
+        failed = []
+        for row in rows:
+            while True:
+                try:
+                    self._write([row])
+                    break
+                except Exception as exc:  # noqa: BLE001
+                    if _transient(exc) and not self._closing:
+                        time.sleep(self.retry_max_s)
+                        continue
+                    log.error("decision %s was rejected by the database and is unlogged: %s",
+                              row["id"], type(exc).__name__)
+                    failed.append(row["id"])
+                    break
+        return failed
+
+
+@dataclass
+class _Pending:
+    decision_id: str
+    outcome: Outcome
+    tenant_id: str | None
+    future: Future
+
+
+# What settling needs of a decision: not its features, candidates or scores.
+_DECISION_COLUMNS = (DecisionRow.id, DecisionRow.tenant_id, DecisionRow.model_id,
+                     DecisionRow.input_tokens_est, DecisionRow.output_tokens_est,
+                     DecisionRow.estimated_cost_usd, DecisionRow.budget_period_start)
+ChargeFn = Callable[[Session, DecisionRow, Outcome, "float | None"], float]
+
+
+class FeedbackCommitter:
+    """Group commit of feedback: one transaction for everything queued meanwhile.
+
+    ``charge(session, decision, outcome, usage_cost_usd)`` says what a decision cost (the
+    last argument: what the proxy measured, if anything); it runs inside the transaction,
+    whose spend counters are settled in the same commit.
+    """
+
+    def __init__(self, sessions: sessionmaker[Session], charge: ChargeFn, *,
+                 max_batch: int = 500) -> None:
+        self.sessions = sessions
+        self.charge = charge
+        self.max_batch = max_batch
+        self._cond = threading.Condition()
+        self._queue: deque[_Pending] = deque()
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, name="feedback-committer", daemon=True)
+        self._thread.start()
+
+    def submit(self, decision_id: str, outcome: Outcome, tenant_id: str | None) -> Future:
+        """A future of ``(feedback id, created)``, set after the commit, or of the error
+        (:class:`NotFound`, :class:`Conflict`, or a database error)."""
+        fut: Future = Future()
+        with self._cond:
+            if self._closing:
+                raise Unavailable("the server is shutting down; retry on another replica")
+            self._queue.append(_Pending(decision_id, outcome, tenant_id, fut))
+            self._cond.notify_all()
+        return fut
+
+    def close(self, timeout: float = 10.0) -> None:
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._closing:
+                    self._cond.wait()
+                if not self._queue:
+                    return
+                items = [self._queue.popleft()
+                         for _ in range(min(len(self._queue), self.max_batch))]
+            try:
+                results = self._commit(items)
+            except Exception as exc:  # noqa: BLE001
+                if _transient(exc) or len(items) == 1:
+                    for it in items:
+                        it.future.set_exception(exc)
+                    continue
+                # Something in the batch is wrong: give each item its own transaction.
+                log.warning("feedback batch failed (%s); committing one by one", type(exc).__name__)
+                results = []
+                for it in items:
+                    try:
+                        results.extend(self._commit([it]))
+                    except Exception as one:  # noqa: BLE001
+                        results.append(one)
+            for it, res in zip(items, results):
+                if isinstance(res, BaseException):
+                    it.future.set_exception(res)
+                else:
+                    it.future.set_result(res)
+
+    def _commit(self, items: list[_Pending]) -> list:
+        """One transaction for ``items``; returns per item a result tuple or an exception."""
+        now = datetime.now(timezone.utc)
+        ids = sorted({it.decision_id for it in items})
+        results: list = [None] * len(items)
+        with self.sessions() as s, s.begin():
+            decisions = {d.id: d for d in s.execute(select(*_DECISION_COLUMNS).where(
+                DecisionRow.id.in_(ids)))}
+            first: dict[str, int] = {}  # decision id -> index of the item that may create it
+            for i, it in enumerate(items):
+                d = decisions.get(it.decision_id)
+                if d is None or (it.tenant_id is not None and d.tenant_id != it.tenant_id):
+                    results[i] = NotFound(f"decision {it.decision_id!r} does not exist")
+                elif it.decision_id not in first:
+                    first[it.decision_id] = i
+            if not first:
+                return results
+            need_usage = [d for d, i in first.items() if items[i].outcome.cost_usd is None
+                          and items[i].outcome.input_tokens is None
+                          and items[i].outcome.output_tokens is None]
+            usage = {}
+            if need_usage:  # the proxy's measurements, in one query
+                usage = dict(s.execute(select(UsageRow.decision_id, UsageRow.cost_usd)
+                                       .where(UsageRow.decision_id.in_(need_usage))).all())
+            charged = {d: self.charge(s, decisions[d], items[i].outcome, usage.get(d))
+                       for d, i in first.items()}
+            rows = [dict(decision_id=d, received_at=now, charged_usd=charged[d],
+                         **{f: getattr(items[first[d]].outcome, f) for f in FEEDBACK_FIELDS})
+                    for d in sorted(first)]  # one lock order for all writers: no deadlocks
+            shared_xact_lock(s, FEEDBACK_LOCK)
+            ins = _insert(s.get_bind())(FeedbackRow.__table__).values(rows)
+            created = dict((d, int(fid)) for fid, d in s.execute(
+                ins.on_conflict_do_nothing(index_elements=["decision_id"])
+                .returning(FeedbackRow.__table__.c.id, FeedbackRow.__table__.c.decision_id)))
+            existing = {}
+            rest = [d for d in first if d not in created]
+            others = [it.decision_id for i, it in enumerate(items)
+                      if results[i] is None and first.get(it.decision_id) != i]
+            if rest or others:
+                existing = {f.decision_id: f for f in s.scalars(select(FeedbackRow).where(
+                    FeedbackRow.decision_id.in_(sorted(set(rest) | set(others)))))}
+            settle: dict[tuple, float] = {}
+            for d, fid in created.items():
+                dec = decisions[d]
+                if dec.budget_period_start is not None and dec.tenant_id is not None:
+                    key = (dec.tenant_id, dec.budget_period_start)
+                    settle[key] = settle.get(key, 0.0) + charged[d] - dec.estimated_cost_usd
+            for (tenant_id, start), delta in sorted(settle.items()):
+                if delta != 0:
+                    s.execute(update(SpendRow)
+                              .where(SpendRow.tenant_id == tenant_id,
+                                     SpendRow.period_start == start)
+                              .values(committed_usd=SpendRow.committed_usd + delta)
+                              .execution_options(synchronize_session=False))
+            for i, it in enumerate(items):
+                if results[i] is not None:
+                    continue
+                d = it.decision_id
+                if first[d] == i and d in created:
+                    results[i] = (created[d], True)
+                    continue
+                row = existing.get(d)
+                if row is None:  # created by an earlier item of this batch
+                    row_id = created[d]
+                    same = it.outcome == items[first[d]].outcome
+                else:
+                    row_id, same = int(row.id), it.outcome.same_as(row)
+                results[i] = (row_id, False) if same else Conflict(
+                    f"feedback for decision {d!r} was already recorded with different values; "
+                    "feedback is write-once (repeat the identical body to retry safely)")
+        return results
