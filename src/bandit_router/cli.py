@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 from pathlib import Path
 from typing import Optional
@@ -20,9 +19,10 @@ def _settings(**flags):
     return Settings(**{k: v for k, v in flags.items() if v is not None})
 
 
-def _logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def _logging(level: str) -> dict:
+    from bandit_router import logs
+
+    return logs.configure(level)
 
 
 @app.command()
@@ -46,7 +46,12 @@ def serve(
         if value is not None:
             os.environ[f"BANDIT_ROUTER_{name}"] = str(value)
     settings = _settings()
-    _logging(settings.log_level)
+    log_config = _logging(settings.log_level)
+    if settings.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        # Several workers: /metrics must add up every worker's counters.
+        import tempfile
+
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="bandit-router-metrics-")
     service = Service(settings)
     migrate.upgrade(service.engine)
     key = service.ensure_operator_key()
@@ -54,7 +59,8 @@ def serve(
     if key is not None:
         _show_key("operator key (guards the admin endpoints; shown once, store it safely)", key)
     uvicorn.run("bandit_router.api.app:create_app", factory=True, host=settings.host,
-                port=settings.port, workers=settings.workers, log_level=settings.log_level.lower())
+                port=settings.port, workers=settings.workers, log_level=settings.log_level.lower(),
+                log_config=log_config)
 
 
 @app.command("migrate")
@@ -76,7 +82,7 @@ def refit(database_url: Optional[str] = typer.Option(None, "--database-url"),
     from bandit_router.service import Service
 
     settings = _settings(database_url=database_url)
-    _logging(settings.log_level)
+    log_config = _logging(settings.log_level)
     service = Service(settings)
     service.start(scheduler=False)
     result = service.refit(force=force)

@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     reconcile_interval_s: float = Field(
         60.0, gt=0, description="how often budget counters are re-derived from the ledger")
 
+    rate_limit_per_s: float | None = Field(
+        None, gt=0, description="per-key requests per second (per process); unset = no limit")
+    rate_limit_burst: int = Field(20, ge=1, description="requests a key may make at once")
+
     max_prompt_chars: int = Field(1_000_000, ge=1)
     max_body_bytes: int = Field(4_000_000, ge=1024)
     default_output_tokens: int = Field(256, ge=0)

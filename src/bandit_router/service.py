@@ -14,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 from threadpoolctl import threadpool_limits
 
+from bandit_router import metrics
 from bandit_router.catalog import ModelSpec, load_catalog
 from bandit_router.config import Settings
 from bandit_router.features import FeatureSpec, Featurizer
@@ -60,7 +61,7 @@ class Service:
         )
         self.posterior_loaded = False
         self.tenants: dict[str, TenantState] = {}
-        self._scheduler = None
+        self.scheduler = None
         self._sync_lock = threading.Lock()
         self._last_reconcile = 0.0
 
@@ -78,16 +79,16 @@ class Service:
             self.refit(force=True)
         run = self.settings.scheduler if scheduler is None else scheduler
         if run:
-            self._scheduler = start_scheduler(
+            self.scheduler = start_scheduler(
                 self._scheduled_refit, self._scheduled_sync,
                 refit_interval_s=self.settings.refit_interval_s,
                 sync_interval_s=self.settings.posterior_poll_s,
             )
 
     def stop(self) -> None:
-        if self._scheduler is not None:
-            self._scheduler.shutdown(wait=True)
-            self._scheduler = None
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=True)
+            self.scheduler = None
         self.engine.dispose()
 
     # -- work ---------------------------------------------------------------------------
@@ -261,7 +262,13 @@ class Service:
             self._pace(s)
 
     def refit(self, force: bool = False) -> RefitResult:
-        result = refit(self.engine, self.refit_config, force=force)
+        try:
+            result = refit(self.engine, self.refit_config, force=force)
+        except Exception:
+            metrics.REFIT_FAILURES.inc()
+            raise
+        if result.version is not None:
+            metrics.REFIT_SECONDS.observe(result.seconds)
         if result.version is not None:
             self.sync()
         return result
@@ -287,4 +294,5 @@ class Service:
         try:
             self.sync()
         except Exception:
+            metrics.DB_ERRORS.labels("sync").inc()
             log.exception("posterior sync failed; will retry")

@@ -50,7 +50,11 @@ def test_evaluates_decisions_routed_and_rewarded_through_the_app(make_client, db
     report = json.loads(out.read_text())
     assert report["decisions"] == 70
     assert report["estimates"]["SNIPS"]["reward"]["value"] == pytest.approx(1.0)
-    assert report["estimates"]["IPS"]["cost_usd"]["low"] <= 0.002
+    # Every request cost $0.002, so the self-normalised cost is exactly that, and IPS's
+    # interval brackets its own estimate (its level depends on the mean weight).
+    assert report["estimates"]["SNIPS"]["cost_usd"]["value"] == pytest.approx(0.002)
+    ips = report["estimates"]["IPS"]["cost_usd"]
+    assert ips["low"] <= ips["value"] * (1 + 1e-9) and ips["value"] <= ips["high"] * (1 + 1e-9)
     assert set(report["estimates"]) == {"IPS", "SNIPS", "DR"}
     assert isinstance(report["trustworthy"], bool)
 

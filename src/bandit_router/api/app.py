@@ -7,11 +7,22 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 import bandit_router
-from bandit_router.api import errors
+from bandit_router.api import errors, observability
 from bandit_router.api.limits import BodySizeLimit
-from bandit_router.api.routes import admin, feedback, health, models, route, tenants
+from bandit_router.api.ratelimit import RateLimiter
+from bandit_router.api.routes import (
+    admin,
+    decisions,
+    feedback,
+    health,
+    models,
+    route,
+    status,
+    tenants,
+)
 from bandit_router.config import Settings
 from bandit_router.proxy.api import router as proxy_router
+from bandit_router.jobs.observe import collect_gauges
 from bandit_router.service import Service
 
 
@@ -25,6 +36,10 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         svc = app.state.service
         if owned:
             svc.start()
+        if svc.scheduler is not None:
+            svc.scheduler.add_job(collect_gauges, "interval", args=[svc], seconds=15,
+                                  id="gauges", max_instances=1, coalesce=True,
+                                  replace_existing=True)
         try:
             yield
         finally:
@@ -34,9 +49,13 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     app = FastAPI(title="bandit-router", version=bandit_router.__version__, lifespan=lifespan,
                   description="Online LLM routing with contextual bandits.")
     app.state.service = service or Service(settings)
+    app.state.rate_limiter = (RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
+                              if settings.rate_limit_per_s else None)
     errors.install(app)
-    for module in (route, feedback, models, admin, health, tenants):
+    for module in (route, feedback, decisions, models, admin, health, tenants, status,
+                   observability):
         app.include_router(module.router)
     app.include_router(proxy_router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(observability.RequestContext)
     return app

@@ -39,6 +39,9 @@ async def get_principal(request: Request, service: ServiceDep) -> Principal:
     if principal is None:
         raise HTTPException(401, "invalid or revoked API key", _CHALLENGE)
     request.state.principal = principal
+    limiter = request.app.state.rate_limiter
+    if limiter is not None:
+        limiter.enforce(principal.key_id or "operator")
     return principal
 
 

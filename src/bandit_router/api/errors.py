@@ -7,9 +7,10 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from bandit_router import metrics
 from bandit_router.routing import BudgetExhausted, NoModels, RoutingError
 from bandit_router.store.errors import Conflict, NotFound
 
@@ -62,9 +63,17 @@ def install(app: FastAPI) -> None:
     async def _no_models(request: Request, exc: NoModels):
         return JSONResponse(status_code=503, content=_body(str(exc)), headers={"Retry-After": "5"})
 
+    @app.exception_handler(DataError)
+    async def _bad_value(request: Request, exc: DataError):
+        log.warning("database refused a value on %s %s", request.method, request.url.path)
+        return JSONResponse(status_code=422, content=_body(
+            "a value in the request cannot be stored (check text for control characters "
+            "and numbers for range); nothing was stored"))
+
     @app.exception_handler(OperationalError)
     @app.exception_handler(DBAPIError)
     async def _db_down(request: Request, exc: DBAPIError):
+        metrics.DB_ERRORS.labels("api").inc()
         log.error("database error on %s %s: %s", request.method, request.url.path,
                   type(exc.orig).__name__ if exc.orig is not None else type(exc).__name__)
         return JSONResponse(
@@ -74,7 +83,11 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
-        return JSONResponse(status_code=exc.status_code, content=_body(str(exc.detail)),
+        detail = str(exc.detail)
+        if exc.status_code == 400 and detail == "There was an error parsing the body":
+            detail = ("the body could not be parsed: send UTF-8 encoded JSON, nested at most a "
+                      "few hundred levels deep, with integers of at most 4300 digits")
+        return JSONResponse(status_code=exc.status_code, content=_body(detail),
                             headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)

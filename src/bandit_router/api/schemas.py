@@ -4,11 +4,50 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+import json
 
-ModelId = Annotated[str, StringConstraints(min_length=1, max_length=200,
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+
+def _storable(value: str) -> str:
+    """Text that is stored must be valid Unicode without NUL (Postgres refuses both)."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL (\\u0000) characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode (no lone surrogate escapes)") from None
+    return value
+
+
+def _storable_json(value: dict | None) -> dict | None:
+    if value is None:
+        return None
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+        text.encode("utf-8")
+    except (ValueError, UnicodeEncodeError):
+        raise ValueError("must be JSON of valid Unicode without NaN or Infinity") from None
+    if "\\u0000" in text or "\x00" in text:
+        raise ValueError("must not contain NUL (\\u0000) characters")
+    if len(text) > 16_384:
+        raise ValueError(f"is {len(text)} characters as JSON; the limit is 16384")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_storable)]
+
+ModelId = Annotated[Text, StringConstraints(min_length=1, max_length=200,
                                            pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]*$")]
-FeatureName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+FeatureName = Annotated[Text, StringConstraints(min_length=1, max_length=200)]
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 
 
@@ -36,7 +75,8 @@ class RouteIn(Strict):
                                      description="exact prompt tokens, if the caller knows them")
     max_latency_ms: Finite | None = Field(None, gt=0, le=3_600_000,
                                           description="only models whose recent p95 is below")
-    metadata: dict[str, Any] | None = None
+    metadata: Annotated[dict[str, Any] | None, AfterValidator(_storable_json)] = Field(
+        None, description="stored with the decision (≤ 16 KB as JSON)")
 
     @model_validator(mode="after")
     def _one_text(self) -> "RouteIn":
@@ -58,13 +98,14 @@ class RouteOut(BaseModel):
 
 
 class FeedbackIn(Strict):
-    decision_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    decision_id: Annotated[str, StringConstraints(min_length=1, max_length=64,
+                                                  pattern=r"^[A-Za-z0-9_-]+$")]
     reward: Finite | None = Field(None, ge=0.0, le=1.0)
     input_tokens: int | None = Field(None, ge=0, le=100_000_000)
     output_tokens: int | None = Field(None, ge=0, le=100_000_000)
     cost_usd: Finite | None = Field(None, ge=0.0, le=1_000_000.0)
     latency_ms: Finite | None = Field(None, ge=0.0, le=86_400_000.0)
-    error: Annotated[str, StringConstraints(min_length=1, max_length=2000)] | None = None
+    error: Annotated[Text, StringConstraints(min_length=1, max_length=2000)] | None = None
 
     @model_validator(mode="after")
     def _reward_or_error(self) -> "FeedbackIn":
@@ -83,13 +124,13 @@ class ModelIn(Strict):
     input_price_per_mtok: Finite = Field(ge=0, le=1_000_000)
     output_price_per_mtok: Finite = Field(ge=0, le=1_000_000)
     context_window: int = Field(ge=1, le=100_000_000)
-    tags: list[Annotated[str, StringConstraints(max_length=64)]] = Field(default_factory=list,
+    tags: list[Annotated[Text, StringConstraints(max_length=64)]] = Field(default_factory=list,
                                                                        max_length=64)
-    provider: Annotated[str, StringConstraints(max_length=100)] | None = None
-    base_url: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    provider: Annotated[Text, StringConstraints(max_length=100)] | None = None
+    base_url: Annotated[Text, StringConstraints(max_length=2000)] | None = None
     api_key_env: Annotated[str, StringConstraints(max_length=200,
                                                   pattern=r"^[A-Z_][A-Z0-9_]*$")] | None = None
-    upstream_model: Annotated[str, StringConstraints(max_length=200)] | None = None
+    upstream_model: Annotated[Text, StringConstraints(max_length=200)] | None = None
     typical_latency_ms: Finite | None = Field(None, ge=0)
 
     @field_validator("base_url")
@@ -128,7 +169,7 @@ TenantId = Annotated[str, StringConstraints(min_length=1, max_length=64,
 
 
 class TenantIn(Strict):
-    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    name: Annotated[Text, StringConstraints(min_length=1, max_length=200)]
     id: TenantId | None = Field(None, description="optional; generated when absent")
     p95_latency_ms: Finite | None = Field(None, gt=0, le=3_600_000)
 
@@ -157,7 +198,7 @@ class TenantOut(BaseModel):
 
 
 class KeyIn(Strict):
-    name: Annotated[str, StringConstraints(max_length=200)] | None = None
+    name: Annotated[Text, StringConstraints(max_length=200)] | None = None
 
 
 class KeyOut(BaseModel):

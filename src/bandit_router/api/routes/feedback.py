@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter, Response
 from starlette.concurrency import run_in_threadpool
 
+from bandit_router import metrics
 from bandit_router.api.deps import CallerDep, ServiceDep
 from bandit_router.api.schemas import FeedbackIn, FeedbackOut
 from bandit_router.store.decisions import Outcome
+from bandit_router.store.errors import Conflict, NotFound
 
 router = APIRouter(tags=["routing"])
+log = logging.getLogger("bandit_router.feedback")
 
 
 @router.post("/v1/feedback", response_model=FeedbackOut, status_code=201,
@@ -20,8 +25,18 @@ async def feedback(body: FeedbackIn, service: ServiceDep, caller: CallerDep,
                    response: Response) -> FeedbackOut:
     outcome = Outcome(**body.model_dump(exclude={"decision_id"}))
     # An app key sees only its tenant's decisions: another tenant's decision is a 404.
-    feedback_id, created = await run_in_threadpool(service.feedback, body.decision_id, outcome,
-                                                   tenant_id=caller.tenant_id)
+    tenant = caller.tenant_id or "-"
+    try:
+        feedback_id, created = await run_in_threadpool(
+            service.feedback, body.decision_id, outcome, tenant_id=caller.tenant_id)
+    except (Conflict, NotFound) as exc:
+        metrics.FEEDBACK.labels(tenant, "conflict" if isinstance(exc, Conflict) else
+                                "not_found").inc()
+        raise
+    metrics.FEEDBACK.labels(tenant, "recorded" if created else "duplicate").inc()
+    log.info("feedback", extra={"decision_id": body.decision_id, "tenant": caller.tenant_id,
+                                "reward": body.reward,
+                                "status": "recorded" if created else "duplicate"})
     # service.feedback returns only after the commit: only now may we acknowledge.
     response.status_code = 201 if created else 200
     return FeedbackOut(decision_id=body.decision_id, status="recorded" if created else "duplicate",

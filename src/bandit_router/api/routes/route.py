@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter, HTTPException
 from starlette.concurrency import run_in_threadpool
 
+from bandit_router import metrics
 from bandit_router.api.deps import CallerDep, ServiceDep
 from bandit_router.api.schemas import RouteIn, RouteOut
 from bandit_router.features import prompt_from_messages
 from bandit_router.routing import RouteRequest
 
 router = APIRouter(tags=["routing"])
+log = logging.getLogger("bandit_router.decisions")
 
 
 @router.post("/v1/route", response_model=RouteOut, status_code=200)
@@ -30,6 +34,10 @@ async def route(body: RouteIn, service: ServiceDep, caller: CallerDep) -> RouteO
     )
     d = await run_in_threadpool(service.route, request, tenant_id=caller.tenant_id,
                                 metadata=body.metadata)
+    metrics.DECISIONS.labels(d.model, caller.tenant_id or "-").inc()
+    log.info("decision", extra={"decision_id": d.decision_id, "tenant": caller.tenant_id,
+                                "model": d.model, "policy_version": d.policy_version,
+                                "propensity": round(d.propensity, 6)})
     return RouteOut(decision_id=d.decision_id, model=d.model, fallbacks=d.fallbacks,
                     propensity=d.propensity, policy_version=d.policy_version,
                     estimated_cost_usd=d.estimated_cost_usd, explanation=d.explanation)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from fastapi import APIRouter, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response
 
 from bandit_router.api.deps import AdminDep, CallerDep, ServiceDep, SessionDep, check_tenant_access
 from bandit_router.api.schemas import (
@@ -25,6 +27,10 @@ from bandit_router.store import tenants as store
 from bandit_router.tenancy import TenantState
 
 router = APIRouter(tags=["tenants"])
+
+TenantPath = Annotated[str, Path(min_length=1, max_length=64,
+                                 pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+KeyPath = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_]+$")]
 
 
 def _out(row) -> TenantOut:
@@ -49,20 +55,20 @@ def list_tenants(_: AdminDep, session: SessionDep) -> dict[str, list[TenantOut]]
 
 
 @router.get("/v1/tenants/{tenant_id}", response_model=TenantOut)
-def get_tenant(tenant_id: str, caller: CallerDep, session: SessionDep):
+def get_tenant(tenant_id: TenantPath, caller: CallerDep, session: SessionDep):
     check_tenant_access(caller, tenant_id)
     return _out(store.get_tenant(session, tenant_id))
 
 
 @router.post("/v1/tenants/{tenant_id}/keys", response_model=IssuedKeyOut, status_code=201)
-def issue_key(tenant_id: str, _: AdminDep, session: SessionDep, body: KeyIn | None = None):
+def issue_key(tenant_id: TenantPath, _: AdminDep, session: SessionDep, body: KeyIn | None = None):
     with session.begin():
         key = store.issue_key(session, tenant_id, "app", body.name if body else None)
     return IssuedKeyOut(id=key.id, tenant_id=key.tenant_id, key=key.secret)
 
 
 @router.get("/v1/tenants/{tenant_id}/keys")
-def list_keys(tenant_id: str, _: AdminDep, session: SessionDep) -> dict[str, list[KeyOut]]:
+def list_keys(tenant_id: TenantPath, _: AdminDep, session: SessionDep) -> dict[str, list[KeyOut]]:
     store.get_tenant(session, tenant_id)
     return {"keys": [KeyOut(id=k.id, tenant_id=k.tenant_id, name=k.name, prefix=k.prefix,
                             created_at=k.created_at.isoformat(), revoked=k.revoked_at is not None)
@@ -70,14 +76,14 @@ def list_keys(tenant_id: str, _: AdminDep, session: SessionDep) -> dict[str, lis
 
 
 @router.delete("/v1/keys/{key_id}", status_code=204)
-def revoke_key(key_id: str, _: AdminDep, session: SessionDep) -> Response:
+def revoke_key(key_id: KeyPath, _: AdminDep, session: SessionDep) -> Response:
     with session.begin():
         store.revoke_key(session, key_id)
     return Response(status_code=204)
 
 
 @router.put("/v1/tenants/{tenant_id}/budget", response_model=TenantOut)
-def put_budget(tenant_id: str, body: BudgetIn, _: AdminDep, service: ServiceDep,
+def put_budget(tenant_id: TenantPath, body: BudgetIn, _: AdminDep, service: ServiceDep,
                session: SessionDep):
     with session.begin():
         row = store.set_budget(session, tenant_id, body.period, body.limit_usd, body.on_exhausted)
@@ -89,7 +95,7 @@ def put_budget(tenant_id: str, body: BudgetIn, _: AdminDep, service: ServiceDep,
 
 
 @router.delete("/v1/tenants/{tenant_id}/budget", response_model=TenantOut)
-def delete_budget(tenant_id: str, _: AdminDep, service: ServiceDep, session: SessionDep):
+def delete_budget(tenant_id: TenantPath, _: AdminDep, service: ServiceDep, session: SessionDep):
     with session.begin():
         row = store.set_budget(session, tenant_id, None, None, None)
     service.sync_tenants()
@@ -97,7 +103,7 @@ def delete_budget(tenant_id: str, _: AdminDep, service: ServiceDep, session: Ses
 
 
 @router.put("/v1/tenants/{tenant_id}/sla", response_model=TenantOut)
-def put_sla(tenant_id: str, body: SlaIn, _: AdminDep, service: ServiceDep, session: SessionDep):
+def put_sla(tenant_id: TenantPath, body: SlaIn, _: AdminDep, service: ServiceDep, session: SessionDep):
     with session.begin():
         row = store.set_latency_sla(session, tenant_id, body.p95_latency_ms)
     service.sync_tenants()
@@ -105,7 +111,7 @@ def put_sla(tenant_id: str, body: SlaIn, _: AdminDep, service: ServiceDep, sessi
 
 
 @router.get("/v1/tenants/{tenant_id}/usage", response_model=UsageOut)
-def usage(tenant_id: str, caller: CallerDep, service: ServiceDep, session: SessionDep):
+def usage(tenant_id: TenantPath, caller: CallerDep, service: ServiceDep, session: SessionDep):
     check_tenant_access(caller, tenant_id)
     row = store.get_tenant(session, tenant_id)
     state = service.tenants.get(tenant_id) or TenantState.from_row(row)

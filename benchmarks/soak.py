@@ -1,0 +1,194 @@
+"""Soak test: minutes of steady mixed route/feedback traffic against a real server.
+
+    python -m benchmarks.soak                   # 10 minutes at 200 requests/s, own server
+    python -m benchmarks.soak --minutes 1 --rate 100 --json soak.json
+
+Starts `bandit-router serve` on a fresh PostgreSQL database (127.0.0.1:5432, dropped at the
+end) unless ``--url`` points at a running server. Load comes from this process (a separate
+process from the server), open-loop at a fixed rate: every second, ``rate`` route calls each
+followed by its feedback. Reports errors (must be 0), p50/p99 per minute, and the server's
+resident memory at the start and the end (it must not grow without bound). Not part of the
+test suite: it runs for minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+PG = os.environ.get("BR_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432")
+PROMPTS = [
+    "Write a Python function that merges two sorted lists.",
+    "Summarise the causes of the French Revolution in three sentences.",
+    "What is the derivative of x^3 * sin(x)?",
+    "Translate 'good morning, how are you' into Spanish and German.",
+    "Explain the difference between TCP and UDP for a beginner.",
+]
+
+
+def _rss_kb(pid: int) -> int:
+    """Resident memory of a process and its children (uvicorn workers), in KiB."""
+    total = 0
+    pids = [pid] + [int(p) for p in subprocess.run(["pgrep", "-P", str(pid)], capture_output=True,
+                                                   text=True).stdout.split()]
+    for p in pids:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except FileNotFoundError:
+            pass
+    return total
+
+
+def _start_server(workers: int):
+    import psycopg
+
+    name = f"br_soak_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "BANDIT_ROUTER_DATABASE_URL": f"postgresql+psycopg://{PG.split('://')[1]}/{name}",
+           "BANDIT_ROUTER_ADMIN_KEY": "soak-operator-key", "BANDIT_ROUTER_LOG_LEVEL": "WARNING",
+           "BANDIT_ROUTER_MODELS_FILE": str(ROOT / "examples" / "models.toml")}
+    proc = subprocess.Popen([sys.executable, "-m", "bandit_router.cli", "serve", "--port", str(port),
+                             "--workers", str(workers)], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(150):
+        try:
+            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
+                return proc, url, name
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise SystemExit("the server did not become ready")
+
+
+def _drop(name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def _one(client: httpx.AsyncClient, i: int, samples: list, errors: list) -> None:
+    t0 = time.perf_counter()
+    try:
+        r = await client.post("/v1/route", json={"prompt": PROMPTS[i % len(PROMPTS)] + f" #{i}"})
+        t1 = time.perf_counter()
+        if r.status_code != 200:
+            errors.append(("route", r.status_code, r.text[:200]))
+            return
+        f = await client.post("/v1/feedback", json={"decision_id": r.json()["decision_id"],
+                                                    "reward": (i % 10) / 10,
+                                                    "latency_ms": 100.0 + i % 500})
+        t2 = time.perf_counter()
+        if f.status_code != 201:
+            errors.append(("feedback", f.status_code, f.text[:200]))
+        samples.append((time.monotonic(), (t1 - t0) * 1000, (t2 - t1) * 1000))
+    except httpx.HTTPError as exc:
+        errors.append(("transport", type(exc).__name__, str(exc)[:200]))
+
+
+async def _load(url: str, key: str, rate: float, seconds: float, samples: list,
+                errors: list) -> int:
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits,
+                                 headers={"Authorization": f"Bearer {key}"}) as client:
+        start = time.monotonic()
+        tasks, i = set(), 0
+        while (elapsed := time.monotonic() - start) < seconds:
+            due = int(elapsed * rate)
+            while i < due:  # open loop: send what is due, whatever the server's pace
+                task = asyncio.create_task(_one(client, i, samples, errors))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+                i += 1
+            await asyncio.sleep(0.005)
+        if tasks:
+            await asyncio.gather(*tasks)
+        return i
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--minutes", type=float, default=10.0)
+    ap.add_argument("--rate", type=float, default=200.0, help="route+feedback pairs per second")
+    ap.add_argument("--url", help="a running server (then --key and --admin-key are needed)")
+    ap.add_argument("--key", help="app key for --url")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args(argv)
+
+    proc = name = None
+    if args.url:
+        url, key = args.url, args.key
+        pid = None
+    else:
+        proc, url, name = _start_server(args.workers)
+        pid = proc.pid
+        admin = {"Authorization": "Bearer soak-operator-key"}
+        httpx.post(url + "/v1/tenants", json={"id": "soak", "name": "Soak"}, headers=admin)
+        key = httpx.post(url + "/v1/tenants/soak/keys", headers=admin).json()["key"]
+    try:
+        samples: list = []
+        errors: list = []
+        # Warm up for 5 s so that start-up allocation is not counted as growth.
+        asyncio.run(_load(url, key, args.rate, 5.0, [], errors))
+        rss_start = _rss_kb(pid) if pid else None
+        t0 = time.monotonic()
+        sent = asyncio.run(_load(url, key, args.rate, args.minutes * 60, samples, errors))
+        rss_end = _rss_kb(pid) if pid else None
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(15)
+            _drop(name)
+
+    at = np.array([s[0] for s in samples]) - t0
+    route_ms = np.array([s[1] for s in samples])
+    feedback_ms = np.array([s[2] for s in samples])
+    minutes = []
+    for m in range(int(np.ceil(args.minutes))):
+        sel = (at >= 60 * m) & (at < 60 * (m + 1))
+        if sel.any():
+            minutes.append({"minute": m + 1, "pairs": int(sel.sum()),
+                            "route_p50_ms": round(float(np.percentile(route_ms[sel], 50)), 2),
+                            "route_p99_ms": round(float(np.percentile(route_ms[sel], 99)), 2),
+                            "feedback_p99_ms": round(float(np.percentile(feedback_ms[sel], 99)),
+                                                     2)})
+    report = {"cores": os.cpu_count(), "rate_per_s": args.rate, "minutes": args.minutes,
+              "pairs_sent": sent, "pairs_completed": len(samples), "errors": len(errors),
+              "first_errors": errors[:5], "rss_start_kib": rss_start, "rss_end_kib": rss_end,
+              "per_minute": minutes}
+    print(f"soak: {sent} route+feedback pairs at {args.rate:g}/s over {args.minutes:g} min, "
+          f"{len(errors)} errors")
+    for m in minutes:
+        print(f"  minute {m['minute']:>3}: {m['pairs']:>6} pairs  route p50 {m['route_p50_ms']:>7} ms"
+              f"  p99 {m['route_p99_ms']:>7} ms  feedback p99 {m['feedback_p99_ms']:>7} ms")
+    if rss_start:
+        print(f"  server memory (RSS, all workers): {rss_start / 1024:.0f} MiB at start, "
+              f"{rss_end / 1024:.0f} MiB at end")
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

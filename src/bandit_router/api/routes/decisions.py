@@ -1,0 +1,55 @@
+"""GET /v1/decisions/{id} — a decision, the scores that led to it, and what came of it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from bandit_router.api.deps import CallerDep, SessionDep
+from bandit_router.store.decisions import get_decision
+from sqlalchemy import select
+
+from bandit_router.store.schema import FeedbackRow, UsageRow
+
+router = APIRouter(tags=["routing"])
+
+
+DecisionPath = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+@router.get("/v1/decisions/{decision_id}")
+def decision(decision_id: DecisionPath, caller: CallerDep, session: SessionDep) -> dict[str, Any]:
+    """Tenant-scoped: an app key sees its own tenant's decisions only (others are 404)."""
+    d = get_decision(session, decision_id, caller.tenant_id)
+    fb = session.scalar(select(FeedbackRow).where(FeedbackRow.decision_id == d.id))
+    usage = session.get(UsageRow, d.id)
+    return {
+        "decision_id": d.id,
+        "tenant_id": d.tenant_id,
+        "created_at": d.created_at.isoformat(),
+        "model": d.model_id,
+        "propensity": d.propensity,
+        "policy": d.policy,
+        "policy_version": d.policy_version,
+        "cost_weight": d.cost_weight,
+        "candidates": d.candidates,
+        "input_tokens_estimate": d.input_tokens_est,
+        "output_tokens_estimate": d.output_tokens_est,
+        "estimated_cost_usd": d.estimated_cost_usd,
+        "scores": d.scores,
+        "metadata": d.request_metadata,
+        "feedback": None if fb is None else {
+            "received_at": fb.received_at.isoformat(), "reward": fb.reward,
+            "input_tokens": fb.input_tokens, "output_tokens": fb.output_tokens,
+            "cost_usd": fb.cost_usd, "latency_ms": fb.latency_ms, "error": fb.error,
+            "charged_usd": fb.charged_usd,
+        },
+        "usage": None if usage is None else {
+            "model": usage.model_id, "status": usage.status, "latency_ms": usage.latency_ms,
+            "input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens,
+            "cost_usd": usage.cost_usd, "attempts": usage.attempts,
+        },
+    }

@@ -1,0 +1,59 @@
+"""Prometheus metrics. With several uvicorn workers, set ``PROMETHEUS_MULTIPROC_DIR`` (``serve``
+does) and ``/metrics`` aggregates every worker (prometheus-client's multiprocess mode).
+
+Labels never carry secrets: tenant ids and model ids only, never keys or URLs.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+_MULTI = "PROMETHEUS_MULTIPROC_DIR" in os.environ
+_GAUGE_MODE = {"multiprocess_mode": "mostrecent"} if _MULTI else {}
+
+DECISIONS = Counter("bandit_router_decisions", "Routing decisions", ["model", "tenant"])
+HTTP_LATENCY = Histogram(
+    "bandit_router_http_request_duration_seconds", "Time to answer, by endpoint",
+    ["endpoint", "method", "status"],
+    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+FEEDBACK = Counter("bandit_router_feedback", "Feedback posts by result", ["tenant", "result"])
+FEEDBACK_MISSING = Gauge(
+    "bandit_router_feedback_missing",
+    "Decisions of the last hour (older than 5 minutes) still without feedback", ["tenant"],
+    **_GAUGE_MODE)
+REWARD_MEAN = Gauge("bandit_router_reward_mean", "Mean reward over the last hour", ["model"],
+                    **_GAUGE_MODE)
+SPEND = Gauge("bandit_router_spend_usd",
+              "Spend in the current budget period (day when no budget), settled + pending",
+              ["tenant", "model"], **_GAUGE_MODE)
+POLICY_VERSION = Gauge("bandit_router_policy_version", "Posterior version being served",
+                       **_GAUGE_MODE)
+POLICY_CREATED = Gauge("bandit_router_policy_created_timestamp_seconds",
+                       "When the served posterior version was fitted (policy age = now − this)",
+                       **_GAUGE_MODE)
+REFIT_SECONDS = Histogram("bandit_router_refit_duration_seconds", "Refit wall time",
+                          buckets=(0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120))
+REFIT_FAILURES = Counter("bandit_router_refit_failures", "Refits that raised")
+DB_ERRORS = Counter("bandit_router_database_errors", "Database errors seen", ["where"])
+
+
+def render() -> tuple[bytes, str]:
+    """The exposition text for this process, or for all workers in multiprocess mode."""
+    if _MULTI:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    from prometheus_client import REGISTRY
+
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

@@ -1,0 +1,114 @@
+"""Observability: metrics, request ids, JSON logs, decision lookup, status data."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from bandit_router import logs
+from tests.conftest import ADMIN, TWO_MODELS, new_tenant, route
+
+
+@pytest.fixture
+def client(make_client, pg_url):
+    return make_client(pg_url, TWO_MODELS)
+
+
+def _metric(text: str, name: str, **labels) -> float:
+    for line in text.splitlines():
+        if line.startswith(name) and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_metrics_count_decisions_feedback_and_latency(client):
+    before = client.get("/metrics").text
+    d = route(client)
+    client.post("/v1/feedback", json={"decision_id": d["decision_id"], "reward": 1})
+    client.post("/v1/feedback", json={"decision_id": d["decision_id"], "reward": 1})
+    client.post("/v1/feedback", json={"decision_id": d["decision_id"], "reward": 0})
+    text = client.get("/metrics").text
+    assert _metric(text, "bandit_router_decisions_total", model=d["model"], tenant="acme") == \
+        _metric(before, "bandit_router_decisions_total", model=d["model"], tenant="acme") + 1
+    for result in ("recorded", "duplicate", "conflict"):
+        assert _metric(text, "bandit_router_feedback_total", tenant="acme", result=result) >= 1
+    assert _metric(text, "bandit_router_http_request_duration_seconds_count",
+                   endpoint="/v1/route", method="POST", status="200") >= 1
+    assert _metric(text, "bandit_router_policy_version") == d["policy_version"]
+    assert "bandit_router_refit_duration_seconds" in text
+    assert OPERATOR_SECRET not in text and "Bearer" not in text
+
+
+OPERATOR_SECRET = ADMIN["Authorization"].split()[1]
+
+
+def test_gauges_report_reward_spend_and_missing_feedback(client):
+    from bandit_router.jobs.observe import collect_gauges
+
+    d = route(client)
+    route(client)  # one without feedback
+    client.post("/v1/feedback", json={"decision_id": d["decision_id"], "reward": 0.5})
+    svc = client.app.state.service
+    svc.sync()
+    collect_gauges(svc)
+    text = client.get("/metrics").text
+    assert _metric(text, "bandit_router_reward_mean", model=d["model"]) == 0.5
+    assert sum(_metric(text, "bandit_router_spend_usd", tenant="acme", model=m)
+               for m in ("model-a", "model-b")) > 0
+
+
+def test_request_id_is_taken_from_the_header_or_made(client):
+    r = client.get("/healthz", headers={"X-Request-ID": "abc-123"})
+    assert r.headers["x-request-id"] == "abc-123"
+    made = client.get("/healthz").headers["x-request-id"]
+    assert len(made) == 32
+    evil = client.get("/healthz", headers={"X-Request-ID": "x\" injected"})
+    assert evil.headers["x-request-id"] != "x\" injected"
+
+
+def test_decision_log_lines_are_json_with_decision_fields(client, caplog):
+    caplog.set_level(logging.INFO, logger="bandit_router")
+    d = client.post("/v1/route", json={"prompt": "hello"},
+                    headers={"X-Request-ID": "req-42"}).json()
+    record = next(r for r in caplog.records if getattr(r, "decision_id", None) ==
+                  d["decision_id"])
+    token = logs.request_id.set("req-42")
+    try:
+        line = json.loads(logs.JsonFormatter().format(record))
+    finally:
+        logs.request_id.reset(token)
+    assert line["decision_id"] == d["decision_id"]
+    assert (line["tenant"], line["model"], line["policy_version"]) == (
+        "acme", d["model"], d["policy_version"])
+    assert line["request_id"] == "req-42" and line["level"] == "info"
+
+
+def test_a_decision_can_be_read_back_with_its_feedback_by_its_tenant_only(client):
+    d = route(client, "Explain recursion")
+    client.post("/v1/feedback", json={"decision_id": d["decision_id"], "reward": 0.9,
+                                      "latency_ms": 420})
+    got = client.get(f"/v1/decisions/{d['decision_id']}").json()
+    assert got["model"] == d["model"] and got["propensity"] == pytest.approx(d["propensity"])
+    assert got["feedback"]["reward"] == 0.9 and got["feedback"]["latency_ms"] == 420
+    assert set(got["scores"]) == {"model-a", "model-b"}
+    other = new_tenant(client, "globex")
+    assert client.get(f"/v1/decisions/{d['decision_id']}", headers=other).status_code == 404
+    assert client.get(f"/v1/decisions/{d['decision_id']}", headers=ADMIN).status_code == 200
+
+
+def test_status_reports_share_reward_latency_and_spend_per_model(client):
+    for i in range(12):
+        d = route(client, f"q{i}", candidates=["model-a"] if i < 9 else ["model-b"])
+        client.post("/v1/feedback", json={"decision_id": d["decision_id"],
+                                          "reward": 1.0 if i < 9 else 0.0,
+                                          "latency_ms": 100.0 if i < 9 else 900.0})
+    assert client.get("/v1/status").status_code == 403
+    data = client.get("/v1/status?hours=1", headers=ADMIN).json()
+    by = {m["id"]: m for m in data["models"]}
+    assert by["model-a"]["share"] == pytest.approx(0.75)
+    assert (by["model-a"]["mean_reward"], by["model-b"]["mean_reward"]) == (1.0, 0.0)
+    assert by["model-b"]["p95_latency_ms"] == 900.0
+    assert by["model-a"]["spend_usd"] > 0
+    assert len(by["model-a"]["series"]["share"]) == 24
