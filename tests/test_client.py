@@ -27,7 +27,6 @@ OPERATOR_KEY = "client-tests-operator-key-77d1"
 
 @pytest.fixture
 def app_url(make_service, pg_url) -> Iterator[str]:
-    # admin_key is ignored where the API has no authentication yet.
     svc = make_service(pg_url, TWO_MODELS, admin_key=OPERATOR_KEY)
     server = ServerThread(create_app(service=svc)).start()
     yield server.url
@@ -128,28 +127,25 @@ def test_an_unreachable_server_is_a_bandit_router_error(scripted):
             client.feedback("d1", reward=1)
 
 
-def test_tenant_keys_and_budget_calls_send_what_the_api_expects(scripted):
-    recorder, url = scripted
-    with BanditRouterClient(url, api_key="op-key") as client:
-        recorder.reply = {"id": "acme", "name": "Acme"}
-        assert client.create_tenant("acme", "Acme").name == "Acme"
-        recorder.reply = {"id": "k_1", "key": "br_secret", "tenant_id": "acme"}
-        key = client.create_key("acme", name="backend")
-        assert (key.id, key.key) == ("k_1", "br_secret") and "br_secret" not in repr(key)
-        recorder.script = [(204, {})]
-        assert client.revoke_key("k_1") is None
-        recorder.reply = {"tenant_id": "acme", "period": "day", "limit_usd": 5.0,
-                          "on_exhausted": "reject"}
-        budget = client.set_budget("acme", period="day", limit_usd=5.0, on_exhausted="reject")
-        assert (budget.period, budget.limit_usd, budget.on_exhausted) == ("day", 5.0, "reject")
-        recorder.reply = {"tenant_id": "acme", "spent_usd": 1.25}
-        assert client.usage("acme").raw["spent_usd"] == 1.25
-    assert [(s["method"], s["path"], s["json"]) for s in recorder.seen] == [
-        ("POST", "/v1/tenants", {"id": "acme", "name": "Acme"}),
-        ("POST", "/v1/tenants/acme/keys", {"name": "backend"}),
-        ("DELETE", "/v1/keys/k_1", None),
-        ("PUT", "/v1/tenants/acme/budget",
-         {"period": "day", "limit_usd": 5.0, "on_exhausted": "reject"}),
-        ("GET", "/v1/tenants/acme/usage", None),
-    ]
-    assert {s["headers"]["authorization"] for s in recorder.seen} == {"Bearer op-key"}
+def test_operators_manage_tenants_keys_and_budgets_against_the_real_app(app_url):
+    with BanditRouterClient(app_url, api_key=OPERATOR_KEY) as op:
+        tenant = op.create_tenant("acme", "Acme", p95_latency_ms=2000)
+        assert (tenant.id, tenant.name, tenant.p95_latency_ms) == ("acme", "Acme", 2000)
+        key = op.create_key("acme", name="backend")
+        assert key.key.startswith("br_") and key.key not in repr(key) and key.tenant_id == "acme"
+        tenant = op.set_budget("acme", period="day", limit_usd=5.0, on_exhausted="reject")
+        assert (tenant.budget.period, tenant.budget.limit_usd, tenant.budget.on_exhausted) == (
+            "day", 5.0, "reject")
+        with pytest.raises(ConflictError):
+            op.create_tenant("acme", "Again")
+    with BanditRouterClient(app_url, api_key=key.key) as app:
+        d = app.route("hello", expected_output_tokens=100)
+        app.feedback(d.decision_id, reward=1.0, cost_usd=0.25)
+        usage = app.usage("acme")
+        assert usage.limit_usd == 5.0 and usage.spent_usd == pytest.approx(0.25)
+        assert [m.decisions for m in usage.models] == [1]
+    with BanditRouterClient(app_url, api_key=OPERATOR_KEY) as op:
+        assert op.revoke_key(key.id) is None
+    with BanditRouterClient(app_url, api_key=key.key, max_retries=0) as app:
+        with pytest.raises(BanditRouterError, match="401"):
+            app.route("hello")

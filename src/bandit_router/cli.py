@@ -82,7 +82,7 @@ def refit(database_url: Optional[str] = typer.Option(None, "--database-url"),
     from bandit_router.service import Service
 
     settings = _settings(database_url=database_url)
-    log_config = _logging(settings.log_level)
+    _logging(settings.log_level)
     service = Service(settings)
     service.start(scheduler=False)
     result = service.refit(force=force)

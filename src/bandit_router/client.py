@@ -20,14 +20,21 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Generic, Literal, TypeVar
 
 import httpx
 from pydantic import BaseModel
 
 import bandit_router
-from bandit_router.api.schemas import FeedbackOut, ModelOut, RouteOut
+from bandit_router.api.schemas import (
+    FeedbackOut,
+    IssuedKeyOut,
+    ModelOut,
+    RouteOut,
+    TenantOut,
+    UsageOut,
+)
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -50,33 +57,21 @@ class Model(ModelOut):
     """A model of the line-up, as ``GET /v1/models`` lists it."""
 
 
-@dataclass(frozen=True)
-class Tenant:
-    id: str
-    name: str | None
-    raw: dict[str, Any] = field(repr=False)
+class Tenant(TenantOut):
+    """A tenant with its budget and latency SLA, as the tenants endpoints answer."""
 
 
-@dataclass(frozen=True)
-class ApiKey:
-    id: str | None
-    key: str | None = field(repr=False)  # the secret, returned once, when the key is created
-    tenant_id: str | None
-    raw: dict[str, Any] = field(repr=False)
+class ApiKey(IssuedKeyOut):
+    """A newly issued app key; ``key`` is the secret, returned only when it is created."""
+
+    def __repr__(self) -> str:  # keep the secret out of logs and tracebacks
+        return f"ApiKey(id={self.id!r}, tenant_id={self.tenant_id!r}, key=<hidden>)"
+
+    __str__ = __repr__
 
 
-@dataclass(frozen=True)
-class Budget:
-    period: str
-    limit_usd: float
-    on_exhausted: str
-    raw: dict[str, Any] = field(repr=False)
-
-
-@dataclass(frozen=True)
-class Usage:
-    tenant_id: str
-    raw: dict[str, Any]
+class Usage(UsageOut):
+    """A tenant's spend in the current period, per model, and the paced cost weight."""
 
 
 # -- errors -----------------------------------------------------------------------------------
@@ -250,11 +245,12 @@ class _Endpoints:
     # tenants, keys and budgets
     def create_tenant(self, tenant_id: str, name: str | None = None, **extra: Any) -> Tenant:
         body = _body(id=tenant_id, name=name, **extra)
-        return self._run(_Call("POST", "/v1/tenants", _tenant, body, idempotent=False))
+        return self._run(_Call("POST", "/v1/tenants", _json_as(Tenant), body,
+                               idempotent=False))
 
     def create_key(self, tenant_id: str, name: str | None = None) -> ApiKey:
         """A new app key for the tenant; ``.key`` is the secret, shown only now."""
-        return self._run(_Call("POST", f"/v1/tenants/{tenant_id}/keys", _api_key,
+        return self._run(_Call("POST", f"/v1/tenants/{tenant_id}/keys", _json_as(ApiKey),
                                _body(name=name), idempotent=False))
 
     def revoke_key(self, key_id: str) -> None:
@@ -262,34 +258,13 @@ class _Endpoints:
 
     def set_budget(self, tenant_id: str, *, period: Literal["hour", "day", "month"],
                    limit_usd: float, on_exhausted: Literal["cheapest", "reject"] = "cheapest"
-                   ) -> Budget:
+                   ) -> Tenant:
         body = {"period": period, "limit_usd": limit_usd, "on_exhausted": on_exhausted}
-        return self._run(_Call("PUT", f"/v1/tenants/{tenant_id}/budget", _budget(body), body))
+        return self._run(_Call("PUT", f"/v1/tenants/{tenant_id}/budget", _json_as(Tenant),
+                               body))
 
     def usage(self, tenant_id: str) -> Usage:
-        return self._run(_Call("GET", f"/v1/tenants/{tenant_id}/usage",
-                               lambda r: Usage(tenant_id, r.json())))
-
-
-def _tenant(r: httpx.Response) -> Tenant:
-    data = r.json()
-    return Tenant(id=data["id"], name=data.get("name"), raw=data)
-
-
-def _api_key(r: httpx.Response) -> ApiKey:
-    data = r.json()
-    return ApiKey(id=data.get("id") or data.get("key_id"), key=data.get("key"),
-                  tenant_id=data.get("tenant_id"), raw=data)
-
-
-def _budget(sent: dict[str, Any]) -> Callable[[httpx.Response], Budget]:
-    def parse(r: httpx.Response) -> Budget:
-        data = r.json() if r.content else {}
-        budget = data.get("budget", data) if isinstance(data, dict) else {}
-        merged = {**sent, **{k: budget[k] for k in sent if k in budget}}
-        return Budget(raw=data, **merged)
-
-    return parse
+        return self._run(_Call("GET", f"/v1/tenants/{tenant_id}/usage", _json_as(Usage)))
 
 
 def _http_options(base_url: str, api_key: str | None, timeout: float) -> dict[str, Any]:

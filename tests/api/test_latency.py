@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 
-import pytest
 
 from tests.conftest import ADMIN, TWO_MODELS, route
 

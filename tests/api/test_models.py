@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import numpy as np
 
-from tests.conftest import ADMIN, TWO_MODELS, route
+from tests.conftest import ADMIN, route
 
 NEW = {"input_price_per_mtok": 0.5, "output_price_per_mtok": 1.5, "context_window": 32000,
        "tags": ["new"], "provider": "acme"}

@@ -18,7 +18,7 @@ class BodySizeLimit:
             return
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._reject(send)
+            await self._reject(scope, send)
             return
         seen = 0
         too_big = False
@@ -36,11 +36,15 @@ class BodySizeLimit:
         try:
             await self.app(scope, limited, send)
         except _TooLarge:
-            await self._reject(send)
+            await self._reject(scope, send)
 
-    async def _reject(self, send: Send) -> None:
-        body = json.dumps({"detail": f"request body is larger than {self.max_bytes} bytes "
-                                     "(BANDIT_ROUTER_MAX_BODY_BYTES)"}).encode()
+    async def _reject(self, scope: Scope, send: Send) -> None:
+        message = (f"request body is larger than {self.max_bytes} bytes "
+                   "(BANDIT_ROUTER_MAX_BODY_BYTES)")
+        content = ({"error": {"message": message, "type": "invalid_request_error", "code": None}}
+                   if scope.get("path", "").startswith("/v1/chat/completions")
+                   else {"detail": message})
+        body = json.dumps(content).encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"),
                                 (b"content-length", str(len(body)).encode())]})
