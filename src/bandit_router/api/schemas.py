@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
-
 import json
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -15,6 +14,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from bandit_router.store.spend import ModelUsage
 
 
 def _storable(value: str) -> str:
@@ -164,6 +165,7 @@ class RefitOut(BaseModel):
 
 
 
+
 TenantId = Annotated[str, StringConstraints(min_length=1, max_length=64,
                                             pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 
@@ -216,15 +218,6 @@ class IssuedKeyOut(BaseModel):
     key: str = Field(description="the secret; shown only in this response")
 
 
-class ModelUsageOut(BaseModel):
-    model: str
-    decisions: int
-    with_feedback: int
-    mean_reward: float | None
-    spent_usd: float
-    pending_usd: float
-
-
 class UsageOut(BaseModel):
     tenant_id: str
     period: str | None
@@ -236,4 +229,4 @@ class UsageOut(BaseModel):
     limit_usd: float | None
     remaining_usd: float | None
     cost_weight: float | None = Field(description="current paced λ (reward per USD)")
-    models: list[ModelUsageOut]
+    models: list[ModelUsage]

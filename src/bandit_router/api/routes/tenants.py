@@ -15,7 +15,6 @@ from bandit_router.api.schemas import (
     IssuedKeyOut,
     KeyIn,
     KeyOut,
-    ModelUsageOut,
     SlaIn,
     TenantIn,
     TenantOut,
@@ -127,5 +126,5 @@ def usage(tenant_id: TenantPath, caller: CallerDep, service: ServiceDep, session
         pending_usd=pending, committed_usd=spent + pending, limit_usd=limit,
         remaining_usd=None if limit is None else max(limit - spent - pending, 0.0),
         cost_weight=state.cost_weight if state.budget else service.settings.cost_weight,
-        models=[ModelUsageOut(**m.__dict__) for m in models],
+        models=models,
     )
