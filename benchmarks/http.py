@@ -4,6 +4,8 @@ load from a separate process (benchmarks/loadgen.py) on loopback."""
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -16,16 +18,55 @@ from benchmarks.common import (ROOT, app_key, machine, models_toml, pg_database,
                                server, uptime)
 
 
-def run_load(base: str, key: str, phases: list[dict], n_prompts: int = 200) -> dict:
+SERVER_LOG = Path(tempfile.gettempdir()) / "bandit-router-bench-http-server.log"
+
+
+def run_load(base: str, key: str, phases: list[dict], decision_ids: list[str] | None = None,
+             n_prompts: int = 200) -> dict:
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump({"base": base, "key": key, "prompts": prompts(n_prompts, seed=3),
-                   "phases": phases}, f)
+                   "phases": phases, "decision_ids": decision_ids or []}, f)
     proc = subprocess.run([sys.executable, "-m", "benchmarks.loadgen", f.name], cwd=ROOT,
                           capture_output=True, text=True, timeout=600)
     Path(f.name).unlink()
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr[-2000:])
     return json.loads(proc.stdout)
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of processes (Linux /proc), 0 for those that are gone."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def server_pids(port: int) -> list[int]:
+    """The uvicorn processes (master and workers) listening on ``port``."""
+    out = subprocess.run(["ss", "-Htlnp", f"sport = :{port}"], capture_output=True, text=True)
+    pids = {int(p) for p in re.findall(r"pid=(\d+)", out.stdout)}
+    for pid in list(pids):  # workers share the master's socket; add its children
+        try:
+            kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            kids = []
+        pids.update(int(k) for k in kids)
+    return sorted(pids)
+
+
+def backend_pids(url: str) -> list[int]:
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        pids = conn.execute(sa.text("SELECT pid FROM pg_stat_activity WHERE datname = "
+                                    "current_database() AND pid <> pg_backend_pid()")).scalars()
+        pids = list(pids)
+    engine.dispose()
+    return pids
 
 
 def committed(url: str) -> tuple[int, int]:
@@ -50,15 +91,29 @@ def run(rate: float = 1500.0, seconds: float = 15.0, connections: int = 32, k: i
     ]
     out = {"benchmark": "http", "machine": machine(), "uptime_before": uptime(),
            "workers": workers, "k": k, "offered_rate_rps": rate}
+    SERVER_LOG.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory() as tmp, pg_database() as url:
         models = models_toml(Path(tmp) / "models.toml", k)
-        with server(url, models, workers=workers, log=Path(tmp) / "server.log") as base:
+        with server(url, models, workers=workers, log=SERVER_LOG) as base:
             key = app_key(base)
-            res = run_load(base, key, phases)
+            port = int(base.rsplit(":", 1)[1])
+            ids: list[str] = []
+            results = []
+            for phase in phases:  # one load process per phase, to measure CPU per phase
+                pids, pg = server_pids(port), backend_pids(url)
+                cpu0, pg0 = cpu_seconds(pids), cpu_seconds(pg)
+                res = run_load(base, key, [phase], ids)
+                pg = sorted(set(pg) | set(backend_pids(url)))
+                p = res["phases"][0]
+                cpu, pgcpu = cpu_seconds(pids) - cpu0, cpu_seconds(pg) - pg0
+                n = max(p["requests"], 1)
+                p["server_cpu_ms_per_request"] = round(1e3 * cpu / n, 3)
+                p["postgres_cpu_ms_per_request"] = round(1e3 * pgcpu / n, 3)
+                ids = res["unused_decision_ids"]
+                results.append(p)
             time.sleep(1.0)
         # The server has shut down (draining its writers): count what is committed.
         n_dec, n_fb = committed(url)
-    results = res["phases"]
     routed = sum(p["status"].get("200", 0) for p in results if p["endpoint"] == "route")
     acked = sum(p["status"].get("201", 0) for p in results if p["endpoint"] == "feedback")
     out["phases"] = results[1:]
@@ -72,7 +127,9 @@ def run(rate: float = 1500.0, seconds: float = 15.0, connections: int = 32, k: i
         what = (f"{p['rate']:.0f} rps offered" if p["mode"] == "open"
                 else f"saturation, {p['connections']} connections")
         print(f"{p['endpoint']:9s} {what:32s} {p['throughput_rps']:8.1f} rps  "
-              f"p50 {lat['p50']} ms  p99 {lat['p99']} ms  errors {p['errors']}")
+              f"p50 {lat['p50']} ms  p99 {lat['p99']} ms  errors {p['errors']}  "
+              f"CPU/request: server {p['server_cpu_ms_per_request']} ms, "
+              f"postgres {p['postgres_cpu_ms_per_request']} ms")
     print(f"durability: {out['durability']}")
     save("http", out)
     return out

@@ -79,8 +79,19 @@ class Runner:
     async def _one(self, kind: str, raw: bytes, stats: dict, t_sched: float) -> None:
         async with self.slots:
             try:
+                reused = bool(self.idle)
                 conn = await self._conn()
-                status, body = await conn.request(raw)
+                try:
+                    status, body = await conn.request(raw)
+                except (ConnectionResetError, asyncio.IncompleteReadError) as exc:
+                    # An idle keep-alive connection the server closed (as HTTP allows) before
+                    # reading this request: retry once on a new one, as HTTP clients do.
+                    if not reused or (isinstance(exc, asyncio.IncompleteReadError)
+                                      and exc.partial):
+                        raise
+                    conn.close()
+                    conn = await Conn.open(self.host, self.port)
+                    status, body = await conn.request(raw)
                 self.idle.append(conn)
             except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
                 name = type(exc).__name__
@@ -144,6 +155,7 @@ class Runner:
 
 async def main(plan: dict) -> dict:
     runner = Runner(plan["base"], plan["key"], plan["prompts"])
+    runner.decisions = list(plan.get("decision_ids") or [])
     out = []
     for phase in plan["phases"]:
         if phase["mode"] == "open":
@@ -153,8 +165,7 @@ async def main(plan: dict) -> dict:
                                            phase["seconds"])
         print(json.dumps(res), file=sys.stderr)
         out.append(res)
-    return {"phases": out, "decision_ids": runner.decisions[:runner.next_feedback]
-            if plan.get("return_ids") else None}
+    return {"phases": out, "unused_decision_ids": runner.decisions[runner.next_feedback:]}
 
 
 if __name__ == "__main__":

@@ -53,6 +53,23 @@ class Settings(BaseSettings):
     reconcile_interval_s: float = Field(
         60.0, gt=0, description="how often budget counters are re-derived from the ledger")
 
+    decision_batching: bool = Field(
+        True, description="log decisions of budget-free tenants in batches off the request path")
+    decision_buffer_max: int = Field(
+        100_000, ge=1, description="decisions held in memory while the database is unreachable; "
+                                   "beyond it a decision is answered but marked unlogged")
+    writer_batch_max: int = Field(1000, ge=1, description="rows per batched INSERT")
+    writer_retry_max_s: float = Field(2.0, gt=0, description="longest backoff of the writers")
+    feedback_wait_s: float = Field(
+        5.0, gt=0, description="how long feedback waits for its decision to be logged before 503")
+    decision_grace_s: float = Field(
+        0.05, ge=0, description="before answering 404, look again after this long (the decision "
+                                "may still be in another replica's buffer)")
+    auth_cache_ttl_s: float = Field(
+        900.0, ge=0, description="while the database is unreachable, accept keys it confirmed "
+                                 "within this many seconds")
+    shutdown_drain_s: float = Field(10.0, ge=0, description="time to flush buffers on shutdown")
+
     rate_limit_per_s: float | None = Field(
         None, gt=0, description="per-key requests per second (per process); unset = no limit")
     rate_limit_burst: int = Field(20, ge=1, description="requests a key may make at once")

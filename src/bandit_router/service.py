@@ -7,10 +7,14 @@ import hmac
 import logging
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import replace
+from typing import NamedTuple
 from datetime import datetime, timezone
 
-from sqlalchemy import text
+import psycopg
+from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from threadpoolctl import threadpool_limits
 
@@ -34,9 +38,20 @@ from bandit_router.store.latency import recent_p95
 from bandit_router.store import tenants as tenant_store
 from bandit_router.store.models import list_models, record_model, to_spec
 from bandit_router.store.posteriors import latest_version, load_posterior
-from bandit_router.store.schema import DecisionRow, ModelRow, UsageRow
+from bandit_router.store.errors import NotFound
+from bandit_router.store.schema import ApiKeyRow, DecisionRow, ModelRow, UsageRow
+from bandit_router.store.writer import (DecisionWriter, FeedbackCommitter, Logged, Unavailable,
+                                        _transient)
 
 log = logging.getLogger(__name__)
+
+
+class _KeyRow(NamedTuple):
+    id: str
+    role: str
+    tenant_id: str | None
+    key_hash: str
+    revoked_at: datetime | None
 
 
 class Service:
@@ -64,6 +79,11 @@ class Service:
         self.scheduler = None
         self._sync_lock = threading.Lock()
         self._last_reconcile = 0.0
+        self.decision_writer: DecisionWriter | None = None
+        self.feedback_committer: FeedbackCommitter | None = None
+        # Keys the database confirmed recently: used only while it is unreachable.
+        self._auth_cache: OrderedDict[str, tuple[tenant_store.Principal, float]] = OrderedDict()
+        self._auth_lock = threading.Lock()
 
     # -- lifecycle ----------------------------------------------------------------------
     def start(self, *, migrate_db: bool = True, scheduler: bool | None = None) -> None:
@@ -77,6 +97,7 @@ class Service:
         self.sync()
         if not self.posterior_loaded:
             self.refit(force=True)
+        self._start_writers()
         run = self.settings.scheduler if scheduler is None else scheduler
         if run:
             self.scheduler = start_scheduler(
@@ -85,16 +106,42 @@ class Service:
                 sync_interval_s=self.settings.posterior_poll_s,
             )
 
+    def _start_writers(self) -> None:
+        st = self.settings
+        if self.decision_writer is None:
+            self.decision_writer = DecisionWriter(
+                self.engine, max_batch=st.writer_batch_max, max_buffer=st.decision_buffer_max,
+                retry_max_s=st.writer_retry_max_s)
+        if self.feedback_committer is None:
+            self.feedback_committer = FeedbackCommitter(self.sessions, self._charged,
+                                                        max_batch=st.writer_batch_max)
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every decision routed so far is committed; False on timeout."""
+        return self.decision_writer.flush(timeout) if self.decision_writer is not None else True
+
     def stop(self) -> None:
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=True)
             self.scheduler = None
+        if self.feedback_committer is not None:
+            self.feedback_committer.close(self.settings.shutdown_drain_s)
+            self.feedback_committer = None
+        if self.decision_writer is not None:
+            self.decision_writer.close(self.settings.shutdown_drain_s)
+            self.decision_writer = None
         self.engine.dispose()
 
     # -- work ---------------------------------------------------------------------------
     def route(self, request: RouteRequest, *, tenant_id: str | None = None,
-              metadata: dict | None = None) -> RouteDecision:
-        """Decide and durably log the decision; the one entry point of the API and the proxy.
+              metadata: dict | None = None, batched: bool = False) -> RouteDecision:
+        """Decide and log the decision; the one entry point of the API and the proxy.
+
+        With ``batched`` (and ``decision_batching`` on) a budget-free tenant's decision goes
+        to the background writer and this returns at once; feedback for it is acknowledged
+        only after it is committed. If the writer's buffer is full (a long database outage)
+        the decision is still answered, marked ``explanation["logged"] = False``. Otherwise
+        the decision is committed before this returns.
 
         For a tenant with a budget the decision's estimated cost is reserved atomically in the
         same transaction that logs it; if a concurrent request took the money first, the
@@ -106,6 +153,11 @@ class Service:
         budget = tenant.budget if tenant is not None else None
         if budget is None:
             decision = self.router.decide(request)
+            writer = self.decision_writer
+            if batched and writer is not None and self.settings.decision_batching:
+                if not writer.submit(self._decision_values(decision, tenant_id, metadata)):
+                    decision.explanation["logged"] = False
+                return decision
             with transaction(self.sessions) as s:
                 record_decision(s, self._decision_row(decision, tenant_id, metadata, None))
             return decision
@@ -138,10 +190,17 @@ class Service:
         return replace(request, max_latency_ms=min(limits) if limits else None,
                        cost_weight=cost_weight)
 
+    def routes_in_memory(self, tenant_id: str | None) -> bool:
+        """Whether ``route(..., batched=True)`` for this tenant does no I/O (no budget)."""
+        tenant = self.tenants.get(tenant_id) if tenant_id is not None else None
+        return (self.settings.decision_batching and self.decision_writer is not None
+                and (tenant is None or tenant.budget is None))
+
     @staticmethod
-    def _decision_row(decision: RouteDecision, tenant_id: str | None, metadata: dict | None,
-                      budget_period_start: datetime | None) -> DecisionRow:
-        return DecisionRow(
+    def _decision_values(decision: RouteDecision, tenant_id: str | None, metadata: dict | None,
+                         budget_period_start: datetime | None = None) -> dict:
+        """The ``decisions`` row of a decision, by column name."""
+        return dict(
             id=decision.decision_id, tenant_id=tenant_id,
             created_at=datetime.now(timezone.utc), model_id=decision.model,
             propensity=decision.propensity, policy=decision.policy,
@@ -149,29 +208,61 @@ class Service:
             features=encode_features(decision.features), candidates=decision.candidates,
             input_tokens_est=decision.input_tokens, output_tokens_est=decision.output_tokens,
             estimated_cost_usd=decision.estimated_cost_usd,
-            scores=decision.explanation["models"], request_metadata=metadata,
+            scores=decision.explanation["models"], metadata=metadata,
             budget_period_start=budget_period_start,
         )
+
+    @classmethod
+    def _decision_row(cls, decision: RouteDecision, tenant_id: str | None, metadata: dict | None,
+                      budget_period_start: datetime | None) -> DecisionRow:
+        values = cls._decision_values(decision, tenant_id, metadata, budget_period_start)
+        values["request_metadata"] = values.pop("metadata")
+        return DecisionRow(**values)
 
     def feedback(self, decision_id: str, outcome: Outcome, *,
                  tenant_id: str | None = None) -> tuple[int, bool]:
         """Record an outcome exactly once and settle what the decision cost.
 
-        Returns (feedback id, created); the row is committed when this returns.
+        Returns (feedback id, created); the row is committed when this returns. It is
+        committed together with whatever other feedback is queued (group commit), and only
+        after its decision's row is committed, so an acknowledged outcome never refers to a
+        decision that a crash could lose. Raises :class:`NotFound`, :class:`Conflict`, or
+        :class:`Unavailable` while the decision waits for an unreachable database.
         """
-        with transaction(self.sessions) as s:
-            row, created = record_feedback(s, decision_id, outcome, tenant_id)
-            if created:
-                decision = s.get(DecisionRow, decision_id)
-                row.charged_usd = self._charged(s, decision, outcome)
-                if decision.budget_period_start is not None and decision.tenant_id is not None:
-                    spend.settle(s, decision.tenant_id, decision.budget_period_start,
-                                 row.charged_usd - decision.estimated_cost_usd)
-        return int(row.id), created
+        writer, committer = self.decision_writer, self.feedback_committer
+        if committer is None:  # not started: one plain transaction
+            with transaction(self.sessions) as s:
+                row, created = record_feedback(s, decision_id, outcome, tenant_id)
+                if created:
+                    decision = s.get(DecisionRow, decision_id)
+                    usage = s.get(UsageRow, decision_id)
+                    row.charged_usd = self._charged(s, decision, outcome,
+                                                    usage.cost_usd if usage else None)
+                    if decision.budget_period_start is not None and decision.tenant_id is not None:
+                        spend.settle(s, decision.tenant_id, decision.budget_period_start,
+                                     row.charged_usd - decision.estimated_cost_usd)
+            return int(row.id), created
+        wait = self.settings.feedback_wait_s
+        state = writer.wait_logged(decision_id, wait) if writer is not None else Logged.UNKNOWN
+        if state is Logged.PENDING:
+            raise Unavailable(f"decision {decision_id!r} is not logged yet (the database is "
+                              "unavailable); nothing was stored, retry later")
+        if state is Logged.UNLOGGED:
+            raise NotFound(f"decision {decision_id!r} was answered while the database was "
+                           "unavailable and could not be logged; its feedback cannot be stored")
+        try:
+            return committer.submit(decision_id, outcome, tenant_id).result(wait + 30.0)
+        except NotFound:
+            if state is not Logged.UNKNOWN or self.settings.decision_grace_s <= 0:
+                raise
+        # Another replica may still hold the decision in its buffer: look once more.
+        time.sleep(self.settings.decision_grace_s)
+        return committer.submit(decision_id, outcome, tenant_id).result(wait + 30.0)
 
-    def _charged(self, session: Session, decision: DecisionRow, outcome: Outcome) -> float:
+    def _charged(self, session: Session, decision: DecisionRow, outcome: Outcome,
+                 usage_cost_usd: float | None = None) -> float:
         """cost_usd if reported, else tokens × the model's prices, else the proxy's measured
-        cost, else the estimate made at decision time."""
+        cost (``usage_cost_usd``), else the estimate made at decision time."""
         if outcome.cost_usd is not None:
             return outcome.cost_usd
         if outcome.input_tokens is not None or outcome.output_tokens is not None:
@@ -184,19 +275,66 @@ class Service:
                 n_out = (outcome.output_tokens if outcome.output_tokens is not None
                          else decision.output_tokens_est)
                 return spec.cost_usd(n_in, n_out)
-        usage = session.get(UsageRow, decision.id)
-        if usage is not None and usage.cost_usd is not None:
-            return usage.cost_usd
+        if usage_cost_usd is not None:
+            return usage_cost_usd
         return decision.estimated_cost_usd
 
     # -- tenants and keys -----------------------------------------------------------------
     def authenticate(self, secret: str) -> tenant_store.Principal | None:
+        """The caller's principal. Asks the database every time, so a revocation takes
+        effect at once; only while the database is unreachable does a key that it confirmed
+        within ``auth_cache_ttl_s`` keep working."""
         configured = self.settings.admin_key
         if configured is not None and hmac.compare_digest(
                 secret.encode(), configured.get_secret_value().encode()):
             return tenant_store.Principal(role="admin", tenant_id=None, key_id=None)
-        with self.sessions() as s:
-            return tenant_store.authenticate(s, secret)
+        digest = tenant_store.hash_key(secret)
+        try:
+            row = self._key_row(digest)
+        except DBAPIError as exc:
+            if not _transient(exc):
+                raise
+            with self._auth_lock:
+                hit = self._auth_cache.get(digest)
+            if hit is not None and time.monotonic() - hit[1] <= self.settings.auth_cache_ttl_s:
+                return hit[0]
+            raise
+        # The lookup is by hash; compare again in constant time so that no early exit leaks.
+        if (row is None or not hmac.compare_digest(row.key_hash, digest)
+                or row.revoked_at is not None):
+            with self._auth_lock:
+                self._auth_cache.pop(digest, None)
+            return None
+        principal = tenant_store.Principal(role=row.role, tenant_id=row.tenant_id, key_id=row.id)
+        with self._auth_lock:
+            self._auth_cache[digest] = (principal, time.monotonic())
+            self._auth_cache.move_to_end(digest)
+            if len(self._auth_cache) > 10_000:
+                self._auth_cache.popitem(last=False)
+        return principal
+
+    def _key_row(self, digest: str):
+        """(id, role, tenant_id, key_hash, revoked_at) of the key with this hash, or None.
+
+        Runs once per request, so on Postgres it is one prepared statement in autocommit
+        mode on a pooled connection: one round trip (no BEGIN, no ROLLBACK) and no ORM.
+        """
+        with self.engine.connect() as conn:
+            if self.engine.dialect.name == "postgresql":
+                raw = conn.connection.driver_connection
+                try:
+                    raw.autocommit = True
+                    found = raw.execute("SELECT id, role, tenant_id, key_hash, revoked_at "
+                                        "FROM api_keys WHERE key_hash = %s", (digest,),
+                                        prepare=True).fetchone()
+                    raw.autocommit = False
+                except psycopg.Error as exc:  # as SQLAlchemy would: drop the connection
+                    conn.invalidate()
+                    raise OperationalError("api key lookup", None, exc) from exc
+                return _KeyRow(*found) if found is not None else None
+            return conn.execute(select(ApiKeyRow.id, ApiKeyRow.role, ApiKeyRow.tenant_id,
+                                       ApiKeyRow.key_hash, ApiKeyRow.revoked_at)
+                                .where(ApiKeyRow.key_hash == digest)).first()
 
     def ensure_operator_key(self) -> str | None:
         """Create an operator key when none is configured or stored; returns it (shown once)."""
@@ -282,6 +420,13 @@ class Service:
             checks["database"] = f"unreachable ({type(exc).__name__})"
         checks["posterior"] = (f"version {self.router.posterior.version}"
                                if self.posterior_loaded else "not loaded")
+        writer = self.decision_writer
+        if writer is not None:
+            checks["decision_log"] = ("ok" if writer.healthy else
+                                      f"retrying ({writer.last_error}); "
+                                      f"{writer.buffered} decisions buffered")
+            if writer.unlogged_count:
+                checks["decision_log"] += f"; {writer.unlogged_count} decisions unlogged"
         return checks["database"] == "ok" and self.posterior_loaded, checks
 
     def _scheduled_refit(self) -> None:

@@ -12,7 +12,8 @@ from bandit_router.service import Service
 from bandit_router.store.tenants import Principal
 
 
-def get_service(request: Request) -> Service:
+async def get_service(request: Request) -> Service:
+    # async: FastAPI runs a plain ``def`` dependency in the thread pool, a hop per request.
     return request.app.state.service
 
 

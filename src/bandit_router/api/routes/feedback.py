@@ -4,31 +4,44 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, HTTPException, Response
 from starlette.concurrency import run_in_threadpool
 
 from bandit_router import metrics
 from bandit_router.api.deps import CallerDep, ServiceDep
 from bandit_router.api.schemas import FeedbackIn, FeedbackOut
+from bandit_router.service import Service
 from bandit_router.store.decisions import Outcome
+from bandit_router.store.writer import Unavailable
 from bandit_router.store.errors import Conflict, NotFound
 
 router = APIRouter(tags=["routing"])
+
 log = logging.getLogger("bandit_router.feedback")
+
+
+async def _record(service: Service, decision_id: str, outcome: Outcome,
+                  tenant_id: str | None) -> tuple[int, bool]:
+    try:
+        return await run_in_threadpool(service.feedback, decision_id, outcome,
+                                       tenant_id=tenant_id)
+    except Unavailable as exc:
+        raise HTTPException(503, str(exc),
+                            {"Retry-After": str(max(1, round(exc.retry_after_s)))}) from None
 
 
 @router.post("/v1/feedback", response_model=FeedbackOut, status_code=201,
              responses={200: {"description": "identical repeat; nothing new stored"},
                         404: {"description": "unknown decision"},
-                        409: {"description": "feedback already recorded with other values"}})
+                        409: {"description": "feedback already recorded with other values"},
+                        503: {"description": "the database is unavailable; retry later"}})
 async def feedback(body: FeedbackIn, service: ServiceDep, caller: CallerDep,
                    response: Response) -> FeedbackOut:
     outcome = Outcome(**body.model_dump(exclude={"decision_id"}))
     # An app key sees only its tenant's decisions: another tenant's decision is a 404.
     tenant = caller.tenant_id or "-"
     try:
-        feedback_id, created = await run_in_threadpool(
-            service.feedback, body.decision_id, outcome, tenant_id=caller.tenant_id)
+        feedback_id, created = await _record(service, body.decision_id, outcome, caller.tenant_id)
     except (Conflict, NotFound) as exc:
         metrics.FEEDBACK.labels(tenant, "conflict" if isinstance(exc, Conflict) else
                                 "not_found").inc()
