@@ -31,7 +31,8 @@ from bandit_router.routing import BudgetExhausted, RouteDecision, RouteRequest, 
 from bandit_router.tenancy import TenantState
 from bandit_router.store import migrate
 from bandit_router.store.codec import encode_features
-from bandit_router.store.db import make_engine, make_sessionmaker, ping, transaction
+from bandit_router.store.db import (AsyncReader, make_engine, make_sessionmaker, ping,
+                                    transaction)
 from bandit_router.store import spend
 from bandit_router.store.decisions import Outcome, record_decision, record_feedback
 from bandit_router.store.latency import recent_p95
@@ -44,6 +45,9 @@ from bandit_router.store.writer import (DecisionWriter, FeedbackCommitter, Logge
                                         _transient)
 
 log = logging.getLogger(__name__)
+
+
+_KEY_SQL = "SELECT id, role, tenant_id, key_hash, revoked_at FROM api_keys WHERE key_hash = %s"
 
 
 class _KeyRow(NamedTuple):
@@ -84,6 +88,8 @@ class Service:
         # Keys the database confirmed recently: used only while it is unreachable.
         self._auth_cache: OrderedDict[str, tuple[tenant_store.Principal, float]] = OrderedDict()
         self._auth_lock = threading.Lock()
+        url = settings.database_url.get_secret_value()
+        self.key_reader = AsyncReader(url) if self.engine.dialect.name == "postgresql" else None
 
     # -- lifecycle ----------------------------------------------------------------------
     def start(self, *, migrate_db: bool = True, scheduler: bool | None = None) -> None:
@@ -284,21 +290,46 @@ class Service:
         """The caller's principal. Asks the database every time, so a revocation takes
         effect at once; only while the database is unreachable does a key that it confirmed
         within ``auth_cache_ttl_s`` keep working."""
-        configured = self.settings.admin_key
-        if configured is not None and hmac.compare_digest(
-                secret.encode(), configured.get_secret_value().encode()):
-            return tenant_store.Principal(role="admin", tenant_id=None, key_id=None)
+        admin = self._operator(secret)
+        if admin is not None:
+            return admin
         digest = tenant_store.hash_key(secret)
         try:
             row = self._key_row(digest)
         except DBAPIError as exc:
-            if not _transient(exc):
-                raise
-            with self._auth_lock:
-                hit = self._auth_cache.get(digest)
-            if hit is not None and time.monotonic() - hit[1] <= self.settings.auth_cache_ttl_s:
-                return hit[0]
-            raise
+            return self._confirmed_recently(digest, exc)
+        return self._principal(digest, row)
+
+    async def authenticate_async(self, secret: str) -> tenant_store.Principal | None:
+        """:meth:`authenticate` on the event loop, without a thread-pool hop (Postgres)."""
+        admin = self._operator(secret)
+        if admin is not None or self.key_reader is None:
+            return admin or self.authenticate(secret)
+        digest = tenant_store.hash_key(secret)
+        try:
+            found = await self.key_reader.fetchone(_KEY_SQL, (digest,))
+        except DBAPIError as exc:
+            return self._confirmed_recently(digest, exc)
+        return self._principal(digest, _KeyRow(*found) if found is not None else None)
+
+    def _operator(self, secret: str) -> tenant_store.Principal | None:
+        configured = self.settings.admin_key
+        if configured is not None and hmac.compare_digest(
+                secret.encode(), configured.get_secret_value().encode()):
+            return tenant_store.Principal(role="admin", tenant_id=None, key_id=None)
+        return None
+
+    def _confirmed_recently(self, digest: str, exc: DBAPIError) -> tenant_store.Principal:
+        """The database is unreachable: a key it confirmed lately, or the error again."""
+        if not _transient(exc):
+            raise exc
+        with self._auth_lock:
+            hit = self._auth_cache.get(digest)
+        if hit is not None and time.monotonic() - hit[1] <= self.settings.auth_cache_ttl_s:
+            return hit[0]
+        raise exc
+
+    def _principal(self, digest: str, row) -> tenant_store.Principal | None:
         # The lookup is by hash; compare again in constant time so that no early exit leaks.
         if (row is None or not hmac.compare_digest(row.key_hash, digest)
                 or row.revoked_at is not None):
@@ -324,9 +355,7 @@ class Service:
                 raw = conn.connection.driver_connection
                 try:
                     raw.autocommit = True
-                    found = raw.execute("SELECT id, role, tenant_id, key_hash, revoked_at "
-                                        "FROM api_keys WHERE key_hash = %s", (digest,),
-                                        prepare=True).fetchone()
+                    found = raw.execute(_KEY_SQL, (digest,), prepare=True).fetchone()
                     raw.autocommit = False
                 except psycopg.Error as exc:  # as SQLAlchemy would: drop the connection
                     conn.invalidate()

@@ -36,7 +36,10 @@ async def get_principal(request: Request, service: ServiceDep) -> Principal:
     secret = secret.strip()
     if scheme.lower() != "bearer" or not secret or len(secret) > 200:
         raise HTTPException(401, "the Authorization header must be `Bearer <key>`", _CHALLENGE)
-    principal = await run_in_threadpool(service.authenticate, secret)
+    if service.key_reader is not None:  # Postgres: on the event loop, no thread hop
+        principal = await service.authenticate_async(secret)
+    else:
+        principal = await run_in_threadpool(service.authenticate, secret)
     if principal is None:
         raise HTTPException(401, "invalid or revoked API key", _CHALLENGE)
     request.state.principal = principal

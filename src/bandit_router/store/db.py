@@ -5,7 +5,8 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Iterator
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, make_url, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -46,3 +47,45 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
 def ping(engine: Engine) -> None:
     with engine.connect() as conn:
         conn.execute(text("SELECT 1"))
+
+
+class AsyncReader:
+    """A few autocommit ``psycopg.AsyncConnection`` for one-statement reads on the event loop.
+
+    For reads made on every request (API keys): no thread-pool hop, one round trip, a
+    prepared statement. Connections belong to the event loop that opened them; those of
+    another (a finished test client's) loop are dropped. Errors surface as SQLAlchemy's
+    ``OperationalError``, like every other database error.
+    """
+
+    def __init__(self, url: str, *, size: int = 4, timeout_s: float = 5.0) -> None:
+        self.conninfo = make_url(url).set(drivername="postgresql").render_as_string(
+            hide_password=False)
+        self.size, self.timeout_s = size, timeout_s
+        self._idle: list = []
+        self._loop = None
+
+    async def fetchone(self, sql: str, params: tuple) -> tuple | None:
+        import asyncio
+
+        import psycopg
+
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._idle, self._loop = [], loop
+        conn = None
+        try:
+            conn = self._idle.pop() if self._idle else await psycopg.AsyncConnection.connect(
+                self.conninfo, autocommit=True, connect_timeout=max(1, int(self.timeout_s)))
+            cur = await asyncio.wait_for(conn.execute(sql, params, prepare=True),
+                                         self.timeout_s)
+            row = await cur.fetchone()
+        except (psycopg.Error, OSError, asyncio.TimeoutError) as exc:
+            if conn is not None and not conn.closed:
+                await conn.close()
+            raise OperationalError(sql, None, exc) from exc
+        if len(self._idle) < self.size:
+            self._idle.append(conn)
+        else:
+            await conn.close()
+        return row
