@@ -39,7 +39,7 @@ def build_policies(names: str, refit_every: int, half_life: float | None, alpha:
         for kv in [p for p in rest.split(":") if p]:
             key, _, value = kv.partition("=")
             key = key.replace("-", "_")
-            if key in ("precision", "optimism", "noise_var", "exploration"):
+            if key in ("precision", "optimism", "noise_var", "noise_pseudo_count", "exploration"):
                 prior_knobs[key] = float(value)
             elif key == "half_life":
                 knobs[key] = None if value.lower() in ("none", "0", "inf") else float(value)
@@ -84,6 +84,10 @@ def simulate(
     precision: float = typer.Option(Prior().precision, "--prior-precision"),
     exploration: float = typer.Option(Prior().exploration, "--exploration",
                                       help="Thompson posterior spread multiplier"),
+    n_buckets: int = typer.Option(FeatureSpec().n_buckets, "--n-buckets",
+                                  help="hashed n-gram buckets of the featuriser"),
+    max_ngram: int = typer.Option(FeatureSpec().max_ngram, "--max-ngram",
+                                  help="longest hashed word n-gram (1 = unigrams only)"),
     window: int = typer.Option(250, "--window", help="requests averaged for recovery time"),
     tolerance: float = typer.Option(0.05, "--tolerance", help="recovered when within this "
                                     "share of the post-change oracle's reward"),
@@ -102,7 +106,7 @@ def simulate(
     configs = build_policies(policies, refit_every, half_life or None, alpha, epsilon,
                              propensity_floor, prior)
     seed_list = list(range(seed, seed + seeds))
-    featurizer = Featurizer(FeatureSpec())
+    featurizer = Featurizer(FeatureSpec(n_buckets=n_buckets, max_ngram=max_ngram))
     try:
         if data is not None:
             base = load_responses(data, featurizer, parse_costs(cost), models, output_tokens)
@@ -137,6 +141,8 @@ def simulate(
         "mean_cost_usd": {m: float(c) for m, c in zip(first.models, first.cost.mean(axis=0))},
         "mean_quality": {m: float(q) for m, q in zip(first.models, first.reward.mean(axis=0))},
         "drift_step": first.drift_step,
+        "features": {"n_buckets": n_buckets, "max_ngram": max_ngram,
+                     "dim": featurizer.spec.dim},
         "policies": {c.label: c.describe() for c in configs},
         "results": experiment.policy_summary(runs),
         "runs": runs,

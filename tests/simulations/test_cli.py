@@ -45,6 +45,18 @@ def test_drift_scenario_reports_recovery(tmp_path):
     assert all("recovery_steps" in r for r in rows)
 
 
+def test_feature_shape_and_noise_knobs_reach_the_run(tmp_path):
+    res = runner.invoke(app, [
+        "simulate", "--scenario", "stationary", "--steps", "300", "--n-buckets", "64",
+        "--max-ngram", "1", "--policies", "thompson:noise_pseudo_count=10,oracle",
+        "--json", str(tmp_path / "s.json"), "--workers", "1", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["features"] == {"n_buckets": 64, "max_ngram": 1, "dim": 1 + 8 + 64 + 16}
+    prior = summary["policies"]["thompson:noise_pseudo_count=10"]["prior"]
+    assert prior["noise_pseudo_count"] == 10.0
+
+
 def test_unknown_policy_is_a_usage_error(tmp_path):
     res = runner.invoke(app, ["simulate", "--scenario", "drift", "--policies", "magic"])
     assert res.exit_code != 0
