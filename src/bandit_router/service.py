@@ -3,6 +3,7 @@ from :class:`Settings`. The HTTP API, the proxy and the CLI all drive this objec
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import threading
@@ -250,12 +251,7 @@ class Service:
             return int(row.id), created
         wait = self.settings.feedback_wait_s
         state = writer.wait_logged(decision_id, wait) if writer is not None else Logged.UNKNOWN
-        if state is Logged.PENDING:
-            raise Unavailable(f"decision {decision_id!r} is not logged yet (the database is "
-                              "unavailable); nothing was stored, retry later")
-        if state is Logged.UNLOGGED:
-            raise NotFound(f"decision {decision_id!r} was answered while the database was "
-                           "unavailable and could not be logged; its feedback cannot be stored")
+        self._check_logged(decision_id, state)
         try:
             return committer.submit(decision_id, outcome, tenant_id).result(wait + 30.0)
         except NotFound:
@@ -264,6 +260,33 @@ class Service:
         # Another replica may still hold the decision in its buffer: look once more.
         time.sleep(self.settings.decision_grace_s)
         return committer.submit(decision_id, outcome, tenant_id).result(wait + 30.0)
+
+    async def feedback_async(self, decision_id: str, outcome: Outcome, *,
+                             tenant_id: str | None = None) -> tuple[int, bool]:
+        """:meth:`feedback` for the event loop: awaits the group commit without holding a
+        thread (a thread is used only when the decision is still in this process's buffer)."""
+        writer, committer = self.decision_writer, self.feedback_committer
+        state = writer.wait_logged(decision_id, 0.0) if writer is not None else Logged.UNKNOWN
+        if committer is None or state is Logged.PENDING:
+            return await asyncio.to_thread(self.feedback, decision_id, outcome,
+                                           tenant_id=tenant_id)
+        self._check_logged(decision_id, state)
+        try:
+            return await asyncio.wrap_future(committer.submit(decision_id, outcome, tenant_id))
+        except NotFound:
+            if state is not Logged.UNKNOWN or self.settings.decision_grace_s <= 0:
+                raise
+        await asyncio.sleep(self.settings.decision_grace_s)
+        return await asyncio.wrap_future(committer.submit(decision_id, outcome, tenant_id))
+
+    @staticmethod
+    def _check_logged(decision_id: str, state: Logged) -> None:
+        if state is Logged.PENDING:
+            raise Unavailable(f"decision {decision_id!r} is not logged yet (the database is "
+                              "unavailable); nothing was stored, retry later")
+        if state is Logged.UNLOGGED:
+            raise NotFound(f"decision {decision_id!r} was answered while the database was "
+                           "unavailable and could not be logged; its feedback cannot be stored")
 
     def _charged(self, session: Session, decision: DecisionRow, outcome: Outcome,
                  usage_cost_usd: float | None = None) -> float:

@@ -50,42 +50,65 @@ def ping(engine: Engine) -> None:
 
 
 class AsyncReader:
-    """A few autocommit ``psycopg.AsyncConnection`` for one-statement reads on the event loop.
+    """Up to ``size`` autocommit ``psycopg.AsyncConnection`` for one-statement reads on the
+    event loop.
 
     For reads made on every request (API keys): no thread-pool hop, one round trip, a
-    prepared statement. Connections belong to the event loop that opened them; those of
-    another (a finished test client's) loop are dropped. Errors surface as SQLAlchemy's
-    ``OperationalError``, like every other database error.
+    prepared statement. Connections are kept open (opening one costs milliseconds of both
+    processes' CPU); beyond ``size`` concurrent reads, callers wait for a free connection.
+    Connections belong to the event loop that opened them; those of another (a finished
+    test client's) loop are dropped. Errors surface as SQLAlchemy's ``OperationalError``,
+    like every other database error.
     """
 
-    def __init__(self, url: str, *, size: int = 4, timeout_s: float = 5.0) -> None:
+    def __init__(self, url: str, *, size: int = 8, timeout_s: float = 5.0) -> None:
         self.conninfo = make_url(url).set(drivername="postgresql").render_as_string(
             hide_password=False)
         self.size, self.timeout_s = size, timeout_s
-        self._idle: list = []
         self._loop = None
+
+    def _for_this_loop(self):
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._loop, self._idle, self._open = loop, asyncio.Queue(), 0
+        return self._idle
 
     async def fetchone(self, sql: str, params: tuple) -> tuple | None:
         import asyncio
 
         import psycopg
 
-        loop = asyncio.get_running_loop()
-        if loop is not self._loop:
-            self._idle, self._loop = [], loop
+        idle = self._for_this_loop()
         conn = None
         try:
-            conn = self._idle.pop() if self._idle else await psycopg.AsyncConnection.connect(
-                self.conninfo, autocommit=True, connect_timeout=max(1, int(self.timeout_s)))
+            conn = await self._acquire(idle)
             cur = await asyncio.wait_for(conn.execute(sql, params, prepare=True),
                                          self.timeout_s)
             row = await cur.fetchone()
-        except (psycopg.Error, OSError, asyncio.TimeoutError) as exc:
-            if conn is not None and not conn.closed:
-                await conn.close()
-            raise OperationalError(sql, None, exc) from exc
-        if len(self._idle) < self.size:
-            self._idle.append(conn)
-        else:
-            await conn.close()
+        except BaseException as exc:  # also a cancelled request: never leak a slot
+            if conn is not None:
+                self._open -= 1
+                if not conn.closed:
+                    asyncio.get_running_loop().create_task(conn.close())
+            if isinstance(exc, (psycopg.Error, OSError, asyncio.TimeoutError)):
+                raise OperationalError(sql, None, exc) from exc
+            raise
+        idle.put_nowait(conn)
         return row
+
+    async def _acquire(self, idle):
+        import asyncio
+
+        import psycopg
+
+        if not idle.empty() or self._open >= self.size:
+            return await asyncio.wait_for(idle.get(), self.timeout_s)
+        self._open += 1
+        try:
+            return await psycopg.AsyncConnection.connect(
+                self.conninfo, autocommit=True, connect_timeout=max(1, int(self.timeout_s)))
+        except BaseException:
+            self._open -= 1
+            raise

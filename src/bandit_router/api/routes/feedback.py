@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 from fastapi import APIRouter, HTTPException, Response
-from starlette.concurrency import run_in_threadpool
 
 from bandit_router import metrics
 from bandit_router.api.deps import CallerDep, ServiceDep
@@ -23,8 +22,7 @@ log = logging.getLogger("bandit_router.feedback")
 async def _record(service: Service, decision_id: str, outcome: Outcome,
                   tenant_id: str | None) -> tuple[int, bool]:
     try:
-        return await run_in_threadpool(service.feedback, decision_id, outcome,
-                                       tenant_id=tenant_id)
+        return await service.feedback_async(decision_id, outcome, tenant_id=tenant_id)
     except Unavailable as exc:
         raise HTTPException(503, str(exc),
                             {"Retry-After": str(max(1, round(exc.retry_after_s)))}) from None
