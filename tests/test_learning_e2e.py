@@ -80,13 +80,13 @@ def test_routing_learns_each_kind_and_follows_a_flip(make_client, pg_url):
     before = {"code": "model-a", "prose": "model-b"}
 
     play(client, rng, 300, before)
-    learned = share_to_best(play(client, rng, 200, before), before)
+    learned = share_to_best(play(client, rng, 300, before), before)
     print("learned", learned)
     assert learned["code"] >= 0.8 and learned["prose"] >= 0.8, learned
 
     after = {"code": "model-b", "prose": "model-a"}
     start = time.time()
-    play(client, rng, 400, after)
-    followed = share_to_best(play(client, rng, 200, after), after)
+    play(client, rng, 600, after)
+    followed = share_to_best(play(client, rng, 300, after), after)
     print("followed", followed, time.time() - start)
     assert followed["code"] >= 0.8 and followed["prose"] >= 0.8, (followed, time.time() - start)
