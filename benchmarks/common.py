@@ -161,3 +161,30 @@ def uptime() -> str:
         return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     except OSError:
         return ""
+
+
+@contextmanager
+def refitter(url: str, every_s: float = 30.0) -> Iterator[list]:
+    """Refit every ``every_s`` seconds from a separate process (``bandit-router refit``), as a
+    deployment with ``BANDIT_ROUTER_REFIT_IN_PROCESS=false`` on its serving replicas would.
+    Yields the list of refit wall times (s)."""
+    import threading
+
+    stop = threading.Event()
+    times: list = []
+    env = dict(os.environ, BANDIT_ROUTER_LOG_LEVEL="WARNING")
+
+    def loop() -> None:
+        while not stop.wait(every_s):
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "bandit_router.cli", "refit",
+                            "--database-url", url], env=env, capture_output=True, timeout=300)
+            times.append(round(time.perf_counter() - t0, 2))
+
+    t = threading.Thread(target=loop, daemon=True)
+    t.start()
+    try:
+        yield times
+    finally:
+        stop.set()
+        t.join(310)

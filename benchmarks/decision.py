@@ -62,5 +62,14 @@ def run(n: int = 3000) -> dict:
         out["by_k"][str(k)] = res
         print(f"K={k:3d} decide incl. featurising (µs): p50 {res['p50']:8.1f}  "
               f"p99 {res['p99']:8.1f}  {res['decisions_per_s_one_core']} decisions/s")
+    ks = np.array([int(k) for k in out["by_k"]])
+    p50 = np.array([v["p50"] for v in out["by_k"].values()])
+    slope, intercept = np.polyfit(ks, p50, 1)
+    resid = p50 - (intercept + slope * ks)
+    out["linear_fit_p50_us"] = {"intercept": round(float(intercept), 1),
+                                "per_model": round(float(slope), 2),
+                                "max_abs_residual": round(float(np.abs(resid).max()), 1)}
+    print(f"p50 ≈ {intercept:.0f} µs + {slope:.1f} µs × K (largest residual "
+          f"{np.abs(resid).max():.0f} µs)")
     save("decision", out)
     return out

@@ -57,6 +57,8 @@ class Runner:
                              for p in prompts]
         self.decisions: list[str] = []
         self.next_feedback = 0
+        self.routed: list[str] = []  # decision ids answered 200
+        self.acknowledged: list[str] = []  # decision ids whose feedback got a 2xx
         self.idle: list[Conn] = []
         # At most this many connections: beyond it, requests wait for a free one (their
         # latency still counts from the scheduled time).
@@ -102,6 +104,9 @@ class Runner:
         stats["status"][code] = stats["status"].get(code, 0) + 1
         if kind == "route" and status == 200:
             self.decisions.append(json.loads(body)["decision_id"])
+            self.routed.append(self.decisions[-1])
+        elif kind == "feedback" and 200 <= status < 300:
+            self.acknowledged.append(json.loads(body)["decision_id"])
 
     async def open_loop(self, kind: str, rate: float, seconds: float) -> dict:
         stats = {"latency": [], "status": {}, "errors": {}}
@@ -117,7 +122,13 @@ class Runner:
             if delay > 0:
                 await asyncio.sleep(delay)
             tasks.append(asyncio.create_task(self._one(kind, raw, stats, t_sched)))
-        await asyncio.gather(*tasks)
+        # An overloaded server would keep this phase going for minutes: give the backlog a
+        # bounded time, then count what is still unanswered as errors.
+        done, pending = await asyncio.wait(tasks, timeout=max(10.0, seconds)) if tasks else ((), ())
+        for t in pending:
+            t.cancel()
+        if pending:
+            stats["errors"]["unanswered_at_phase_end"] = len(pending)
         return self._summary(kind, "open", stats, time.perf_counter() - t0, rate=rate)
 
     async def closed_loop(self, kind: str, connections: int, seconds: float) -> dict:
@@ -165,7 +176,8 @@ async def main(plan: dict) -> dict:
                                            phase["seconds"])
         print(json.dumps(res), file=sys.stderr)
         out.append(res)
-    return {"phases": out, "unused_decision_ids": runner.decisions[runner.next_feedback:]}
+    return {"phases": out, "unused_decision_ids": runner.decisions[runner.next_feedback:],
+            "routed": runner.routed, "acknowledged": runner.acknowledged}
 
 
 if __name__ == "__main__":

@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     )
     posterior_poll_s: float = Field(2.0, gt=0, description="how often a process checks for a newer posterior")
     scheduler: bool = Field(True, description="run the refit scheduler in this process")
+    refit_in_process: bool = Field(
+        True, description="the scheduler also refits (not only polls); set false on serving "
+                          "replicas when one dedicated process refits, to keep the refit's CPU "
+                          "and GIL time off the request path")
 
     admin_key: SecretStr | None = Field(
         None, description="operator key for admin endpoints; generated and printed once if unset"

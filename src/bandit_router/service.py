@@ -111,6 +111,7 @@ class Service:
                 self._scheduled_refit, self._scheduled_sync,
                 refit_interval_s=self.settings.refit_interval_s,
                 sync_interval_s=self.settings.posterior_poll_s,
+                run_refit=self.settings.refit_in_process,
             )
 
     def _start_writers(self) -> None:
