@@ -15,12 +15,17 @@ def main() -> None:
     p.add_argument("which", nargs="*", default=["all"],
                    choices=["all", "decision", "http", "refit", "replicas"])
     p.add_argument("--quick", action="store_true",
-                   help="smaller sizes and shorter phases (a smoke test, not a measurement)")
+                   help="smaller sizes and shorter phases (a smoke test, not a measurement; "
+                        "results go to benchmarks/results/quick/)")
     p.add_argument("--rate", type=float, default=1500.0, help="HTTP offered rate, requests/s")
     p.add_argument("--seconds", type=float, default=15.0, help="HTTP phase length")
     a = p.parse_args()
     which = ["decision", "http", "refit", "replicas"] if "all" in a.which else a.which
+    from benchmarks import common
     from benchmarks.common import machine, uptime
+
+    if a.quick:  # a smoke test must not overwrite the measurements
+        common.RESULTS = common.RESULTS / "quick"
 
     print(f"machine: {machine()}\n{uptime()}")
     for name in which:

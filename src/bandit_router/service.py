@@ -41,6 +41,7 @@ from bandit_router.store import tenants as tenant_store
 from bandit_router.store.models import list_models, record_model, to_spec
 from bandit_router.store.posteriors import latest_version, load_posterior
 from bandit_router.store.errors import NotFound
+from bandit_router.store.locks import exclusive_xact_lock
 from bandit_router.store.schema import ApiKeyRow, DecisionRow, ModelRow, UsageRow
 from bandit_router.store.writer import (DecisionWriter, FeedbackCommitter, Logged, Unavailable,
                                         _transient)
@@ -48,6 +49,7 @@ from bandit_router.store.writer import (DecisionWriter, FeedbackCommitter, Logge
 log = logging.getLogger(__name__)
 
 
+_MODELS_LOCK = 0x6272_0003  # next to FEEDBACK_LOCK and REFIT_LOCK (store/locks.py)
 _KEY_SQL = "SELECT id, role, tenant_id, key_hash, revoked_at FROM api_keys WHERE key_hash = %s"
 
 
@@ -424,6 +426,10 @@ class Service:
 
     def register_models(self, specs: list[ModelSpec]) -> None:
         with transaction(self.sessions) as s:
+            # Every uvicorn worker registers the models file at start; without this lock two
+            # workers on a new database both insert a model, one fails its start-up, and
+            # uvicorn then stops the whole server.
+            exclusive_xact_lock(s, _MODELS_LOCK)
             for spec in specs:
                 record_model(s, spec)
         self.sync_models()

@@ -83,10 +83,10 @@ def cluster() -> Iterator[Cluster]:
 
 
 class Server:
-    """``bandit-router serve`` (one worker) in its own process group."""
+    """``bandit-router serve`` (one worker unless told) in its own process group."""
 
-    def __init__(self, url: str, port: int, log: Path, **env: str) -> None:
-        self.url, self.port, self.log = url, port, log
+    def __init__(self, url: str, port: int, log: Path, workers: int = 1, **env: str) -> None:
+        self.url, self.port, self.log, self.workers = url, port, log, workers
         self.env = dict(os.environ, BANDIT_ROUTER_DATABASE_URL=url,
                         BANDIT_ROUTER_ADMIN_KEY=OPERATOR_KEY, BANDIT_ROUTER_LOG_LEVEL="WARNING",
                         **{f"BANDIT_ROUTER_{k.upper()}": str(v) for k, v in env.items()})
@@ -96,7 +96,7 @@ class Server:
     def start(self) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "bandit_router.cli", "serve", "--models", str(MODELS),
-             "--port", str(self.port), "--workers", "1"],
+             "--port", str(self.port), "--workers", str(self.workers)],
             env=self.env, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT,
             start_new_session=True)
         end = time.monotonic() + 60
