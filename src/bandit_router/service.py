@@ -282,6 +282,11 @@ class Service:
         await asyncio.sleep(self.settings.decision_grace_s)
         return await asyncio.wrap_future(committer.submit(decision_id, outcome, tenant_id))
 
+    def wait_for_decision(self, decision_id: str) -> None:
+        """Return once a decision this process routed is committed (at once for others)."""
+        if self.decision_writer is not None:
+            self.decision_writer.wait_logged(decision_id, self.settings.feedback_wait_s)
+
     @staticmethod
     def _check_logged(decision_id: str, state: Logged) -> None:
         if state is Logged.PENDING:

@@ -85,6 +85,12 @@ def test_decision_log_lines_are_json_with_decision_fields(client, caplog):
     assert line["request_id"] == "req-42" and line["level"] == "info"
 
 
+def test_a_decision_can_be_read_back_at_once(client):
+    for _ in range(20):  # straight after routing, before the batch writer's next flush
+        d = route(client, "hi")
+        assert client.get(f"/v1/decisions/{d['decision_id']}").status_code == 200
+
+
 def test_a_decision_can_be_read_back_with_its_feedback_by_its_tenant_only(client):
     d = route(client, "Explain recursion")
     client.post("/v1/feedback", json={"decision_id": d["decision_id"], "reward": 0.9,

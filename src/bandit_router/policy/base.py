@@ -56,18 +56,12 @@ class LinearPolicy(ABC):
         cost_weight: float = 0.0,
         eligible: np.ndarray | None = None,
     ) -> Choice:
-        k = len(view.arms)
-        eligible = np.ones(k, dtype=bool) if eligible is None else np.asarray(eligible, bool)
-        elig_idx = np.flatnonzero(eligible)
-        if len(elig_idx) == 0:
-            raise NoEligibleArm("no candidate is eligible")
-        mean, sd = view.predict(x)
-        utility = mean if cost is None or cost_weight == 0 else mean - cost_weight * cost
+        eligible, elig_idx, mean, sd, utility, eps = self._prepare(view, x, cost, cost_weight,
+                                                                   eligible)
         score = self._score(utility, sd, rng)
         masked = np.where(eligible, score, -np.inf)
         greedy = int(np.argmax(masked))
         n_elig = len(elig_idx)
-        eps = min(1.0, self.propensity_floor * n_elig) if n_elig > 1 else 0.0
         explored = bool(eps > 0 and rng.random() < eps)
         chosen = int(rng.choice(elig_idx)) if explored else greedy
         p_policy = self._argmax_probability(chosen, utility[elig_idx], sd[elig_idx], elig_idx)
@@ -91,6 +85,17 @@ class LinearPolicy(ABC):
         ``i`` equals the ``propensity`` that ``choose`` logs when it picks ``i``. Off-policy
         evaluation uses it as the candidate policy's ``π(a | x)``.
         """
+        eligible, elig_idx, _, sd, utility, eps = self._prepare(view, x, cost, cost_weight,
+                                                                eligible)
+        u, s = utility[elig_idx], sd[elig_idx]
+        p_policy = np.array([self._argmax_probability(c, u, s, elig_idx) for c in elig_idx])
+        out = np.zeros(len(view.arms))
+        out[elig_idx] = (1.0 - eps) * p_policy + eps / len(elig_idx)
+        return out
+
+    def _prepare(self, view: ArmView, x: np.ndarray, cost: np.ndarray | None,
+                 cost_weight: float, eligible: np.ndarray | None):
+        """Eligibility mask and indices, predictions, utilities and the floor's ε."""
         k = len(view.arms)
         eligible = np.ones(k, dtype=bool) if eligible is None else np.asarray(eligible, bool)
         elig_idx = np.flatnonzero(eligible)
@@ -98,13 +103,9 @@ class LinearPolicy(ABC):
             raise NoEligibleArm("no candidate is eligible")
         mean, sd = view.predict(x)
         utility = mean if cost is None or cost_weight == 0 else mean - cost_weight * cost
-        u, s = utility[elig_idx], sd[elig_idx]
         n_elig = len(elig_idx)
         eps = min(1.0, self.propensity_floor * n_elig) if n_elig > 1 else 0.0
-        p_policy = np.array([self._argmax_probability(c, u, s, elig_idx) for c in elig_idx])
-        out = np.zeros(k)
-        out[elig_idx] = (1.0 - eps) * p_policy + eps / n_elig
-        return out
+        return eligible, elig_idx, mean, sd, utility, eps
 
     @abstractmethod
     def _score(self, utility: np.ndarray, sd: np.ndarray, rng: np.random.Generator) -> np.ndarray:

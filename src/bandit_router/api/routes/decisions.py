@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from bandit_router.api.deps import CallerDep, SessionDep
+from bandit_router.api.deps import CallerDep, ServiceDep, SessionDep
 from bandit_router.store.decisions import get_decision
 from sqlalchemy import select
 
@@ -21,8 +21,10 @@ DecisionPath = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
 @router.get("/v1/decisions/{decision_id}")
-def decision(decision_id: DecisionPath, caller: CallerDep, session: SessionDep) -> dict[str, Any]:
+def decision(decision_id: DecisionPath, caller: CallerDep, service: ServiceDep,
+             session: SessionDep) -> dict[str, Any]:
     """Tenant-scoped: an app key sees its own tenant's decisions only (others are 404)."""
+    service.wait_for_decision(decision_id)  # it may still be in the batch writer's buffer
     d = get_decision(session, decision_id, caller.tenant_id)
     fb = session.scalar(select(FeedbackRow).where(FeedbackRow.decision_id == d.id))
     usage = session.get(UsageRow, d.id)
