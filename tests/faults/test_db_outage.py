@@ -45,15 +45,27 @@ def test_route_survives_a_database_outage_and_nothing_acknowledged_is_lost(clust
     for t in loaders:
         t.start()
     try:
-        time.sleep(1.5)
-        cluster.stop()
-        down_at = len(log)
-        time.sleep(1.0)
-        ready = httpx.get(server.base + "/readyz", timeout=10)
-        assert ready.status_code == 503
-        assert ready.headers["retry-after"]
-        assert ready.json()["checks"]["database"].startswith("unreachable")
-        time.sleep(3.0)
+        with httpx.Client(base_url=server.base, headers=key, timeout=30) as c:
+            logged_before = c.post("/v1/route", json={"prompt": "before the outage"}).json()
+            time.sleep(1.5)
+            cluster.stop()
+            down_at = len(log)
+            time.sleep(1.0)
+            ready = httpx.get(server.base + "/readyz", timeout=10)
+            assert ready.status_code == 503
+            assert ready.headers["retry-after"]
+            assert ready.json()["checks"]["database"].startswith("unreachable")
+            # Whatever the background load is doing: feedback for a decision logged before
+            # the outage, and for one routed during it, is refused with 503 + Retry-After.
+            routed_now = c.post("/v1/route", json={"prompt": "during the outage"})
+            assert routed_now.status_code == 200
+            for d in (logged_before["decision_id"], routed_now.json()["decision_id"]):
+                f = c.post("/v1/feedback", json={"decision_id": d, "reward": 1.0})
+                log.append(("feedback", f.status_code, d, f.headers.get("retry-after")))
+                assert f.status_code == 503 and f.headers.get("retry-after"), f.text
+            log.append(("route", 200, logged_before["decision_id"], 0.0))
+            log.append(("route", 200, routed_now.json()["decision_id"], 0.0))
+        time.sleep(2.0)
         during = log[down_at:]
         cluster.start()
         deadline = time.monotonic() + 30
