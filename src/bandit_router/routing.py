@@ -165,23 +165,18 @@ class Router:
         choice = self.policy.choose(view, x, self._rng(), cost=cost, cost_weight=lam,
                                     eligible=eligible)
 
+        # One numpy rounding per column and tolist(), not a float()/round() per cell: the
+        # explanation is built on every decision.
+        columns = zip(np.round(choice.mean, 6).tolist(), np.round(choice.sd, 6).tolist(),
+                      cost.tolist(), np.round(choice.utility, 6).tolist(),
+                      np.round(choice.score, 6).tolist(), np.round(view.n, 3).tolist(),
+                      eligible.tolist())
         per_model = {}
-        for i, s in enumerate(specs):
-            entry = {
-                "predicted_reward": round(float(choice.mean[i]), 6),
-                "uncertainty": round(float(choice.sd[i]), 6),
-                "estimated_cost_usd": float(cost[i]),
-                "utility": round(float(choice.utility[i]), 6),
-                "score": round(float(choice.score[i]), 6),
-                "observations": round(float(view.n[i]), 3),
-                "eligible": bool(eligible[i]),
-            }
-            if s.context_window < need:
-                entry["reason"] = f"context window {s.context_window} < {need} tokens needed"
-            elif not eligible[i]:
-                entry["reason"] = "; ".join(r for r in (notes.get("latency_excluded", {}).get(s.id),
-                                                        notes.get("budget_excluded", {}).get(s.id))
-                                            if r) or "excluded"
+        for s, (mean, sd, c, u, score, n, ok) in zip(specs, columns):
+            entry = {"predicted_reward": mean, "uncertainty": sd, "estimated_cost_usd": c,
+                     "utility": u, "score": score, "observations": n, "eligible": ok}
+            if not ok:
+                entry["reason"] = self._exclusion(s, need, notes)
             if s.id in self.latency_p95:
                 entry["latency_p95_ms"] = round(self.latency_p95[s.id], 1)
             per_model[s.id] = entry
@@ -212,6 +207,14 @@ class Router:
             estimated_cost_usd=float(cost[choice.index]),
             explanation=explanation,
         )
+
+    @staticmethod
+    def _exclusion(spec: ModelSpec, need: int, notes: dict) -> str:
+        if spec.context_window < need:
+            return f"context window {spec.context_window} < {need} tokens needed"
+        reasons = (notes.get("latency_excluded", {}).get(spec.id),
+                   notes.get("budget_excluded", {}).get(spec.id))
+        return "; ".join(r for r in reasons if r) or "excluded"
 
     # -- eligibility rules ----------------------------------------------------------------
     def _apply_latency(self, req: RouteRequest, specs: list[ModelSpec], eligible: np.ndarray,
