@@ -34,15 +34,8 @@ def quality_vs_cost(summary: dict, logs: Sequence[Log], path: Path) -> Path:
         order = np.argsort(xy[:, 0])
         ax.plot(xy[order, 0], xy[order, 1], marker="o", ms=3,
                 ls="-" if len(xy) > 1 else "none", label=policy)
-    ax.set_xlabel("mean cost per request (USD)")
-    ax.set_ylabel("mean quality (reward)")
-    ax.set_title("Quality against cost (each point: one λ, mean over seeds)")
-    ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _finish(plt, fig, ax, path, "mean cost per request (USD)", "mean quality (reward)",
+                   "Quality against cost (each point: one λ, mean over seeds)")
 
 
 def cumulative_regret(logs: Sequence[Log], datasets: dict[int, Dataset], path: Path) -> Path:
@@ -60,9 +53,17 @@ def cumulative_regret(logs: Sequence[Log], datasets: dict[int, Dataset], path: P
     drift = next(iter(datasets.values())).drift_step
     if drift is not None:
         ax.axvline(drift, color="k", ls=":", lw=1)
-    ax.set_xlabel("request")
-    ax.set_ylabel(f"cumulative regret (expected utility, λ={lam0:.3g})")
-    ax.set_title("Cumulative regret against the per-request oracle")
+    return _finish(plt, fig, ax, path, "request",
+                   f"cumulative regret (expected utility, λ={lam0:.3g})",
+                   "Cumulative regret against the per-request oracle")
+
+
+def _finish(plt, fig, ax, path: Path, xlabel: str, ylabel: str, title: str | None) -> Path:
+    """Label, add legend and grid, save as PNG and close: the common end of every plot."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title is not None:
+        ax.set_title(title)
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -120,15 +121,8 @@ def pgr_curves(summary: dict, path: Path) -> Path:
         x, y = metrics.pgr_curve(pts[:, 0], pts[:, 1], weak, strong)
         ax.plot(x, y, marker=".", label=f"{policy} (APGR {row['apgr']['mean']:.3f})")
     ax.plot([0, 1], [0, 1], "k:", lw=1)
-    ax.set_xlabel("share of calls to the strong model")
-    ax.set_ylabel("PGR")
     ax.set_ylim(-0.2, 1.6)
-    ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _finish(plt, fig, ax, path, "share of calls to the strong model", "PGR", None)
 
 
 def write_all(summary: dict, logs: Sequence[Log], datasets: dict[int, Dataset],
