@@ -121,8 +121,11 @@ async def _load(url: str, key: str, rate: float, seconds: float, samples: list,
                 task.add_done_callback(tasks.discard)
                 i += 1
             await asyncio.sleep(0.005)
-        if tasks:
-            await asyncio.gather(*tasks)
+        if tasks:  # bounded: a load generator that fell behind must still report
+            _, late = await asyncio.wait(set(tasks), timeout=30)
+            for task in late:
+                task.cancel()
+            errors.extend(("unfinished", None, "load generator fell behind") for _ in late)
         return i
 
 
