@@ -35,14 +35,14 @@ from bandit_router.store.codec import encode_features
 from bandit_router.store.db import (AsyncReader, make_engine, make_sessionmaker, ping,
                                     transaction)
 from bandit_router.store import spend
-from bandit_router.store.decisions import Outcome, record_decision, record_feedback
+from bandit_router.store.decisions import Outcome, record_decision
 from bandit_router.store.latency import recent_p95
 from bandit_router.store import tenants as tenant_store
 from bandit_router.store.models import list_models, record_model, to_spec
 from bandit_router.store.posteriors import latest_version, load_posterior
 from bandit_router.store.errors import NotFound
 from bandit_router.store.locks import exclusive_xact_lock
-from bandit_router.store.schema import ApiKeyRow, DecisionRow, ModelRow, UsageRow
+from bandit_router.store.schema import ApiKeyRow, DecisionRow, ModelRow
 from bandit_router.store.writer import (DecisionWriter, FeedbackCommitter, Logged, Unavailable,
                                         _transient)
 
@@ -239,19 +239,9 @@ class Service:
         decision that a crash could lose. Raises :class:`NotFound`, :class:`Conflict`, or
         :class:`Unavailable` while the decision waits for an unreachable database.
         """
+        if self.feedback_committer is None:  # not started yet: the committer owns settling
+            self._start_writers()
         writer, committer = self.decision_writer, self.feedback_committer
-        if committer is None:  # not started: one plain transaction
-            with transaction(self.sessions) as s:
-                row, created = record_feedback(s, decision_id, outcome, tenant_id)
-                if created:
-                    decision = s.get(DecisionRow, decision_id)
-                    usage = s.get(UsageRow, decision_id)
-                    row.charged_usd = self._charged(s, decision, outcome,
-                                                    usage.cost_usd if usage else None)
-                    if decision.budget_period_start is not None and decision.tenant_id is not None:
-                        spend.settle(s, decision.tenant_id, decision.budget_period_start,
-                                     row.charged_usd - decision.estimated_cost_usd)
-            return int(row.id), created
         wait = self.settings.feedback_wait_s
         state = writer.wait_logged(decision_id, wait) if writer is not None else Logged.UNKNOWN
         self._check_logged(decision_id, state)
