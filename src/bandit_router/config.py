@@ -54,6 +54,8 @@ class Settings(BaseSettings):
         None, description="operator key for admin endpoints; generated and printed once if unset"
     )
     latency_window_s: float = Field(300.0, gt=0, description="window of per-model p95 latency")
+    latency_refresh_s: float = Field(
+        10.0, gt=0, description="how often each process recomputes the per-model p95 latency")
     reconcile_interval_s: float = Field(
         60.0, gt=0, description="how often budget counters are re-derived from the ledger")
 

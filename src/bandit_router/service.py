@@ -86,6 +86,7 @@ class Service:
         self.scheduler = None
         self._sync_lock = threading.Lock()
         self._last_reconcile = 0.0
+        self._last_latency = 0.0
         self.decision_writer: DecisionWriter | None = None
         self.feedback_committer: FeedbackCommitter | None = None
         # Keys the database confirmed recently: used only while it is unreachable.
@@ -433,8 +434,10 @@ class Service:
         with self.sessions() as s:
             self.router.set_models([to_spec(r) for r in list_models(s)])
 
-    def sync(self) -> None:
-        """Load the newest posterior version (if newer) and the current line-up."""
+    def sync(self, *, latency: bool = True) -> None:
+        """Load the newest posterior version (if newer) and the current line-up; with
+        ``latency``, also recompute the per-model p95 latency (a heavier query, which the
+        scheduler runs only every ``latency_refresh_s``)."""
         with self._sync_lock, self.sessions() as s:
             newest = latest_version(s)
             if newest is not None and newest != self.router.posterior.version:
@@ -448,7 +451,9 @@ class Service:
             elif newest is not None:
                 self.posterior_loaded = True
             self.router.set_models([to_spec(r) for r in list_models(s)])
-            self.router.latency_p95 = recent_p95(s, self.settings.latency_window_s)
+            if latency:
+                self.router.latency_p95 = recent_p95(s, self.settings.latency_window_s)
+                self._last_latency = time.monotonic()
             s.rollback()
             self.sync_tenants()
             self._pace(s)
@@ -491,7 +496,8 @@ class Service:
 
     def _scheduled_sync(self) -> None:
         try:
-            self.sync()
+            due = time.monotonic() - self._last_latency >= self.settings.latency_refresh_s
+            self.sync(latency=due)
         except Exception:
             metrics.DB_ERRORS.labels("sync").inc()
             log.exception("posterior sync failed; will retry")

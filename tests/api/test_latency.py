@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 
 from tests.conftest import ADMIN, TWO_MODELS, route
 
@@ -57,3 +59,26 @@ def test_per_request_max_latency_is_validated(make_client, sqlite_url):
     client = make_client(sqlite_url, TWO_MODELS)
     r = client.post("/v1/route", json={"prompt": "x", "max_latency_ms": -5})
     assert r.status_code == 422 and "max_latency_ms" in r.json()["detail"]
+
+
+def test_p95_is_the_same_on_postgres_and_sqlite_and_uses_only_the_newest_rows(client):
+    import numpy as np
+
+    from bandit_router.store.latency import recent_p95
+
+    latencies = [float(v) for v in range(10, 410, 10)]  # 40 feedbacks, 10..400 ms
+    chosen = []
+    for ms in latencies:
+        d = route(client)
+        chosen.append(d["model"])
+        assert client.post("/v1/feedback", json={"decision_id": d["decision_id"], "reward": 1,
+                                                 "latency_ms": ms}).status_code == 201
+    svc = client.app.state.service
+    with svc.sessions() as s:
+        every = recent_p95(s, 300)
+        newest = recent_p95(s, 300, max_rows=10)
+    for model in set(chosen):
+        mine = [ms for ms, m in zip(latencies, chosen) if m == model]
+        assert every[model] == pytest.approx(np.percentile(mine, 95))
+    # Only the 10 newest feedback rows (the slowest ones here) count with max_rows=10.
+    assert min(newest.values()) > 300

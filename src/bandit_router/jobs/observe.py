@@ -4,23 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-import numpy as np
-
 from bandit_router import metrics
 from bandit_router.policy.pacing import period_bounds
-from bandit_router.store.activity import missing_feedback, recent_activity
+from bandit_router.store.activity import mean_reward_by_model, missing_feedback
 from bandit_router.store.spend import ledger
 
 
 def collect_gauges(service) -> None:
     now = datetime.now(timezone.utc)
     with service.sessions() as s:
-        hour = recent_activity(s, now - timedelta(hours=1))
-        for model in set(hour.model):
-            rewards = hour.reward[(hour.model == model) & hour.has_feedback]
-            rewards = rewards[~np.isnan(rewards)]
-            if len(rewards):
-                metrics.REWARD_MEAN.labels(model).set(float(rewards.mean()))
+        for model, mean in mean_reward_by_model(s, now - timedelta(hours=1)).items():
+            metrics.REWARD_MEAN.labels(model).set(mean)
         for tenant, n in missing_feedback(s).items():
             metrics.FEEDBACK_MISSING.labels(tenant or "-").set(n)
         for tenant in service.tenants.values():

@@ -56,6 +56,16 @@ def recent_activity(session: Session, since: datetime, limit: int = 100_000,
     )
 
 
+def mean_reward_by_model(session: Session, since: datetime) -> dict[str, float]:
+    """Mean reported reward per model of the decisions made since ``since`` (one aggregate
+    query: nothing per row leaves the database, whatever the traffic)."""
+    q = (select(DecisionRow.model_id, func.avg(FeedbackRow.reward))
+         .join(FeedbackRow, FeedbackRow.decision_id == DecisionRow.id)
+         .where(DecisionRow.created_at >= since, FeedbackRow.reward.is_not(None))
+         .group_by(DecisionRow.model_id))
+    return {m: float(v) for m, v in session.execute(q) if v is not None}
+
+
 def missing_feedback(session: Session, older_than_s: float = 300,
                      window_s: float = 3600) -> dict[str | None, int]:
     """Per tenant: decisions made in the window, older than ``older_than_s``, without feedback."""

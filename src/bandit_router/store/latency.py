@@ -5,25 +5,34 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
-from sqlalchemy import select, union_all
+from sqlalchemy import func, select, union_all
 from sqlalchemy.orm import Session
 
 from bandit_router.store.schema import DecisionRow, FeedbackRow, UsageRow
 
 
 def recent_p95(session: Session, window_s: float, max_rows: int = 20_000) -> dict[str, float]:
-    """p95 of ``latency_ms`` per model over the last ``window_s`` seconds."""
+    """p95 of ``latency_ms`` per model over the last ``window_s`` seconds.
+
+    Uses at most the ``max_rows`` newest feedback rows and as many proxy measurements, so the
+    cost does not grow with traffic. Postgres computes the percentile itself
+    (``percentile_cont``); SQLite, which lacks it, sends the bounded sample to numpy.
+    """
     since = datetime.now(timezone.utc) - timedelta(seconds=window_s)
-    fb = (select(DecisionRow.model_id.label("model"), FeedbackRow.latency_ms.label("ms"),
-                 FeedbackRow.received_at.label("at"))
-          .join(DecisionRow, DecisionRow.id == FeedbackRow.decision_id)
-          .where(FeedbackRow.received_at >= since, FeedbackRow.latency_ms.is_not(None)))
-    us = (select(UsageRow.model_id.label("model"), UsageRow.latency_ms.label("ms"),
-                 UsageRow.recorded_at.label("at"))
-          .where(UsageRow.recorded_at >= since, UsageRow.latency_ms.is_not(None)))
-    both = union_all(fb, us).subquery()
-    q = select(both.c.model, both.c.ms).order_by(both.c.at.desc()).limit(max_rows)
+    newest_fb = (select(FeedbackRow.decision_id, FeedbackRow.latency_ms)
+                 .where(FeedbackRow.received_at >= since, FeedbackRow.latency_ms.is_not(None))
+                 .order_by(FeedbackRow.received_at.desc()).limit(max_rows).subquery())
+    fb = (select(DecisionRow.model_id.label("model"), newest_fb.c.latency_ms.label("ms"))
+          .join(DecisionRow, DecisionRow.id == newest_fb.c.decision_id))
+    newest_us = (select(UsageRow.model_id.label("model"), UsageRow.latency_ms.label("ms"))
+                 .where(UsageRow.recorded_at >= since, UsageRow.latency_ms.is_not(None))
+                 .order_by(UsageRow.recorded_at.desc()).limit(max_rows).subquery())
+    both = union_all(fb, select(newest_us.c.model, newest_us.c.ms)).subquery()
+    if session.get_bind().dialect.name == "postgresql":
+        q = (select(both.c.model, func.percentile_cont(0.95).within_group(both.c.ms))
+             .group_by(both.c.model))
+        return {m: float(v) for m, v in session.execute(q)}
     samples: dict[str, list[float]] = {}
-    for model, ms in session.execute(q):
+    for model, ms in session.execute(select(both.c.model, both.c.ms)):
         samples.setdefault(model, []).append(ms)
     return {m: float(np.percentile(v, 95)) for m, v in samples.items()}
