@@ -20,12 +20,16 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import numpy as np
+
+from benchmarks.loadgen import Conn
 
 ROOT = Path(__file__).resolve().parents[1]
 PG = os.environ.get("BR_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432")
@@ -41,7 +45,7 @@ PROMPTS = [
 def _rss_kb(pid: int) -> int:
     """Resident memory of a process and its children (uvicorn workers), in KiB."""
     total = 0
-    pids = [pid] + [int(p) for p in subprocess.run(["pgrep", "-P", str(pid)], capture_output=True,
+    pids = [pid] + [int(p) for p in subprocess.run(["pgrep", "-P", str(pid)], check=False, capture_output=True,
                                                    text=True).stdout.split()]
     for p in pids:
         try:
@@ -87,46 +91,88 @@ def _drop(name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-async def _one(client: httpx.AsyncClient, i: int, samples: list, errors: list) -> None:
-    t0 = time.perf_counter()
+class _Pool:
+    """Keep-alive HTTP/1.1 connections (``benchmarks.loadgen.Conn``), at most ``size`` open.
+
+    httpx's pool is not used: with many requests queued its bookkeeping goes quadratic and the
+    generator, not the server, becomes the bottleneck."""
+
+    def __init__(self, url: str, key: str, size: int = 64) -> None:
+        u = urlsplit(url)
+        self.host, self.port, self.key = u.hostname, u.port, key
+        self.idle: list[Conn] = []
+        self.slots = asyncio.Semaphore(size)
+
+    async def post(self, path: str, payload: dict) -> tuple[int, dict]:
+        body = json.dumps(payload).encode()
+        raw = (f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nAuthorization: Bearer {self.key}"
+               f"\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+               ).encode() + body
+        async with self.slots:
+            reused = bool(self.idle)
+            conn = self.idle.pop() if reused else await Conn.open(self.host, self.port)
+            try:
+                status, data = await asyncio.wait_for(conn.request(raw), 30)
+            except (ConnectionResetError, asyncio.IncompleteReadError) as exc:
+                conn.close()
+                # The server closed an idle keep-alive connection (uvicorn does after 5 s)
+                # before reading this request: retry once on a new one, as HTTP clients do.
+                if not reused or getattr(exc, "partial", b""):
+                    raise
+                conn = await Conn.open(self.host, self.port)
+                status, data = await asyncio.wait_for(conn.request(raw), 30)
+            except BaseException:
+                conn.close()
+                raise
+            self.idle.append(conn)
+        return status, json.loads(data) if data else {}
+
+    def close(self) -> None:
+        for conn in self.idle:
+            conn.close()
+
+
+async def _one(pool: _Pool, i: int, t_sched: float, samples: list, errors: list) -> None:
+    """One route then its feedback; latency counted from the scheduled send time."""
     try:
-        r = await client.post("/v1/route", json={"prompt": PROMPTS[i % len(PROMPTS)] + f" #{i}"})
+        status, out = await pool.post("/v1/route", {"prompt": PROMPTS[i % len(PROMPTS)] + f" #{i}"})
         t1 = time.perf_counter()
-        if r.status_code != 200:
-            errors.append(("route", r.status_code, r.text[:200]))
+        if status != 200:
+            errors.append(("route", status, str(out)[:200]))
             return
-        f = await client.post("/v1/feedback", json={"decision_id": r.json()["decision_id"],
-                                                    "reward": (i % 10) / 10,
-                                                    "latency_ms": 100.0 + i % 500})
+        status, out = await pool.post("/v1/feedback", {"decision_id": out["decision_id"],
+                                                       "reward": (i % 10) / 10,
+                                                       "latency_ms": 100.0 + i % 500})
         t2 = time.perf_counter()
-        if f.status_code != 201:
-            errors.append(("feedback", f.status_code, f.text[:200]))
-        samples.append((time.monotonic(), (t1 - t0) * 1000, (t2 - t1) * 1000))
-    except httpx.HTTPError as exc:
+        if status != 201:
+            errors.append(("feedback", status, str(out)[:200]))
+        samples.append((time.monotonic(), (t1 - t_sched) * 1000, (t2 - t1) * 1000))
+    except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError, ValueError) as exc:
         errors.append(("transport", type(exc).__name__, str(exc)[:200]))
 
 
 async def _load(url: str, key: str, rate: float, seconds: float, samples: list,
                 errors: list) -> int:
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits,
-                                 headers={"Authorization": f"Bearer {key}"}) as client:
-        start = time.monotonic()
-        tasks, i = set(), 0
-        while (elapsed := time.monotonic() - start) < seconds:
-            due = int(elapsed * rate)
-            while i < due:  # open loop: send what is due, whatever the server's pace
-                task = asyncio.create_task(_one(client, i, samples, errors))
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
-                i += 1
-            await asyncio.sleep(0.005)
-        if tasks:  # bounded: a load generator that fell behind must still report
-            _, late = await asyncio.wait(set(tasks), timeout=30)
-            for task in late:
-                task.cancel()
-            errors.extend(("unfinished", None, "load generator fell behind") for _ in late)
-        return i
+    pool = _Pool(url, key)
+    tasks: set = set()
+    n = int(rate * seconds)
+    t0 = time.perf_counter() + 0.05
+    for i in range(n):  # open loop: send what is due, whatever the server's pace
+        t_sched = t0 + i / rate
+        delay = t_sched - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        task = asyncio.create_task(_one(pool, i, t_sched, samples, errors))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+    if tasks:  # bounded: a load generator that fell behind must still report
+        _, late = await asyncio.wait(set(tasks), timeout=30)
+        for task in late:
+            task.cancel()
+        errors.extend(("unfinished", None, "not answered 30 s after the last send")
+                      for _ in late)
+    pool.close()
+    return n
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -156,7 +202,15 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(_load(url, key, args.rate, 5.0, [], errors))
         rss_start = _rss_kb(pid) if pid else None
         t0 = time.monotonic()
+        rss_trace: list = []  # (seconds since start, KiB), every 30 s, to see whether it levels off
+        stop = threading.Event()
+        if pid:
+            def sample() -> None:
+                while not stop.wait(30):
+                    rss_trace.append((round(time.monotonic() - t0), _rss_kb(pid)))
+            threading.Thread(target=sample, daemon=True).start()
         sent = asyncio.run(_load(url, key, args.rate, args.minutes * 60, samples, errors))
+        stop.set()
         rss_end = _rss_kb(pid) if pid else None
     finally:
         if proc is not None:
@@ -179,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {"cores": os.cpu_count(), "rate_per_s": args.rate, "minutes": args.minutes,
               "pairs_sent": sent, "pairs_completed": len(samples), "errors": len(errors),
               "first_errors": errors[:5], "rss_start_kib": rss_start, "rss_end_kib": rss_end,
+              "rss_every_30s_kib": rss_trace,
               "per_minute": minutes}
     print(f"soak: {sent} route+feedback pairs at {args.rate:g}/s over {args.minutes:g} min, "
           f"{len(errors)} errors")
@@ -188,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     if rss_start:
         print(f"  server memory (RSS, all workers): {rss_start / 1024:.0f} MiB at start, "
               f"{rss_end / 1024:.0f} MiB at end")
+        print("  RSS every 30 s (MiB): " + ", ".join(f"{kib / 1024:.0f}" for _, kib in rss_trace))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
     return 1 if errors else 0
