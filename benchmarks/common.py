@@ -30,10 +30,22 @@ _WORDS = ("the of and to in is for that with as on be by this are from or it an 
           "because therefore however example number result test case input output").split()
 
 
+def speed_reference_us() -> float:
+    """Median time of a fixed pure-Python loop (``sum(range(1000))``), in µs.
+
+    Virtual machines of the same nominal size differ in speed from day to day (the same
+    decision benchmark ran twice as slow on one as on another): compare runs with this."""
+    import timeit
+
+    runs = timeit.repeat("sum(range(1000))", number=2000, repeat=7)
+    return round(float(np.median(runs)) / 2000 * 1e6, 2)
+
+
 def machine() -> dict:
     load = os.getloadavg()
     return {"cores": os.cpu_count(), "python": platform.python_version(),
             "platform": platform.platform(), "load_avg_1_5_15": [round(x, 2) for x in load],
+            "speed_reference_us": speed_reference_us(),
             "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 
 import numpy as np
@@ -46,10 +47,13 @@ def run(n: int = 3000) -> dict:
         t_feat.append(time.perf_counter() - t0)
     out = {"benchmark": "decision", "machine": machine(), "feature_dim": spec.dim,
            "prompt_chars": len(texts[0]), "featurize_us": pct(t_feat, 1e6), "by_k": {}}
+    print(f"machine speed reference (sum(range(1000))): {out['machine']['speed_reference_us']} µs")
     print(f"featurise 2 KB prompt: {out['featurize_us']}")
     for k in KS:
         router = _router(k, spec, rng)
         reqs = [RouteRequest(prompt=p) for p in texts]
+        gc.collect()
+        gc.freeze()  # as `bandit-router serve` does once it has started
         for r in reqs[:100]:
             router.decide(r)
         times = []

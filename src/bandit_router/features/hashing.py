@@ -47,13 +47,19 @@ def _powers(n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def splitmix64(h: np.ndarray) -> np.ndarray:
-    """Avalanche finaliser (Steele et al., 2014) so that low bits are usable as buckets."""
-    with np.errstate(over="ignore"):
-        h = h ^ (h >> np.uint64(30))
-        h = h * np.uint64(0xBF58476D1CE4E5B9)
-        h = h ^ (h >> np.uint64(27))
-        h = h * np.uint64(0x94D049BB133111EB)
-        return h ^ (h >> np.uint64(31))
+    """Avalanche finaliser (Steele et al., 2014) so that low bits are usable as buckets.
+
+    Array arithmetic on unsigned integers wraps modulo 2**64 without a warning, which is
+    what the hash wants (no ``np.errstate`` needed: it would cost more than the mixing)."""
+    h = h ^ (h >> _S30)
+    h *= _M1
+    h ^= h >> _S27
+    h *= _M2
+    return h ^ (h >> _S31)
+
+
+_S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
+_M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
 
 
 def token_hashes(data: bytes) -> np.ndarray:
@@ -61,20 +67,21 @@ def token_hashes(data: bytes) -> np.ndarray:
     if not data:
         return np.empty(0, dtype=np.uint64)
     b = np.frombuffer(data, dtype=np.uint8)
-    is_word = _WORD_BYTE[b]
-    edges = np.diff(is_word.view(np.int8), prepend=np.int8(0), append=np.int8(0))
-    starts = np.flatnonzero(edges == 1)
-    ends = np.flatnonzero(edges == -1)
-    if len(starts) == 0:
+    n = len(b)
+    padded = np.zeros(n + 2, dtype=np.int8)
+    padded[1:-1] = _WORD_BYTE[b]
+    # Word boundaries alternate start, end, start, end, ... along the padded mask.
+    edges = np.flatnonzero(padded[1:] != padded[:-1])
+    if len(edges) == 0:
         return np.empty(0, dtype=np.uint64)
-    pw, inv = _powers(len(b))
-    with np.errstate(over="ignore"):
-        prefix = np.empty(len(b) + 1, dtype=np.uint64)
-        prefix[0] = 0
-        np.cumsum((b.astype(np.uint64) + np.uint64(1)) * pw, out=prefix[1:])
-        raw = (prefix[ends] - prefix[starts]) * inv[starts]
-        # Mix in the length so that "ab" and "ab\0" style collisions cannot happen.
-        raw = raw ^ (ends - starts).astype(np.uint64)
+    starts, ends = edges[0::2], edges[1::2]
+    pw, inv = _powers(n)
+    prefix = np.empty(n + 1, dtype=np.uint64)
+    prefix[0] = 0
+    np.cumsum((b + np.uint64(1)) * pw, out=prefix[1:])
+    raw = (prefix[ends] - prefix[starts]) * inv[starts]
+    # Mix in the length so that "ab" and "ab\0" style collisions cannot happen.
+    raw ^= (ends - starts).astype(np.uint64)
     return splitmix64(raw)
 
 
@@ -82,12 +89,11 @@ def ngram_hashes(tokens: np.ndarray, max_n: int) -> np.ndarray:
     """Hashes of all 1..max_n-grams given the unigram hashes ``tokens``."""
     out = [tokens]
     prev = tokens
-    with np.errstate(over="ignore"):
-        for n in range(2, max_n + 1):
-            if len(tokens) < n:
-                break
-            prev = splitmix64(prev[:-1] * _BIGRAM_SALT + tokens[n - 1 :])
-            out.append(prev)
+    for n in range(2, max_n + 1):
+        if len(tokens) < n:
+            break
+        prev = splitmix64(prev[:-1] * _BIGRAM_SALT + tokens[n - 1 :])
+        out.append(prev)
     return np.concatenate(out) if len(out) > 1 else tokens
 
 
