@@ -118,3 +118,16 @@ def test_status_reports_share_reward_latency_and_spend_per_model(client):
     assert by["model-b"]["p95_latency_ms"] == 900.0
     assert by["model-a"]["spend_usd"] > 0
     assert len(by["model-a"]["series"]["share"]) == 24
+    assert data["decisions"] == 12 and data["sampled_decisions"] is None
+
+
+def test_status_tells_the_true_count_when_it_reads_only_the_newest_decisions(client,
+                                                                           monkeypatch):
+    from bandit_router.api.routes import status
+
+    monkeypatch.setattr(status, "ROW_LIMIT", 4)
+    for i in range(7):
+        route(client, f"q{i}")
+    data = client.get("/v1/status?hours=1", headers=ADMIN).json()
+    assert data["decisions"] == 7 and data["sampled_decisions"] == 4
+    assert sum(m["decisions"] for m in data["models"]) == 4

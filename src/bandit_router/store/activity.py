@@ -56,6 +56,12 @@ def recent_activity(session: Session, since: datetime, limit: int = 100_000,
     )
 
 
+def count_decisions(session: Session, since: datetime) -> int:
+    """Number of decisions made since ``since``."""
+    q = select(func.count()).select_from(DecisionRow).where(DecisionRow.created_at >= since)
+    return int(session.execute(q).scalar_one())
+
+
 def mean_reward_by_model(session: Session, since: datetime) -> dict[str, float]:
     """Mean reported reward per model of the decisions made since ``since`` (one aggregate
     query: nothing per row leaves the database, whatever the traffic)."""

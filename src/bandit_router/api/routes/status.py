@@ -12,10 +12,13 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 
 from bandit_router.api.deps import AdminDep, ServiceDep, SessionDep
-from bandit_router.store.activity import recent_activity
+from bandit_router.store.activity import count_decisions, recent_activity
 
 router = APIRouter(tags=["observability"])
 N_BUCKETS = 24
+# The page reads at most this many of the newest decisions; beyond it the per-model figures
+# describe that newest sample, and the response says so.
+ROW_LIMIT = 100_000
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -43,7 +46,9 @@ def status(_: AdminDep, service: ServiceDep, session: SessionDep,
     """Per model over the last ``hours``: traffic share, mean reward, p95 latency and spend,
     in total and in 24 time buckets."""
     now = datetime.now(timezone.utc)
-    act = recent_activity(session, now - timedelta(hours=hours))
+    since = now - timedelta(hours=hours)
+    act = recent_activity(session, since, limit=ROW_LIMIT)
+    total = len(act.at) if len(act.at) < ROW_LIMIT else count_decisions(session, since)
     start = now.timestamp() - hours * 3600
     width = hours * 3600 / N_BUCKETS
     bucket = np.clip(((act.at - start) // width).astype(int), 0, N_BUCKETS - 1)
@@ -75,7 +80,9 @@ def status(_: AdminDep, service: ServiceDep, session: SessionDep,
         "generated_at": now.isoformat(),
         "hours": hours,
         "bucket_starts": [start + i * width for i in range(N_BUCKETS)],
-        "decisions": int(len(act.at)),
+        "decisions": int(total),
+        # When not every decision of the window was read: how many (the newest) were.
+        "sampled_decisions": int(len(act.at)) if total > len(act.at) else None,
         "with_feedback": int(act.has_feedback.sum()),
         "policy": {"name": service.router.policy.name, "version": posterior.version,
                    "age_s": round(max(time.time() - posterior.stats.t, 0.0), 1)},
