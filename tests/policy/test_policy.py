@@ -112,3 +112,17 @@ def test_untried_arms_get_the_optimistic_prior():
     mean, sd = view.predict(np.array([1.0, 0.2, 0.0, 0.0]))
     np.testing.assert_allclose(mean, [0.9, 0.9])
     assert (sd > 0).all()
+
+
+def test_the_spread_equals_the_exact_quadratic_form_for_any_dimension():
+    rng = np.random.default_rng(3)
+    for d in (1, 2, 3, 5, 17, 281):
+        stats = SufficientStats.empty(["a", "b", "c"], d)
+        X = rng.normal(size=(60, d))
+        stats.update(rng.integers(0, 3, 60), X, rng.random(60))
+        post = Posterior.fit(stats, Prior())
+        view = post.view(["a", "b", "c"])
+        x = rng.normal(size=d)
+        exact = [np.sqrt(x @ np.linalg.inv(post.prior.precision * np.eye(d) + stats.A[j]) @ x)
+                 * post.sigma[j] for j in range(3)]
+        np.testing.assert_allclose(view.predict(x)[1], exact, rtol=1e-4)
