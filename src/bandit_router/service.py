@@ -26,10 +26,10 @@ from bandit_router.features import FeatureSpec, Featurizer
 from bandit_router.jobs.refit import RefitConfig, RefitResult, refit
 from bandit_router.jobs.scheduler import start_scheduler
 from bandit_router.policy import Posterior, Prior, make_policy
-from bandit_router.jobs.pacing import paced_cost_weight
+from bandit_router.jobs.pacing import pace_tenants
 from bandit_router.policy.pacing import period_bounds
 from bandit_router.routing import BudgetExhausted, RouteDecision, RouteRequest, Router
-from bandit_router.tenancy import TenantState
+from bandit_router.tenancy import TenantState, tenant_request
 from bandit_router.store import migrate
 from bandit_router.store.codec import encode_features
 from bandit_router.store.db import (AsyncReader, make_engine, make_sessionmaker, ping,
@@ -160,7 +160,7 @@ class Service:
         """
         tenant = self.tenants.get(tenant_id) if tenant_id is not None else None
         if tenant is not None:
-            request = self._tenant_request(request, tenant)
+            request = tenant_request(request, tenant)
         budget = tenant.budget if tenant is not None else None
         if budget is None:
             decision = self.router.decide(request)
@@ -192,14 +192,6 @@ class Service:
         tenant.committed_usd = committed
         raise BudgetExhausted("the tenant's budget is being used up by concurrent requests; "
                               "retry shortly", 1.0)
-
-    def _tenant_request(self, request: RouteRequest, tenant: TenantState) -> RouteRequest:
-        limits = [v for v in (request.max_latency_ms, tenant.p95_latency_ms) if v is not None]
-        cost_weight = request.cost_weight
-        if cost_weight is None and tenant.budget is not None:
-            cost_weight = tenant.cost_weight
-        return replace(request, max_latency_ms=min(limits) if limits else None,
-                       cost_weight=cost_weight)
 
     def routes_in_memory(self, tenant_id: str | None) -> bool:
         """Whether ``route(..., batched=True)`` for this tenant does no I/O (no budget)."""
@@ -404,19 +396,10 @@ class Service:
         self.tenants = {r.id: TenantState.from_row(r, self.tenants.get(r.id)) for r in rows}
 
     def _pace(self, session: Session) -> None:
-        now = datetime.now(timezone.utc)
         reconcile = time.monotonic() - self._last_reconcile >= self.settings.reconcile_interval_s
-        for t in list(self.tenants.values()):
-            if t.budget is None:
-                continue
-            if reconcile:
-                start, end = period_bounds(t.budget.period, now)
-                with session.begin():
-                    spend.reconcile(session, t.id, start, end)
-            t.cost_weight, t.committed_usd = paced_cost_weight(
-                session, t.id, t.budget.period, t.budget.limit_usd, now, self.router.posterior,
-                self.router.models, self.settings.cost_weight)
-            session.rollback()
+        pace_tenants(session, list(self.tenants.values()), reconcile=reconcile,
+                     posterior=self.router.posterior, models=self.router.models,
+                     default_cost_weight=self.settings.cost_weight)
         if reconcile:
             self._last_reconcile = time.monotonic()
 

@@ -6,8 +6,9 @@ authoritative numbers live in the database and reservations are atomic there.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from bandit_router.routing import RouteRequest
 from bandit_router.store.schema import TenantRow
 
 
@@ -38,3 +39,14 @@ class TenantState:
             state.cost_weight = previous.cost_weight
             state.committed_usd = previous.committed_usd
         return state
+
+
+def tenant_request(request: RouteRequest, tenant: TenantState) -> RouteRequest:
+    """The request as routed for this tenant: the stricter of the request's and the tenant's
+    latency limit, and the tenant's paced cost weight unless the request sets its own."""
+    limits = [v for v in (request.max_latency_ms, tenant.p95_latency_ms) if v is not None]
+    cost_weight = request.cost_weight
+    if cost_weight is None and tenant.budget is not None:
+        cost_weight = tenant.cost_weight
+    return replace(request, max_latency_ms=min(limits) if limits else None,
+                   cost_weight=cost_weight)

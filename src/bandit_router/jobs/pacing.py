@@ -7,7 +7,7 @@ current posterior means, and returns the cost weight λ that keeps spend on the 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import numpy as np
 from sqlalchemy import select
@@ -18,7 +18,9 @@ from bandit_router.policy import Posterior
 from bandit_router.policy.pacing import PacingState, calibrate_cost_weight, period_bounds
 from bandit_router.store.codec import decode_features
 from bandit_router.store.schema import DecisionRow
+from bandit_router.store import spend
 from bandit_router.store.spend import counter
+from bandit_router.tenancy import TenantState
 
 # Aim a little under the line: exploration makes real choices costlier than greedy replays.
 PACING_MARGIN = 0.97
@@ -64,3 +66,22 @@ def paced_cost_weight(
         [[i in set(r.candidates) for i in ids] for r in rows])
     eligible[~eligible.any(axis=1)] = True
     return calibrate_cost_weight(mean, cost, target, eligible), committed
+
+
+def pace_tenants(session: Session, tenants: list[TenantState], *, reconcile: bool,
+                 posterior: Posterior, models: dict[str, ModelSpec],
+                 default_cost_weight: float) -> None:
+    """Set each budgeted tenant's paced λ and committed spend; with ``reconcile``, first
+    re-derive its budget counter from the ledger (each in its own short transaction)."""
+    now = datetime.now(timezone.utc)
+    for t in tenants:
+        if t.budget is None:
+            continue
+        if reconcile:
+            start, end = period_bounds(t.budget.period, now)
+            with session.begin():
+                spend.reconcile(session, t.id, start, end)
+        t.cost_weight, t.committed_usd = paced_cost_weight(
+            session, t.id, t.budget.period, t.budget.limit_usd, now, posterior, models,
+            default_cost_weight)
+        session.rollback()
