@@ -10,12 +10,9 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import replace
-from typing import NamedTuple
 from datetime import datetime, timezone
 
-import psycopg
-from sqlalchemy import select, text
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from threadpoolctl import threadpool_limits
 
@@ -41,24 +38,12 @@ from bandit_router.store import tenants as tenant_store
 from bandit_router.store.models import list_models, record_model, to_spec
 from bandit_router.store.posteriors import latest_version, load_posterior
 from bandit_router.store.errors import NotFound
-from bandit_router.store.locks import exclusive_xact_lock
-from bandit_router.store.schema import ApiKeyRow, DecisionRow, ModelRow
+from bandit_router.store.locks import MODELS_LOCK, OPERATOR_KEY_LOCK, exclusive_xact_lock
+from bandit_router.store.schema import DecisionRow, ModelRow
 from bandit_router.store.writer import (DecisionWriter, FeedbackCommitter, Logged, Unavailable,
                                         _transient)
 
 log = logging.getLogger(__name__)
-
-
-_MODELS_LOCK = 0x6272_0003  # next to FEEDBACK_LOCK and REFIT_LOCK (store/locks.py)
-_KEY_SQL = "SELECT id, role, tenant_id, key_hash, revoked_at FROM api_keys WHERE key_hash = %s"
-
-
-class _KeyRow(NamedTuple):
-    id: str
-    role: str
-    tenant_id: str | None
-    key_hash: str
-    revoked_at: datetime | None
 
 
 class Service:
@@ -309,7 +294,7 @@ class Service:
             return admin
         digest = tenant_store.hash_key(secret)
         try:
-            row = self._key_row(digest)
+            row = tenant_store.key_row(self.engine, digest)
         except DBAPIError as exc:
             return self._confirmed_recently(digest, exc)
         return self._principal(digest, row)
@@ -321,10 +306,10 @@ class Service:
             return admin or self.authenticate(secret)
         digest = tenant_store.hash_key(secret)
         try:
-            found = await self.key_reader.fetchone(_KEY_SQL, (digest,))
+            found = await self.key_reader.fetchone(tenant_store.KEY_SQL, (digest,))
         except DBAPIError as exc:
             return self._confirmed_recently(digest, exc)
-        return self._principal(digest, _KeyRow(*found) if found is not None else None)
+        return self._principal(digest, tenant_store.KeyRow(*found) if found is not None else None)
 
     def _operator(self, secret: str) -> tenant_store.Principal | None:
         configured = self.settings.admin_key
@@ -343,49 +328,26 @@ class Service:
             return hit[0]
         raise exc
 
-    def _principal(self, digest: str, row) -> tenant_store.Principal | None:
-        # The lookup is by hash; compare again in constant time so that no early exit leaks.
-        if (row is None or not hmac.compare_digest(row.key_hash, digest)
-                or row.revoked_at is not None):
-            with self._auth_lock:
-                self._auth_cache.pop(digest, None)
-            return None
-        principal = tenant_store.Principal(role=row.role, tenant_id=row.tenant_id, key_id=row.id)
+    def _principal(self, digest: str,
+                   row: tenant_store.KeyRow | None) -> tenant_store.Principal | None:
+        """The principal of a looked-up key; remembers it for use during an outage."""
+        principal = tenant_store.principal_of(row, digest)
         with self._auth_lock:
+            if principal is None:
+                self._auth_cache.pop(digest, None)
+                return None
             self._auth_cache[digest] = (principal, time.monotonic())
             self._auth_cache.move_to_end(digest)
             if len(self._auth_cache) > 10_000:
                 self._auth_cache.popitem(last=False)
         return principal
 
-    def _key_row(self, digest: str):
-        """(id, role, tenant_id, key_hash, revoked_at) of the key with this hash, or None.
-
-        Runs once per request, so on Postgres it is one prepared statement in autocommit
-        mode on a pooled connection: one round trip (no BEGIN, no ROLLBACK) and no ORM.
-        """
-        with self.engine.connect() as conn:
-            if self.engine.dialect.name == "postgresql":
-                raw = conn.connection.driver_connection
-                try:
-                    raw.autocommit = True
-                    found = raw.execute(_KEY_SQL, (digest,), prepare=True).fetchone()
-                    raw.autocommit = False
-                except psycopg.Error as exc:  # as SQLAlchemy would: drop the connection
-                    conn.invalidate()
-                    raise OperationalError("api key lookup", None, exc) from exc
-                return _KeyRow(*found) if found is not None else None
-            return conn.execute(select(ApiKeyRow.id, ApiKeyRow.role, ApiKeyRow.tenant_id,
-                                       ApiKeyRow.key_hash, ApiKeyRow.revoked_at)
-                                .where(ApiKeyRow.key_hash == digest)).first()
-
     def ensure_operator_key(self) -> str | None:
         """Create an operator key when none is configured or stored; returns it (shown once)."""
         if self.settings.admin_key is not None:
             return None
         with transaction(self.sessions) as s:
-            if s.get_bind().dialect.name == "postgresql":
-                s.execute(text("SELECT pg_advisory_xact_lock(1651638273)"))
+            exclusive_xact_lock(s, OPERATOR_KEY_LOCK)
             if tenant_store.has_operator_key(s):
                 return None
             return tenant_store.issue_key(s, None, role="admin", name="operator").secret
@@ -408,7 +370,7 @@ class Service:
             # Every uvicorn worker registers the models file at start; without this lock two
             # workers on a new database both insert a model, one fails its start-up, and
             # uvicorn then stops the whole server.
-            exclusive_xact_lock(s, _MODELS_LOCK)
+            exclusive_xact_lock(s, MODELS_LOCK)
             for spec in specs:
                 record_model(s, spec)
         self.sync_models()

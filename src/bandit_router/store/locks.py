@@ -15,6 +15,10 @@ from sqlalchemy.orm import Session
 
 FEEDBACK_LOCK = 0x6272_0001
 REFIT_LOCK = 0x6272_0002
+# Start-up: workers on a new database register the models file and the operator key one at
+# a time (two inserting the same row would fail one worker's start-up, and with it uvicorn).
+MODELS_LOCK = 0x6272_0003
+OPERATOR_KEY_LOCK = 1651638273
 
 _local_locks: dict[int, threading.Lock] = {REFIT_LOCK: threading.Lock()}
 

@@ -7,9 +7,11 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import NamedTuple
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+import psycopg
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from bandit_router.store.errors import Conflict, NotFound
@@ -94,10 +96,42 @@ def has_operator_key(session: Session) -> bool:
     return session.scalar(q.limit(1)) is not None
 
 
-def authenticate(session: Session, secret: str) -> Principal | None:
-    """The principal of a presented key, or None when it is unknown or revoked."""
-    digest = hash_key(secret)
-    row = session.scalar(select(ApiKeyRow).where(ApiKeyRow.key_hash == digest))
+KEY_SQL = "SELECT id, role, tenant_id, key_hash, revoked_at FROM api_keys WHERE key_hash = %s"
+
+
+class KeyRow(NamedTuple):
+    id: str
+    role: str
+    tenant_id: str | None
+    key_hash: str
+    revoked_at: datetime | None
+
+
+def key_row(engine: Engine, digest: str) -> KeyRow | None:
+    """The stored key with this hash, or None.
+
+    Runs once per request, so on Postgres it is one prepared statement (``KEY_SQL``) in
+    autocommit mode on a pooled connection: one round trip (no BEGIN, no ROLLBACK), no ORM.
+    """
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            raw = conn.connection.driver_connection
+            try:
+                raw.autocommit = True
+                found = raw.execute(KEY_SQL, (digest,), prepare=True).fetchone()
+                raw.autocommit = False
+            except psycopg.Error as exc:  # as SQLAlchemy would: drop the connection
+                conn.invalidate()
+                raise OperationalError("api key lookup", None, exc) from exc
+        else:
+            found = conn.execute(select(ApiKeyRow.id, ApiKeyRow.role, ApiKeyRow.tenant_id,
+                                        ApiKeyRow.key_hash, ApiKeyRow.revoked_at)
+                                 .where(ApiKeyRow.key_hash == digest)).first()
+    return KeyRow(*found) if found is not None else None
+
+
+def principal_of(row: KeyRow | None, digest: str) -> Principal | None:
+    """The principal of a looked-up key, or None when it is unknown or revoked."""
     # The lookup is by hash; compare again in constant time so that no early exit leaks.
     if row is None or not hmac.compare_digest(row.key_hash, digest) or row.revoked_at is not None:
         return None
