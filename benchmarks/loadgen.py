@@ -42,10 +42,45 @@ class Conn:
         self.writer.close()
 
 
-def _raw(host: str, path: str, key: str, body: bytes) -> bytes:
+def post_bytes(host: str, path: str, key: str, body: bytes) -> bytes:
+    """A whole HTTP/1.1 POST of a JSON ``body`` with a bearer key, ready to write."""
     return (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {key}\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
             ).encode() + body
+
+
+class Pool:
+    """Keep-alive connections to one server, at most ``size`` in use at once: beyond it,
+    requests wait for a free one."""
+
+    def __init__(self, host: str, port: int, size: int = 256) -> None:
+        self.host, self.port = host, port
+        self.idle: list[Conn] = []
+        self.slots = asyncio.Semaphore(size)
+
+    async def send(self, raw: bytes, timeout: float | None = None) -> tuple[int, bytes]:
+        async with self.slots:
+            reused = bool(self.idle)
+            conn = self.idle.pop() if reused else await Conn.open(self.host, self.port)
+            try:
+                status, body = await asyncio.wait_for(conn.request(raw), timeout)
+            except (ConnectionResetError, asyncio.IncompleteReadError) as exc:
+                conn.close()
+                # The server closed an idle keep-alive connection (uvicorn does after 5 s)
+                # before reading this request: retry once on a new one, as HTTP clients do.
+                if not reused or getattr(exc, "partial", b""):
+                    raise
+                conn = await Conn.open(self.host, self.port)
+                status, body = await asyncio.wait_for(conn.request(raw), timeout)
+            except BaseException:
+                conn.close()
+                raise
+            self.idle.append(conn)
+        return status, body
+
+    def close(self) -> None:
+        for conn in self.idle:
+            conn.close()
 
 
 class Runner:
@@ -53,16 +88,15 @@ class Runner:
         u = urlsplit(base)
         self.host, self.port = u.hostname, u.port
         self.key = key
-        self.route_bodies = [_raw(self.host, "/v1/route", key, json.dumps({"prompt": p}).encode())
-                             for p in prompts]
+        self.route_bodies = [post_bytes(self.host, "/v1/route", key,
+                                        json.dumps({"prompt": p}).encode()) for p in prompts]
         self.decisions: list[str] = []
         self.next_feedback = 0
         self.routed: list[str] = []  # decision ids answered 200
         self.acknowledged: list[str] = []  # decision ids whose feedback got a 2xx
-        self.idle: list[Conn] = []
-        # At most this many connections: beyond it, requests wait for a free one (their
-        # latency still counts from the scheduled time).
-        self.slots = asyncio.Semaphore(256)
+        # Requests waiting for a free connection still count their latency from the
+        # scheduled time.
+        self.pool = Pool(self.host, self.port, size=256)
 
     def _body(self, kind: str, i: int) -> bytes | None:
         if kind == "route":
@@ -73,32 +107,15 @@ class Runner:
         self.next_feedback += 1
         body = json.dumps({"decision_id": d, "reward": 1.0 if i % 3 else 0.0,
                            "latency_ms": 100.0 + i % 50}).encode()
-        return _raw(self.host, "/v1/feedback", self.key, body)
-
-    async def _conn(self) -> Conn:
-        return self.idle.pop() if self.idle else await Conn.open(self.host, self.port)
+        return post_bytes(self.host, "/v1/feedback", self.key, body)
 
     async def _one(self, kind: str, raw: bytes, stats: dict, t_sched: float) -> None:
-        async with self.slots:
-            try:
-                reused = bool(self.idle)
-                conn = await self._conn()
-                try:
-                    status, body = await conn.request(raw)
-                except (ConnectionResetError, asyncio.IncompleteReadError) as exc:
-                    # An idle keep-alive connection the server closed (as HTTP allows) before
-                    # reading this request: retry once on a new one, as HTTP clients do.
-                    if not reused or (isinstance(exc, asyncio.IncompleteReadError)
-                                      and exc.partial):
-                        raise
-                    conn.close()
-                    conn = await Conn.open(self.host, self.port)
-                    status, body = await conn.request(raw)
-                self.idle.append(conn)
-            except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
-                name = type(exc).__name__
-                stats["errors"][name] = stats["errors"].get(name, 0) + 1
-                return
+        try:
+            status, body = await self.pool.send(raw)
+        except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+            name = type(exc).__name__
+            stats["errors"][name] = stats["errors"].get(name, 0) + 1
+            return
         stats["latency"].append(time.perf_counter() - t_sched)
         code = str(status)
         stats["status"][code] = stats["status"].get(code, 0) + 1

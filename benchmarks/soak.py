@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 import httpx
 import numpy as np
 
-from benchmarks.loadgen import Conn
+from benchmarks.loadgen import Pool, post_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 PG = os.environ.get("BR_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432")
@@ -91,58 +91,25 @@ def _drop(name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-class _Pool:
-    """Keep-alive HTTP/1.1 connections (``benchmarks.loadgen.Conn``), at most ``size`` open.
-
-    httpx's pool is not used: with many requests queued its bookkeeping goes quadratic and the
-    generator, not the server, becomes the bottleneck."""
-
-    def __init__(self, url: str, key: str, size: int = 64) -> None:
-        u = urlsplit(url)
-        self.host, self.port, self.key = u.hostname, u.port, key
-        self.idle: list[Conn] = []
-        self.slots = asyncio.Semaphore(size)
-
-    async def post(self, path: str, payload: dict) -> tuple[int, dict]:
-        body = json.dumps(payload).encode()
-        raw = (f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nAuthorization: Bearer {self.key}"
-               f"\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-               ).encode() + body
-        async with self.slots:
-            reused = bool(self.idle)
-            conn = self.idle.pop() if reused else await Conn.open(self.host, self.port)
-            try:
-                status, data = await asyncio.wait_for(conn.request(raw), 30)
-            except (ConnectionResetError, asyncio.IncompleteReadError) as exc:
-                conn.close()
-                # The server closed an idle keep-alive connection (uvicorn does after 5 s)
-                # before reading this request: retry once on a new one, as HTTP clients do.
-                if not reused or getattr(exc, "partial", b""):
-                    raise
-                conn = await Conn.open(self.host, self.port)
-                status, data = await asyncio.wait_for(conn.request(raw), 30)
-            except BaseException:
-                conn.close()
-                raise
-            self.idle.append(conn)
-        return status, json.loads(data) if data else {}
-
-    def close(self) -> None:
-        for conn in self.idle:
-            conn.close()
+async def _post(pool: Pool, key: str, path: str, payload: dict) -> tuple[int, dict]:
+    raw = post_bytes(pool.host, path, key, json.dumps(payload).encode())
+    status, data = await pool.send(raw, timeout=30)
+    return status, json.loads(data) if data else {}
 
 
-async def _one(pool: _Pool, i: int, t_sched: float, samples: list, errors: list) -> None:
+async def _one(pool: Pool, key: str, i: int, t_sched: float, samples: list,
+               errors: list) -> None:
     """One route then its feedback; latency counted from the scheduled send time."""
     try:
-        status, out = await pool.post("/v1/route", {"prompt": PROMPTS[i % len(PROMPTS)] + f" #{i}"})
+        status, out = await _post(pool, key, "/v1/route",
+                                  {"prompt": PROMPTS[i % len(PROMPTS)] + f" #{i}"})
         t1 = time.perf_counter()
         if status != 200:
             errors.append(("route", status, str(out)[:200]))
             return
-        status, out = await pool.post("/v1/feedback", {"decision_id": out["decision_id"],
-                                                       "reward": (i % 10) / 10,
-                                                       "latency_ms": 100.0 + i % 500})
+        status, out = await _post(pool, key, "/v1/feedback",
+                                  {"decision_id": out["decision_id"], "reward": (i % 10) / 10,
+                                   "latency_ms": 100.0 + i % 500})
         t2 = time.perf_counter()
         if status != 201:
             errors.append(("feedback", status, str(out)[:200]))
@@ -153,7 +120,10 @@ async def _one(pool: _Pool, i: int, t_sched: float, samples: list, errors: list)
 
 async def _load(url: str, key: str, rate: float, seconds: float, samples: list,
                 errors: list) -> int:
-    pool = _Pool(url, key)
+    # Raw keep-alive connections, not httpx: with many requests queued, httpx's pool
+    # bookkeeping goes quadratic and the generator, not the server, becomes the bottleneck.
+    u = urlsplit(url)
+    pool = Pool(u.hostname, u.port, size=64)
     tasks: set = set()
     n = int(rate * seconds)
     t0 = time.perf_counter() + 0.05
@@ -162,7 +132,7 @@ async def _load(url: str, key: str, rate: float, seconds: float, samples: list,
         delay = t_sched - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        task = asyncio.create_task(_one(pool, i, t_sched, samples, errors))
+        task = asyncio.create_task(_one(pool, key, i, t_sched, samples, errors))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
     if tasks:  # bounded: a load generator that fell behind must still report
