@@ -69,7 +69,7 @@ def mean_reward_by_model(session: Session, since: datetime) -> dict[str, float]:
          .join(FeedbackRow, FeedbackRow.decision_id == DecisionRow.id)
          .where(DecisionRow.created_at >= since, FeedbackRow.reward.is_not(None))
          .group_by(DecisionRow.model_id))
-    return {m: float(v) for m, v in session.execute(q) if v is not None}
+    return {m: float(v) for m, v in session.execute(q)}
 
 
 def missing_feedback(session: Session, older_than_s: float = 300,
