@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 import bandit_router
 from bandit_router.api import errors, observability
+from bandit_router.api.hotpath import HotPaths
 from bandit_router.api.limits import BodySizeLimit
 from bandit_router.api.ratelimit import RateLimiter
 from bandit_router.api.routes import (
@@ -27,8 +28,11 @@ from bandit_router.jobs.observe import collect_gauges
 from bandit_router.service import Service
 
 
-def create_app(settings: Settings | None = None, service: Service | None = None) -> FastAPI:
-    """Build the app. Without ``service`` one is built from ``settings`` and started with it."""
+def create_app(settings: Settings | None = None, service: Service | None = None, *,
+               hot_paths: bool = True) -> FastAPI:
+    """Build the app. Without ``service`` one is built from ``settings`` and started with it.
+    ``hot_paths=False`` serves /v1/route and /v1/feedback through FastAPI's routing too (the
+    answers are the same; see ``api.hotpath``)."""
     settings = settings or (service.settings if service else Settings())
     owned = service is None
 
@@ -62,6 +66,8 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
                    observability):
         app.include_router(module.router)
     app.include_router(proxy_router)
+    if hot_paths:
+        app.add_middleware(HotPaths)  # innermost: inside the body limit and request context
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(observability.RequestContext)
     return app

@@ -8,6 +8,7 @@ from fastapi import Depends, HTTPException, Request
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from bandit_router.api.ratelimit import RateLimiter
 from bandit_router.service import Service
 from bandit_router.store.tenants import Principal
 
@@ -28,8 +29,9 @@ SessionDep = Annotated[Session, Depends(get_session)]
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
-async def get_principal(request: Request, service: ServiceDep) -> Principal:
-    header = request.headers.get("authorization")
+async def principal_of_header(header: str | None, service: Service,
+                              limiter: RateLimiter | None) -> Principal:
+    """Who sends ``Authorization: <header>``, after the key's rate limit; else HTTPException."""
     if not header:
         raise HTTPException(401, "missing `Authorization: Bearer <key>` header", _CHALLENGE)
     scheme, _, secret = header.partition(" ")
@@ -42,11 +44,14 @@ async def get_principal(request: Request, service: ServiceDep) -> Principal:
         principal = await run_in_threadpool(service.authenticate, secret)
     if principal is None:
         raise HTTPException(401, "invalid or revoked API key", _CHALLENGE)
-    request.state.principal = principal
-    limiter = request.app.state.rate_limiter
     if limiter is not None:
         limiter.enforce(principal.key_id or "operator")
     return principal
+
+
+async def get_principal(request: Request, service: ServiceDep) -> Principal:
+    return await principal_of_header(request.headers.get("authorization"), service,
+                                     request.app.state.rate_limiter)
 
 
 async def require_admin(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:

@@ -13,6 +13,7 @@ from bandit_router.service import Service
 from bandit_router.store.decisions import Outcome
 from bandit_router.store.writer import Unavailable
 from bandit_router.store.errors import Conflict, NotFound
+from bandit_router.store.tenants import Principal
 
 router = APIRouter(tags=["routing"])
 
@@ -35,6 +36,14 @@ async def _record(service: Service, decision_id: str, outcome: Outcome,
                         503: {"description": "the database is unavailable; retry later"}})
 async def feedback(body: FeedbackIn, service: ServiceDep, caller: CallerDep,
                    response: Response) -> FeedbackOut:
+    out = await record(body, service, caller)
+    response.status_code = 201 if out.status == "recorded" else 200
+    return out
+
+
+async def record(body: FeedbackIn, service: Service, caller: Principal) -> FeedbackOut:
+    """Store a validated outcome; returns only once it is committed (also served by
+    ``api.hotpath``). ``status`` is "recorded" (201) or "duplicate" (200)."""
     outcome = Outcome(**body.model_dump(exclude={"decision_id"}))
     # An app key sees only its tenant's decisions: another tenant's decision is a 404.
     tenant = caller.tenant_id or "-"
@@ -49,6 +58,5 @@ async def feedback(body: FeedbackIn, service: ServiceDep, caller: CallerDep,
                                 "reward": body.reward,
                                 "status": "recorded" if created else "duplicate"})
     # service.feedback returns only after the commit: only now may we acknowledge.
-    response.status_code = 201 if created else 200
     return FeedbackOut(decision_id=body.decision_id, status="recorded" if created else "duplicate",
                        feedback_id=feedback_id)

@@ -12,6 +12,8 @@ from bandit_router.api.deps import CallerDep, ServiceDep
 from bandit_router.api.schemas import RouteIn, RouteOut
 from bandit_router.features import prompt_from_messages
 from bandit_router.routing import RouteRequest
+from bandit_router.service import Service
+from bandit_router.store.tenants import Principal
 
 router = APIRouter(tags=["routing"])
 # Longer prompts are featurised in the thread pool so that one cannot stall the event loop.
@@ -21,6 +23,11 @@ log = logging.getLogger("bandit_router.decisions")
 
 @router.post("/v1/route", response_model=RouteOut, status_code=200)
 async def route(body: RouteIn, service: ServiceDep, caller: CallerDep) -> RouteOut:
+    return await decide(body, service, caller)
+
+
+async def decide(body: RouteIn, service: Service, caller: Principal) -> RouteOut:
+    """The route for a validated request (also served by ``api.hotpath``)."""
     prompt = body.prompt if body.prompt is not None else prompt_from_messages(
         m.model_dump() for m in body.messages
     )

@@ -1,0 +1,127 @@
+"""/v1/route and /v1/feedback are served by ``api.hotpath`` without FastAPI's routing; its
+answers must be the ones FastAPI's route gives, for every kind of request."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fastapi import HTTPException
+from fastapi.testclient import TestClient
+
+from bandit_router.api.app import create_app
+from bandit_router.api.deps import get_principal
+from tests.conftest import TWO_MODELS, new_tenant
+
+AUTH = "Authorization"
+
+
+@pytest.fixture
+def two_apps(make_service, db_url):
+    """The same started service behind the app with the hot paths and the app without."""
+    svc = make_service(db_url, TWO_MODELS, admin_key="test-operator-key-0123456789",
+                       max_prompt_chars=1000)
+    hot = TestClient(create_app(service=svc), raise_server_exceptions=False)
+    plain = TestClient(create_app(service=svc, hot_paths=False), raise_server_exceptions=False)
+    with hot, plain:
+        acme = new_tenant(hot, "acme")
+        other = new_tenant(hot, "other")
+        yield hot, plain, acme, other
+
+
+def _both(hot, plain, path, *, body=None, raw=None, headers=None):
+    kwargs = {"headers": headers or {}}
+    if raw is not None:
+        kwargs["content"] = raw
+        kwargs["headers"] = {"Content-Type": "application/json", **kwargs["headers"]}
+    else:
+        kwargs["json"] = body
+    return hot.post(path, **kwargs), plain.post(path, **kwargs)
+
+
+def _same(a, b):
+    assert a.status_code == b.status_code, (a.text, b.text)
+    assert a.headers["content-type"] == b.headers["content-type"]
+    assert a.json() == b.json()
+    for name in ("www-authenticate", "retry-after"):
+        assert a.headers.get(name) == b.headers.get(name)
+
+
+def test_errors_are_word_for_word_those_of_the_fastapi_route(two_apps):
+    hot, plain, acme, other = two_apps
+    decision = hot.post("/v1/route", json={"prompt": "hi"}, headers=acme).json()["decision_id"]
+    theirs = hot.post("/v1/route", json={"prompt": "hi"}, headers=other).json()["decision_id"]
+    cases = [
+        ("/v1/route", {"body": {"prompt": "hi"}}),  # no key
+        ("/v1/route", {"body": {"prompt": "hi"}, "headers": {AUTH: "Bearer nope"}}),
+        ("/v1/route", {"body": {"prompt": "hi"}, "headers": {AUTH: "Basic abc"}}),
+        ("/v1/route", {"raw": b'{"prompt": "hi"', "headers": acme}),  # invalid JSON
+        ("/v1/route", {"raw": b"[1, 2]", "headers": acme}),
+        ("/v1/route", {"body": {"prompt": 3}, "headers": acme}),
+        ("/v1/route", {"body": {"prompt": "a", "messages": []}, "headers": acme}),
+        ("/v1/route", {"body": {"prompt": "a", "colour": "red"}, "headers": acme}),
+        ("/v1/route", {"raw": b'{"prompt": "a", "features": {"x": NaN}}', "headers": acme}),
+        ("/v1/route", {"body": {"prompt": "a", "candidates": ["no-such"]}, "headers": acme}),
+        ("/v1/route", {"body": {"prompt": "a" * 1001}, "headers": acme}),  # too long: 413
+        ("/v1/feedback", {"body": {"decision_id": decision}, "headers": acme}),
+        ("/v1/feedback", {"raw": b'{"decision_id": "%s", "reward": NaN}' % decision.encode(),
+                          "headers": acme}),
+        ("/v1/feedback", {"body": {"decision_id": "d-unknown", "reward": 1}, "headers": acme}),
+        ("/v1/feedback", {"body": {"decision_id": theirs, "reward": 1}, "headers": acme}),
+        ("/v1/feedback", {"body": {"decision_id": decision, "reward": 1}}),
+    ]
+    for path, kwargs in cases:
+        _same(*_both(hot, plain, path, **kwargs))
+
+
+def test_feedback_answers_match_through_record_duplicate_and_conflict(two_apps):
+    hot, plain, acme, _ = two_apps
+    for first, second in ((hot, plain), (plain, hot)):
+        d = first.post("/v1/route", json={"prompt": "hi"}, headers=acme).json()["decision_id"]
+        body = {"decision_id": d, "reward": 1.0, "latency_ms": 12.5}
+        created = first.post("/v1/feedback", json=body, headers=acme)
+        assert created.status_code == 201
+        assert created.json()["status"] == "recorded"
+        a, b = (first.post("/v1/feedback", json=body, headers=acme),
+                second.post("/v1/feedback", json=body, headers=acme))
+        _same(a, b)
+        assert a.status_code == 200 and a.json()["feedback_id"] == created.json()["feedback_id"]
+        _same(*_both(hot, plain, "/v1/feedback", body={**body, "reward": 0.0}, headers=acme))
+
+
+def test_a_route_answer_has_the_same_shape_and_headers(two_apps):
+    hot, plain, acme, _ = two_apps
+    a, b = _both(hot, plain, "/v1/route", body={"prompt": "Prove that 2 + 2 = 4.",
+                                                "metadata": {"user": "u1"}}, headers=acme)
+    assert a.status_code == b.status_code == 200
+    assert a.headers["content-type"] == b.headers["content-type"] == "application/json"
+    assert a.headers["x-request-id"] and b.headers["x-request-id"]
+    ja, jb = a.json(), b.json()
+    assert set(ja) == set(jb)
+    assert set(ja["explanation"]) == set(jb["explanation"])
+    assert set(ja["explanation"]["models"]) == set(jb["explanation"]["models"]) == {
+        "model-a", "model-b"}
+    assert {k: type(v) for k, v in ja.items()} == {k: type(v) for k, v in jb.items()}
+    # The given request id is echoed by both.
+    r = hot.post("/v1/route", json={"prompt": "x"}, headers={**acme, "X-Request-ID": "abc-1"})
+    assert r.headers["x-request-id"] == "abc-1"
+
+
+def test_a_valid_request_is_answered_without_the_fastapi_route(two_apps):
+    """Were the hot path to hand valid requests on, this override would refuse them."""
+    hot, _, acme, _ = two_apps
+
+    def refuse():
+        raise HTTPException(418, "went through FastAPI's route")
+
+    hot.app.dependency_overrides[get_principal] = refuse
+    routed = hot.post("/v1/route", json={"prompt": "hi"}, headers=acme)
+    assert routed.status_code == 200, routed.text
+    fed = hot.post("/v1/feedback", json={"decision_id": routed.json()["decision_id"],
+                                         "reward": 0.5}, headers=acme)
+    assert fed.status_code == 201, fed.text
+    # Another content type is left to FastAPI (and so meets the override).
+    other = hot.post("/v1/route", content=json.dumps({"prompt": "hi"}),
+                     headers={**acme, "Content-Type": "text/plain"})
+    assert other.status_code == 418
+    # Admin calls on other paths are untouched.
