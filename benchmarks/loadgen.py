@@ -117,6 +117,7 @@ class Runner:
             stats["errors"][name] = stats["errors"].get(name, 0) + 1
             return
         stats["latency"].append(time.perf_counter() - t_sched)
+        stats["sent_at"].append(t_sched)
         code = str(status)
         stats["status"][code] = stats["status"].get(code, 0) + 1
         if kind == "route" and status == 200:
@@ -126,7 +127,7 @@ class Runner:
             self.acknowledged.append(json.loads(body)["decision_id"])
 
     async def open_loop(self, kind: str, rate: float, seconds: float) -> dict:
-        stats = {"latency": [], "status": {}, "errors": {}}
+        stats = {"latency": [], "sent_at": [], "status": {}, "errors": {}}
         n = int(rate * seconds)
         t0 = time.perf_counter() + 0.05
         tasks = []
@@ -149,7 +150,7 @@ class Runner:
         return self._summary(kind, "open", stats, time.perf_counter() - t0, rate=rate)
 
     async def closed_loop(self, kind: str, connections: int, seconds: float) -> dict:
-        stats = {"latency": [], "status": {}, "errors": {}}
+        stats = {"latency": [], "sent_at": [], "status": {}, "errors": {}}
         t0 = time.perf_counter()
         end = t0 + seconds
         counter = iter(range(10**9))
@@ -173,12 +174,21 @@ class Runner:
         def q(p: float) -> float | None:
             return round(lat[min(len(lat) - 1, int(p * len(lat)))] * 1e3, 3) if lat else None
 
+        # p99 of each second of the phase (by send time): shows whether the tail is spread
+        # out or comes from a few stalls.
+        by_second: dict[int, list[float]] = {}
+        start = min(stats["sent_at"], default=0.0)
+        for sent, latency in zip(stats["sent_at"], stats["latency"]):
+            by_second.setdefault(int(sent - start), []).append(latency)
+        p99_by_second = [round(sorted(v)[int(0.99 * len(v))] * 1e3, 1)
+                         for _, v in sorted(by_second.items())]
         return {"endpoint": kind, "mode": mode, **extra, "seconds": round(seconds, 2),
                 "requests": len(lat), "ok": ok, "throughput_rps": round(ok / seconds, 1),
                 "status": stats["status"], "socket_errors": stats["errors"],
                 "errors": len(lat) - ok + sum(stats["errors"].values()),
                 "latency_ms": {"p50": q(0.50), "p90": q(0.90), "p99": q(0.99),
-                               "max": round(lat[-1] * 1e3, 3) if lat else None}}
+                               "max": round(lat[-1] * 1e3, 3) if lat else None},
+                "p99_ms_by_second": p99_by_second}
 
 
 async def main(plan: dict) -> dict:
