@@ -65,6 +65,12 @@ class Settings(BaseSettings):
         100_000, ge=1, description="decisions held in memory while the database is unreachable; "
                                    "beyond it a decision is answered but marked unlogged")
     writer_batch_max: int = Field(1000, ge=1, description="rows per batched INSERT")
+    writer_linger_s: float = Field(
+        0.005, ge=0, le=1.0, description="how long the decision writer lets rows gather before "
+                                         "a batch (fewer, larger commits)")
+    feedback_linger_s: float = Field(
+        0.002, ge=0, le=1.0, description="how long the feedback committer lets feedback gather "
+                                         "before one group commit (adds to its answer time)")
     writer_retry_max_s: float = Field(2.0, gt=0, description="longest backoff of the writers")
     feedback_wait_s: float = Field(
         5.0, gt=0, description="how long feedback waits for its decision to be logged before 503")

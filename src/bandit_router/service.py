@@ -107,10 +107,11 @@ class Service:
         if self.decision_writer is None:
             self.decision_writer = DecisionWriter(
                 self.engine, max_batch=st.writer_batch_max, max_buffer=st.decision_buffer_max,
-                retry_max_s=st.writer_retry_max_s)
+                retry_max_s=st.writer_retry_max_s, linger_s=st.writer_linger_s)
         if self.feedback_committer is None:
             self.feedback_committer = FeedbackCommitter(self.sessions, self._charged,
-                                                        max_batch=st.writer_batch_max)
+                                                        max_batch=st.writer_batch_max,
+                                                        linger_s=st.feedback_linger_s)
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every decision routed so far is committed; False on timeout."""

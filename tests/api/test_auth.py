@@ -64,6 +64,7 @@ def test_usage_of_another_tenant_is_404_for_an_app_key(pg_client):
 
 def test_decisions_are_logged_under_the_callers_tenant(pg_client):
     d = route(pg_client)
+    assert pg_client.app.state.service.flush()  # decisions are logged in batches
     engine = sa.create_engine(pg_client.app.state.service.settings.database_url.get_secret_value())
     with engine.connect() as c:
         tenant = c.execute(sa.text("SELECT tenant_id FROM decisions WHERE id = :d"),

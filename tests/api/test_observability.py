@@ -128,6 +128,7 @@ def test_status_tells_the_true_count_when_it_reads_only_the_newest_decisions(cli
     monkeypatch.setattr(status, "ROW_LIMIT", 4)
     for i in range(7):
         route(client, f"q{i}")
+    assert client.app.state.service.flush()  # decisions are logged in batches
     data = client.get("/v1/status?hours=1", headers=ADMIN).json()
     assert data["decisions"] == 7 and data["sampled_decisions"] == 4
     assert sum(m["decisions"] for m in data["models"]) == 4

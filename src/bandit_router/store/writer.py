@@ -83,8 +83,10 @@ class DecisionWriter:
     """Inserts decision rows in batches from a background thread."""
 
     def __init__(self, engine: Engine, *, max_batch: int = 1000, max_buffer: int = 100_000,
-                 retry_max_s: float = 2.0, remember_unlogged: int = 100_000) -> None:
+                 retry_max_s: float = 2.0, remember_unlogged: int = 100_000,
+                 linger_s: float = 0.0) -> None:
         self.engine = engine
+        self.linger_s = linger_s
         self.max_batch = max_batch
         self.max_buffer = max_buffer
         self.retry_max_s = retry_max_s
@@ -115,7 +117,8 @@ class DecisionWriter:
                 return False
             self._queue.append(row)
             self._pending.add(row["id"])
-            self._cond.notify_all()
+            if len(self._queue) == 1:  # the writer may be asleep on an empty queue
+                self._cond.notify_all()
         return True
 
     def wait_logged(self, decision_id: str, timeout: float) -> Logged:
@@ -184,6 +187,11 @@ class DecisionWriter:
                     self._cond.wait()
                 if not self._queue or (self._closing and time.monotonic() > self._deadline):
                     return
+                linger = (self.linger_s if len(self._queue) < self.max_batch and not self._closing
+                          else 0.0)
+            if linger:  # let a batch gather: one commit for many rows costs far less
+                time.sleep(linger)
+            with self._cond:
                 batch = list(islice(self._queue, self.max_batch))
             try:
                 self._write(batch)
@@ -275,8 +283,9 @@ class FeedbackCommitter:
     """
 
     def __init__(self, sessions: sessionmaker[Session], charge: ChargeFn, *,
-                 max_batch: int = 500) -> None:
+                 max_batch: int = 500, linger_s: float = 0.0) -> None:
         self.sessions = sessions
+        self.linger_s = linger_s
         self.charge = charge
         self.max_batch = max_batch
         self._cond = threading.Condition()
@@ -293,7 +302,8 @@ class FeedbackCommitter:
             if self._closing:
                 raise Unavailable("the server is shutting down; retry on another replica")
             self._queue.append(_Pending(decision_id, outcome, tenant_id, fut))
-            self._cond.notify_all()
+            if len(self._queue) == 1:  # the committer may be asleep on an empty queue
+                self._cond.notify_all()
         return fut
 
     def close(self, timeout: float = 10.0) -> None:
@@ -309,6 +319,11 @@ class FeedbackCommitter:
                     self._cond.wait()
                 if not self._queue:
                     return
+                linger = (self.linger_s if len(self._queue) < self.max_batch and not self._closing
+                          else 0.0)
+            if linger:
+                time.sleep(linger)
+            with self._cond:
                 items = [self._queue.popleft()
                          for _ in range(min(len(self._queue), self.max_batch))]
             try:
