@@ -14,6 +14,7 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    Summary,
     generate_latest,
     multiprocess,
 )
@@ -30,13 +31,12 @@ HTTP_LATENCY = Histogram(
 FEEDBACK = Counter("bandit_router_feedback", "Feedback posts by result", ["tenant", "result"])
 FEEDBACK_MISSING = Gauge(
     "bandit_router_feedback_missing",
-    "Decisions of the last hour (older than 5 minutes) still without feedback", ["tenant"],
-    **_GAUGE_MODE)
-REWARD_MEAN = Gauge("bandit_router_reward_mean", "Mean reward over the last hour", ["model"],
-                    **_GAUGE_MODE)
-SPEND = Gauge("bandit_router_spend_usd",
-              "Spend in the current budget period (day when no budget), settled + pending",
-              ["tenant", "model"], **_GAUGE_MODE)
+    "Decisions made 5 to 10 minutes ago still without feedback", ["tenant"], **_GAUGE_MODE)
+# Counted as feedback commits, in every process (summed across workers and replicas), so no
+# query scans a window of traffic: mean reward over a window is rate(_sum) / rate(_count).
+REWARD = Summary("bandit_router_reward", "Rewards of recorded feedback", ["model"])
+SPEND = Counter("bandit_router_spend_usd", "Cost charged for recorded feedback, USD",
+                ["tenant", "model"])
 POLICY_VERSION = Gauge("bandit_router_policy_version", "Posterior version being served",
                        **_GAUGE_MODE)
 POLICY_CREATED = Gauge("bandit_router_policy_created_timestamp_seconds",

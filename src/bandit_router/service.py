@@ -40,8 +40,8 @@ from bandit_router.store.posteriors import latest_version, load_posterior
 from bandit_router.store.errors import NotFound
 from bandit_router.store.locks import MODELS_LOCK, OPERATOR_KEY_LOCK, exclusive_xact_lock
 from bandit_router.store.schema import DecisionRow, ModelRow
-from bandit_router.store.writer import (DecisionWriter, FeedbackCommitter, Logged, Unavailable,
-                                        _transient)
+from bandit_router.store.writer import (DecisionWriter, FeedbackCommitter, Logged, Settled,
+                                        Unavailable, _transient)
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,8 @@ class Service:
         if self.feedback_committer is None:
             self.feedback_committer = FeedbackCommitter(self.sessions, self._charged,
                                                         max_batch=st.writer_batch_max,
-                                                        linger_s=st.feedback_linger_s)
+                                                        linger_s=st.feedback_linger_s,
+                                                        on_settled=_count_settled)
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every decision routed so far is committed; False on timeout."""
@@ -447,3 +448,11 @@ class Service:
         except Exception:
             metrics.DB_ERRORS.labels("sync").inc()
             log.exception("posterior sync failed; will retry")
+
+
+def _count_settled(settled: list[Settled]) -> None:
+    """Spend and reward counters, as each feedback batch commits."""
+    for item in settled:
+        metrics.SPEND.labels(item.tenant_id or "-", item.model_id).inc(max(item.charged_usd, 0.0))
+        if item.reward is not None:
+            metrics.REWARD.labels(item.model_id).observe(item.reward)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import datetime, timedelta, timezone
 
 import pytest
+import sqlalchemy as sa
 
 from bandit_router import logs
 from tests.conftest import ADMIN, TWO_MODELS, new_tenant, route
@@ -44,19 +46,43 @@ def test_metrics_count_decisions_feedback_and_latency(client):
 OPERATOR_SECRET = ADMIN["Authorization"].split()[1]
 
 
-def test_gauges_report_reward_spend_and_missing_feedback(client):
+def test_reward_and_spend_are_counted_as_feedback_commits(client):
+    d = route(client)
+    before = client.get("/metrics").text
+    r = client.post("/v1/feedback", json={"decision_id": d["decision_id"], "reward": 0.5,
+                                          "cost_usd": 0.25})
+    assert r.status_code == 201
+    client.post("/v1/feedback", json={"decision_id": d["decision_id"], "reward": 0.5,
+                                      "cost_usd": 0.25})  # a duplicate counts nothing
+    after = client.get("/metrics").text
+
+    def delta(name, **labels):
+        return _metric(after, name, **labels) - _metric(before, name, **labels)
+
+    model = d["model"]
+    assert delta("bandit_router_reward_count", model=model) == 1
+    assert delta("bandit_router_reward_sum", model=model) == pytest.approx(0.5)
+    assert delta("bandit_router_spend_usd_total", tenant="acme", model=model) == (
+        pytest.approx(0.25))
+
+
+def test_missing_feedback_counts_decisions_five_to_ten_minutes_old(client):
     from bandit_router.jobs.observe import collect_gauges
 
-    d = route(client)
-    route(client)  # one without feedback
-    client.post("/v1/feedback", json={"decision_id": d["decision_id"], "reward": 0.5})
+    ids = [route(client, f"q{i}")["decision_id"] for i in range(4)]
+    client.post("/v1/feedback", json={"decision_id": ids[0], "reward": 1})
     svc = client.app.state.service
-    svc.sync()
+    assert svc.flush()
+    engine = sa.create_engine(svc.settings.database_url.get_secret_value())
+    now = datetime.now(timezone.utc)
+    with engine.begin() as conn:  # two old enough to be missed, one too old to count
+        for decision_id, age in zip(ids, (7, 6, 8, 30)):
+            conn.execute(sa.text("UPDATE decisions SET created_at = :t WHERE id = :d"),
+                         {"t": now - timedelta(minutes=age), "d": decision_id})
+    engine.dispose()
     collect_gauges(svc)
-    text = client.get("/metrics").text
-    assert _metric(text, "bandit_router_reward_mean", model=d["model"]) == 0.5
-    assert sum(_metric(text, "bandit_router_spend_usd", tenant="acme", model=m)
-               for m in ("model-a", "model-b")) > 0
+    assert _metric(client.get("/metrics").text, "bandit_router_feedback_missing",
+                   tenant="acme") == 2
 
 
 def test_request_id_is_taken_from_the_header_or_made(client):

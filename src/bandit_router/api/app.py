@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None,
         gc.collect()
         gc.freeze()
         if svc.scheduler is not None:
-            svc.scheduler.add_job(collect_gauges, "interval", args=[svc], seconds=15,
+            svc.scheduler.add_job(collect_gauges, "interval", args=[svc], seconds=60,
                                   id="gauges", max_instances=1, coalesce=True,
                                   replace_existing=True)
         try:

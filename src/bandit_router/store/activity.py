@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import numpy as np
 from sqlalchemy import func, select
@@ -62,25 +62,12 @@ def count_decisions(session: Session, since: datetime) -> int:
     return int(session.execute(q).scalar_one())
 
 
-def mean_reward_by_model(session: Session, since: datetime) -> dict[str, float]:
-    """Mean reported reward per model of the decisions made since ``since`` (one aggregate
-    query: nothing per row leaves the database, whatever the traffic)."""
-    q = (select(DecisionRow.model_id, func.avg(FeedbackRow.reward))
-         .join(FeedbackRow, FeedbackRow.decision_id == DecisionRow.id)
-         .where(DecisionRow.created_at >= since, FeedbackRow.reward.is_not(None))
-         .group_by(DecisionRow.model_id))
-    return {m: float(v) for m, v in session.execute(q)}
-
-
-def missing_feedback(session: Session, older_than_s: float = 300,
-                     window_s: float = 3600) -> dict[str | None, int]:
-    """Per tenant: decisions made in the window, older than ``older_than_s``, without feedback."""
-    now = datetime.now(timezone.utc)
+def missing_feedback(session: Session, since: datetime, until: datetime) -> dict[str | None, int]:
+    """Per tenant: decisions made in ``[since, until)`` without feedback."""
     q = (
         select(DecisionRow.tenant_id, func.count(DecisionRow.id))
         .outerjoin(FeedbackRow, FeedbackRow.decision_id == DecisionRow.id)
-        .where(DecisionRow.created_at >= now - timedelta(seconds=window_s),
-               DecisionRow.created_at < now - timedelta(seconds=older_than_s),
+        .where(DecisionRow.created_at >= since, DecisionRow.created_at < until,
                FeedbackRow.id.is_(None))
         .group_by(DecisionRow.tenant_id)
     )

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import Enum
 from itertools import islice
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import psycopg
 from sqlalchemy import Engine, select, update
@@ -274,17 +274,28 @@ _DECISION_COLUMNS = (DecisionRow.id, DecisionRow.tenant_id, DecisionRow.model_id
 ChargeFn = Callable[[Session, DecisionRow, Outcome, "float | None"], float]
 
 
+class Settled(NamedTuple):
+    """A newly recorded feedback, as committed: what it was charged and its reward."""
+    tenant_id: str | None
+    model_id: str
+    charged_usd: float
+    reward: float | None
+
+
 class FeedbackCommitter:
     """Group commit of feedback: one transaction for everything queued meanwhile.
 
     ``charge(session, decision, outcome, usage_cost_usd)`` says what a decision cost (the
     last argument: what the proxy measured, if anything); it runs inside the transaction,
-    whose spend counters are settled in the same commit.
+    whose spend counters are settled in the same commit. ``on_settled`` is told, after each
+    commit, of the feedback it newly recorded (for counters such as spend per model).
     """
 
     def __init__(self, sessions: sessionmaker[Session], charge: ChargeFn, *,
-                 max_batch: int = 500, linger_s: float = 0.0) -> None:
+                 max_batch: int = 500, linger_s: float = 0.0,
+                 on_settled: Callable[[list[Settled]], None] | None = None) -> None:
         self.sessions = sessions
+        self.on_settled = on_settled
         self.linger_s = linger_s
         self.charge = charge
         self.max_batch = max_batch
@@ -326,8 +337,9 @@ class FeedbackCommitter:
             with self._cond:
                 items = [self._queue.popleft()
                          for _ in range(min(len(self._queue), self.max_batch))]
+            settled: list[Settled] = []
             try:
-                results = self._commit(items)
+                results = self._commit(items, settled)
             except Exception as exc:  # noqa: BLE001
                 if _transient(exc) or len(items) == 1:
                     for it in items:
@@ -338,17 +350,23 @@ class FeedbackCommitter:
                 results = []
                 for it in items:
                     try:
-                        results.extend(self._commit([it]))
+                        results.extend(self._commit([it], settled))
                     except Exception as one:  # noqa: BLE001
                         results.append(one)
+            if settled and self.on_settled is not None:
+                try:
+                    self.on_settled(settled)
+                except Exception:  # noqa: BLE001 - a counter must never fail a commit
+                    log.exception("on_settled failed")
             for it, res in zip(items, results):
                 if isinstance(res, BaseException):
                     it.future.set_exception(res)
                 else:
                     it.future.set_result(res)
 
-    def _commit(self, items: list[_Pending]) -> list:
-        """One transaction for ``items``; returns per item a result tuple or an exception."""
+    def _commit(self, items: list[_Pending], settled: list[Settled]) -> list:
+        """One transaction for ``items``; returns per item a result tuple or an exception.
+        After the commit, appends what it newly recorded to ``settled``."""
         now = datetime.now(timezone.utc)
         ids = sorted({it.decision_id for it in items})
         results: list = [None] * len(items)
@@ -417,4 +435,7 @@ class FeedbackCommitter:
                 results[i] = (row_id, False) if same else Conflict(
                     f"feedback for decision {d!r} was already recorded with different values; "
                     "feedback is write-once (repeat the identical body to retry safely)")
+        # The transaction has committed.
+        settled.extend(Settled(decisions[d].tenant_id, decisions[d].model_id, charged[d],
+                               items[first[d]].outcome.reward) for d in created)
         return results
