@@ -136,3 +136,33 @@ def test_migrate_is_idempotent(pg_url):
         out = subprocess.run([str(BIN), "migrate", "--database-url", pg_url],
                              capture_output=True, text=True)
         assert out.returncode == 0, out.stderr
+
+
+def test_refit_every_keeps_refitting_new_feedback_until_terminated(make_client, pg_url):
+    import json
+    import signal
+
+    from tests.conftest import TWO_MODELS, route
+
+    client = make_client(pg_url, TWO_MODELS)
+
+    def feedback(n):
+        for i in range(n):
+            d = route(client, f"question {i}")["decision_id"]
+            assert client.post("/v1/feedback", json={"decision_id": d, "reward": 1}
+                               ).status_code == 201
+
+    feedback(3)
+    proc = subprocess.Popen([str(BIN), "refit", "--every", "0.3", "--database-url", pg_url],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = json.loads(proc.stdout.readline())
+        assert first["reason"] == "refitted" and first["new_rows"] == 3
+        assert json.loads(proc.stdout.readline())["reason"] == "up to date"
+        feedback(2)
+        while (line := json.loads(proc.stdout.readline()))["reason"] != "refitted":
+            assert proc.poll() is None
+        assert line["new_rows"] == 2 and line["version"] > first["version"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0, proc.stderr.read()

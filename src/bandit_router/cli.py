@@ -76,18 +76,33 @@ def migrate_cmd(database_url: Optional[str] = typer.Option(None, "--database-url
 
 @app.command()
 def refit(database_url: Optional[str] = typer.Option(None, "--database-url"),
-          force: bool = typer.Option(False, help="store a new version even without new feedback")
+          force: bool = typer.Option(False, help="store a new version even without new feedback"),
+          every: Optional[float] = typer.Option(
+              None, min=0.1, help="keep running: refit every this many seconds until stopped "
+                                  "(one process for the whole deployment, instead of cron)"),
           ) -> None:
-    """Refit the posteriors once from the logged feedback and print the result."""
+    """Refit the posteriors from the logged feedback and print the result (a JSON line)."""
+    import signal
+    import threading
+
     from bandit_router.service import Service
 
     settings = _settings(database_url=database_url)
     _logging(settings.log_level)
     service = Service(settings)
     service.start(scheduler=False)
-    result = service.refit(force=force)
-    typer.echo(json.dumps(result.__dict__))
-    service.stop()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while True:
+            result = service.refit(force=force)
+            typer.echo(json.dumps(result.__dict__))
+            if every is None or stop.wait(every):
+                break
+    except KeyboardInterrupt:
+        pass
+    finally:
+        service.stop()
 
 
 @app.command("models")
