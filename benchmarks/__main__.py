@@ -22,7 +22,8 @@ def main() -> None:
                    help="smaller sizes and shorter phases (a smoke test, not a measurement; "
                         "results go to benchmarks/results/quick/)")
     p.add_argument("--rate", type=float, default=1500.0, help="HTTP offered rate, requests/s")
-    p.add_argument("--seconds", type=float, default=15.0, help="HTTP phase length")
+    p.add_argument("--seconds", type=float, default=60.0,
+                   help="HTTP phase length (long enough to include two refits)")
     a = p.parse_args()
     unknown = sorted(set(a.which) - {"all", *BENCHMARKS})
     if unknown:

@@ -79,7 +79,7 @@ def committed(url: str) -> tuple[set[str], list[str]]:
     return decisions, feedback
 
 
-def run(rate: float = 1500.0, seconds: float = 15.0, connections: int = 32, k: int = 10,
+def run(rate: float = 1500.0, seconds: float = 60.0, connections: int = 32, k: int = 10,
         workers: int = 2) -> dict:
     phases = [
         {"endpoint": "route", "mode": "saturation", "connections": 8, "seconds": 3},  # warm-up
