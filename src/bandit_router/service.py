@@ -228,9 +228,8 @@ class Service:
         try:
             return committer.submit(decision_id, outcome, tenant_id).result(wait + 30.0)
         except NotFound:
-            if state is not Logged.UNKNOWN or self.settings.decision_grace_s <= 0:
+            if not self._look_again(state):
                 raise
-        # Another replica may still hold the decision in its buffer: look once more.
         time.sleep(self.settings.decision_grace_s)
         return committer.submit(decision_id, outcome, tenant_id).result(wait + 30.0)
 
@@ -247,7 +246,7 @@ class Service:
         try:
             return await asyncio.wrap_future(committer.submit(decision_id, outcome, tenant_id))
         except NotFound:
-            if state is not Logged.UNKNOWN or self.settings.decision_grace_s <= 0:
+            if not self._look_again(state):
                 raise
         await asyncio.sleep(self.settings.decision_grace_s)
         return await asyncio.wrap_future(committer.submit(decision_id, outcome, tenant_id))
@@ -256,6 +255,11 @@ class Service:
         """Return once a decision this process routed is committed (at once for others)."""
         if self.decision_writer is not None:
             self.decision_writer.wait_logged(decision_id, self.settings.feedback_wait_s)
+
+    def _look_again(self, state: Logged) -> bool:
+        """After a 404: was the decision never in this process's buffer? Then another replica
+        may still hold it unflushed, so look once more after ``decision_grace_s``."""
+        return state is Logged.UNKNOWN and self.settings.decision_grace_s > 0
 
     @staticmethod
     def _check_logged(decision_id: str, state: Logged) -> None:
