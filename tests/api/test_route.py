@@ -114,3 +114,23 @@ def test_no_registered_models_is_a_503_telling_how_to_add_one(make_client, sqlit
     r = client.post("/v1/route", json={"prompt": "hi"})
     assert r.status_code == 503
     assert "PUT /v1/models" in r.json()["detail"]
+
+
+def test_a_decision_routed_by_another_worker_moments_ago_can_be_looked_up(make_service, pg_url):
+    """Worker A still holds the decision in its write buffer; worker B looks it up at once."""
+    from fastapi.testclient import TestClient
+
+    from bandit_router.api.app import create_app
+    from tests.conftest import ADMIN, OPERATOR_KEY
+
+    a = make_service(pg_url, TWO_MODELS, admin_key=OPERATOR_KEY, writer_linger_s=0.3)
+    b = make_service(pg_url, admin_key=OPERATOR_KEY, decision_grace_s=0.6)
+    impatient = make_service(pg_url, admin_key=OPERATOR_KEY, decision_grace_s=0)
+    with TestClient(create_app(service=a)) as ca, TestClient(create_app(service=b)) as cb, \
+            TestClient(create_app(service=impatient)) as ci:
+        first = ca.post("/v1/route", json={"prompt": "hi"}, headers=ADMIN).json()["decision_id"]
+        assert ci.get(f"/v1/decisions/{first}", headers=ADMIN).status_code == 404
+        second = ca.post("/v1/route", json={"prompt": "hi"}, headers=ADMIN).json()["decision_id"]
+        found = cb.get(f"/v1/decisions/{second}", headers=ADMIN)
+        assert found.status_code == 200, found.text
+        assert found.json()["decision_id"] == second

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from typing import Annotated
+import time
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 
 from bandit_router.api.deps import CallerDep, ServiceDep, SessionDep
 from bandit_router.store.decisions import get_decision
+from bandit_router.store.errors import NotFound
 from sqlalchemy import select
 
 from bandit_router.store.schema import FeedbackRow, UsageRow
@@ -25,7 +25,16 @@ def decision(decision_id: DecisionPath, caller: CallerDep, service: ServiceDep,
              session: SessionDep) -> dict[str, Any]:
     """Tenant-scoped: an app key sees its own tenant's decisions only (others are 404)."""
     service.wait_for_decision(decision_id)  # it may still be in the batch writer's buffer
-    d = get_decision(session, decision_id, caller.tenant_id)
+    try:
+        d = get_decision(session, decision_id, caller.tenant_id)
+    except NotFound:
+        if service.settings.decision_grace_s <= 0:
+            raise
+        # Routed moments ago by another worker or replica, it may still be in that process's
+        # write buffer: look once more, as feedback does.
+        time.sleep(service.settings.decision_grace_s)
+        session.rollback()
+        d = get_decision(session, decision_id, caller.tenant_id)
     fb = session.scalar(select(FeedbackRow).where(FeedbackRow.decision_id == d.id))
     usage = session.get(UsageRow, d.id)
     return {
