@@ -5,6 +5,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Iterator
 
+import psycopg
 from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -42,6 +43,20 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A session whose work is committed on success and rolled back on any exception."""
     with factory() as session, session.begin():
         yield session
+
+
+@contextmanager
+def raw_connection(engine: Engine) -> Iterator[psycopg.Connection]:
+    """A pooled connection's own psycopg connection, for the few hot statements that skip
+    SQLAlchemy (Postgres only). On a psycopg error the connection is dropped from the pool, as
+    SQLAlchemy does on a disconnect, so that no half-done transaction or changed session
+    setting (autocommit) reaches the next user; the error propagates."""
+    with engine.connect() as conn:
+        try:
+            yield conn.connection.driver_connection
+        except psycopg.Error:
+            conn.invalidate()
+            raise
 
 
 def ping(engine: Engine) -> None:

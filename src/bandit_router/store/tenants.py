@@ -14,6 +14,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
+from bandit_router.store.db import raw_connection
 from bandit_router.store.errors import Conflict, NotFound
 from bandit_router.store.schema import ApiKeyRow, TenantRow
 
@@ -113,17 +114,16 @@ def key_row(engine: Engine, digest: str) -> KeyRow | None:
     Runs once per request, so on Postgres it is one prepared statement (``KEY_SQL``) in
     autocommit mode on a pooled connection: one round trip (no BEGIN, no ROLLBACK), no ORM.
     """
-    with engine.connect() as conn:
-        if engine.dialect.name == "postgresql":
-            raw = conn.connection.driver_connection
-            try:
+    if engine.dialect.name == "postgresql":
+        try:
+            with raw_connection(engine) as raw:
                 raw.autocommit = True
                 found = raw.execute(KEY_SQL, (digest,), prepare=True).fetchone()
                 raw.autocommit = False
-            except psycopg.Error as exc:  # as SQLAlchemy would: drop the connection
-                conn.invalidate()
-                raise OperationalError("api key lookup", None, exc) from exc
-        else:
+        except psycopg.Error as exc:  # the callers handle SQLAlchemy's errors
+            raise OperationalError("api key lookup", None, exc) from exc
+    else:
+        with engine.connect() as conn:
             found = conn.execute(select(ApiKeyRow.id, ApiKeyRow.role, ApiKeyRow.tenant_id,
                                         ApiKeyRow.key_hash, ApiKeyRow.revoked_at)
                                  .where(ApiKeyRow.key_hash == digest)).first()

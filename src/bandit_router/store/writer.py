@@ -33,6 +33,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
+from bandit_router.store.db import raw_connection
 from bandit_router.store.decisions import FEEDBACK_FIELDS, Outcome
 from bandit_router.store.errors import Conflict, NotFound, StoreError
 from bandit_router.store.locks import FEEDBACK_LOCK, shared_xact_lock
@@ -227,18 +228,9 @@ class DecisionWriter:
         # As SQLAlchemy's JSON type does (none_as_null=False), None is stored as JSON null.
         params = [tuple(json.dumps(r[c]) if c in _JSON_COLUMNS else r[c]
                         for c in _DECISION_COLUMNS_SQL) for r in rows]
-        with self.engine.connect() as conn:
-            raw = conn.connection.driver_connection
-            try:
-                with raw.cursor() as cur:
-                    cur.executemany(_PG_INSERT_DECISIONS, params)
-                raw.commit()
-            except psycopg.Error as exc:
-                if _transient(exc):
-                    conn.invalidate()  # as SQLAlchemy does on a disconnect
-                else:
-                    raw.rollback()
-                raise
+        with raw_connection(self.engine) as raw, raw.cursor() as cur:
+            cur.executemany(_PG_INSERT_DECISIONS, params)
+            raw.commit()
 
     def _write_one_by_one(self, rows: list[dict]) -> list[str]:
         """Isolate rows the database rejects; transient errors are retried in place."""
