@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bandit_router.api.deps import principal_of_header
-from bandit_router.api.routes.feedback import record
+from bandit_router.api.routes.feedback import STATUS_CODE, record
 from bandit_router.api.routes.route import decide
 from bandit_router.api.schemas import FeedbackIn, RouteIn
 
@@ -35,7 +35,7 @@ async def _route(body: RouteIn, app: Any, caller: Any) -> tuple[int, BaseModel]:
 
 async def _feedback(body: FeedbackIn, app: Any, caller: Any) -> tuple[int, BaseModel]:
     out = await record(body, app.state.service, caller)
-    return (201 if out.status == "recorded" else 200), out
+    return STATUS_CODE[out.status], out
 
 
 Handler = Callable[[Any, Any, Any], Awaitable[tuple[int, BaseModel]]]

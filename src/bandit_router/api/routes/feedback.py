@@ -18,6 +18,8 @@ from bandit_router.store.tenants import Principal
 router = APIRouter(tags=["routing"])
 
 log = logging.getLogger("bandit_router.feedback")
+# The answer's HTTP status by FeedbackOut.status: a new row, or an identical repeat.
+STATUS_CODE = {"recorded": 201, "duplicate": 200}
 
 
 async def _record(service: Service, decision_id: str, outcome: Outcome,
@@ -37,13 +39,13 @@ async def _record(service: Service, decision_id: str, outcome: Outcome,
 async def feedback(body: FeedbackIn, service: ServiceDep, caller: CallerDep,
                    response: Response) -> FeedbackOut:
     out = await record(body, service, caller)
-    response.status_code = 201 if out.status == "recorded" else 200
+    response.status_code = STATUS_CODE[out.status]
     return out
 
 
 async def record(body: FeedbackIn, service: Service, caller: Principal) -> FeedbackOut:
     """Store a validated outcome; returns only once it is committed (also served by
-    ``api.hotpath``). ``status`` is "recorded" (201) or "duplicate" (200)."""
+    ``api.hotpath``); its ``status`` gives the HTTP status by ``STATUS_CODE``."""
     outcome = Outcome(**body.model_dump(exclude={"decision_id"}))
     # An app key sees only its tenant's decisions: another tenant's decision is a 404.
     tenant = caller.tenant_id or "-"
