@@ -228,7 +228,7 @@ class Service:
         try:
             return committer.submit(decision_id, outcome, tenant_id).result(wait + 30.0)
         except NotFound:
-            if not self._look_again(state):
+            if not self.look_again(state):
                 raise
         time.sleep(self.settings.decision_grace_s)
         return committer.submit(decision_id, outcome, tenant_id).result(wait + 30.0)
@@ -246,17 +246,19 @@ class Service:
         try:
             return await asyncio.wrap_future(committer.submit(decision_id, outcome, tenant_id))
         except NotFound:
-            if not self._look_again(state):
+            if not self.look_again(state):
                 raise
         await asyncio.sleep(self.settings.decision_grace_s)
         return await asyncio.wrap_future(committer.submit(decision_id, outcome, tenant_id))
 
-    def wait_for_decision(self, decision_id: str) -> None:
-        """Return once a decision this process routed is committed (at once for others)."""
-        if self.decision_writer is not None:
-            self.decision_writer.wait_logged(decision_id, self.settings.feedback_wait_s)
+    def wait_for_decision(self, decision_id: str) -> Logged:
+        """Return once a decision this process routed is committed (at once for others);
+        says whether it was in this process's buffer (see :meth:`look_again`)."""
+        if self.decision_writer is None:
+            return Logged.UNKNOWN
+        return self.decision_writer.wait_logged(decision_id, self.settings.feedback_wait_s)
 
-    def _look_again(self, state: Logged) -> bool:
+    def look_again(self, state: Logged) -> bool:
         """After a 404: was the decision never in this process's buffer? Then another replica
         may still hold it unflushed, so look once more after ``decision_grace_s``."""
         return state is Logged.UNKNOWN and self.settings.decision_grace_s > 0

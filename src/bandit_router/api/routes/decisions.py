@@ -24,14 +24,13 @@ DecisionPath = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 def decision(decision_id: DecisionPath, caller: CallerDep, service: ServiceDep,
              session: SessionDep) -> dict[str, Any]:
     """Tenant-scoped: an app key sees its own tenant's decisions only (others are 404)."""
-    service.wait_for_decision(decision_id)  # it may still be in the batch writer's buffer
+    # It may still be in this process's batch writer, or in another worker's.
+    state = service.wait_for_decision(decision_id)
     try:
         d = get_decision(session, decision_id, caller.tenant_id)
     except NotFound:
-        if service.settings.decision_grace_s <= 0:
+        if not service.look_again(state):  # the rule feedback follows
             raise
-        # Routed moments ago by another worker or replica, it may still be in that process's
-        # write buffer: look once more, as feedback does.
         time.sleep(service.settings.decision_grace_s)
         session.rollback()
         d = get_decision(session, decision_id, caller.tenant_id)
