@@ -58,6 +58,12 @@ def _transient(exc: BaseException) -> bool:
         exc, (IntegrityError, DataError, ProgrammingError))
 
 
+def _linger(linger_s: float, queued: int, max_batch: int, closing: bool) -> float:
+    """How long a writer lets a batch gather before taking it (one commit for many rows
+    costs far less): not at all once a batch is full or while shutting down."""
+    return 0.0 if closing or queued >= max_batch else linger_s
+
+
 _DECISION_COLUMNS_SQL = [c.name for c in DecisionRow.__table__.columns]
 _JSON_COLUMNS = {c.name for c in DecisionRow.__table__.columns
                  if c.type.__class__.__name__ == "JSON"}
@@ -188,9 +194,8 @@ class DecisionWriter:
                     self._cond.wait()
                 if not self._queue or (self._closing and time.monotonic() > self._deadline):
                     return
-                linger = (self.linger_s if len(self._queue) < self.max_batch and not self._closing
-                          else 0.0)
-            if linger:  # let a batch gather: one commit for many rows costs far less
+                linger = _linger(self.linger_s, len(self._queue), self.max_batch, self._closing)
+            if linger:
                 time.sleep(linger)
             with self._cond:
                 batch = list(islice(self._queue, self.max_batch))
@@ -322,8 +327,7 @@ class FeedbackCommitter:
                     self._cond.wait()
                 if not self._queue:
                     return
-                linger = (self.linger_s if len(self._queue) < self.max_batch and not self._closing
-                          else 0.0)
+                linger = _linger(self.linger_s, len(self._queue), self.max_batch, self._closing)
             if linger:
                 time.sleep(linger)
             with self._cond:
