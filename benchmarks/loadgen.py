@@ -16,6 +16,8 @@ import gc
 import json
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 
@@ -41,6 +43,19 @@ class Conn:
 
     def close(self) -> None:
         self.writer.close()
+
+
+@contextmanager
+def no_gc() -> Iterator[None]:
+    """No garbage collection while load is measured: a load process records every latency,
+    and its own full collections grow with them and would stall it for 100s of ms, counted
+    as server latency."""
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def post_bytes(host: str, path: str, key: str, body: bytes) -> bytes:
@@ -197,16 +212,12 @@ async def main(plan: dict) -> dict:
     runner.decisions = list(plan.get("decision_ids") or [])
     out = []
     for phase in plan["phases"]:
-        # The generator's own full garbage collections grow with what it has recorded and
-        # would stall it for 100s of ms, counted as server latency: none during a phase.
-        gc.collect()
-        gc.disable()
-        if phase["mode"] == "open":
-            res = await runner.open_loop(phase["endpoint"], phase["rate"], phase["seconds"])
-        else:
-            res = await runner.closed_loop(phase["endpoint"], phase["connections"],
-                                           phase["seconds"])
-        gc.enable()
+        with no_gc():
+            if phase["mode"] == "open":
+                res = await runner.open_loop(phase["endpoint"], phase["rate"], phase["seconds"])
+            else:
+                res = await runner.closed_loop(phase["endpoint"], phase["connections"],
+                                               phase["seconds"])
         print(json.dumps(res), file=sys.stderr)
         out.append(res)
     return {"phases": out, "unused_decision_ids": runner.decisions[runner.next_feedback:],

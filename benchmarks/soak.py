@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import json
 import os
 import socket
@@ -30,7 +29,7 @@ from urllib.parse import urlsplit
 import httpx
 import numpy as np
 
-from benchmarks.loadgen import Pool, post_bytes
+from benchmarks.loadgen import Pool, no_gc, post_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 PG = os.environ.get("BR_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432")
@@ -180,14 +179,8 @@ def main(argv: list[str] | None = None) -> int:
                 while not stop.wait(30):
                     rss_trace.append((round(time.monotonic() - t0), _rss_kb(pid)))
             threading.Thread(target=sample, daemon=True).start()
-        # This process records every sample: its own full garbage collections would grow with
-        # them and stall it for 100s of ms, counted as server latency. None during the load.
-        gc.collect()
-        gc.disable()
-        try:
+        with no_gc():
             sent = asyncio.run(_load(url, key, args.rate, args.minutes * 60, samples, errors))
-        finally:
-            gc.enable()
         stop.set()
         rss_end = _rss_kb(pid) if pid else None
     finally:
