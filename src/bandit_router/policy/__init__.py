@@ -4,6 +4,7 @@
 """
 
 from bandit_router.policy.base import Choice, LinearPolicy, NoEligibleArm
+from bandit_router.policy.drift import DriftDetector
 from bandit_router.policy.epsilon_greedy import EpsilonGreedy
 from bandit_router.policy.linucb import LinUCB
 from bandit_router.policy.posterior import ArmView, Posterior, Prior
@@ -25,6 +26,7 @@ def make_policy(name: str, propensity_floor: float = 0.01, alpha: float = 1.0) -
 __all__ = [
     "ArmView",
     "Choice",
+    "DriftDetector",
     "EpsilonGreedy",
     "LinUCB",
     "LinearPolicy",

@@ -72,9 +72,16 @@ class Posterior:
     prior: Prior
     theta: np.ndarray = field(repr=False)
     rinv: np.ndarray = field(repr=False)
-    sigma: np.ndarray = field(repr=False)
+    sigma: np.ndarray = field(repr=False)  # noise std × exploration
     version: int = 0
+    noise_sd: np.ndarray | None = field(default=None, repr=False)  # (K,) residual std
     _views: OrderedDict = field(default_factory=OrderedDict, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.noise_sd is None:  # payloads stored before noise_sd was kept
+            e = self.prior.exploration
+            self.noise_sd = (self.sigma / e if e > 0
+                             else np.full(len(self.sigma), np.sqrt(self.prior.noise_var)))
 
     @property
     def arms(self) -> list[str]:
@@ -86,8 +93,9 @@ class Posterior:
 
     @classmethod
     def fit(cls, stats: SufficientStats, prior: Prior, version: int = 0) -> "Posterior":
-        theta, rinv, sigma = _solve(stats.A, stats.b, stats.s, stats.n, prior)
-        return cls(stats=stats, prior=prior, theta=theta, rinv=rinv, sigma=sigma, version=version)
+        theta, rinv, noise_sd = _solve(stats.A, stats.b, stats.s, stats.n, prior)
+        return cls(stats=stats, prior=prior, theta=theta, rinv=rinv,
+                   sigma=noise_sd * prior.exploration, version=version, noise_sd=noise_sd)
 
     @classmethod
     def from_prior(cls, arms: list[str], dim: int, prior: Prior, version: int = 0) -> "Posterior":
@@ -122,7 +130,8 @@ class Posterior:
         buf = io.BytesIO()
         meta = json.dumps({"prior": self.prior.__dict__, "version": self.version})
         np.savez(buf, stats=np.frombuffer(self.stats.to_bytes(), dtype=np.uint8),
-                 theta=self.theta, rinv=self.rinv, sigma=self.sigma, meta=np.array(meta))
+                 theta=self.theta, rinv=self.rinv, sigma=self.sigma, noise_sd=self.noise_sd,
+                 meta=np.array(meta))
         return buf.getvalue()
 
     @classmethod
@@ -130,8 +139,10 @@ class Posterior:
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
             stats = SufficientStats.from_bytes(z["stats"].tobytes())
+            noise_sd = z["noise_sd"] if "noise_sd" in z.files else None
             return cls(stats=stats, prior=Prior(**meta["prior"]), theta=z["theta"],
-                       rinv=z["rinv"], sigma=z["sigma"], version=meta["version"])
+                       rinv=z["rinv"], sigma=z["sigma"], version=meta["version"],
+                       noise_sd=noise_sd)
 
 
 def _prior_arm(d: int, prior: Prior) -> tuple[np.ndarray, np.ndarray, float]:
@@ -157,5 +168,4 @@ def _solve(A: np.ndarray, b: np.ndarray, s: np.ndarray, n: np.ndarray, prior: Pr
     a0 = prior.noise_pseudo_count
     noise_var = (a0 * prior.noise_var + ssr) / np.maximum(a0 + n, 1e-12)
     noise_var = np.clip(noise_var, 1e-4, max(prior.noise_var, 1e-4) * 4)
-    sigma = np.sqrt(noise_var) * prior.exploration
-    return theta, rinv, sigma
+    return theta, rinv, np.sqrt(noise_var)

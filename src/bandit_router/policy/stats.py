@@ -3,7 +3,8 @@
 For every arm ``k`` we keep ``A_k = Σ w xxᵀ``, ``b_k = Σ w x r``, ``s_k = Σ w r²`` and
 ``n_k = Σ w`` over its observations, where an observation's weight halves every
 ``half_life`` units of time. Decaying is a scalar multiplication of everything, so a refit
-after new data costs O(new rows · d²) instead of a rescan of history.
+after new data costs O(new rows · d²) instead of a rescan of history. ``cusum_k`` is the
+state of the arm's change detector (:mod:`bandit_router.policy.drift`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,11 @@ class SufficientStats:
     s: np.ndarray = field(repr=False)  # (K,)
     n: np.ndarray = field(repr=False)  # (K,)
     t: float = 0.0
+    cusum: np.ndarray | None = field(default=None, repr=False)  # (K, 2)
+
+    def __post_init__(self) -> None:
+        if self.cusum is None:
+            self.cusum = np.zeros((len(self.arms), 2))
 
     @classmethod
     def empty(cls, arms: list[str], dim: int, t: float = 0.0) -> "SufficientStats":
@@ -50,7 +56,17 @@ class SufficientStats:
             if a in self.arms:
                 j = self.arms.index(a)
                 out.A[i], out.b[i], out.s[i], out.n[i] = self.A[j], self.b[j], self.s[j], self.n[j]
+                out.cusum[i] = self.cusum[j]
         return out
+
+    def forget(self, k: int, keep: float) -> None:
+        """Scale arm ``k``'s statistics down to the weight of ``keep`` observations."""
+        if self.n[k] > keep:
+            f = keep / self.n[k]
+            self.A[k] *= f
+            self.b[k] *= f
+            self.s[k] *= f
+            self.n[k] = keep
 
     def decay_to(self, t: float, half_life: float | None) -> None:
         """Move the reference time to ``t``, down-weighting everything by 2^-(Δt/half_life)."""
@@ -100,12 +116,14 @@ class SufficientStats:
     def to_bytes(self) -> bytes:
         buf = io.BytesIO()
         meta = json.dumps({"arms": self.arms, "dim": self.dim, "t": self.t})
-        np.savez(buf, A=self.A, b=self.b, s=self.s, n=self.n, meta=np.array(meta))
+        np.savez(buf, A=self.A, b=self.b, s=self.s, n=self.n, cusum=self.cusum,
+                 meta=np.array(meta))
         return buf.getvalue()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "SufficientStats":
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
+            cusum = z["cusum"] if "cusum" in z.files else None  # absent before drift detection
             return cls(arms=meta["arms"], dim=meta["dim"], A=z["A"], b=z["b"], s=z["s"],
-                       n=z["n"], t=meta["t"])
+                       n=z["n"], t=meta["t"], cusum=cusum)
