@@ -30,7 +30,8 @@ class Settings(BaseSettings):
         0.0, ge=0, description="λ in utility = reward − λ·cost_usd (reward per USD)"
     )
     propensity_floor: float = Field(0.01, ge=0, le=0.5)
-    prior_precision: float = Field(1.0, gt=0)
+    prior_precision: float = Field(1.0, gt=0, description="prior precision of every "
+                                   "model's regression weights (ridge strength)")
     prior_optimism: float = Field(1.0, description="prior mean reward of an untried model")
     exploration: float = Field(1.0, ge=0, description="scale of the posterior spread")
     error_reward: float = Field(0.0, ge=0, le=1, description="reward of feedback with an error")
@@ -43,6 +44,13 @@ class Settings(BaseSettings):
     half_life_s: float | None = Field(
         86_400.0, description="age at which an observation counts half; unset or 0 = no discount"
     )
+    drift_detection: bool = Field(
+        True, description="watch each model's rewards for an abrupt change (CUSUM on the "
+                          "residuals) and forget its older evidence when one is found")
+    drift_threshold: float = Field(16.0, gt=0, description="evidence for a change alarm, in "
+                                   "residual standard deviations (higher = fewer, later alarms)")
+    drift_keep: float = Field(100.0, ge=0, description="observations' worth of evidence a "
+                              "model keeps after a change alarm")
     posterior_poll_s: float = Field(2.0, gt=0, description="how often a process checks for a newer posterior")
     scheduler: bool = Field(True, description="run the refit scheduler in this process")
     refit_in_process: bool = Field(

@@ -45,6 +45,8 @@ POLICY_CREATED = Gauge("bandit_router_policy_created_timestamp_seconds",
 REFIT_SECONDS = Histogram("bandit_router_refit_duration_seconds", "Refit wall time",
                           buckets=(0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120))
 REFIT_FAILURES = Counter("bandit_router_refit_failures", "Refits that raised")
+DRIFT_ALARMS = Counter("bandit_router_drift_alarms", "Refits that found a model's reward "
+                       "changed and forgot its older evidence", ["model"])
 DB_ERRORS = Counter("bandit_router_database_errors", "Database errors seen", ["where"])
 
 

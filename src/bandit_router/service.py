@@ -25,6 +25,7 @@ from bandit_router.jobs.scheduler import start_scheduler
 from bandit_router.policy import Posterior, Prior, make_policy
 from bandit_router.jobs.pacing import pace_tenants
 from bandit_router.policy.pacing import period_bounds
+from bandit_router.policy.drift import DriftDetector
 from bandit_router.routing import BudgetExhausted, RouteDecision, RouteRequest, Router
 from bandit_router.tenancy import TenantState, tenant_request
 from bandit_router.store import migrate
@@ -57,7 +58,10 @@ class Service:
                            exploration=settings.exploration)
         self.refit_config = RefitConfig(policy=settings.policy, dim=spec.dim, prior=self.prior,
                                         half_life_s=settings.half_life_s,
-                                        error_reward=settings.error_reward)
+                                        error_reward=settings.error_reward,
+                                        drift=DriftDetector(threshold=settings.drift_threshold,
+                                                            keep=settings.drift_keep)
+                                        if settings.drift_detection else None)
         self.router = Router(
             Featurizer(spec),
             make_policy(settings.policy, settings.propensity_floor, settings.linucb_alpha),
@@ -419,7 +423,8 @@ class Service:
             raise
         if result.version is not None:
             metrics.REFIT_SECONDS.observe(result.seconds)
-        if result.version is not None:
+            for model in result.drift_alarms:
+                metrics.DRIFT_ALARMS.labels(model=model).inc()
             self.sync()
         return result
 

@@ -14,11 +14,15 @@ from tests.conftest import TWO_MODELS, route
 
 
 def _feedback_rounds(client, n, reward=lambda model, i: 1.0 if model == "model-a" else 0.0):
+    """Route and post feedback ``n`` times; returns the models chosen."""
+    chosen = []
     for i in range(n):
         d = route(client, f"prompt {i} " + ("code def x()" if i % 2 else "essay about rivers"))
         r = client.post("/v1/feedback", json={"decision_id": d["decision_id"],
                                               "reward": reward(d["model"], i)})
         assert r.status_code == 201
+        chosen.append(d["model"])
+    return chosen
 
 
 def _versions(svc) -> list[int]:
@@ -143,3 +147,35 @@ def test_posterior_round_trips_through_bytes():
     again = Posterior.from_bytes(post.to_bytes())
     np.testing.assert_array_equal(again.theta, post.theta)
     assert again.arms == ["a", "b"]
+
+
+@pytest.mark.parametrize("detect", [True, False])
+def test_a_model_whose_reward_collapses_is_forgotten_at_the_next_refit(make_client, db_url,
+                                                                       detect):
+    # Small `keep` and threshold keep the test short; the defaults are measured in
+    # simulations/README.md.
+    client = make_client(db_url, TWO_MODELS, half_life_s=0, drift_detection=detect,
+                         drift_keep=10, drift_threshold=8)
+    svc = client.app.state.service
+    _feedback_rounds(client, 60)  # model-a always right, model-b always wrong
+    assert svc.refit().drift_alarms == ()
+    a = svc.router.posterior.arms.index("model-a")
+    n_before = svc.router.posterior.stats.n[a]
+    assert n_before > 10
+    x = svc.router.featurizer.transform("prompt 7 code def x()")
+    mean_before = svc.router.posterior.view(["model-a"]).predict(x)[0][0]
+
+    chosen = _feedback_rounds(client, 40, reward=lambda model, i: 0.0)  # now both fail
+    result = svc.refit()
+    post = svc.router.posterior
+    mean_a = post.view(["model-a"]).predict(x)[0][0]
+    if detect:
+        assert result.drift_alarms == ("model-a",)
+        # Its past now weighs `keep` = 10 observations, plus the new ones.
+        assert post.stats.n[a] == pytest.approx(10 + chosen.count("model-a"))
+        assert mean_a < mean_before - 0.4
+        assert 'bandit_router_drift_alarms_total{model="model-a"}' in client.get(
+            "/metrics").text
+    else:
+        assert result.drift_alarms == ()
+        assert post.stats.n[a] == pytest.approx(n_before + chosen.count("model-a"))

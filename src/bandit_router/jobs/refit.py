@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from bandit_router.policy import Posterior, Prior, SufficientStats
+from bandit_router.policy.drift import DriftDetector
 from bandit_router.store.locks import REFIT_LOCK, release_session_lock, try_session_lock
 from bandit_router.store.posteriors import (
     feedback_high_water_mark,
@@ -36,6 +37,7 @@ class RefitConfig:
     prior: Prior
     half_life_s: float | None
     error_reward: float = 0.0
+    drift: DriftDetector | None = None  # None: no change detection
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class RefitResult:
     n_feedback: int
     seconds: float
     reason: str  # "refitted", "up to date", "locked"
+    drift_alarms: tuple[str, ...] = ()  # models whose reward changed; their past was forgotten
 
 
 def refit(engine: Engine, cfg: RefitConfig, *, force: bool = False,
@@ -84,6 +87,7 @@ def _refit_locked(session: Session, cfg: RefitConfig, force: bool, start: float,
     stats = prev.stats if prev is not None else SufficientStats.empty([], cfg.dim, t=now)
     stats.decay_to(now, cfg.half_life_s)
     new_rows = 0
+    alarms: list[str] = []
     for batch in training_batches(session, watermark, high_water, cfg.dim, cfg.error_reward):
         if batch.skipped:
             log.warning("refit skipped %d rows logged with another feature size", batch.skipped)
@@ -93,9 +97,16 @@ def _refit_locked(session: Session, cfg: RefitConfig, force: bool, start: float,
         index = {a: i for i, a in enumerate(stats.arms)}
         arm_idx = np.fromiter((index[m] for m in batch.models), dtype=np.intp,
                               count=len(batch.models))
-        stats.update(arm_idx, batch.X, batch.reward, times=batch.received_at,
-                     half_life=cfg.half_life_s)
+        if cfg.drift is None:
+            stats.update(arm_idx, batch.X, batch.reward, times=batch.received_at,
+                         half_life=cfg.half_life_s)
+        else:
+            alarms += cfg.drift.update(stats, prev, arm_idx, batch.X, batch.reward,
+                                       times=batch.received_at, half_life=cfg.half_life_s)
         new_rows += len(batch.models)
+    for model in dict.fromkeys(alarms):
+        log.warning("reward of model %s changed: its evidence before the change now weighs "
+                    "%g observations", model, cfg.drift.keep, extra={"model": model})
     posterior = Posterior.fit(stats, cfg.prior)
     seconds = time.perf_counter() - start
     version = record_posterior(
@@ -105,4 +116,5 @@ def _refit_locked(session: Session, cfg: RefitConfig, force: bool, start: float,
     )
     session.commit()
     log.info("refit stored posterior version %d (%d new rows, %.2fs)", version, new_rows, seconds)
-    return RefitResult(version, new_rows, n_before + new_rows, seconds, "refitted")
+    return RefitResult(version, new_rows, n_before + new_rows, seconds, "refitted",
+                       tuple(dict.fromkeys(alarms)))
