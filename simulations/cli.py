@@ -15,6 +15,7 @@ import typer
 
 from bandit_router.features import FeatureSpec, Featurizer
 from bandit_router.policy import Prior
+from bandit_router.policy.drift import DriftDetector
 from simulations import experiment
 from simulations.data import SCENARIOS, DataError, Scenario, load_responses, parse_costs, synthetic
 from simulations.runner import KINDS, PolicyConfig
@@ -36,6 +37,7 @@ def build_policies(names: str, refit_every: int, half_life: float | None, alpha:
         knobs = {"refit_every": refit_every, "half_life": half_life, "alpha": alpha,
                  "epsilon": epsilon, "propensity_floor": propensity_floor}
         prior_knobs = {}
+        drift_knobs: dict | None = {}
         for kv in [p for p in rest.split(":") if p]:
             key, _, value = kv.partition("=")
             key = key.replace("-", "_")
@@ -43,14 +45,21 @@ def build_policies(names: str, refit_every: int, half_life: float | None, alpha:
                 prior_knobs[key] = float(value)
             elif key == "half_life":
                 knobs[key] = None if value.lower() in ("none", "0", "inf") else float(value)
+            elif key == "drift" and value.lower() == "none":
+                drift_knobs = None
+            elif key in ("drift_slack", "drift_threshold", "drift_keep"):
+                if drift_knobs is not None:
+                    drift_knobs[key.removeprefix("drift_")] = float(value)
             elif key in knobs:
                 knobs[key] = type(knobs[key] if knobs[key] is not None else 0.0)(value)
             else:
                 raise typer.BadParameter(f"unknown knob {key!r} in policy {raw!r}")
         if kind not in KINDS:
             raise typer.BadParameter(f"unknown policy {kind!r}; choose from {', '.join(KINDS)}")
+        drift = None if drift_knobs is None else DriftDetector(**drift_knobs)
         out.append(PolicyConfig(kind=kind, label=raw, prior=Prior(**{**prior.__dict__,
-                                                                    **prior_knobs}), **knobs))
+                                                                    **prior_knobs}),
+                                drift=drift, **knobs))
     return out
 
 
@@ -188,11 +197,11 @@ def _report(summary: dict, sweep: bool) -> None:
                        f"{_fmt(row['cpt80']):>14}")
     else:
         typer.echo(f"{'policy':<32} {'λ':>8} {'reward':>14} {'cost $':>16} {'regret':>16} "
-                   f"{'recovery':>14}  share")
+                   f"{'recovery':>14} {'alarms':>9}  share")
         for row in summary["results"]:
             share = " ".join(f"{m.rsplit('/', 1)[-1]}={v:.2f}" for m, v in row["share"].items())
             typer.echo(f"{row['policy']:<32} {row['cost_weight']:>8.3g} "
                        f"{_fmt(row['mean_reward']):>14} {_fmt(row['total_cost_usd'], 2):>16} "
                        f"{_fmt(row['regret'], 1):>16} {_fmt(row.get('recovery_steps'), 0):>14}"
-                       f"  {share}")
+                       f" {_fmt(row['drift_alarms'], 1):>9}  {share}")
     typer.echo(f"wall time {summary['wall_seconds']} s")

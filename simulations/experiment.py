@@ -162,6 +162,7 @@ def policy_summary(runs: Sequence[dict]) -> dict:
                 row[key] = metrics.mean_sd(r[key] for r in rs)
         if any(r.get("recovery_steps") is None for r in rs if "recovery_steps" in r):
             row["never_recovered"] = sum(r.get("recovery_steps") is None for r in rs)
+        row["drift_alarms"] = metrics.mean_sd(len(r["drift_alarms"]) for r in rs)
         row["share"] = {m: float(np.mean([r["share"][m] for r in rs])) for m in rs[0]["share"]}
         out.append(row)
     return out

@@ -95,6 +95,7 @@ def summarize(log: Log, data: Dataset, window: int = 250, tolerance: float = 0.0
         "total_cost_usd": float(log.cost_usd.sum()),
         "regret": float(regret(log, data).sum()),
         "share": shares(log),
+        "drift_alarms": [{"step": t, "model": m} for t, m in log.drift_alarms],
     }
     if data.drift_step is not None:
         oracle_arm = oracle_router(data, log.cost_weight)[0]

@@ -98,11 +98,17 @@ def routing_share(logs: Sequence[Log], datasets: dict[int, Dataset], path: Path,
             ax.plot(np.arange(len(share)) + window, share, label=m.rsplit("/", 1)[-1])
         if data.drift_step is not None:
             ax.axvline(data.drift_step, color="k", ls=":", lw=1)
+        # Change alarms of every seed, as ticks along the top in the alarmed model's colour.
+        colour = {m: ax.get_lines()[j].get_color() for j, m in enumerate(data.models)}
+        for lg in runs:
+            for step, m in lg.drift_alarms:
+                ax.plot(step, 1.0, marker="v", ms=4, color=colour[m], clip_on=False)
         ax.set_ylabel(policy, fontsize=7)
         ax.set_ylim(-0.02, 1.02)
     axes[0, 0].legend(fontsize=7, ncol=len(data.models))
     axes[-1, 0].set_xlabel(f"request (share over the last {window})")
-    fig.suptitle("Routing share over time" + (" (dotted: the change)" if data.drift_step else ""))
+    fig.suptitle("Routing share over time (▼: a change alarm on that model"
+                 + ("; dotted: the change)" if data.drift_step else ")"))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

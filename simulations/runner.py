@@ -22,6 +22,7 @@ from bandit_router.policy import (
     ThompsonSampling,
 )
 from bandit_router.policy.base import LinearPolicy
+from bandit_router.policy.drift import DriftDetector
 from simulations import baselines
 from simulations.data import Dataset
 
@@ -42,6 +43,7 @@ class PolicyConfig:
     alpha: float = 1.0  # LinUCB
     epsilon: float = 0.05  # ε-greedy
     prior: Prior = field(default_factory=Prior)
+    drift: DriftDetector | None = field(default_factory=DriftDetector)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -62,6 +64,7 @@ class PolicyConfig:
     def describe(self) -> dict:
         d = asdict(self)
         d["prior"] = asdict(self.prior)
+        d["drift"] = None if self.drift is None else asdict(self.drift)
         return d
 
 
@@ -79,6 +82,7 @@ class Log:
     reward: np.ndarray
     cost_usd: np.ndarray
     latency_ms: np.ndarray | None = None
+    drift_alarms: tuple[tuple[int, str], ...] = ()  # (step, model) of each change detected
 
     @property
     def steps(self) -> int:
@@ -102,12 +106,14 @@ def _learn(data: Dataset, cfg: PolicyConfig, cost_weight: float, rng: np.random.
     policy = _linear_policy(cfg, k)
     full_info = cfg.kind == "ceiling"
     stats = SufficientStats.empty(list(data.models), d)
-    view = Posterior.fit(stats, cfg.prior).view(data.models)
+    posterior = Posterior.fit(stats, cfg.prior)
+    view = posterior.view(data.models)
     arm = np.empty(n, dtype=np.intp)
     prop = np.empty(n)
     all_arms = np.arange(k)
     start = 0  # first step whose feedback is not yet in the statistics
     version = 0
+    alarms: list[tuple[int, str]] = []
     for t in range(n):
         elig = None if data.available is None else data.available[t]
         ch = policy.choose(view, X[t], rng, cost=data.cost[t], cost_weight=cost_weight,
@@ -124,19 +130,28 @@ def _learn(data: Dataset, cfg: PolicyConfig, cost_weight: float, rng: np.random.
                     sel, arms_fed = sel[ok], arms_fed[ok]
             else:
                 sel, arms_fed = rows, arm[rows]
-            stats.update(arms_fed, X[sel], data.reward[sel, arms_fed],
-                         times=sel.astype(np.float64) + 1.0, half_life=cfg.half_life)
+            times = sel.astype(np.float64) + 1.0
+            if cfg.drift is None or full_info:
+                stats.update(arms_fed, X[sel], data.reward[sel, arms_fed], times=times,
+                             half_life=cfg.half_life)
+            else:
+                fired = cfg.drift.update(stats, posterior, arms_fed, X[sel],
+                                         data.reward[sel, arms_fed], times=times,
+                                         half_life=cfg.half_life)
+                alarms.extend((t + 1, m) for m in fired)
             version += 1
-            view = Posterior.fit(stats, cfg.prior, version).view(data.models)
+            posterior = Posterior.fit(stats, cfg.prior, version)
+            view = posterior.view(data.models)
             start = t + 1
-    return arm, prop
+    return arm, prop, tuple(alarms)
 
 
 def run(data: Dataset, cfg: PolicyConfig, seed: int, cost_weight: float = 0.0) -> Log:
     """Replay ``data`` in order through ``cfg``; deterministic given ``seed``."""
     rng = np.random.default_rng([seed, KINDS.index(cfg.kind)])
+    alarms: tuple[tuple[int, str], ...] = ()
     if cfg.learns:
-        arm, prop = _learn(data, cfg, cost_weight, rng)
+        arm, prop, alarms = _learn(data, cfg, cost_weight, rng)
     elif cfg.kind == "random":
         arm, prop = baselines.random_router(data, rng)
     elif cfg.kind == "cheapest":
@@ -149,4 +164,5 @@ def run(data: Dataset, cfg: PolicyConfig, seed: int, cost_weight: float = 0.0) -
     lat = None if data.latency_ms is None else data.latency_ms[rows, arm]
     return Log(policy=cfg.label, seed=seed, cost_weight=float(cost_weight), models=data.models,
                request_id=data.ids.copy(), arm=arm, propensity=prop,
-               reward=data.reward[rows, arm], cost_usd=data.cost[rows, arm], latency_ms=lat)
+               reward=data.reward[rows, arm], cost_usd=data.cost[rows, arm], latency_ms=lat,
+               drift_alarms=alarms)

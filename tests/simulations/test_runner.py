@@ -78,3 +78,19 @@ def test_workers_do_not_change_results(drift):
     one = experiment.run_tasks({0: drift}, tasks, workers=1, progress=False)
     two = experiment.run_tasks({0: drift}, tasks, workers=2, progress=False)
     assert all(np.array_equal(a.arm, b.arm) for a, b in zip(one, two))
+
+
+def test_the_degraded_model_is_detected_after_the_change_and_routing_moves_away():
+    data = synthetic("drift", 5, Scenario(steps=6_000))
+    change = data.drift_step
+    victim = data.models[int(np.argmax(data.expected[:change].mean(axis=0)))]
+    log = run(data, PolicyConfig("thompson"), 0)
+    assert log.drift_alarms, "no change detected"
+    assert {m for _, m in log.drift_alarms} == {victim}
+    assert change < log.drift_alarms[0][0] <= change + 500
+    plain = run(data, PolicyConfig("thompson", drift=None), 0)
+    assert plain.drift_alarms == ()
+    after = slice(change + 500, change + 1_500)
+    share = np.mean(np.array(data.models)[log.arm[after]] == victim)
+    plain_share = np.mean(np.array(data.models)[plain.arm[after]] == victim)
+    assert share < plain_share - 0.2
