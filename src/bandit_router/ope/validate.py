@@ -27,6 +27,10 @@ from bandit_router.ope.target import Candidate, action_probabilities
 from bandit_router.policy import Posterior, Prior, SufficientStats, ThompsonSampling
 
 ARMS = ("cheap", "middle", "strong")
+# The validation world's own logging prior, fixed here rather than taken from the service's
+# defaults so that this check measures the estimators, not a change of defaults (docs/ope.md
+# reports coverage on logs of the current defaults too).
+LOGGING_PRIOR = Prior(precision=1.0, optimism=0.5, exploration=1.0)
 
 
 @dataclass(frozen=True)
@@ -55,11 +59,11 @@ class World:
 
 
 def log_thompson(world: World, rng: np.random.Generator, n: int, floor: float = 0.05,
-                 refit_every: int = 100) -> LoggedBandit:
+                 refit_every: int = 100, prior: Prior = LOGGING_PRIOR) -> LoggedBandit:
     """``n`` decisions of a learning Thompson sampler (λ = 0) with Bernoulli rewards."""
     X = world.contexts(rng, n)
     mu, price = world.expected_reward(X), world.prices(X)
-    policy, prior = ThompsonSampling(propensity_floor=floor), Prior(optimism=0.5)
+    policy = ThompsonSampling(propensity_floor=floor)
     stats = SufficientStats.empty(list(ARMS), world.dim)
     view = Posterior.fit(stats, prior).view(ARMS)
     actions, props = np.empty(n, dtype=np.intp), np.empty(n)
@@ -85,7 +89,7 @@ def pilot_posterior(world: World, rng: np.random.Generator, n: int = 600) -> Pos
     r = (rng.random(n) < world.expected_reward(X)[np.arange(n), a]).astype(float)
     stats = SufficientStats.empty(list(ARMS), world.dim)
     stats.update(a, X, r)
-    return Posterior.fit(stats, Prior(optimism=0.5))
+    return Posterior.fit(stats, LOGGING_PRIOR)
 
 
 def candidates(cost_weight: float = 60.0) -> dict[str, Candidate]:
@@ -113,7 +117,8 @@ def true_values(world: World, candidate: Candidate, posterior: Posterior,
 
 
 def coverage(runs: int, n: int, n_boot: int, seed: int = 0, truth_contexts: int = 100_000,
-             names: tuple[str, ...] | None = None) -> dict:
+             names: tuple[str, ...] | None = None,
+             logging_prior: Prior = LOGGING_PRIOR) -> dict:
     """Per candidate, estimator and outcome: share of ``runs`` whose interval covers the truth."""
     world = World()
     root = np.random.SeedSequence(seed)
@@ -125,7 +130,7 @@ def coverage(runs: int, n: int, n_boot: int, seed: int = 0, truth_contexts: int 
     config = EvaluationConfig(n_boot=n_boot)
     hits: dict = {}
     for run_rng in map(np.random.default_rng, run_seq.spawn(runs)):
-        data = log_thompson(world, run_rng, n)
+        data = log_thompson(world, run_rng, n, prior=logging_prior)
         for name, cand in chosen.items():
             pi = action_probabilities(cand, data, lambda v: posterior)
             ev = evaluate_policy(data, pi, run_rng, cost_weight=cand.cost_weight, config=config)
