@@ -30,10 +30,10 @@ class Settings(BaseSettings):
         0.0, ge=0, description="λ in utility = reward − λ·cost_usd (reward per USD)"
     )
     propensity_floor: float = Field(0.01, ge=0, le=0.5)
-    prior_precision: float = Field(1.0, gt=0, description="prior precision of every "
+    prior_precision: float = Field(10.0, gt=0, description="prior precision of every "
                                    "model's regression weights (ridge strength)")
     prior_optimism: float = Field(1.0, description="prior mean reward of an untried model")
-    exploration: float = Field(1.0, ge=0, description="scale of the posterior spread")
+    exploration: float = Field(0.5, ge=0, description="scale of the posterior spread")
     error_reward: float = Field(0.0, ge=0, le=1, description="reward of feedback with an error")
 
     feature_buckets: int = Field(256, ge=8, le=65_536)

@@ -25,11 +25,11 @@ from bandit_router.policy.stats import SufficientStats
 class Prior:
     """Prior of every arm's regression. ``exploration`` scales the posterior spread."""
 
-    precision: float = 1.0
+    precision: float = 10.0
     optimism: float = 1.0
     noise_var: float = 0.25
     noise_pseudo_count: float = 4.0
-    exploration: float = 1.0
+    exploration: float = 0.5
 
     def __post_init__(self) -> None:
         if self.precision <= 0 or self.noise_var <= 0 or self.noise_pseudo_count < 0:
