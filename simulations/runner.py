@@ -130,15 +130,12 @@ def _learn(data: Dataset, cfg: PolicyConfig, cost_weight: float, rng: np.random.
                     sel, arms_fed = sel[ok], arms_fed[ok]
             else:
                 sel, arms_fed = rows, arm[rows]
-            times = sel.astype(np.float64) + 1.0
-            if cfg.drift is None or full_info:
-                stats.update(arms_fed, X[sel], data.reward[sel, arms_fed], times=times,
-                             half_life=cfg.half_life)
-            else:
-                fired = cfg.drift.update(stats, posterior, arms_fed, X[sel],
-                                         data.reward[sel, arms_fed], times=times,
-                                         half_life=cfg.half_life)
+            fed = data.reward[sel, arms_fed]
+            if cfg.drift is not None and not full_info:
+                fired = cfg.drift.scan(stats, posterior, arms_fed, X[sel], fed)
                 alarms.extend((t + 1, m) for m in fired)
+            stats.update(arms_fed, X[sel], fed, times=sel.astype(np.float64) + 1.0,
+                         half_life=cfg.half_life)
             version += 1
             posterior = Posterior.fit(stats, cfg.prior, version)
             view = posterior.view(data.models)

@@ -38,10 +38,9 @@ def _stream(detector, rng, steps, change_at=None, batch=100):
         shifted = (arm == 1) & (t >= (steps if change_at is None else change_at))
         p = np.array([_expected(X[i], arm[i], shifted[i]) for i in range(batch)])
         r = (rng.random(batch) < p).astype(float)
-        if detector is None:
-            stats.update(arm, X, r)
-        else:
-            alarms += [(start + batch, m) for m in detector.update(stats, post, arm, X, r)]
+        if detector is not None:
+            alarms += [(start + batch, m) for m in detector.scan(stats, post, arm, X, r)]
+        stats.update(arm, X, r)
         post = Posterior.fit(stats, Prior())
         intercepts.append(post.theta[1] @ np.array([1.0, 0, 0, 0]))
     return stats, alarms, intercepts
@@ -81,7 +80,7 @@ def test_a_rise_in_reward_is_detected_too():
     stats.update(np.zeros(2_000, int), X, (rng.random(2_000) < 0.3).astype(float))
     post = Posterior.fit(stats, Prior())
     X2 = _contexts(rng, 200)
-    fired = DriftDetector().update(stats, post, np.zeros(200, int), X2,
+    fired = DriftDetector().scan(stats, post, np.zeros(200, int), X2,
                                    (rng.random(200) < 0.8).astype(float))
     assert fired == ["m"]
 
@@ -91,11 +90,16 @@ def test_models_with_little_evidence_or_unknown_to_the_fitted_posterior_are_not_
     post = Posterior.fit(stats, Prior())  # the prior predicts `optimism` = 1 everywhere
     X = np.tile([1.0, 0, 0, 0], (90, 1))
     det = DriftDetector(keep=100)
-    assert det.update(stats, post, np.zeros(90, int), X, np.zeros(90)) == []
-    assert stats.n[0] == 90  # rows are still added
+    stats.update(np.zeros(90, int), X, np.zeros(90))  # 90 ≤ keep observations
+    assert det.scan(stats, post, np.zeros(90, int), X, np.zeros(90)) == []
+    assert stats.n[0] == 90  # nothing forgotten
+    np.testing.assert_array_equal(stats.cusum[0], [0.0, 0.0])  # and nothing accumulated
+    # Evidence enough, but the posterior the decisions were made with never knew the model.
     grown = stats.with_arms(["new", "newer"])
-    assert det.update(grown, post, np.ones(200, int), np.tile([1.0, 0, 0, 0], (200, 1)),
-                      np.zeros(200)) == []
+    X200 = np.tile([1.0, 0, 0, 0], (200, 1))
+    grown.update(np.ones(200, int), X200, np.ones(200))
+    assert det.scan(grown, post, np.ones(200, int), X200, np.zeros(200)) == []
+    assert grown.n[1] == 200
 
 
 def test_detector_state_survives_serialisation_and_arm_changes():
@@ -125,7 +129,7 @@ def test_posteriors_stored_before_drift_detection_still_load():
     old = Posterior.from_bytes(pbuf.getvalue())
     np.testing.assert_allclose(old.noise_sd, post.noise_sd)
     np.testing.assert_array_equal(old.stats.cusum, np.zeros((1, 2)))
-    assert DriftDetector().update(old.stats, old, np.zeros(1, int), np.ones((1, D)),
+    assert DriftDetector().scan(old.stats, old, np.zeros(1, int), np.ones((1, D)),
                                   np.ones(1)) == []
 
 

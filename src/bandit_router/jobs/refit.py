@@ -97,12 +97,10 @@ def _refit_locked(session: Session, cfg: RefitConfig, force: bool, start: float,
         index = {a: i for i, a in enumerate(stats.arms)}
         arm_idx = np.fromiter((index[m] for m in batch.models), dtype=np.intp,
                               count=len(batch.models))
-        if cfg.drift is None:
-            stats.update(arm_idx, batch.X, batch.reward, times=batch.received_at,
-                         half_life=cfg.half_life_s)
-        else:
-            alarms += cfg.drift.update(stats, prev, arm_idx, batch.X, batch.reward,
-                                       times=batch.received_at, half_life=cfg.half_life_s)
+        if cfg.drift is not None:
+            alarms += cfg.drift.scan(stats, prev, arm_idx, batch.X, batch.reward)
+        stats.update(arm_idx, batch.X, batch.reward, times=batch.received_at,
+                     half_life=cfg.half_life_s)
         new_rows += len(batch.models)
     for model in dict.fromkeys(alarms):
         log.warning("reward of model %s changed: its evidence before the change now weighs "

@@ -42,18 +42,16 @@ class DriftDetector:
         if self.slack <= 0 or self.threshold <= 0 or self.keep < 0:
             raise ValueError("drift slack and threshold must be positive and keep ≥ 0")
 
-    def update(
+    def scan(
         self,
         stats: SufficientStats,
         fitted: Posterior | None,
         arm_idx: np.ndarray,
         X: np.ndarray,
         r: np.ndarray,
-        times: np.ndarray | None = None,
-        half_life: float | None = None,
     ) -> list[str]:
-        """Scan new rows (in arrival order) for changes, forget where one is found, then add
-        the rows to ``stats`` as :meth:`SufficientStats.update` does.
+        """Scan new rows (in arrival order) for changes and forget where one is found; call
+        it before adding the same rows with :meth:`SufficientStats.update`.
 
         ``fitted`` is the posterior the rows' decisions were made with (its predictions are
         what the residuals are measured against). Models it does not know, and models whose
@@ -61,26 +59,25 @@ class DriftDetector:
         Returns the models whose alarm went off, in ``stats.arms`` order.
         """
         arm_idx = np.asarray(arm_idx, dtype=np.intp)
+        X = np.asarray(X, dtype=np.float64)
+        r = np.asarray(r, dtype=np.float64)
+        if fitted is None or X.shape[1] != fitted.dim:
+            return []
+        known = {a: j for j, a in enumerate(fitted.arms)}
         alarms: list[str] = []
-        if fitted is not None and len(arm_idx):
-            X = np.asarray(X, dtype=np.float64)
-            r = np.asarray(r, dtype=np.float64)
-            known = {a: j for j, a in enumerate(fitted.arms)}
-            for k in np.unique(arm_idx):
-                arm = stats.arms[k]
-                j = known.get(arm)
-                if j is None or X.shape[1] != fitted.dim or stats.n[k] <= self.keep:
-                    # Nothing worth forgetting yet, and a posterior fitted on so few rows
-                    # (or on none: the prior) is expected to be wrong.
-                    continue
-                rows = np.flatnonzero(arm_idx == k)
-                z = (r[rows] - X[rows] @ fitted.theta[j]) / fitted.noise_sd[j]
-                g, fired = _cusum(stats.cusum[k], z, self.slack, self.threshold)
-                stats.cusum[k] = g
-                if fired:
-                    stats.forget(k, self.keep)
-                    alarms.append(arm)
-        stats.update(arm_idx, X, r, times=times, half_life=half_life)
+        for k in np.unique(arm_idx):
+            arm = stats.arms[k]
+            j = known.get(arm)
+            if j is None or stats.n[k] <= self.keep:
+                # Nothing worth forgetting yet, and a posterior fitted on so few rows (or on
+                # none: the prior) is expected to be wrong.
+                continue
+            rows = np.flatnonzero(arm_idx == k)
+            z = (r[rows] - X[rows] @ fitted.theta[j]) / fitted.noise_sd[j]
+            stats.cusum[k], fired = _cusum(stats.cusum[k], z, self.slack, self.threshold)
+            if fired:
+                stats.forget(k, self.keep)
+                alarms.append(arm)
         return alarms
 
 
