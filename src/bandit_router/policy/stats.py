@@ -62,20 +62,19 @@ class SufficientStats:
     def forget(self, k: int, keep: float) -> None:
         """Scale arm ``k``'s statistics down to the weight of ``keep`` observations."""
         if self.n[k] > keep:
-            f = keep / self.n[k]
-            self.A[k] *= f
-            self.b[k] *= f
-            self.s[k] *= f
-            self.n[k] = keep
+            self._scale(keep / self.n[k], k)
+
+    def _scale(self, f: float, k: int | slice = slice(None)) -> None:
+        """Multiply the weight of every observation of arm ``k`` (default: all arms) by ``f``."""
+        self.A[k] *= f
+        self.b[k] *= f
+        self.s[k] *= f
+        self.n[k] *= f
 
     def decay_to(self, t: float, half_life: float | None) -> None:
         """Move the reference time to ``t``, down-weighting everything by 2^-(Δt/half_life)."""
         if half_life is not None and half_life > 0 and t > self.t:
-            f = 0.5 ** ((t - self.t) / half_life)
-            self.A *= f
-            self.b *= f
-            self.s *= f
-            self.n *= f
+            self._scale(0.5 ** ((t - self.t) / half_life))
         self.t = max(self.t, t)
 
     def update(
