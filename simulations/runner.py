@@ -62,10 +62,7 @@ class PolicyConfig:
         return self.kind not in ("random", "cheapest", "strongest")
 
     def describe(self) -> dict:
-        d = asdict(self)
-        d["prior"] = asdict(self.prior)
-        d["drift"] = None if self.drift is None else asdict(self.drift)
-        return d
+        return asdict(self)  # nested dataclasses (prior, drift) become dicts too
 
 
 @dataclass(frozen=True)
