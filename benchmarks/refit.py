@@ -75,13 +75,10 @@ def _child(url: str) -> None:
 
     from bandit_router.config import Settings
     from bandit_router.jobs.refit import RefitConfig, refit
-    from bandit_router.policy import Prior
     from bandit_router.store.db import make_engine
 
     threadpool_limits(1)  # as the service does
-    st = Settings(database_url=url)
-    cfg = RefitConfig(policy=st.policy, dim=FeatureSpec().dim, prior=Prior(),
-                      half_life_s=st.half_life_s, error_reward=st.error_reward)
+    cfg = RefitConfig.from_settings(Settings(database_url=url), FeatureSpec().dim)
     engine = make_engine(url)
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.perf_counter()

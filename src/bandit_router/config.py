@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bandit_router.policy import DriftDetector, Prior
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BANDIT_ROUTER_", extra="ignore")
@@ -30,10 +32,13 @@ class Settings(BaseSettings):
         0.0, ge=0, description="λ in utility = reward − λ·cost_usd (reward per USD)"
     )
     propensity_floor: float = Field(0.01, ge=0, le=0.5)
-    prior_precision: float = Field(10.0, gt=0, description="prior precision of every "
-                                   "model's regression weights (ridge strength)")
-    prior_optimism: float = Field(1.0, description="prior mean reward of an untried model")
-    exploration: float = Field(0.5, ge=0, description="scale of the posterior spread")
+    # The policy's own defaults (policy.Prior, policy.DriftDetector) are the settings' defaults.
+    prior_precision: float = Field(Prior.precision, gt=0, description="prior precision of "
+                                   "every model's regression weights (ridge strength)")
+    prior_optimism: float = Field(Prior.optimism,
+                                  description="prior mean reward of an untried model")
+    exploration: float = Field(Prior.exploration, ge=0,
+                               description="scale of the posterior spread")
     error_reward: float = Field(0.0, ge=0, le=1, description="reward of feedback with an error")
 
     feature_buckets: int = Field(256, ge=8, le=65_536)
@@ -47,10 +52,11 @@ class Settings(BaseSettings):
     drift_detection: bool = Field(
         True, description="watch each model's rewards for an abrupt change (CUSUM on the "
                           "residuals) and forget its older evidence when one is found")
-    drift_threshold: float = Field(16.0, gt=0, description="evidence for a change alarm, in "
-                                   "residual standard deviations (higher = fewer, later alarms)")
-    drift_keep: float = Field(100.0, ge=0, description="observations' worth of evidence a "
-                              "model keeps after a change alarm")
+    drift_threshold: float = Field(DriftDetector.threshold, gt=0, description="evidence for a "
+                                   "change alarm, in residual standard deviations (higher = "
+                                   "fewer, later alarms)")
+    drift_keep: float = Field(DriftDetector.keep, ge=0, description="observations' worth of "
+                              "evidence a model keeps after a change alarm")
     posterior_poll_s: float = Field(2.0, gt=0, description="how often a process checks for a newer posterior")
     scheduler: bool = Field(True, description="run the refit scheduler in this process")
     refit_in_process: bool = Field(
@@ -126,6 +132,17 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.get_secret_value().startswith("sqlite")
+
+    def prior(self) -> Prior:
+        """The regression prior these settings describe."""
+        return Prior(precision=self.prior_precision, optimism=self.prior_optimism,
+                     exploration=self.exploration)
+
+    def drift_detector(self) -> DriftDetector | None:
+        """The change detector these settings describe; None when it is switched off."""
+        if not self.drift_detection:
+            return None
+        return DriftDetector(threshold=self.drift_threshold, keep=self.drift_keep)
 
 
 def get_settings(**overrides) -> Settings:

@@ -22,10 +22,9 @@ from bandit_router.config import Settings
 from bandit_router.features import FeatureSpec, Featurizer
 from bandit_router.jobs.refit import RefitConfig, RefitResult, refit
 from bandit_router.jobs.scheduler import start_scheduler
-from bandit_router.policy import Posterior, Prior, make_policy
+from bandit_router.policy import Posterior, make_policy
 from bandit_router.jobs.pacing import pace_tenants
 from bandit_router.policy.pacing import period_bounds
-from bandit_router.policy.drift import DriftDetector
 from bandit_router.routing import BudgetExhausted, RouteDecision, RouteRequest, Router
 from bandit_router.tenancy import TenantState, tenant_request
 from bandit_router.store import migrate
@@ -54,14 +53,8 @@ class Service:
         self.sessions: sessionmaker[Session] = make_sessionmaker(self.engine)
         spec = FeatureSpec(n_buckets=settings.feature_buckets, max_ngram=settings.feature_ngrams,
                            n_caller=settings.feature_caller_slots)
-        self.prior = Prior(precision=settings.prior_precision, optimism=settings.prior_optimism,
-                           exploration=settings.exploration)
-        self.refit_config = RefitConfig(policy=settings.policy, dim=spec.dim, prior=self.prior,
-                                        half_life_s=settings.half_life_s,
-                                        error_reward=settings.error_reward,
-                                        drift=DriftDetector(threshold=settings.drift_threshold,
-                                                            keep=settings.drift_keep)
-                                        if settings.drift_detection else None)
+        self.refit_config = RefitConfig.from_settings(settings, spec.dim)
+        self.prior = self.refit_config.prior
         self.router = Router(
             Featurizer(spec),
             make_policy(settings.policy, settings.propensity_floor, settings.linucb_alpha),

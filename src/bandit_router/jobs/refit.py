@@ -17,6 +17,7 @@ import numpy as np
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from bandit_router.config import Settings
 from bandit_router.policy import Posterior, Prior, SufficientStats
 from bandit_router.policy.drift import DriftDetector
 from bandit_router.store.locks import REFIT_LOCK, release_session_lock, try_session_lock
@@ -38,6 +39,13 @@ class RefitConfig:
     half_life_s: float | None
     error_reward: float = 0.0
     drift: DriftDetector | None = None  # None: no change detection
+
+    @classmethod
+    def from_settings(cls, settings: Settings, dim: int) -> "RefitConfig":
+        """The refit the service runs under ``settings`` for features of size ``dim``."""
+        return cls(policy=settings.policy, dim=dim, prior=settings.prior(),
+                   half_life_s=settings.half_life_s, error_reward=settings.error_reward,
+                   drift=settings.drift_detector())
 
 
 @dataclass(frozen=True)
@@ -102,7 +110,8 @@ def _refit_locked(session: Session, cfg: RefitConfig, force: bool, start: float,
         stats.update(arm_idx, batch.X, batch.reward, times=batch.received_at,
                      half_life=cfg.half_life_s)
         new_rows += len(batch.models)
-    for model in dict.fromkeys(alarms):
+    changed = tuple(dict.fromkeys(alarms))  # each model once, in order
+    for model in changed:
         log.warning("reward of model %s changed: its evidence before the change now weighs "
                     "%g observations", model, cfg.drift.keep, extra={"model": model})
     posterior = Posterior.fit(stats, cfg.prior)
@@ -114,5 +123,4 @@ def _refit_locked(session: Session, cfg: RefitConfig, force: bool, start: float,
     )
     session.commit()
     log.info("refit stored posterior version %d (%d new rows, %.2fs)", version, new_rows, seconds)
-    return RefitResult(version, new_rows, n_before + new_rows, seconds, "refitted",
-                       tuple(dict.fromkeys(alarms)))
+    return RefitResult(version, new_rows, n_before + new_rows, seconds, "refitted", changed)

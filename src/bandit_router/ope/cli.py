@@ -70,7 +70,6 @@ def evaluate(
 ) -> None:
     """Estimate what a candidate policy would have earned and spent on the logged decisions."""
     from bandit_router.config import Settings
-    from bandit_router.policy import Prior
 
     settings = Settings(**({} if database_url is None else {"database_url": database_url}))
     try:
@@ -84,8 +83,7 @@ def evaluate(
                               max_weight_share=max_weight_share)))
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
-    prior = Prior(precision=settings.prior_precision, optimism=settings.prior_optimism,
-                  exploration=settings.exploration)
+    prior = settings.prior()
     try:
         if log is not None:
             logged, posteriors = _simulation(log, run, data, cost, models, output_tokens, prior,
