@@ -97,6 +97,10 @@ def simulate(
                                   help="hashed n-gram buckets of the featuriser"),
     max_ngram: int = typer.Option(FeatureSpec().max_ngram, "--max-ngram",
                                   help="longest hashed word n-gram (1 = unigrams only)"),
+    features: Optional[Path] = typer.Option(
+        None, "--features", help="precomputed request features (.npy, one row per request "
+        "of --data in file order, e.g. from `python -m simulations.embed`) instead of the "
+        "service's featuriser"),
     window: int = typer.Option(250, "--window", help="requests averaged for recovery time"),
     tolerance: float = typer.Option(0.05, "--tolerance", help="recovered when within this "
                                     "share of the post-change oracle's reward"),
@@ -111,6 +115,9 @@ def simulate(
     started = time.perf_counter()
     if (data is None) == (scenario is None):
         raise typer.BadParameter("pass exactly one of --data PATH or --scenario NAME")
+    if features is not None and data is None:
+        raise typer.BadParameter("--features replaces the features of --data; synthetic "
+                                 "scenarios make their own")
     prior = Prior(**{**Prior().__dict__, "precision": precision, "exploration": exploration})
     configs = build_policies(policies, refit_every, half_life or None, alpha, epsilon,
                              propensity_floor, prior)
@@ -118,7 +125,8 @@ def simulate(
     featurizer = Featurizer(FeatureSpec(n_buckets=n_buckets, max_ngram=max_ngram))
     try:
         if data is not None:
-            base = load_responses(data, featurizer, parse_costs(cost), models, output_tokens)
+            base = load_responses(data, featurizer, parse_costs(cost), models, output_tokens,
+                                  features)
             datasets = {}
             for s in seed_list:
                 d = base.shuffled(np.random.default_rng(s))
@@ -150,8 +158,9 @@ def simulate(
         "mean_cost_usd": {m: float(c) for m, c in zip(first.models, first.cost.mean(axis=0))},
         "mean_quality": {m: float(q) for m, q in zip(first.models, first.reward.mean(axis=0))},
         "drift_step": first.drift_step,
-        "features": {"n_buckets": n_buckets, "max_ngram": max_ngram,
-                     "dim": featurizer.spec.dim},
+        "features": ({"file": str(features), "dim": first.X.shape[1]} if features is not None
+                     else {"n_buckets": n_buckets, "max_ngram": max_ngram,
+                           "dim": featurizer.spec.dim}),
         "policies": {c.label: c.describe() for c in configs},
         "results": experiment.policy_summary(runs),
         "runs": runs,

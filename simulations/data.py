@@ -210,17 +210,48 @@ def request_costs(
     return out
 
 
+def read_features(path: str | Path, n: int) -> np.ndarray:
+    """Precomputed request features from a ``.npy`` file, with the bias column prepended.
+
+    One row per request, in the order :func:`read_responses` yields them (files sorted by
+    path, rows in file order), as ``python -m simulations.embed`` writes them.
+    """
+    try:
+        F = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot read features from {path}: {exc}; expected a .npy array "
+                        "of shape (requests, dimensions)") from None
+    if F.ndim != 2 or not np.issubdtype(F.dtype, np.number):
+        raise DataError(f"{path} holds an array of shape {F.shape} and type {F.dtype}; "
+                        "expected a numeric (requests, dimensions) array")
+    if F.shape[0] != n:
+        raise DataError(f"{path} has {F.shape[0]} rows but the data has {n} requests; "
+                        "compute the features from the same files (python -m simulations.embed)")
+    F = F.astype(np.float64)
+    if not np.isfinite(F).all():
+        bad = int(np.flatnonzero(~np.isfinite(F).all(axis=1))[0])
+        raise DataError(f"{path} has a NaN or infinite value in row {bad}")
+    return np.hstack([np.ones((n, 1)), F])
+
+
 def load_responses(
     path: str | Path,
     featurizer: Featurizer | None = None,
     costs: Mapping[str, float] | None = None,
     catalogs: Sequence[str | Path] = (),
     output_tokens: int = 256,
+    features: str | Path | None = None,
 ) -> Dataset:
-    """A RouteLLM-style response file set as a :class:`Dataset` (file order, unshuffled)."""
+    """A RouteLLM-style response file set as a :class:`Dataset` (file order, unshuffled).
+
+    Request features come from ``featurizer`` (the service's by default) or, when
+    ``features`` names a ``.npy`` file, from that file (see :func:`read_features`).
+    """
     table = read_responses(path)
-    featurizer = featurizer or Featurizer(FeatureSpec())
-    X = featurizer.transform_many(table.prompts)
+    if features is not None:
+        X = read_features(features, len(table.prompts))
+    else:
+        X = (featurizer or Featurizer(FeatureSpec())).transform_many(table.prompts)
     cost = request_costs(table.prompts, table.models, costs, catalogs, output_tokens)
     return Dataset(name=Path(path).name, models=table.models, X=X, reward=table.quality,
                    expected=table.quality, cost=cost)

@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import typer
 from typer.testing import CliRunner
@@ -73,3 +74,38 @@ def test_the_real_mmlu_files_load_with_shipped_prices():
     assert data.n == 14_042 and data.k == 2
     assert data.reward.mean(axis=0) == pytest.approx([0.681, 0.806], abs=0.001)
     assert data.cost[:, 1].mean() > 10 * data.cost[:, 0].mean()
+
+
+def test_precomputed_features_drive_the_policies(response_dir, tmp_path):
+    """A feature that marks the hard requests must lift the ceiling above one that is noise."""
+    from simulations.data import read_responses
+
+    prompts = read_responses(response_dir).prompts
+    rng = np.random.default_rng(0)
+    files = {"marks": np.array([[p.startswith("prove")] for p in prompts], dtype=float),
+             "noise": rng.random((len(prompts), 1))}
+    apgr = {}
+    for name, arr in files.items():
+        np.save(tmp_path / f"{name}.npy", arr)
+        res = runner.invoke(app, [
+            "simulate", "--data", str(response_dir), "--features", str(tmp_path / f"{name}.npy"),
+            "--cost", "strong-model=0.01", "--cost", "weak/model-7b=0.001", "--sweep",
+            "--sweep-points", "6", "--policies", "ceiling", "--refit-every", "25",
+            "--json", str(tmp_path / f"{name}.json"), "--workers", "1", "--no-progress"])
+        assert res.exit_code == 0, res.output
+        summary = json.loads((tmp_path / f"{name}.json").read_text())
+        assert summary["features"] == {"file": str(tmp_path / f"{name}.npy"), "dim": 2}
+        apgr[name] = summary["sweep"]["ceiling-holdout"]["apgr"]["mean"]
+    assert apgr["marks"] > apgr["noise"] + 0.1
+
+
+def test_feature_files_are_checked_and_only_go_with_data(response_dir, tmp_path):
+    np.save(tmp_path / "short.npy", np.zeros((10, 4)))
+    res = runner.invoke(app, ["simulate", "--data", str(response_dir), "--features",
+                              str(tmp_path / "short.npy"), "--cost", "strong-model=0.01",
+                              "--cost", "weak/model-7b=0.001", "--no-progress"])
+    assert res.exit_code == 2 and "10 rows but the data has 600" in res.output
+    assert "Traceback" not in res.output
+    res = runner.invoke(app, ["simulate", "--scenario", "drift", "--features",
+                              str(tmp_path / "short.npy")])
+    assert res.exit_code == 2 and "--features" in res.output

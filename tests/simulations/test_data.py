@@ -55,3 +55,44 @@ def test_synthetic_scenarios_are_reproducible_and_change_half_way():
     assert price.cost[200:, -1].mean() < 0.5 * price.cost[:200, -1].mean()
     lat = synthetic("latency", 7, sc)
     assert lat.latency_ms.shape == (400, 3)
+
+
+def _hard(prompts) -> np.ndarray:
+    return np.array([[1.0 if p.startswith("prove") else 0.0] for p in prompts])
+
+
+def test_precomputed_features_replace_the_featuriser_row_for_row(response_dir, tmp_path):
+    table = read_responses(response_dir)
+    f = tmp_path / "emb.npy"
+    np.save(f, _hard(table.prompts).astype(np.float32))
+    data = load_responses(response_dir, costs={"weak/model-7b": 0.001, "strong-model": 0.01},
+                          features=f)
+    assert data.X.shape == (600, 2)  # the bias column, then the file's column
+    assert (data.X[:, 0] == 1.0).all()
+    assert data.X[:, 1].tolist() == _hard(table.prompts)[:, 0].tolist()
+
+
+@pytest.mark.parametrize("array, message", [
+    (np.zeros((599, 3)), "599 rows but the data has 600"),
+    (np.zeros(600), "shape"),
+    (np.array([["a"]] * 600), "numeric"),
+])
+def test_feature_files_that_do_not_fit_the_data_are_refused(response_dir, tmp_path, array,
+                                                            message):
+    f = tmp_path / "bad.npy"
+    np.save(f, array)
+    with pytest.raises(DataError, match=message):
+        load_responses(response_dir, costs={"weak/model-7b": 0.001, "strong-model": 0.01},
+                       features=f)
+
+
+def test_a_feature_file_with_nan_or_that_is_not_npy_is_refused(response_dir, tmp_path):
+    costs = {"weak/model-7b": 0.001, "strong-model": 0.01}
+    nan = np.zeros((600, 2))
+    nan[17, 1] = np.nan
+    np.save(tmp_path / "nan.npy", nan)
+    with pytest.raises(DataError, match="row 17"):
+        load_responses(response_dir, costs=costs, features=tmp_path / "nan.npy")
+    (tmp_path / "text.npy").write_text("not an array")
+    with pytest.raises(DataError, match="cannot read features"):
+        load_responses(response_dir, costs=costs, features=tmp_path / "text.npy")
