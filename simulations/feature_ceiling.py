@@ -62,9 +62,10 @@ def holdout_knn_apgr(X: np.ndarray, quality: np.ndarray, seed: int, k: int = 100
     F /= np.maximum(np.linalg.norm(F, axis=1, keepdims=True), 1e-12)
     gain = quality[train, strong] - quality[train, weak]
     k = min(k, len(train))
+    train_t = F[train].T  # gathered once, not per block
     pred = np.empty(len(test))
     for lo in range(0, len(test), 1024):  # blocks keep the similarity matrix small
-        sim = F[test[lo:lo + 1024]] @ F[train].T
+        sim = F[test[lo:lo + 1024]] @ train_t
         near = np.argpartition(-sim, k - 1, axis=1)[:, :k]
         pred[lo:lo + 1024] = gain[near].mean(axis=1)
     return _ranked_apgr(pred, quality[test], strong, points)
