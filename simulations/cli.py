@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Optional
 
@@ -14,8 +15,7 @@ import numpy as np
 import typer
 
 from bandit_router.features import FeatureSpec, Featurizer
-from bandit_router.policy import Prior
-from bandit_router.policy.drift import DriftDetector
+from bandit_router.policy import DriftDetector, PolicySpec, Prior
 from simulations import experiment
 from simulations.data import SCENARIOS, DataError, Scenario, load_responses, parse_costs, synthetic
 from simulations.runner import KINDS, PolicyConfig
@@ -24,43 +24,57 @@ DEFAULT_POLICIES = "thompson,linucb,epsilon-greedy,contextfree-thompson,random,c
                    "strongest,oracle,ceiling"
 
 
-def build_policies(names: str, refit_every: int, half_life: float | None, alpha: float,
-                   epsilon: float, propensity_floor: float, prior: Prior) -> list[PolicyConfig]:
+def build_policies(names: str, refit_every: int, spec: PolicySpec) -> list[PolicyConfig]:
     """``"thompson,linucb:alpha=0.5,thompson:half_life=none"`` → policy configs.
 
-    Knobs after ``:`` override the command's options for that policy only; the label is the
-    text as written, so two variants of one policy can run side by side.
+    Knobs after ``:`` override the command's options (``refit_every`` and ``spec``) for that
+    policy only: any field of :class:`PolicySpec` or of its prior, and ``drift_*`` for the
+    detector's. The label is the text as written, so two variants of one policy can run side
+    by side.
     """
     out = []
     for raw in [s.strip() for s in names.split(",") if s.strip()]:
         kind, _, rest = raw.partition(":")
-        knobs = {"refit_every": refit_every, "half_life": half_life, "alpha": alpha,
-                 "epsilon": epsilon, "propensity_floor": propensity_floor}
-        prior_knobs = {}
-        drift_knobs: dict | None = {}
-        for kv in [p for p in rest.split(":") if p]:
-            key, _, value = kv.partition("=")
-            key = key.replace("-", "_")
-            if key in ("precision", "optimism", "noise_var", "noise_pseudo_count", "exploration"):
-                prior_knobs[key] = float(value)
-            elif key == "half_life":
-                knobs[key] = None if value.lower() in ("none", "0", "inf") else float(value)
-            elif key == "drift" and value.lower() == "none":
-                drift_knobs = None
-            elif key in ("drift_slack", "drift_threshold", "drift_keep"):
-                if drift_knobs is not None:
-                    drift_knobs[key.removeprefix("drift_")] = float(value)
-            elif key in knobs:
-                knobs[key] = type(knobs[key] if knobs[key] is not None else 0.0)(value)
-            else:
-                raise typer.BadParameter(f"unknown knob {key!r} in policy {raw!r}")
         if kind not in KINDS:
             raise typer.BadParameter(f"unknown policy {kind!r}; choose from {', '.join(KINDS)}")
-        drift = None if drift_knobs is None else DriftDetector(**drift_knobs)
-        out.append(PolicyConfig(kind=kind, label=raw, prior=Prior(**{**prior.__dict__,
-                                                                    **prior_knobs}),
-                                drift=drift, **knobs))
+        knobs = [p.partition("=")[::2] for p in rest.split(":") if p]
+        try:
+            every, variant = _with_knobs(refit_every, spec, knobs)
+            out.append(PolicyConfig(kind=kind, label=raw, refit_every=every, spec=variant))
+        except (KeyError, ValueError) as exc:
+            raise typer.BadParameter(f"{exc.args[0]} in policy {raw!r}") from None
     return out
+
+
+_NONE = ("none", "0", "inf")
+
+
+def _with_knobs(refit_every: int, spec: PolicySpec,
+                knobs: list[tuple[str, str]]) -> tuple[int, PolicySpec]:
+    top, prior, drift = {}, {}, {}
+    spec_fields = {f.name for f in fields(PolicySpec)} - {"kind", "prior", "drift"}
+    for key, value in knobs:
+        key = key.replace("-", "_")
+        if key == "refit_every":
+            refit_every = int(value)
+        elif key in {f.name for f in fields(Prior)}:
+            prior[key] = float(value)
+        elif key == "half_life":
+            top[key] = None if value.lower() in _NONE else float(value)
+        elif key == "drift" and value.lower() == "none":
+            drift = None
+        elif key in ("drift_slack", "drift_threshold", "drift_keep"):
+            if drift is not None:
+                drift[key.removeprefix("drift_")] = float(value)
+        elif key in spec_fields:
+            top[key] = float(value)
+        else:
+            raise KeyError(f"unknown knob {key!r}")
+    if drift is None:
+        top["drift"] = None
+    elif drift:
+        top["drift"] = replace(spec.drift or DriftDetector(), **drift)
+    return refit_every, replace(spec, prior=replace(spec.prior, **prior), **top)
 
 
 def simulate(
@@ -118,9 +132,13 @@ def simulate(
     if features is not None and data is None:
         raise typer.BadParameter("--features replaces the features of --data; synthetic "
                                  "scenarios make their own")
-    prior = Prior(**{**Prior().__dict__, "precision": precision, "exploration": exploration})
-    configs = build_policies(policies, refit_every, half_life or None, alpha, epsilon,
-                             propensity_floor, prior)
+    try:
+        spec = PolicySpec(propensity_floor=propensity_floor, alpha=alpha, epsilon=epsilon,
+                          half_life=half_life or None,
+                          prior=Prior(precision=precision, exploration=exploration))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    configs = build_policies(policies, refit_every, spec)
     seed_list = list(range(seed, seed + seeds))
     featurizer = Featurizer(FeatureSpec(n_buckets=n_buckets, max_ngram=max_ngram))
     try:

@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bandit_router.policy import DriftDetector, Prior
+from bandit_router.policy import DriftDetector, PolicySpec, Prior
 
 
 class Settings(BaseSettings):
@@ -129,21 +129,12 @@ class Settings(BaseSettings):
     def _zero_is_off(cls, v: float | None) -> float | None:
         return None if v is not None and v <= 0 else v
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.get_secret_value().startswith("sqlite")
-
-    def prior(self) -> Prior:
-        """The regression prior these settings describe."""
-        return Prior(precision=self.prior_precision, optimism=self.prior_optimism,
-                     exploration=self.exploration)
-
-    def drift_detector(self) -> DriftDetector | None:
-        """The change detector these settings describe; None when it is switched off."""
-        if not self.drift_detection:
-            return None
-        return DriftDetector(threshold=self.drift_threshold, keep=self.drift_keep)
-
-
-def get_settings(**overrides) -> Settings:
-    return Settings(**overrides)
+    def policy_spec(self) -> PolicySpec:
+        """The policy and learner these settings describe (half-life in seconds)."""
+        drift = (DriftDetector(threshold=self.drift_threshold, keep=self.drift_keep)
+                 if self.drift_detection else None)
+        return PolicySpec(kind=self.policy, propensity_floor=self.propensity_floor,
+                          alpha=self.linucb_alpha, half_life=self.half_life_s, drift=drift,
+                          prior=Prior(precision=self.prior_precision,
+                                      optimism=self.prior_optimism,
+                                      exploration=self.exploration))

@@ -22,7 +22,7 @@ from bandit_router.config import Settings
 from bandit_router.features import FeatureSpec, Featurizer
 from bandit_router.jobs.refit import RefitConfig, RefitResult, refit
 from bandit_router.jobs.scheduler import start_scheduler
-from bandit_router.policy import Posterior, make_policy
+from bandit_router.policy import Posterior
 from bandit_router.jobs.pacing import pace_tenants
 from bandit_router.policy.pacing import period_bounds
 from bandit_router.routing import BudgetExhausted, RouteDecision, RouteRequest, Router
@@ -54,10 +54,10 @@ class Service:
         spec = FeatureSpec(n_buckets=settings.feature_buckets, max_ngram=settings.feature_ngrams,
                            n_caller=settings.feature_caller_slots)
         self.refit_config = RefitConfig.from_settings(settings, spec.dim)
-        self.prior = self.refit_config.prior
+        self.prior = self.refit_config.spec.prior
         self.router = Router(
             Featurizer(spec),
-            make_policy(settings.policy, settings.propensity_floor, settings.linucb_alpha),
+            self.refit_config.spec.policy(),
             Posterior.from_prior([], spec.dim, self.prior, version=0),
             [],
             cost_weight=settings.cost_weight,
