@@ -43,18 +43,6 @@ def reserve(session: Session, tenant_id: str, period_start: datetime, cost_usd: 
     return result.rowcount == 1
 
 
-def settle(session: Session, tenant_id: str, period_start: datetime, delta_usd: float) -> None:
-    """Replace a reservation's estimate by the charged cost (``delta = charged − estimate``)."""
-    if delta_usd == 0:
-        return
-    session.execute(
-        update(SpendRow)
-        .where(SpendRow.tenant_id == tenant_id, SpendRow.period_start == period_start)
-        .values(committed_usd=SpendRow.committed_usd + delta_usd)
-        .execution_options(synchronize_session=False)
-    )
-
-
 def counter(session: Session, tenant_id: str, period_start: datetime) -> tuple[float, int]:
     row = session.get(SpendRow, (tenant_id, period_start))
     return (row.committed_usd, row.n_decisions) if row is not None else (0.0, 0)
