@@ -15,7 +15,7 @@ from pydantic import (
     model_validator,
 )
 
-from bandit_router.store.spend import ModelUsage
+from bandit_router.store.records import ModelUsage
 
 
 def _storable(value: str) -> str:
