@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from threadpoolctl import threadpool_limits
 
 from bandit_router import metrics
-from bandit_router.catalog import ModelSpec, load_catalog
+from bandit_router.catalog import ModelSpec, checked_for_registration, load_catalog
 from bandit_router.config import Settings
 from bandit_router.features import FeatureSpec, Featurizer
 from bandit_router.jobs.refit import RefitConfig, RefitResult, refit
@@ -370,7 +370,12 @@ class Service:
         if reconcile:
             self._last_reconcile = time.monotonic()
 
+    def checked_model(self, spec: ModelSpec) -> ModelSpec:
+        """``spec`` as it may be registered under these settings (raises CatalogError)."""
+        return checked_for_registration(spec, self.settings.upstream_key_env_allow)
+
     def register_models(self, specs: list[ModelSpec]) -> None:
+        specs = [self.checked_model(spec) for spec in specs]
         with transaction(self.sessions) as s:
             # Every uvicorn worker registers the models file at start; without this lock two
             # workers on a new database both insert a model, one fails its start-up, and

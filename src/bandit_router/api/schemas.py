@@ -15,6 +15,7 @@ from pydantic import (
     model_validator,
 )
 
+from bandit_router.catalog import normalize_base_url
 from bandit_router.store.spend import ModelUsage
 
 
@@ -137,9 +138,7 @@ class ModelIn(Strict):
     @field_validator("base_url")
     @classmethod
     def _http_only(cls, v: str | None) -> str | None:
-        if v is not None and not v.startswith(("http://", "https://")):
-            raise ValueError("base_url must start with http:// or https://")
-        return v
+        return None if v is None else normalize_base_url(v)  # a CatalogError is a ValueError
 
 
 class ModelOut(BaseModel):
