@@ -270,24 +270,42 @@ class Service:
                            "unavailable and could not be logged; its feedback cannot be stored")
 
     def _charged(self, session: Session, decision: DecisionRow, outcome: Outcome,
-                 usage_cost_usd: float | None = None) -> float:
-        """cost_usd if reported, else tokens × the model's prices, else the proxy's measured
-        cost (``usage_cost_usd``), else the estimate made at decision time."""
+                 usage_cost_usd: float | None = None, reporter_tenant_id: str | None = None
+                 ) -> float:
+        """What a decision is charged against its tenant's budget.
+
+        The service's own figure is the proxy's measured cost (``usage_cost_usd``), else the
+        estimate made when routing. What the app reports (``cost_usd``, else its tokens × the
+        model's prices) can raise the charge above that, never lower it: otherwise an app could
+        lift its own hard budget by reporting ``cost_usd: 0``. It is taken as reported only
+        from a trusted reporter: the service itself or the operator key (no
+        ``reporter_tenant_id``), or a tenant the operator marked ``trust_reported_cost``."""
+        measured = usage_cost_usd if usage_cost_usd is not None else decision.estimated_cost_usd
+        reported = self._reported_cost(session, decision, outcome)
+        if reported is None:
+            return measured
+        tenant = self.tenants.get(reporter_tenant_id) if reporter_tenant_id is not None else None
+        if reporter_tenant_id is None or (tenant is not None and tenant.trust_reported_cost):
+            return reported
+        return max(reported, measured)
+
+    def _reported_cost(self, session: Session, decision: DecisionRow,
+                       outcome: Outcome) -> float | None:
+        """The feedback's cost_usd, else its tokens × the model's prices, else None."""
         if outcome.cost_usd is not None:
             return outcome.cost_usd
-        if outcome.input_tokens is not None or outcome.output_tokens is not None:
-            spec = self.router.models.get(decision.model_id)
-            if spec is None:
-                row = session.get(ModelRow, decision.model_id)
-                spec = to_spec(row) if row is not None else None
-            if spec is not None:
-                n_in = outcome.input_tokens if outcome.input_tokens is not None else decision.input_tokens_est
-                n_out = (outcome.output_tokens if outcome.output_tokens is not None
-                         else decision.output_tokens_est)
-                return spec.cost_usd(n_in, n_out)
-        if usage_cost_usd is not None:
-            return usage_cost_usd
-        return decision.estimated_cost_usd
+        if outcome.input_tokens is None and outcome.output_tokens is None:
+            return None
+        spec = self.router.models.get(decision.model_id)
+        if spec is None:
+            row = session.get(ModelRow, decision.model_id)
+            spec = to_spec(row) if row is not None else None
+        if spec is None:
+            return None
+        n_in = outcome.input_tokens if outcome.input_tokens is not None else decision.input_tokens_est
+        n_out = (outcome.output_tokens if outcome.output_tokens is not None
+                 else decision.output_tokens_est)
+        return spec.cost_usd(n_in, n_out)
 
     # -- tenants and keys -----------------------------------------------------------------
     def authenticate(self, secret: str) -> tenant_store.Principal | None:

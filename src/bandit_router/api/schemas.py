@@ -185,6 +185,12 @@ class SlaIn(Strict):
     p95_latency_ms: Finite | None = Field(gt=0, le=3_600_000)
 
 
+class TrustIn(Strict):
+    trust_reported_cost: bool = Field(description="charge the cost this tenant's app reports "
+                                      "in feedback even when it is below what the service "
+                                      "measured or estimated")
+
+
 class BudgetOut(BaseModel):
     period: str
     limit_usd: float
@@ -196,6 +202,7 @@ class TenantOut(BaseModel):
     name: str
     p95_latency_ms: float | None
     budget: BudgetOut | None
+    trust_reported_cost: bool = False
 
 
 class KeyIn(Strict):
