@@ -57,6 +57,10 @@ class Settings(BaseSettings):
                                    "fewer, later alarms)")
     drift_keep: float = Field(DriftDetector.keep, ge=0, description="observations' worth of "
                               "evidence a model keeps after a change alarm")
+    posterior_stale_after_s: float | None = Field(
+        None, gt=0, description="report the posterior stale (/readyz, stays 200) when feedback "
+                                "has waited this long without a refit learning it; default "
+                                "4 × refit_interval_s")
     posterior_poll_s: float = Field(2.0, gt=0, description="how often a process checks for a newer posterior")
     scheduler: bool = Field(True, description="run the refit scheduler in this process")
     refit_in_process: bool = Field(

@@ -36,7 +36,8 @@ from bandit_router.store.decisions import Outcome, record_decision
 from bandit_router.store.latency import recent_p95
 from bandit_router.store import tenants as tenant_store
 from bandit_router.store.models import list_models, record_model, to_spec
-from bandit_router.store.posteriors import latest_version, load_posterior
+from bandit_router.store.posteriors import (latest_version, load_posterior,
+                                            oldest_unlearned_feedback)
 from bandit_router.store.errors import NotFound
 from bandit_router.store.locks import MODELS_LOCK, OPERATOR_KEY_LOCK, exclusive_xact_lock
 from bandit_router.store.schema import DecisionRow, ModelRow
@@ -64,6 +65,8 @@ class Service:
             default_output_tokens=settings.default_output_tokens,
         )
         self.posterior_loaded = False
+        self._served_watermark: int | None = None  # feedback id the served posterior learned to
+        self._unlearned_since: float | None = None  # epoch s of the oldest feedback not learned
         self.tenants: dict[str, TenantState] = {}
         self.scheduler = None
         self._sync_lock = threading.Lock()
@@ -420,6 +423,7 @@ class Service:
                     post.version = int(row.version)
                     self.router.set_posterior(post)
                     self.posterior_loaded = True
+                    self._served_watermark = int(row.watermark)
                     log.info("loaded posterior version %d", row.version)
             elif newest is not None:
                 self.posterior_loaded = True
@@ -427,9 +431,26 @@ class Service:
             if latency:
                 self.router.latency_p95 = recent_p95(s, self.settings.latency_window_s)
                 self._last_latency = time.monotonic()
+            self._observe_learning(s)
             s.rollback()
             self.sync_tenants()
             self._pace(s)
+
+    def _observe_learning(self, session: Session) -> None:
+        """Remember when the oldest feedback the served posterior has not learned arrived."""
+        if self._served_watermark is None:
+            return
+        first = oldest_unlearned_feedback(session, self._served_watermark)
+        self._unlearned_since = None if first is None else first.timestamp()
+
+    def staleness(self) -> dict:
+        """Whether learning has stalled: feedback waiting longer than ``posterior_stale_after_s``
+        (default 4 refit intervals) for a refit, as of the last sync. Routing goes on from the
+        posterior in memory either way, so this is reported, not made a readiness failure."""
+        after = self.settings.posterior_stale_after_s or 4 * self.settings.refit_interval_s
+        since = self._unlearned_since
+        lag = 0.0 if since is None else max(time.time() - since, 0.0)
+        return {"stale": lag > after, "lag_s": round(lag, 1), "stale_after_s": after}
 
     def refit(self, force: bool = False) -> RefitResult:
         try:
@@ -453,6 +474,11 @@ class Service:
             checks["database"] = f"unreachable ({type(exc).__name__})"
         checks["posterior"] = (f"version {self.router.posterior.version}"
                                if self.posterior_loaded else "not loaded")
+        stale = self.staleness()
+        if stale["stale"]:
+            checks["posterior"] += (f"; stale: feedback has waited {stale['lag_s']:.0f} s for a "
+                                    f"refit (over {stale['stale_after_s']:g} s): is the refit "
+                                    "job running?")
         writer = self.decision_writer
         if writer is not None:
             checks["decision_log"] = ("ok" if writer.healthy else
