@@ -94,11 +94,13 @@ def refit(database_url: Optional[str] = typer.Option(None, "--database-url"),
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        while True:
-            result = service.refit(force=force)
-            typer.echo(json.dumps(result.__dict__))
-            if every is None or stop.wait(every):
-                break
+        if every is None:
+            typer.echo(json.dumps(service.refit(force=force).__dict__))
+        else:
+            from bandit_router.jobs.loop import run_refit_loop
+
+            run_refit_loop(lambda: service.refit(force=force), every, stop,
+                           lambda result: typer.echo(json.dumps(result.__dict__)))
     except KeyboardInterrupt:
         pass
     finally:

@@ -42,8 +42,8 @@ def get_one(model_id: ModelPath, _: CallerDep, service: ServiceDep, session: Ses
             responses={201: {"description": "model registered"}})
 def put_model(model_id: ModelPath, body: ModelIn, _: AdminDep, service: ServiceDep,
               session: SessionDep, response: Response) -> ModelOut:
-    spec = ModelSpec(id=model_id, tags=tuple(body.tags),
-                     **body.model_dump(exclude={"tags"}))
+    spec = service.checked_model(ModelSpec(id=model_id, tags=tuple(body.tags),
+                                           **body.model_dump(exclude={"tags"})))
     with session.begin():
         created = record_model(session, spec)
     service.sync_models()
