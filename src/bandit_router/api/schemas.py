@@ -11,9 +11,11 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    create_model,
     field_validator,
     model_validator,
 )
+from pydantic.fields import FieldInfo
 
 from bandit_router.store.spend import ModelUsage
 
@@ -140,6 +142,17 @@ class ModelIn(Strict):
         if v is not None and not v.startswith(("http://", "https://")):
             raise ValueError("base_url must start with http:// or https://")
         return v
+
+
+def _partial(model: type[BaseModel], name: str) -> type[BaseModel]:
+    """``model`` with every required field optional (the same constraints and validators), for
+    a PATCH body in which only the fields given change."""
+    fields = {n: (f.annotation | None, FieldInfo.merge_field_infos(f, default=None))
+              for n, f in model.model_fields.items() if f.is_required()}
+    return create_model(name, __base__=model, **fields)
+
+
+ModelPatch = _partial(ModelIn, "ModelPatch")
 
 
 class ModelOut(BaseModel):
