@@ -38,7 +38,8 @@ def _out(row) -> TenantOut:
     return TenantOut(id=row.id, name=row.name, p95_latency_ms=row.p95_latency_ms, budget=budget)
 
 
-@router.post("/v1/tenants", response_model=TenantOut, status_code=201)
+@router.post("/v1/tenants", response_model=TenantOut, status_code=201,
+             responses={409: {"description": "a tenant with this id exists already"}})
 def create_tenant(body: TenantIn, _: AdminDep, service: ServiceDep, session: SessionDep):
     with session.begin():
         row = store.create_tenant(session, body.id, body.name)
