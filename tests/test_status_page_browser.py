@@ -15,7 +15,7 @@ from tests.test_cli import _serve, _wait_ready
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-def _dom(url: str, profile) -> str:
+def _dom(url: str, profile, *extra_args: str) -> str:
     if CHROMIUM is None:
         pytest.fail("Chromium is not installed: `apt-get install -y chromium` (.ci/run does)",
                     pytrace=False)
@@ -23,7 +23,7 @@ def _dom(url: str, profile) -> str:
         [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
          "--no-first-run", "--disable-background-networking", "--disable-component-update",
          "--disable-sync", f"--user-data-dir={profile}", "--virtual-time-budget=10000",
-         "--dump-dom", url],
+         *extra_args, "--dump-dom", url],
         capture_output=True, text=True, timeout=90)
     assert out.returncode == 0, out.stderr[-2000:]
     return out.stdout

@@ -6,18 +6,33 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+import platformdirs
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bandit_router.policy import DriftDetector, PolicySpec, Prior
 
 
+def data_dir() -> Path:
+    """bandit-router's folder in the user's data folder: $XDG_DATA_HOME/bandit-router on
+    Linux (~/.local/share/bandit-router when unset); created when the default database is
+    first opened."""
+    return Path(platformdirs.user_data_dir("bandit-router", appauthor=False))
+
+
+def default_database_url() -> str:
+    """The embedded database in :func:`data_dir`, so that every command finds the same
+    database whatever folder it is run from."""
+    return f"sqlite:///{data_dir() / 'bandit-router.db'}"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BANDIT_ROUTER_", extra="ignore")
 
     database_url: SecretStr = Field(
-        SecretStr("sqlite:///./bandit-router.db"),
-        description="SQLAlchemy URL; sqlite:///PATH (default) or postgresql+psycopg://USER@HOST/DB",
+        default_factory=lambda: SecretStr(default_database_url()),
+        description="SQLAlchemy URL; sqlite:///PATH (default: the user's data folder) or "
+                    "postgresql+psycopg://USER@HOST/DB",
     )
     models_file: Path | None = Field(
         None, description="TOML line-up loaded on start (models already stored are updated)"

@@ -133,7 +133,16 @@ class Service:
     # -- work ---------------------------------------------------------------------------
     def route(self, request: RouteRequest, *, tenant_id: str | None = None,
               metadata: dict | None = None, batched: bool = False) -> RouteDecision:
-        """Decide and log the decision; the one entry point of the API and the proxy.
+        """Decide and log the decision (:meth:`_route_and_log`); the one entry point of the API
+        and the proxy, so ``bandit_router_decisions_total`` counts both."""
+        decision = self._route_and_log(request, tenant_id=tenant_id, metadata=metadata,
+                                       batched=batched)
+        metrics.DECISIONS.labels(decision.model, tenant_id or "-").inc()
+        return decision
+
+    def _route_and_log(self, request: RouteRequest, *, tenant_id: str | None,
+                       metadata: dict | None, batched: bool) -> RouteDecision:
+        """Decide and log the decision.
 
         With ``batched`` (and ``decision_batching`` on) a budget-free tenant's decision goes
         to the background writer and this returns at once; feedback for it is acknowledged
@@ -479,6 +488,7 @@ class Service:
             checks["posterior"] += (f"; stale: feedback has waited {stale['lag_s']:.0f} s for a "
                                     f"refit (over {stale['stale_after_s']:g} s): is the refit "
                                     "job running?")
+        checks["models"] = self._models_check()
         writer = self.decision_writer
         if writer is not None:
             checks["decision_log"] = ("ok" if writer.healthy else
@@ -486,7 +496,14 @@ class Service:
                                       f"{writer.buffered} decisions buffered")
             if writer.unlogged_count:
                 checks["decision_log"] += f"; {writer.unlogged_count} decisions unlogged"
-        return checks["database"] == "ok" and self.posterior_loaded, checks
+        ok = checks["database"] == "ok" and self.posterior_loaded and bool(self.router.models)
+        return ok, checks
+
+    def _models_check(self) -> str:
+        """Readiness of the line-up: with no model registered every route would be a 503."""
+        n = len(self.router.models)
+        return (f"{n} registered" if n else "none registered: register one with "
+                "PUT /v1/models/{id} or start with --models FILE")
 
     def _scheduled_refit(self) -> None:
         try:

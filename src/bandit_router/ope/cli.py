@@ -111,9 +111,11 @@ def _estimate(cand: Candidate, logged: LoggedBandit, posteriors: PosteriorSource
 
 
 def _from_database(cand, settings, prior, config, seed, **filters):
+    from bandit_router.cli_errors import announce_database
     from bandit_router.ope.sources import from_database
     from bandit_router.store.db import make_engine, make_sessionmaker
 
+    announce_database(settings.database_url.get_secret_value())
     engine = make_engine(settings.database_url.get_secret_value())
     try:
         with make_sessionmaker(engine)() as session:
