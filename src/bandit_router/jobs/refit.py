@@ -37,14 +37,13 @@ class RefitConfig:
     dim: int
     prior: Prior
     half_life_s: float | None
-    error_reward: float = 0.0
     drift: DriftDetector | None = None  # None: no change detection
 
     @classmethod
     def from_settings(cls, settings: Settings, dim: int) -> "RefitConfig":
         """The refit the service runs under ``settings`` for features of size ``dim``."""
         return cls(policy=settings.policy, dim=dim, prior=settings.prior(),
-                   half_life_s=settings.half_life_s, error_reward=settings.error_reward,
+                   half_life_s=settings.half_life_s,
                    drift=settings.drift_detector())
 
 
@@ -96,7 +95,7 @@ def _refit_locked(session: Session, cfg: RefitConfig, force: bool, start: float,
     stats.decay_to(now, cfg.half_life_s)
     new_rows = 0
     alarms: list[str] = []
-    for batch in training_batches(session, watermark, high_water, cfg.dim, cfg.error_reward):
+    for batch in training_batches(session, watermark, high_water, cfg.dim):
         if batch.skipped:
             log.warning("refit skipped %d rows logged with another feature size", batch.skipped)
         unseen = sorted(set(batch.models) - set(stats.arms))
