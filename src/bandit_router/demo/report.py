@@ -33,6 +33,7 @@ class DemoResult:
     best: str  # the model with the best expected utility
     models: list[ModelFigures]
     outage: dict | None = None
+    timeline: list[float] = field(default_factory=list)  # best's share per tenth of the run
     status_url: str = ""
     lines: list[str] = field(default_factory=list)
 
@@ -67,10 +68,16 @@ def summarise(exchanges: list[Exchange], models: tuple[SimulatedModel, ...], *,
                                  + e.completion_tokens * m.output_price_per_mtok) / 1e6
                                 for e in mine), 6)))
     best = max(figures, key=lambda f: f.expected_utility).id
+    if outage is not None:
+        during = [e for e in exchanges if outage["start_s"] <= e.at_s < outage["end_s"]]
+        outage = {**outage, "share_during": round(_share(during, outage["model"]), 3)}
+    tenths = [[e for e in exchanges if k * duration_s / 10 <= e.at_s < (k + 1) * duration_s / 10]
+              for k in range(10)]
     return DemoResult(duration_s=round(duration_s, 1), requests=len(exchanges),
                       answered=sum(e.model is not None for e in exchanges),
                       not_answered=sum(e.model is None for e in exchanges),
-                      cost_weight=cost_weight, best=best, models=figures, outage=outage)
+                      cost_weight=cost_weight, best=best, models=figures, outage=outage,
+                      timeline=[round(_share(part, best), 3) for part in tenths])
 
 
 def table(result: DemoResult) -> list[str]:
@@ -101,13 +108,19 @@ def conclusion(result: DemoResult) -> list[str]:
         f"  {best.id} is the model that earns its price: its reward minus the cost weight "
         f"({result.cost_weight:g} reward per USD) times its price is {best.expected_utility:.2f} "
         f"per request ({others}).",
+        f"  {best.id}'s share in each tenth of the run: "
+        + " ".join(f"{100 * s:.0f}%" for s in result.timeline),
         "  The router was told none of this: it learned it from the graded answers alone.",
     ]
     if result.outage:
         o = result.outage
+        mine = by_id[o["model"]]
+        back = mine.share_last >= 0.5
         lines.append(
             f"  {o['model']} answered 503 from {o['start_s']:.0f} s to {o['end_s']:.0f} s "
-            f"({o['failed']} failed tries, its circuit breaker open for {o['open_s']:.0f} s): the "
-            f"proxy fell back to other models, and the failures were not learned as bad answers, "
-            f"so its share came back once it recovered.")
+            f"({o['failed']} failed tries; its circuit breaker kept it out for {o['open_s']:.0f} s"
+            f"): its share fell to {100 * o['share_during']:.0f}% while the proxy fell back to "
+            f"the others, and {'came back' if back else 'had NOT come back'} to "
+            f"{100 * mine.share_last:.0f}% by the end"
+            + (", because failed tries are not learned as bad answers." if back else "."))
     return lines

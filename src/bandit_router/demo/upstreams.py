@@ -44,10 +44,10 @@ class SimulatedModel:
 
 # Prices are per million tokens, in the range of real hosted models. At the demo's cost
 # weight the middle model earns its price: the large one answers a little better for 25×
-# the money, the small one is cheap but mostly wrong.
+# the money, the small one is cheap but wrong a third of the time.
 LINE_UP = (
-    SimulatedModel("small-fast", 0.40, 0.10, 0.40, 40, 60,
-                   "cheapest and fastest, right 40% of the time"),
+    SimulatedModel("small-fast", 0.65, 0.10, 0.40, 40, 60,
+                   "cheapest and fastest, right 65% of the time"),
     SimulatedModel("mid-value", 0.82, 0.60, 2.40, 90, 120,
                    "mid-priced, right 82% of the time"),
     SimulatedModel("large-premium", 0.93, 15.0, 60.0, 220, 160,
