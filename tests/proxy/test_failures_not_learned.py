@@ -92,3 +92,17 @@ def test_with_nothing_to_forward_to_the_answer_says_what_to_register(make_servic
             assert r.status_code == 503 and err["code"] == "no_models", r.text
             assert says in err["message"] and 'use "auto"' not in err["message"]
             assert "PUT /v1/models/{id}" in err["message"]
+
+
+def test_the_status_endpoint_shows_a_model_in_cooldown_and_its_failed_tries(proxy, upstreams):
+    upstreams[0].behaviour.status = 503
+    for i in range(2):  # the threshold of these tests
+        assert chat(proxy, content=f"q{i}").headers["x-bandit-router-model"] == "model-b"
+    data = proxy.get("/v1/status").json()
+    by = {m["id"]: m for m in data["models"]}
+    assert by["model-a"]["circuit"]["state"] == "open"
+    assert 0 < by["model-a"]["circuit"]["retry_in_s"] <= 0.5
+    assert by["model-a"]["failures"] == 2 and by["model-b"]["failures"] == 0
+    assert by["model-b"]["circuit"]["state"] == "closed"
+    assert by["offline"]["circuit"] is None  # route-only: nothing to forward to
+    assert [c["model"] for c in data["cooldowns"]] == ["model-a"]
