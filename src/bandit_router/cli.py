@@ -238,6 +238,26 @@ def operator_key(database_url: Optional[str] = DbOpt) -> None:
     _show_key(f"operator key {key.id} (shown once)", key.secret)
 
 
+@app.command()
+def demo(
+    duration: float = typer.Option(90.0, min=5.0, help="seconds of simulated traffic"),
+    port: int = typer.Option(8000, min=0, max=65535, help="port of the demo's router "
+                                                          "(a free one if taken; 0: any)"),
+    keep_serving: bool = typer.Option(False, "--keep-serving",
+                                      help="keep the router and its status page up afterwards"),
+    clients: int = typer.Option(4, min=1, max=64, help="concurrent simulated app clients"),
+    seed: int = typer.Option(0, help="seed of the questions and the simulated answers"),
+    outage: bool = typer.Option(True, help="give mid-value a short outage (503s) mid-run"),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="also write the figures here"),
+) -> None:
+    """See the whole loop work, with no API key and no network: simulated models behind the
+    real proxy, graded feedback, and how routing moved to the model that earns its price."""
+    from bandit_router.demo import run_demo
+
+    run_demo(duration_s=duration, port=port, keep_serving=keep_serving, clients=clients,
+             seed=seed, outage=outage, json_out=json_out, echo=typer.echo)
+
+
 from bandit_router.ope.cli import evaluate  # noqa: E402
 
 app.command("evaluate")(evaluate)

@@ -54,7 +54,6 @@ class Settings(BaseSettings):
                                   description="prior mean reward of an untried model")
     exploration: float = Field(Prior.exploration, ge=0,
                                description="scale of the posterior spread")
-    error_reward: float = Field(0.0, ge=0, le=1, description="reward of feedback with an error")
 
     feature_buckets: int = Field(256, ge=8, le=65_536)
     feature_ngrams: int = Field(2, ge=1, le=3)

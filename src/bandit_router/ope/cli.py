@@ -119,8 +119,7 @@ def _from_database(cand, settings, prior, config, seed, **filters):
     engine = make_engine(settings.database_url.get_secret_value())
     try:
         with make_sessionmaker(engine)() as session:
-            logged, posteriors = from_database(session, prior=prior,
-                                               error_reward=settings.error_reward, **filters)
+            logged, posteriors = from_database(session, prior=prior, **filters)
             return _estimate(cand, logged, posteriors, config, seed)
     finally:
         engine.dispose()
