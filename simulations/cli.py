@@ -16,7 +16,7 @@ import typer
 from bandit_router.features import FeatureSpec, Featurizer
 from bandit_router.policy import Prior
 from bandit_router.policy.drift import DriftDetector
-from simulations import experiment
+from simulations import experiment, report
 from simulations.data import SCENARIOS, DataError, Scenario, load_responses, parse_costs, synthetic
 from simulations.runner import KINDS, PolicyConfig
 
@@ -80,6 +80,10 @@ def simulate(
     sweep_points: int = typer.Option(16, "--sweep-points", help="λ values in the sweep"),
     cost_weight: float = typer.Option(0.0, "--cost-weight", help="λ in reward − λ·cost "
                                       "when not sweeping"),
+    cost_weights: Optional[str] = typer.Option(
+        None, "--cost-weights", help="explicit λ values of the sweep, comma-separated, in "
+        "USD⁻¹ (e.g. 0,10,20,40,80,160); implies --sweep; default: an automatic grid of "
+        "--sweep-points values"),
     seeds: int = typer.Option(1, "--seeds", help="number of seeds (stream orders / worlds)"),
     seed: int = typer.Option(0, "--seed", help="first seed; runs are reproducible per seed"),
     steps: Optional[int] = typer.Option(None, "--steps", help="requests per run (synthetic "
@@ -118,6 +122,8 @@ def simulate(
     if features is not None and data is None:
         raise typer.BadParameter("--features replaces the features of --data; synthetic "
                                  "scenarios make their own")
+    grid_given = _parse_grid(cost_weights) if cost_weights is not None else None
+    sweep = sweep or grid_given is not None
     prior = Prior(**{**Prior().__dict__, "precision": precision, "exploration": exploration})
     configs = build_policies(policies, refit_every, half_life or None, alpha, epsilon,
                              propensity_floor, prior)
@@ -138,10 +144,11 @@ def simulate(
         raise typer.BadParameter(str(exc)) from None
     first = datasets[seed_list[0]]
     two_models = first.k == 2
-    if sweep and not two_models:
-        typer.echo("note: --sweep reports PGR/APGR/CPT only for two-model data; "
-                   "showing quality against cost for each λ")
-    grid = experiment.cost_weight_grid(first, sweep_points) if sweep else np.array([cost_weight])
+    if grid_given is not None:
+        grid = grid_given
+    else:
+        grid = (experiment.cost_weight_grid(first, sweep_points) if sweep
+                else np.array([cost_weight]))
     tasks = [experiment.Task(s, c, float(lam))
              for c in configs for s in seed_list
              for lam in (grid if c.uses_cost_weight else grid[:1])]
@@ -165,15 +172,18 @@ def simulate(
         "results": experiment.policy_summary(runs),
         "runs": runs,
     }
-    if sweep and two_models:
-        summary["sweep"] = experiment.sweep_summary(logs, datasets)
+    if sweep:
         ceiling = next((c for c in configs if c.kind == "ceiling"), None)
+        tests, held = {}, []
         if ceiling is not None:
-            tests, held = {}, []
             for s in seed_list:
                 tests[s], hl = experiment.holdout_ceiling(datasets[s], ceiling, grid, seed=s)
                 held += hl
-            summary["sweep"].update(experiment.sweep_summary(held, tests))
+        summary["frontier"] = experiment.frontier_report(logs, datasets, held, tests)
+        if two_models:
+            summary["sweep"] = experiment.sweep_summary(logs, datasets)
+            if held:
+                summary["sweep"].update(experiment.sweep_summary(held, tests))
     summary["wall_seconds"] = round(time.perf_counter() - started, 1)
     _report(summary, sweep and two_models)
     if log is not None:
@@ -190,6 +200,17 @@ def simulate(
             typer.echo(f"plot: {p}")
 
 
+def _parse_grid(text: str) -> np.ndarray:
+    try:
+        grid = np.array([float(v) for v in text.split(",") if v.strip()])
+    except ValueError:
+        raise typer.BadParameter(f"--cost-weights expects numbers separated by commas, got "
+                                 f"{text!r}") from None
+    if len(grid) == 0 or not np.isfinite(grid).all() or (grid < 0).any():
+        raise typer.BadParameter(f"--cost-weights needs at least one finite λ ≥ 0, got {text!r}")
+    return grid
+
+
 def _fmt(ms: dict | None, digits: int = 3) -> str:
     if not ms or ms.get("mean") is None:
         return "-"
@@ -204,6 +225,8 @@ def _report(summary: dict, sweep: bool) -> None:
         for name, row in summary["sweep"].items():
             typer.echo(f"{name:<32} {_fmt(row['apgr']):>14} {_fmt(row['cpt50']):>14} "
                        f"{_fmt(row['cpt80']):>14}")
+    elif "frontier" in summary:
+        report.frontier_tables(summary["frontier"], typer.echo)
     else:
         typer.echo(f"{'policy':<32} {'λ':>8} {'reward':>14} {'cost $':>16} {'regret':>16} "
                    f"{'recovery':>14} {'alarms':>9}  share")
