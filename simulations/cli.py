@@ -17,7 +17,15 @@ from bandit_router.features import FeatureSpec, Featurizer
 from bandit_router.policy import Prior
 from bandit_router.policy.drift import DriftDetector
 from simulations import experiment, report
-from simulations.data import SCENARIOS, DataError, Scenario, load_responses, parse_costs, synthetic
+from simulations.data import (
+    DEFAULT_STEPS,
+    SCENARIOS,
+    DataError,
+    Scenario,
+    load_responses,
+    parse_costs,
+    synthetic,
+)
 from simulations.runner import KINDS, PolicyConfig
 
 DEFAULT_POLICIES = "thompson,linucb,epsilon-greedy,contextfree-thompson,random,cheapest," \
@@ -101,6 +109,9 @@ def simulate(
                                   help="hashed n-gram buckets of the featuriser"),
     max_ngram: int = typer.Option(FeatureSpec().max_ngram, "--max-ngram",
                                   help="longest hashed word n-gram (1 = unigrams only)"),
+    featurizer_name: str = typer.Option(
+        "hashed", "--featurizer", help="word block of the features: hashed (the service's "
+        "n-gram hashing) or wordllama (static embeddings; needs bandit-router[semantic])"),
     features: Optional[Path] = typer.Option(
         None, "--features", help="precomputed request features (.npy, one row per request "
         "of --data in file order, e.g. from `python -m simulations.embed`) instead of the "
@@ -128,7 +139,8 @@ def simulate(
     configs = build_policies(policies, refit_every, half_life or None, alpha, epsilon,
                              propensity_floor, prior)
     seed_list = list(range(seed, seed + seeds))
-    featurizer = Featurizer(FeatureSpec(n_buckets=n_buckets, max_ngram=max_ngram))
+    featurizer = _featurizer(featurizer_name, FeatureSpec(n_buckets=n_buckets,
+                                                          max_ngram=max_ngram))
     try:
         if data is not None:
             base = load_responses(data, featurizer, parse_costs(cost), models, output_tokens,
@@ -138,7 +150,7 @@ def simulate(
                 d = base.shuffled(np.random.default_rng(s))
                 datasets[s] = d.take(np.arange(min(steps, d.n))) if steps else d
         else:
-            sc = Scenario(steps=steps) if steps else Scenario()
+            sc = Scenario(steps=steps or DEFAULT_STEPS.get(scenario, Scenario.steps))
             datasets = {s: synthetic(scenario, s, sc, featurizer) for s in seed_list}
     except DataError as exc:
         raise typer.BadParameter(str(exc)) from None
@@ -167,7 +179,9 @@ def simulate(
         "drift_step": first.drift_step,
         "features": ({"file": str(features), "dim": first.X.shape[1]} if features is not None
                      else {"n_buckets": n_buckets, "max_ngram": max_ngram,
-                           "dim": featurizer.spec.dim}),
+                           "dim": featurizer.spec.dim,
+                           **({"featurizer": featurizer_name}
+                              if featurizer_name != "hashed" else {})}),
         "policies": {c.label: c.describe() for c in configs},
         "results": experiment.policy_summary(runs),
         "runs": runs,
@@ -198,6 +212,19 @@ def simulate(
 
         for p in plotting.write_all(summary, logs, datasets, plots):
             typer.echo(f"plot: {p}")
+
+
+def _featurizer(name: str, spec: FeatureSpec) -> Featurizer:
+    if name == "hashed":
+        return Featurizer(spec)
+    if name != "wordllama":
+        raise typer.BadParameter(f"unknown featurizer {name!r}; choose hashed or wordllama")
+    from bandit_router.features.semantic import SemanticFeaturesUnavailable, WordLlamaFeaturizer
+
+    try:
+        return WordLlamaFeaturizer(spec)
+    except (SemanticFeaturesUnavailable, ValueError) as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 def _parse_grid(text: str) -> np.ndarray:

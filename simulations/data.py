@@ -383,7 +383,13 @@ def synthetic(name: str, seed: int, scenario: Scenario | None = None,
     """
     if name not in SCENARIOS:
         raise DataError(f"unknown scenario {name!r}; choose one of {sorted(SCENARIOS)}")
-    sc = scenario or Scenario()
+    sc = scenario or Scenario(steps=DEFAULT_STEPS.get(name, Scenario.steps))
+    if name == "families":
+        from simulations import families
+
+        models, X, reward, expected, cost = families.generate(seed, sc.steps, featurizer)[:5]
+        return Dataset(name=name, models=models, X=X, reward=reward, expected=expected,
+                       cost=cost)
     rng = np.random.default_rng(seed)
     featurizer = featurizer or Featurizer(FeatureSpec())
     n = sc.steps
@@ -441,4 +447,8 @@ SCENARIOS: dict[str, str] = {
     "newcomer": "(c) a better, mid-priced model becomes available half-way through",
     "price": "(d) the strongest model's price drops to a quarter half-way through",
     "latency": "(e) latency depends on model and a drifting load (passed as a caller feature)",
+    "families": "ten models priced per token, six task families of real-looking prompts; a "
+                "different cheap model is best on each family (simulations/families.py)",
 }
+# Requests per run when --steps is not given (the others: Scenario.steps).
+DEFAULT_STEPS = {"families": 5_000}

@@ -166,3 +166,27 @@ def test_a_priced_column_that_is_not_a_quality_in_0_1_is_refused(tmp_path):
         read_responses(f)
     f.write_text("prompt,a,b,row\nhi,1,0.5,1\nho,0,0.25,2\n")
     assert read_responses(f).models == ("a", "b")  # a numeric id column is not a model
+
+
+def test_the_families_world_is_seeded_and_has_the_promised_shape():
+    from simulations import families
+
+    a = synthetic("families", 3, Scenario(steps=600))
+    b = synthetic("families", 3, Scenario(steps=600))
+    assert np.array_equal(a.reward, b.reward) and np.array_equal(a.X, b.X)
+    assert synthetic("families", 4, Scenario(steps=600)).reward.tolist() != a.reward.tolist()
+    assert a.k >= 8 and a.n == 600
+    mean_cost = a.cost.mean(axis=0)
+    assert mean_cost.max() > 50 * mean_cost.min()
+    assert ((a.reward >= 0) & (a.reward <= 1)).all()
+    models, _, _, expected, cost, texts, fam = families.generate(3, 3000)
+    order = np.argsort(cost.mean(axis=0))
+    cheap = order[:6]  # the six cheapest models
+    assert cost[:, cheap].mean(axis=0).max() <= 0.5 * cost[:, order[6]].mean()
+    best_cheap = {int(np.argmax(expected[fam == f][:, cheap].mean(axis=0)))
+                  for f in range(len(families.FAMILIES))}
+    assert len(best_cheap) == len(families.FAMILIES)  # a different cheap model per family
+    dear = int(np.argmax(expected.mean(axis=0)))
+    assert dear == int(np.argmax(cost.mean(axis=0)))  # the dearest is best overall
+    assert len(set(texts)) > 0.9 * len(texts)  # varied text, not a handful of templates
+    assert synthetic("families", 0).n == 5_000  # the default length
