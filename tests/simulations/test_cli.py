@@ -161,3 +161,17 @@ def test_bad_cost_weights_are_a_usage_error(tmp_path, grid):
     res = runner.invoke(app, ["simulate", "--data", str(f), "--cost-weights", grid,
                               "--no-progress"])
     assert res.exit_code == 2 and "--cost-weights" in res.output
+
+
+def test_families_scenario_on_wordllama_features(tmp_path):
+    res = runner.invoke(app, [
+        "simulate", "--scenario", "families", "--steps", "300", "--featurizer", "wordllama",
+        "--cost-weights", "0,40", "--policies", "thompson,strongest", "--refit-every", "50",
+        "--json", str(tmp_path / "s.json"), "--workers", "1", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["features"]["featurizer"] == "wordllama" and len(summary["models"]) == 10
+    assert summary["frontier"]["policies"]["strongest"]["margin"]["mean"] == pytest.approx(
+        0.0, abs=1e-9)  # the strongest model is a vertex of the hull
+    res = runner.invoke(app, ["simulate", "--scenario", "families", "--featurizer", "bert"])
+    assert res.exit_code == 2 and "hashed or wordllama" in res.output
