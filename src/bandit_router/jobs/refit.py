@@ -34,12 +34,11 @@ log = logging.getLogger(__name__)
 class RefitConfig:
     spec: PolicySpec  # half-life in seconds
     dim: int
-    error_reward: float = 0.0
 
     @classmethod
     def from_settings(cls, settings: Settings, dim: int) -> "RefitConfig":
         """The refit the service runs under ``settings`` for features of size ``dim``."""
-        return cls(spec=settings.policy_spec(), dim=dim, error_reward=settings.error_reward)
+        return cls(spec=settings.policy_spec(), dim=dim)
 
 
 @dataclass(frozen=True)
@@ -108,7 +107,7 @@ def _refit_locked(session: Session, cfg: RefitConfig, force: bool, start: float,
 
 def _observations(session: Session, after_id: int, up_to_id: int,
                   cfg: RefitConfig) -> Iterator[Observations]:
-    for batch in training_batches(session, after_id, up_to_id, cfg.dim, cfg.error_reward):
+    for batch in training_batches(session, after_id, up_to_id, cfg.dim):
         if batch.skipped:
             log.warning("refit skipped %d rows logged with another feature size", batch.skipped)
         yield Observations.of_models(batch.models, batch.X, batch.reward, batch.received_at)

@@ -120,14 +120,15 @@ def _estimate(cand: Candidate, logged: LoggedBandit, posteriors: PosteriorSource
 
 
 def _from_database(cand, settings, prior, config, seed, **filters):
+    from bandit_router.cli_errors import announce_database
     from bandit_router.ope.sources import from_database
     from bandit_router.store.db import make_engine, make_sessionmaker
 
+    announce_database(settings.database_url.get_secret_value())
     engine = make_engine(settings.database_url.get_secret_value())
     try:
         with make_sessionmaker(engine)() as session:
-            logged, posteriors = from_database(session, prior=prior,
-                                               error_reward=settings.error_reward, **filters)
+            logged, posteriors = from_database(session, prior=prior, **filters)
             return _estimate(cand, logged, posteriors, config, seed)
     finally:
         engine.dispose()
