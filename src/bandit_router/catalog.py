@@ -6,6 +6,7 @@ Pure Python: the service, the CLI and the simulations read the same file the sam
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 import tomllib
@@ -123,10 +124,31 @@ def checked_for_registration(spec: ModelSpec, allowed_key_envs: str) -> ModelSpe
 _FIELDS = {f for f in ModelSpec.__dataclass_fields__ if f != "extra"}
 
 
+def check_keys(data: dict[str, Any]) -> None:
+    """Refuse keys a model table does not have (a typo such as ``upstream_modle`` would
+    otherwise leave the real field unset), naming the key and the nearest known one. An
+    upstream key written into the file is refused: it belongs in an environment variable
+    named by ``api_key_env`` (the value is never repeated in the message)."""
+    model = f"model {data.get('id')!r}" if "id" in data else "a model"
+    if "api_key" in data:
+        raise CatalogError(f"{model}: `api_key` is not read from a models file (keys do not "
+                           "belong in files); put the key in an environment variable and name "
+                           "it with api_key_env = \"PROVIDER_API_KEY\"")
+    unknown = sorted(set(data) - _FIELDS)
+    if unknown:
+        hints = []
+        for key in unknown:
+            near = difflib.get_close_matches(key, sorted(_FIELDS), n=1)
+            hints.append(f"{key!r}" + (f" (did you mean {near[0]!r}?)" if near else ""))
+        raise CatalogError(f"{model}: unknown key {', '.join(hints)}; the keys are "
+                           f"{', '.join(sorted(_FIELDS))}")
+
+
 def model_from_mapping(data: dict[str, Any]) -> ModelSpec:
-    """Build a :class:`ModelSpec` from a TOML/JSON table, keeping unknown keys in ``extra``."""
+    """Build a :class:`ModelSpec` from a TOML/JSON table; unknown keys are refused."""
     if "id" not in data:
         raise CatalogError("every model needs an 'id'")
+    check_keys(data)
     known = {k: v for k, v in data.items() if k in _FIELDS}
     missing = [k for k in ("input_price_per_mtok", "output_price_per_mtok", "context_window")
                if k not in known]
@@ -134,6 +156,15 @@ def model_from_mapping(data: dict[str, Any]) -> ModelSpec:
         raise CatalogError(f"model {data['id']!r} is missing {', '.join(missing)}")
     known["tags"] = tuple(known.get("tags", ()))
     return ModelSpec(**known, extra={k: v for k, v in data.items() if k not in _FIELDS})
+
+
+def with_changes(spec: ModelSpec, changes: dict[str, Any]) -> ModelSpec:
+    """``spec`` with only the fields in ``changes`` replaced (a partial update), validated as
+    a whole again; unknown keys are refused as in a models file."""
+    check_keys({"id": spec.id, **changes})
+    if "tags" in changes:
+        changes = {**changes, "tags": tuple(changes["tags"] or ())}
+    return replace(spec, **changes)
 
 
 def load_catalog(path: str | Path) -> list[ModelSpec]:
@@ -149,7 +180,10 @@ def load_catalog(path: str | Path) -> list[ModelSpec]:
     tables = doc.get("models")
     if not isinstance(tables, list) or not tables:
         raise CatalogError(f"models file {path} needs at least one [[models]] table")
-    models = [model_from_mapping(t) for t in tables]
+    try:
+        models = [model_from_mapping(t) for t in tables]
+    except CatalogError as exc:
+        raise CatalogError(f"models file {path}: {exc}") from None
     ids = [m.id for m in models]
     dup = sorted({i for i in ids if ids.count(i) > 1})
     if dup:

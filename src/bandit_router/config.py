@@ -6,18 +6,33 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+import platformdirs
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bandit_router.policy import DriftDetector, Prior
+from bandit_router.policy import DriftDetector, PolicySpec, Prior
+
+
+def data_dir() -> Path:
+    """bandit-router's folder in the user's data folder: $XDG_DATA_HOME/bandit-router on
+    Linux (~/.local/share/bandit-router when unset); created when the default database is
+    first opened."""
+    return Path(platformdirs.user_data_dir("bandit-router", appauthor=False))
+
+
+def default_database_url() -> str:
+    """The embedded database in :func:`data_dir`, so that every command finds the same
+    database whatever folder it is run from."""
+    return f"sqlite:///{data_dir() / 'bandit-router.db'}"
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BANDIT_ROUTER_", extra="ignore")
 
     database_url: SecretStr = Field(
-        SecretStr("sqlite:///./bandit-router.db"),
-        description="SQLAlchemy URL; sqlite:///PATH (default) or postgresql+psycopg://USER@HOST/DB",
+        default_factory=lambda: SecretStr(default_database_url()),
+        description="SQLAlchemy URL; sqlite:///PATH (default: the user's data folder) or "
+                    "postgresql+psycopg://USER@HOST/DB",
     )
     models_file: Path | None = Field(
         None, description="TOML line-up loaded on start (models already stored are updated)"
@@ -39,7 +54,6 @@ class Settings(BaseSettings):
                                   description="prior mean reward of an untried model")
     exploration: float = Field(Prior.exploration, ge=0,
                                description="scale of the posterior spread")
-    error_reward: float = Field(0.0, ge=0, le=1, description="reward of feedback with an error")
 
     feature_buckets: int = Field(256, ge=8, le=65_536)
     feature_ngrams: int = Field(2, ge=1, le=3)
@@ -143,21 +157,12 @@ class Settings(BaseSettings):
     def _zero_is_off(cls, v: float | None) -> float | None:
         return None if v is not None and v <= 0 else v
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.get_secret_value().startswith("sqlite")
-
-    def prior(self) -> Prior:
-        """The regression prior these settings describe."""
-        return Prior(precision=self.prior_precision, optimism=self.prior_optimism,
-                     exploration=self.exploration)
-
-    def drift_detector(self) -> DriftDetector | None:
-        """The change detector these settings describe; None when it is switched off."""
-        if not self.drift_detection:
-            return None
-        return DriftDetector(threshold=self.drift_threshold, keep=self.drift_keep)
-
-
-def get_settings(**overrides) -> Settings:
-    return Settings(**overrides)
+    def policy_spec(self) -> PolicySpec:
+        """The policy and learner these settings describe (half-life in seconds)."""
+        drift = (DriftDetector(threshold=self.drift_threshold, keep=self.drift_keep)
+                 if self.drift_detection else None)
+        return PolicySpec(kind=self.policy, propensity_floor=self.propensity_floor,
+                          alpha=self.linucb_alpha, half_life=self.half_life_s, drift=drift,
+                          prior=Prior(precision=self.prior_precision,
+                                      optimism=self.prior_optimism,
+                                      exploration=self.exploration))

@@ -51,6 +51,10 @@ REFIT_SECONDS = Histogram("bandit_router_refit_duration_seconds", "Refit wall ti
 REFIT_FAILURES = Counter("bandit_router_refit_failures", "Refits that raised")
 DRIFT_ALARMS = Counter("bandit_router_drift_alarms", "Refits that found a model's reward "
                        "changed and forgot its older evidence", ["model"])
+UPSTREAM_FAILURES = Counter(
+    "bandit_router_upstream_failures", "Proxy tries that got no answer from a model (reason: "
+    "the HTTP status, timeout, the connection error, MissingApiKey, stream_incomplete)",
+    ["model", "reason"])
 DB_ERRORS = Counter("bandit_router_database_errors", "Database errors seen", ["where"])
 
 

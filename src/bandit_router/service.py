@@ -23,7 +23,7 @@ from bandit_router.decision_ids import BATCHED, COMMITTED, IdIssuer
 from bandit_router.features import FeatureSpec, Featurizer
 from bandit_router.jobs.refit import RefitConfig, RefitResult, refit
 from bandit_router.jobs.scheduler import start_scheduler
-from bandit_router.policy import Posterior, make_policy
+from bandit_router.policy import Posterior
 from bandit_router.jobs.pacing import pace_tenants
 from bandit_router.lookup import DecisionLookup
 from bandit_router.policy.pacing import period_bounds
@@ -62,10 +62,10 @@ class Service:
         spec = FeatureSpec(n_buckets=settings.feature_buckets, max_ngram=settings.feature_ngrams,
                            n_caller=settings.feature_caller_slots)
         self.refit_config = RefitConfig.from_settings(settings, spec.dim)
-        self.prior = self.refit_config.prior
+        self.prior = self.refit_config.spec.prior
         self.router = Router(
             Featurizer(spec),
-            make_policy(settings.policy, settings.propensity_floor, settings.linucb_alpha),
+            self.refit_config.spec.policy(),
             Posterior.from_prior([], spec.dim, self.prior, version=0),
             [],
             cost_weight=settings.cost_weight,
@@ -150,7 +150,16 @@ class Service:
     # -- work ---------------------------------------------------------------------------
     def route(self, request: RouteRequest, *, tenant_id: str | None = None,
               metadata: dict | None = None, batched: bool = False) -> RouteDecision:
-        """Decide and log the decision; the one entry point of the API and the proxy.
+        """Decide and log the decision (:meth:`_route_and_log`); the one entry point of the API
+        and the proxy, so ``bandit_router_decisions_total`` counts both."""
+        decision = self._route_and_log(request, tenant_id=tenant_id, metadata=metadata,
+                                       batched=batched)
+        metrics.DECISIONS.labels(decision.model, tenant_id or "-").inc()
+        return decision
+
+    def _route_and_log(self, request: RouteRequest, *, tenant_id: str | None,
+                       metadata: dict | None, batched: bool) -> RouteDecision:
+        """Decide and log the decision.
 
         With ``batched`` (and ``decision_batching`` on) a budget-free tenant's decision goes
         to the background writer and this returns at once; feedback for it is acknowledged
@@ -514,6 +523,7 @@ class Service:
             checks["posterior"] += (f"; stale: feedback has waited {stale['lag_s']:.0f} s for a "
                                     f"refit (over {stale['stale_after_s']:g} s): is the refit "
                                     "job running?")
+        checks["models"] = self._models_check()
         writer = self.decision_writer
         if writer is not None:
             checks["decision_log"] = ("ok" if writer.healthy else
@@ -521,7 +531,14 @@ class Service:
                                       f"{writer.buffered} decisions buffered")
             if writer.unlogged_count:
                 checks["decision_log"] += f"; {writer.unlogged_count} decisions unlogged"
-        return checks["database"] == "ok" and self.posterior_loaded, checks
+        ok = checks["database"] == "ok" and self.posterior_loaded and bool(self.router.models)
+        return ok, checks
+
+    def _models_check(self) -> str:
+        """Readiness of the line-up: with no model registered every route would be a 503."""
+        n = len(self.router.models)
+        return (f"{n} registered" if n else "none registered: register one with "
+                "PUT /v1/models/{id} or start with --models FILE")
 
     def _scheduled_refit(self) -> None:
         try:

@@ -11,12 +11,14 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    create_model,
     field_validator,
     model_validator,
 )
+from pydantic.fields import FieldInfo
 
 from bandit_router.catalog import normalize_base_url
-from bandit_router.store.spend import ModelUsage
+from bandit_router.store.records import ModelUsage
 
 
 def _storable(value: str) -> str:
@@ -139,6 +141,17 @@ class ModelIn(Strict):
     @classmethod
     def _http_only(cls, v: str | None) -> str | None:
         return None if v is None else normalize_base_url(v)  # a CatalogError is a ValueError
+
+
+def _partial(model: type[BaseModel], name: str) -> type[BaseModel]:
+    """``model`` with every required field optional (the same constraints and validators), for
+    a PATCH body in which only the fields given change."""
+    fields = {n: (f.annotation | None, FieldInfo.merge_field_infos(f, default=None))
+              for n, f in model.model_fields.items() if f.is_required()}
+    return create_model(name, __base__=model, **fields)
+
+
+ModelPatch = _partial(ModelIn, "ModelPatch")
 
 
 class ModelOut(BaseModel):

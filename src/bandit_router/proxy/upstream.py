@@ -30,6 +30,10 @@ _DROPPED_HEADERS = frozenset({
 class MissingApiKey(RuntimeError):
     """The model names an ``api_key_env`` variable that is not set in this process."""
 
+    def __init__(self, variable: str) -> None:
+        super().__init__(f"environment variable {variable} is not set")
+        self.variable = variable
+
 
 def read_api_key(env_name: str) -> str:
     """The value of the environment variable ``env_name``.
@@ -43,7 +47,7 @@ def read_api_key(env_name: str) -> str:
                             "it is never sent upstream")
     value = os.environ.get(env_name)
     if not value:
-        raise MissingApiKey(f"environment variable {env_name} is not set")
+        raise MissingApiKey(env_name)
     return value
 
 

@@ -107,7 +107,6 @@ class DecisionWriter:
         self._closing = False
         self._deadline = float("inf")
         self.unlogged_count = 0
-        self.committed_count = 0
         self.last_error: str | None = None
         self._thread = threading.Thread(target=self._run, name="decision-writer", daemon=True)
         self._thread.start()
@@ -222,7 +221,6 @@ class DecisionWriter:
                     self._pending.discard(row["id"])
                 for decision_id in failed:
                     self._forget(decision_id)
-                self.committed_count += len(batch) - len(failed)
                 self._cond.notify_all()
 
     def _write(self, rows: list[dict]) -> None:

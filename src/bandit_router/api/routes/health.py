@@ -16,7 +16,8 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", responses={503: {"description": "not ready: `checks` says what is "
+                                                      "missing (database, posterior, models)"}})
 async def readyz(service: ServiceDep) -> JSONResponse:
     ok, checks = await run_in_threadpool(service.ready)
     # A stale posterior is reported, not a failure: routing from it still works, and failing

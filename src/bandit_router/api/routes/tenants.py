@@ -40,7 +40,8 @@ def _out(row) -> TenantOut:
                      trust_reported_cost=state.trust_reported_cost)
 
 
-@router.post("/v1/tenants", response_model=TenantOut, status_code=201)
+@router.post("/v1/tenants", response_model=TenantOut, status_code=201,
+             responses={409: {"description": "a tenant with this id exists already"}})
 def create_tenant(body: TenantIn, _: AdminDep, service: ServiceDep, session: SessionDep):
     with session.begin():
         row = store.create_tenant(session, body.id, body.name)
