@@ -31,8 +31,8 @@ def _chromium(url: str, profile, *what: str) -> str:
     return out.stdout
 
 
-def _dom(url: str, profile) -> str:
-    return _chromium(url, profile, "--dump-dom")
+def _dom(url: str, profile, *extra_args: str) -> str:
+    return _chromium(url, profile, *extra_args, "--dump-dom")
 
 
 def _charts(dom: str) -> dict[str, str]:

@@ -45,6 +45,16 @@ def feedback_high_water_mark(session: Session) -> int:
     return int(session.scalar(select(func.coalesce(func.max(FeedbackRow.id), 0))))
 
 
+def oldest_unlearned_feedback(session: Session, watermark: int) -> datetime | None:
+    """When the oldest feedback row above ``watermark`` (not yet in a posterior that has
+    learned up to it) was received; None when there is none. One index lookup."""
+    received = session.scalar(select(FeedbackRow.received_at).where(FeedbackRow.id > watermark)
+                              .order_by(FeedbackRow.id).limit(1))
+    if received is not None and received.tzinfo is None:  # SQLite keeps no time zone
+        received = received.replace(tzinfo=timezone.utc)
+    return received
+
+
 @dataclass
 class TrainingBatch:
     """Logged feedback joined to its decisions, ready for ``SufficientStats.update``."""
