@@ -255,8 +255,13 @@ def demo(
     real proxy, graded feedback, and how routing moved to the model that earns its price."""
     from bandit_router.demo import run_demo
 
-    run_demo(duration_s=duration, port=port, keep_serving=keep_serving, clients=clients,
-             seed=seed, outage=outage, json_out=json_out, echo=typer.echo)
+    try:
+        run_demo(duration_s=duration, port=port, keep_serving=keep_serving, clients=clients,
+                 seed=seed, outage=outage, json_out=json_out, echo=typer.echo)
+    except KeyboardInterrupt:
+        typer.echo("\nbandit-router demo: interrupted; it stopped everything it started and "
+                   "deleted its database", err=True)
+        raise typer.Exit(130) from None
 
 
 from bandit_router.ope.cli import evaluate  # noqa: E402
