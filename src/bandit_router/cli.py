@@ -95,11 +95,13 @@ def refit(database_url: Optional[str] = typer.Option(None, "--database-url"),
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        while True:
-            result = service.refit(force=force)
-            typer.echo(json.dumps(result.__dict__))
-            if every is None or stop.wait(every):
-                break
+        if every is None:
+            typer.echo(json.dumps(service.refit(force=force).__dict__))
+        else:
+            from bandit_router.jobs.loop import run_refit_loop
+
+            run_refit_loop(lambda: service.refit(force=force), every, stop,
+                           lambda result: typer.echo(json.dumps(result.__dict__)))
     except KeyboardInterrupt:
         pass
     finally:
@@ -234,6 +236,26 @@ def operator_key(database_url: Optional[str] = DbOpt) -> None:
 
     key = _store_call(database_url, lambda s: t.issue_key(s, None, "admin", "operator"))
     _show_key(f"operator key {key.id} (shown once)", key.secret)
+
+
+@app.command()
+def demo(
+    duration: float = typer.Option(90.0, min=5.0, help="seconds of simulated traffic"),
+    port: int = typer.Option(8000, min=0, max=65535, help="port of the demo's router "
+                                                          "(a free one if taken; 0: any)"),
+    keep_serving: bool = typer.Option(False, "--keep-serving",
+                                      help="keep the router and its status page up afterwards"),
+    clients: int = typer.Option(4, min=1, max=64, help="concurrent simulated app clients"),
+    seed: int = typer.Option(0, help="seed of the questions and the simulated answers"),
+    outage: bool = typer.Option(True, help="give mid-value a short outage (503s) mid-run"),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="also write the figures here"),
+) -> None:
+    """See the whole loop work, with no API key and no network: simulated models behind the
+    real proxy, graded feedback, and how routing moved to the model that earns its price."""
+    from bandit_router.demo import run_demo
+
+    run_demo(duration_s=duration, port=port, keep_serving=keep_serving, clients=clients,
+             seed=seed, outage=outage, json_out=json_out, echo=typer.echo)
 
 
 from bandit_router.ope.cli import evaluate  # noqa: E402

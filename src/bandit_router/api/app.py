@@ -11,7 +11,7 @@ from fastapi_offline import FastAPIOffline
 import bandit_router
 from bandit_router.api import errors, observability, openapi
 from bandit_router.api.hotpath import HotPaths
-from bandit_router.api.limits import BodySizeLimit
+from bandit_router.api.limits import BodyReadDeadline, BodySizeLimit
 from bandit_router.api.ratelimit import RateLimiter
 from bandit_router.api.routes import (
     admin,
@@ -76,5 +76,6 @@ def create_app(settings: Settings | None = None, service: Service | None = None,
     if hot_paths:
         app.add_middleware(HotPaths)  # innermost: inside the body limit and request context
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyReadDeadline, timeout_s=settings.request_body_timeout_s)
     app.add_middleware(observability.RequestContext)
     return app

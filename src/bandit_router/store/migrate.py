@@ -13,6 +13,7 @@ from alembic.config import Config  # noqa: E402
 from sqlalchemy import Engine
 
 import bandit_router
+from bandit_router.store.locks import MIGRATION_LOCK, exclusive_xact_lock
 
 
 def migrations_dir() -> Path:
@@ -28,7 +29,6 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     cfg = Config()
     cfg.set_main_option("script_location", str(migrations_dir()))
     with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":  # one migrator at a time across replicas
-            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(1651638272)")
+        exclusive_xact_lock(conn, MIGRATION_LOCK)  # one migrator at a time across replicas
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)

@@ -46,8 +46,8 @@ def put_model(model_id: ModelPath, body: ModelIn, _: AdminDep, service: ServiceD
     """Register a model, or replace a registered one **as a whole**: an optional field left
     out (`provider`, `base_url`, `tags`, …) is cleared. To change some fields and keep the
     others, use `PATCH /v1/models/{id}`."""
-    spec = ModelSpec(id=model_id, tags=tuple(body.tags),
-                     **body.model_dump(exclude={"tags"}))
+    spec = service.checked_model(ModelSpec(id=model_id, tags=tuple(body.tags),
+                                           **body.model_dump(exclude={"tags"})))
     with session.begin():
         created = record_model(session, spec)
     service.sync_models()
@@ -63,8 +63,8 @@ def patch_model(model_id: ModelPath, body: ModelPatch, _: AdminDep, service: Ser
     values."""
     with session.begin():
         try:
-            spec = with_changes(to_spec(get_model(session, model_id)),
-                                body.model_dump(exclude_unset=True))
+            spec = service.checked_model(with_changes(to_spec(get_model(session, model_id)),
+                                                      body.model_dump(exclude_unset=True)))
         except CatalogError as exc:
             raise HTTPException(422, str(exc)) from None
         record_model(session, spec)
