@@ -57,8 +57,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Unavailable)
     async def _unavailable(request: Request, exc: Unavailable):
-        return _reply(request, status_code=503, content=_body(str(exc)),
-                      headers={"Retry-After": str(max(1, round(exc.retry_after_s)))})
+        return _reply(request, 503, str(exc),
+                      headers={"Retry-After": retry_after(exc.retry_after_s)})
 
     @app.exception_handler(Conflict)
     async def _conflict(request: Request, exc: Conflict):
