@@ -64,6 +64,22 @@ class Settings(BaseSettings):
                           "replicas when one dedicated process refits, to keep the refit's CPU "
                           "and GIL time off the request path")
 
+    # Decision-log lifecycle (docs/operations.md).
+    lifecycle_interval_s: float = Field(
+        60.0, gt=0, description="how often a serving process records default rewards of "
+                                "closed feedback windows and maintains partitions/retention")
+    retention_days: float | None = Field(
+        None, gt=0, description="drop decisions and their feedback older than this many days "
+                                "(whole partitions on Postgres); unset = keep everything")
+    partition_ahead_days: int = Field(
+        7, ge=1, le=366, description="Postgres: daily partitions created this far ahead")
+    retention_export_dir: Path | None = Field(
+        None, description="before retention drops a day, export it to DIR/decisions-DAY.parquet")
+    database_pooler: Literal["none", "session", "transaction"] = Field(
+        "none", description="what sits between the service and Postgres: PgBouncer in "
+                            "transaction pooling mode needs 'transaction' (no prepared "
+                            "statements, no session-level locks)")
+
     admin_key: SecretStr | None = Field(
         None, description="operator key for admin endpoints; generated and printed once if unset"
     )

@@ -7,12 +7,12 @@ the HTTP API and the proxy. It does no I/O: callers record the decision it retur
 from __future__ import annotations
 
 import threading
-import uuid
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import numpy as np
 
+from bandit_router.ids import new_decision_id
 from bandit_router.catalog import ModelSpec
 from bandit_router.features import Featurizer, estimate_tokens
 from bandit_router.policy import LinearPolicy, Posterior
@@ -193,7 +193,7 @@ class Router:
             if key in notes:
                 explanation[key] = notes[key]
         return RouteDecision(
-            decision_id=str(uuid.uuid4()),
+            decision_id=new_decision_id(),
             model=chosen,
             fallbacks=[ids[i] for i in choice.ranking[1:]],
             propensity=choice.propensity,

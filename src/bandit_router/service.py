@@ -21,6 +21,7 @@ from bandit_router.catalog import ModelSpec, load_catalog
 from bandit_router.config import Settings
 from bandit_router.features import FeatureSpec, Featurizer
 from bandit_router.jobs.refit import RefitConfig, RefitResult, refit
+from bandit_router.jobs.lifecycle import lifecycle_jobs
 from bandit_router.jobs.scheduler import start_scheduler
 from bandit_router.policy import Posterior, make_policy
 from bandit_router.jobs.pacing import pace_tenants
@@ -96,7 +97,7 @@ class Service:
                 self._scheduled_refit, self._scheduled_sync,
                 refit_interval_s=self.settings.refit_interval_s,
                 sync_interval_s=self.settings.posterior_poll_s,
-                run_refit=self.settings.refit_in_process,
+                run_refit=self.settings.refit_in_process, extra=lifecycle_jobs(self),
             )
 
     def _start_writers(self) -> None:

@@ -44,8 +44,9 @@ def evaluate(
     tenant: Optional[str] = typer.Option(None, "--tenant", help="only this tenant's decisions"),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="the newest N decisions"),
     log: Optional[Path] = typer.Option(
-        None, "--log", help="simulation log CSV (step, request_id, model, propensity, reward, "
-        "cost_usd) instead of the database"),
+        None, "--log", help="an archive FILE.parquet (bandit-router export), or a simulation "
+        "log CSV (step, request_id, model, propensity, reward, cost_usd), instead of the "
+        "database"),
     run: Optional[str] = typer.Option(None, "--run",
                                       help="POLICY:SEED:COST_WEIGHT of a multi-run log"),
     data: Optional[Path] = typer.Option(
@@ -85,7 +86,11 @@ def evaluate(
         raise typer.BadParameter(str(exc)) from None
     prior = settings.prior()
     try:
-        if log is not None:
+        if log is not None and log.suffix == ".parquet":  # an archive (bandit-router export)
+            logged, posteriors = _archive(log, prior, settings.error_reward, since=since,
+                                          until=until, tenant_id=tenant, limit=limit)
+            result = _estimate(cand, logged, posteriors, config, seed)
+        elif log is not None:
             logged, posteriors = _simulation(log, run, data, cost, models, output_tokens, prior,
                                              refit_every, half_life or None)
             result = _estimate(cand, logged, posteriors, config, seed)
@@ -119,6 +124,14 @@ def _from_database(cand, settings, prior, config, seed, **filters):
             return _estimate(cand, logged, posteriors, config, seed)
     finally:
         engine.dispose()
+
+
+def _archive(path, prior, error_reward, **filters):
+    from bandit_router.ope.archive import read_archive
+    from bandit_router.ope.sources import from_rows
+
+    rows, versions, payload = read_archive(path, **filters)
+    return from_rows(rows, versions, payload, prior=prior, error_reward=error_reward)
 
 
 def _simulation(log, run, data, cost, models, output_tokens, prior, refit_every, half_life):
