@@ -36,9 +36,14 @@ ARCHIVE_COLUMNS = OPE_COLUMNS + (
 
 
 def _logged(columns, since, until, tenant_id):
-    q = (select(*columns)
-         .outerjoin(FeedbackRow, FeedbackRow.decision_id == DecisionRow.id)
-         .outerjoin(UsageRow, UsageRow.decision_id == DecisionRow.id))
+    return _selected(select(*columns)
+                     .outerjoin(FeedbackRow, FeedbackRow.decision_id == DecisionRow.id)
+                     .outerjoin(UsageRow, UsageRow.decision_id == DecisionRow.id),
+                     since, until, tenant_id)
+
+
+def _selected(q, since, until, tenant_id):
+    """``q`` restricted to decisions made in ``[since, until)`` (of one tenant)."""
     if since is not None:
         q = q.where(DecisionRow.created_at >= since)
     if until is not None:
@@ -50,13 +55,8 @@ def _logged(columns, since, until, tenant_id):
 
 def count_decisions(session: Session, *, since: datetime | None = None,
                     until: datetime | None = None, tenant_id: str | None = None) -> int:
-    q = select(func.count()).select_from(DecisionRow)
-    for cond, ok in ((DecisionRow.created_at >= since, since is not None),
-                     (DecisionRow.created_at < until, until is not None),
-                     (DecisionRow.tenant_id == tenant_id, tenant_id is not None)):
-        if ok:
-            q = q.where(cond)
-    return int(session.scalar(q))
+    return int(session.scalar(_selected(select(func.count()).select_from(DecisionRow),
+                                        since, until, tenant_id)))
 
 
 def archive_chunks(
