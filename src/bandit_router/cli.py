@@ -67,10 +67,10 @@ def serve(
 def migrate_cmd(database_url: Optional[str] = typer.Option(None, "--database-url")) -> None:
     """Create or upgrade the database schema to the newest version."""
     from bandit_router.store import migrate
-    from bandit_router.store.db import make_engine
+    from bandit_router.store.db import engine_for
 
     settings = _settings(database_url=database_url)
-    migrate.upgrade(make_engine(settings.database_url.get_secret_value()))
+    migrate.upgrade(engine_for(settings))
     typer.echo("database is at the newest schema version")
 
 
@@ -284,13 +284,13 @@ def export_cmd(
 ) -> None:
     """Archive decisions (propensities, features, candidates, feedback, usage) to Parquet."""
     from bandit_router.jobs.archive import export_decisions
-    from bandit_router.store.db import make_engine
+    from bandit_router.store.db import engine_for
 
     lo, hi = _when(since, "--since"), _when(until, "--until")
     if out.suffix != ".parquet":
         typer.echo("error: --out must name a .parquet file", err=True)
         raise typer.Exit(2)
-    engine = make_engine(_settings(database_url=database_url).database_url.get_secret_value())
+    engine = engine_for(_settings(database_url=database_url))
     try:
         result = export_decisions(engine, lo, hi, out, tenant_id=tenant)
     except OSError as exc:

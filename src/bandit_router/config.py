@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bandit_router.policy import DriftDetector, Prior
@@ -144,6 +144,14 @@ class Settings(BaseSettings):
     @classmethod
     def _zero_is_off(cls, v: float | None) -> float | None:
         return None if v is not None and v <= 0 else v
+
+    @model_validator(mode="after")
+    def _pooler_needs_postgres(self) -> "Settings":
+        if self.database_pooler != "none" and self.is_sqlite:
+            raise ValueError("BANDIT_ROUTER_DATABASE_POOLER applies to PostgreSQL only; the "
+                             "database URL is SQLite (unset the pooler, or point the URL at "
+                             "PgBouncer)")
+        return self
 
     @property
     def is_sqlite(self) -> bool:

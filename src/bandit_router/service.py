@@ -30,7 +30,7 @@ from bandit_router.routing import BudgetExhausted, RouteDecision, RouteRequest, 
 from bandit_router.tenancy import TenantState, tenant_request
 from bandit_router.store import migrate
 from bandit_router.store.codec import encode_features
-from bandit_router.store.db import (AsyncReader, make_engine, make_sessionmaker, ping,
+from bandit_router.store.db import (AsyncReader, engine_for, make_sessionmaker, ping,
                                     transaction)
 from bandit_router.store import spend
 from bandit_router.store.decisions import Outcome, record_decision
@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 class Service:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.engine = make_engine(settings.database_url.get_secret_value())
+        self.engine = engine_for(settings)
         self.sessions: sessionmaker[Session] = make_sessionmaker(self.engine)
         spec = FeatureSpec(n_buckets=settings.feature_buckets, max_ngram=settings.feature_ngrams,
                            n_caller=settings.feature_caller_slots)
@@ -76,7 +76,8 @@ class Service:
         self._auth_cache: OrderedDict[str, tuple[tenant_store.Principal, float]] = OrderedDict()
         self._auth_lock = threading.Lock()
         url = settings.database_url.get_secret_value()
-        self.key_reader = AsyncReader(url) if self.engine.dialect.name == "postgresql" else None
+        self.key_reader = (AsyncReader(url, pooler=settings.database_pooler)
+                           if self.engine.dialect.name == "postgresql" else None)
 
     # -- lifecycle ----------------------------------------------------------------------
     def start(self, *, migrate_db: bool = True, scheduler: bool | None = None) -> None:

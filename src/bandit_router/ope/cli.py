@@ -114,9 +114,9 @@ def _estimate(cand: Candidate, logged: LoggedBandit, posteriors: PosteriorSource
 
 def _from_database(cand, settings, prior, config, seed, **filters):
     from bandit_router.ope.sources import from_database
-    from bandit_router.store.db import make_engine, make_sessionmaker
+    from bandit_router.store.db import engine_for, make_sessionmaker
 
-    engine = make_engine(settings.database_url.get_secret_value())
+    engine = engine_for(settings)
     try:
         with make_sessionmaker(engine)() as session:
             logged, posteriors = from_database(session, prior=prior,

@@ -11,7 +11,15 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 
-def make_engine(url: str, *, pool_size: int = 20, max_overflow: int = 10) -> Engine:
+def make_engine(url: str, *, pool_size: int = 20, max_overflow: int = 10,
+                pooler: str = "none") -> Engine:
+    """An engine for ``url``. ``pooler="transaction"``: Postgres is reached through a
+    transaction-pooling proxy (PgBouncer ``pool_mode = transaction``), where consecutive
+    transactions of one connection may run on different server sessions, so nothing may
+    outlive a transaction: psycopg's automatic prepared statements are switched off
+    (``prepare_threshold=None``) and so are the explicit ones (:func:`prepares`). The locks
+    the service holds are transaction-scoped or held in one transaction (``store.locks``);
+    it uses no LISTEN/NOTIFY and no session settings."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
@@ -30,8 +38,22 @@ def make_engine(url: str, *, pool_size: int = 20, max_overflow: int = 10) -> Eng
     # database restart one operation fails (and is retried by its caller) and the next ones
     # get new connections. The pool is sized for the request thread pool (40 threads):
     # overflow connections are closed after use, and opening one costs milliseconds.
+    connect_args: dict = {"connect_timeout": 5}
+    if pooler == "transaction":
+        connect_args["prepare_threshold"] = None
     return create_engine(url, pool_size=pool_size, max_overflow=max_overflow,
-                         connect_args={"connect_timeout": 5})
+                         connect_args=connect_args)
+
+
+def engine_for(settings) -> Engine:
+    """The engine :class:`~bandit_router.config.Settings` describe (URL and pooler)."""
+    return make_engine(settings.database_url.get_secret_value(), pooler=settings.database_pooler)
+
+
+def prepares(raw: psycopg.Connection) -> bool:
+    """Whether a statement may be prepared on this connection (not behind a transaction
+    pooler, where a prepared statement lives on one server session only)."""
+    return raw.prepare_threshold is not None
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
@@ -76,9 +98,11 @@ class AsyncReader:
     like every other database error.
     """
 
-    def __init__(self, url: str, *, size: int = 8, timeout_s: float = 5.0) -> None:
+    def __init__(self, url: str, *, size: int = 8, timeout_s: float = 5.0,
+                 pooler: str = "none") -> None:
         self.conninfo = make_url(url).set(drivername="postgresql").render_as_string(
             hide_password=False)
+        self.prepare = pooler != "transaction"
         self.size, self.timeout_s = size, timeout_s
         self._loop = None
 
@@ -99,7 +123,7 @@ class AsyncReader:
         conn = None
         try:
             conn = await self._acquire(idle)
-            cur = await asyncio.wait_for(conn.execute(sql, params, prepare=True),
+            cur = await asyncio.wait_for(conn.execute(sql, params, prepare=self.prepare),
                                          self.timeout_s)
             row = await cur.fetchone()
         except BaseException as exc:  # also a cancelled request: never leak a slot
@@ -123,7 +147,8 @@ class AsyncReader:
         self._open += 1
         try:
             return await psycopg.AsyncConnection.connect(
-                self.conninfo, autocommit=True, connect_timeout=max(1, int(self.timeout_s)))
+                self.conninfo, autocommit=True, connect_timeout=max(1, int(self.timeout_s)),
+                prepare_threshold=5 if self.prepare else None)
         except BaseException:
             self._open -= 1
             raise

@@ -9,8 +9,10 @@ refit that resumes from the mark never skips a row whose transaction was still o
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
+from typing import Iterator
 
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 FEEDBACK_LOCK = 0x6272_0001
@@ -37,15 +39,27 @@ def exclusive_xact_lock(session: Session, key: int) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
 
 
-def try_session_lock(session: Session, key: int) -> bool:
-    """Take ``key`` for the life of the session's connection (Postgres) or process (SQLite)."""
-    if _is_postgres(session):
-        return bool(session.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
-    return _local_locks[key].acquire(blocking=False)
+@contextmanager
+def held_lock(engine: Engine, key: int) -> Iterator[bool]:
+    """Try ``key`` for the duration of the block; yields whether it was taken.
 
-
-def release_session_lock(session: Session, key: int) -> None:
-    if _is_postgres(session):
-        session.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-    else:
-        _local_locks[key].release()
+    On Postgres the lock is transaction-scoped, taken in a transaction of a connection of its
+    own that stays open until the block ends: unlike a session-level lock it survives a
+    transaction-pooling proxy (PgBouncer), whose sessions change between transactions, and it
+    is released whatever happens (the transaction ends, or the connection dies). On SQLite, a
+    process lock (one process owns the database).
+    """
+    if engine.dialect.name != "postgresql":
+        lock = _local_locks[key]
+        got = lock.acquire(blocking=False)
+        try:
+            yield got
+        finally:
+            if got:
+                lock.release()
+        return
+    with engine.connect() as conn:
+        try:
+            yield bool(conn.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": key}))
+        finally:
+            conn.rollback()
