@@ -166,3 +166,14 @@ def test_the_pooler_setting_is_refused_for_sqlite(tmp_path):
 
     with pytest.raises(ValidationError, match="PostgreSQL only"):
         Settings(database_url=f"sqlite:///{tmp_path}/x.db", database_pooler="transaction")
+
+
+@pytest.mark.postgres
+def test_a_vanished_prepared_statement_is_explained_with_the_setting_to_change(pg_url, caplog):
+    from bandit_router.store.db import make_engine
+
+    engine = make_engine(pg_url)
+    with pytest.raises(sa.exc.ProgrammingError), engine.connect() as conn:
+        conn.exec_driver_sql("EXECUTE _pg3_0")  # what a pooler's other session answers
+    engine.dispose()
+    assert "BANDIT_ROUTER_DATABASE_POOLER=transaction" in caplog.text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -9,6 +10,8 @@ import psycopg
 from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger(__name__)
 
 
 def make_engine(url: str, *, pool_size: int = 20, max_overflow: int = 10,
@@ -41,8 +44,29 @@ def make_engine(url: str, *, pool_size: int = 20, max_overflow: int = 10,
     connect_args: dict = {"connect_timeout": 5}
     if pooler == "transaction":
         connect_args["prepare_threshold"] = None
-    return create_engine(url, pool_size=pool_size, max_overflow=max_overflow,
-                         connect_args=connect_args)
+    engine = create_engine(url, pool_size=pool_size, max_overflow=max_overflow,
+                           connect_args=connect_args)
+
+    @event.listens_for(engine, "handle_error")
+    def _explain(context) -> None:
+        explain_pooler_error(context.original_exception)
+
+    return engine
+
+
+_POOLER_ERRORS = (psycopg.errors.InvalidSqlStatementName,  # prepared statement does not exist
+                  psycopg.errors.DuplicatePreparedStatement)
+
+
+def explain_pooler_error(exc: BaseException) -> None:
+    """A prepared statement that vanished or already exists means the connection goes
+    through a transaction-pooling proxy while the service thinks it does not: say so, loudly,
+    with the setting that fixes it (every such error is logged; the request gets a 503)."""
+    if isinstance(exc, _POOLER_ERRORS):
+        log.error("the database connection goes through a transaction-pooling proxy (e.g. "
+                  "PgBouncer pool_mode=transaction): prepared statements do not survive it (%s). "
+                  "Set BANDIT_ROUTER_DATABASE_POOLER=transaction, or use session pooling",
+                  str(exc).splitlines()[0])
 
 
 def engine_for(settings) -> Engine:
@@ -76,7 +100,8 @@ def raw_connection(engine: Engine) -> Iterator[psycopg.Connection]:
     with engine.connect() as conn:
         try:
             yield conn.connection.driver_connection
-        except psycopg.Error:
+        except psycopg.Error as exc:
+            explain_pooler_error(exc)
             conn.invalidate()
             raise
 
@@ -132,6 +157,7 @@ class AsyncReader:
                 if not conn.closed:
                     asyncio.get_running_loop().create_task(conn.close())
             if isinstance(exc, (psycopg.Error, OSError, asyncio.TimeoutError)):
+                explain_pooler_error(exc)
                 raise OperationalError(sql, None, exc) from exc
             raise
         idle.put_nowait(conn)
