@@ -88,3 +88,32 @@ def test_migration_partitions_a_populated_database_without_losing_a_row():
         engine.dispose()
         with _pg_conn() as c:
             c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_sqlite_upgrade_keeps_every_row_and_fills_the_decision_time(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    migrate.upgrade(engine, "0003")
+    with engine.begin() as conn:
+        for i in range(50):
+            conn.execute(sa.text(
+                "INSERT INTO decisions (id, tenant_id, created_at, model_id, propensity, policy, "
+                "policy_version, cost_weight, features, candidates, input_tokens_est, "
+                "output_tokens_est, estimated_cost_usd, scores) VALUES (:id, NULL, "
+                ":t, 'm', 0.5, 'thompson', 1, 0, x'00', '[\"m\"]', 1, 1, 0.0, '{}')"),
+                {"id": f"d{i}", "t": f"2026-11-{1 + i % 28:02d} 10:00:00.000000"})
+            if i % 2:
+                conn.execute(sa.text("INSERT INTO feedback (decision_id, received_at, reward) "
+                                     "VALUES (:d, '2026-11-30 00:00:00.000000', 1.0)"),
+                             {"d": f"d{i}"})
+            conn.execute(sa.text("INSERT INTO usage (decision_id, recorded_at, model_id, status, "
+                                 "attempts) VALUES (:d, '2026-11-30 00:00:00', 'm', 'ok', '[]')"),
+                         {"d": f"d{i}"})
+    migrate.upgrade(engine)
+    with engine.connect() as conn:
+        assert conn.scalar(sa.text("SELECT count(*) FROM decisions")) == 50
+        assert conn.scalar(sa.text("SELECT count(*) FROM usage")) == 50
+        rows = conn.execute(sa.text(
+            "SELECT f.decision_created_at = d.created_at, f.origin FROM feedback f "
+            "JOIN decisions d ON d.id = f.decision_id")).all()
+    engine.dispose()
+    assert len(rows) == 25 and all(same and origin == "app" for same, origin in rows)
