@@ -7,8 +7,8 @@ partition create/drop cost, and refit time from stored statistics once old rows 
 Rows are what the service writes: decisions made by the real Router (example line-up, real
 featuriser on generated prompts of up to 2 KB, candidates and per-model scores as logged),
 feedback with a reward, latency and cost for every decision (an upper bound: apps that answer
-fewer decisions store less). They are loaded with COPY into a database at revision 0004
-(unpartitioned), spread over the last 4 days, then migration 0005 partitions them.
+fewer decisions store less). They are loaded with COPY into a database at revision 0005
+(unpartitioned), spread over the last 4 days, then migration 0006 partitions them.
 """
 
 from __future__ import annotations
@@ -128,14 +128,14 @@ def run(n: int = 200_000) -> dict:
     out = {"benchmark": "capacity", "machine": machine(), "uptime_before": uptime(),
            "decisions": n, "days": DAYS}
     end = datetime.now(timezone.utc)
-    with database("0004") as url:
+    with database("0005") as url:
         out["load_seconds"] = round(load(url, n, end), 1)
         engine = make_engine(url)
         t0 = time.perf_counter()
-        migrate.upgrade(engine)  # 0005: partition the populated tables
-        out["migration_0005_seconds"] = round(time.perf_counter() - t0, 2)
-        out["migration_0005_seconds_per_million_decisions"] = round(
-            out["migration_0005_seconds"] / n * 1e6, 1)
+        migrate.upgrade(engine)  # 0006: partition the populated tables
+        out["migration_0006_seconds"] = round(time.perf_counter() - t0, 2)
+        out["migration_0006_seconds_per_million_decisions"] = round(
+            out["migration_0006_seconds"] / n * 1e6, 1)
         raw = psycopg.connect(url.replace("postgresql+psycopg", "postgresql"), autocommit=True)
         raw.execute("VACUUM ANALYZE decisions")
         raw.execute("VACUUM ANALYZE feedback")

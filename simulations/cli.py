@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Optional
 
@@ -14,53 +15,74 @@ import numpy as np
 import typer
 
 from bandit_router.features import FeatureSpec, Featurizer
-from bandit_router.policy import Prior
-from bandit_router.policy.drift import DriftDetector
-from simulations import experiment
-from simulations.data import SCENARIOS, DataError, Scenario, load_responses, parse_costs, synthetic
+from bandit_router.policy import DriftDetector, PolicySpec, Prior
+from simulations import experiment, report
+from simulations.data import (
+    DEFAULT_STEPS,
+    SCENARIOS,
+    DataError,
+    Scenario,
+    load_responses,
+    parse_costs,
+    synthetic,
+)
 from simulations.runner import KINDS, PolicyConfig
 
 DEFAULT_POLICIES = "thompson,linucb,epsilon-greedy,contextfree-thompson,random,cheapest," \
                    "strongest,oracle,ceiling"
 
 
-def build_policies(names: str, refit_every: int, half_life: float | None, alpha: float,
-                   epsilon: float, propensity_floor: float, prior: Prior) -> list[PolicyConfig]:
+def build_policies(names: str, refit_every: int, spec: PolicySpec) -> list[PolicyConfig]:
     """``"thompson,linucb:alpha=0.5,thompson:half_life=none"`` → policy configs.
 
-    Knobs after ``:`` override the command's options for that policy only; the label is the
-    text as written, so two variants of one policy can run side by side.
+    Knobs after ``:`` override the command's options (``refit_every`` and ``spec``) for that
+    policy only: any field of :class:`PolicySpec` or of its prior, and ``drift_*`` for the
+    detector's. The label is the text as written, so two variants of one policy can run side
+    by side.
     """
     out = []
     for raw in [s.strip() for s in names.split(",") if s.strip()]:
         kind, _, rest = raw.partition(":")
-        knobs = {"refit_every": refit_every, "half_life": half_life, "alpha": alpha,
-                 "epsilon": epsilon, "propensity_floor": propensity_floor}
-        prior_knobs = {}
-        drift_knobs: dict | None = {}
-        for kv in [p for p in rest.split(":") if p]:
-            key, _, value = kv.partition("=")
-            key = key.replace("-", "_")
-            if key in ("precision", "optimism", "noise_var", "noise_pseudo_count", "exploration"):
-                prior_knobs[key] = float(value)
-            elif key == "half_life":
-                knobs[key] = None if value.lower() in ("none", "0", "inf") else float(value)
-            elif key == "drift" and value.lower() == "none":
-                drift_knobs = None
-            elif key in ("drift_slack", "drift_threshold", "drift_keep"):
-                if drift_knobs is not None:
-                    drift_knobs[key.removeprefix("drift_")] = float(value)
-            elif key in knobs:
-                knobs[key] = type(knobs[key] if knobs[key] is not None else 0.0)(value)
-            else:
-                raise typer.BadParameter(f"unknown knob {key!r} in policy {raw!r}")
         if kind not in KINDS:
             raise typer.BadParameter(f"unknown policy {kind!r}; choose from {', '.join(KINDS)}")
-        drift = None if drift_knobs is None else DriftDetector(**drift_knobs)
-        out.append(PolicyConfig(kind=kind, label=raw, prior=Prior(**{**prior.__dict__,
-                                                                    **prior_knobs}),
-                                drift=drift, **knobs))
+        knobs = [p.partition("=")[::2] for p in rest.split(":") if p]
+        try:
+            every, variant = _with_knobs(refit_every, spec, knobs)
+            out.append(PolicyConfig(kind=kind, label=raw, refit_every=every, spec=variant))
+        except (KeyError, ValueError) as exc:
+            raise typer.BadParameter(f"{exc.args[0]} in policy {raw!r}") from None
     return out
+
+
+_NONE = ("none", "0", "inf")
+
+
+def _with_knobs(refit_every: int, spec: PolicySpec,
+                knobs: list[tuple[str, str]]) -> tuple[int, PolicySpec]:
+    top, prior, drift = {}, {}, {}
+    spec_fields = {f.name for f in fields(PolicySpec)} - {"kind", "prior", "drift"}
+    for key, value in knobs:
+        key = key.replace("-", "_")
+        if key == "refit_every":
+            refit_every = int(value)
+        elif key in {f.name for f in fields(Prior)}:
+            prior[key] = float(value)
+        elif key == "half_life":
+            top[key] = None if value.lower() in _NONE else float(value)
+        elif key == "drift" and value.lower() == "none":
+            drift = None
+        elif key in ("drift_slack", "drift_threshold", "drift_keep"):
+            if drift is not None:
+                drift[key.removeprefix("drift_")] = float(value)
+        elif key in spec_fields:
+            top[key] = float(value)
+        else:
+            raise KeyError(f"unknown knob {key!r}")
+    if drift is None:
+        top["drift"] = None
+    elif drift:
+        top["drift"] = replace(spec.drift or DriftDetector(), **drift)
+    return refit_every, replace(spec, prior=replace(spec.prior, **prior), **top)
 
 
 def simulate(
@@ -80,6 +102,10 @@ def simulate(
     sweep_points: int = typer.Option(16, "--sweep-points", help="λ values in the sweep"),
     cost_weight: float = typer.Option(0.0, "--cost-weight", help="λ in reward − λ·cost "
                                       "when not sweeping"),
+    cost_weights: Optional[str] = typer.Option(
+        None, "--cost-weights", help="explicit λ values of the sweep, comma-separated, in "
+        "USD⁻¹ (e.g. 0,10,20,40,80,160); implies --sweep; default: an automatic grid of "
+        "--sweep-points values"),
     seeds: int = typer.Option(1, "--seeds", help="number of seeds (stream orders / worlds)"),
     seed: int = typer.Option(0, "--seed", help="first seed; runs are reproducible per seed"),
     steps: Optional[int] = typer.Option(None, "--steps", help="requests per run (synthetic "
@@ -97,6 +123,9 @@ def simulate(
                                   help="hashed n-gram buckets of the featuriser"),
     max_ngram: int = typer.Option(FeatureSpec().max_ngram, "--max-ngram",
                                   help="longest hashed word n-gram (1 = unigrams only)"),
+    featurizer_name: str = typer.Option(
+        "hashed", "--featurizer", help="word block of the features: hashed (the service's "
+        "n-gram hashing) or wordllama (static embeddings; needs bandit-router[semantic])"),
     features: Optional[Path] = typer.Option(
         None, "--features", help="precomputed request features (.npy, one row per request "
         "of --data in file order, e.g. from `python -m simulations.embed`) instead of the "
@@ -124,11 +153,18 @@ def simulate(
     if features is not None and data is None:
         raise typer.BadParameter("--features replaces the features of --data; synthetic "
                                  "scenarios make their own")
-    prior = Prior(**{**Prior().__dict__, "precision": precision, "exploration": exploration})
-    configs = build_policies(policies, refit_every, half_life or None, alpha, epsilon,
-                             propensity_floor, prior)
+    grid_given = _parse_grid(cost_weights) if cost_weights is not None else None
+    sweep = sweep or grid_given is not None
+    try:
+        spec = PolicySpec(propensity_floor=propensity_floor, alpha=alpha, epsilon=epsilon,
+                          half_life=half_life or None,
+                          prior=Prior(precision=precision, exploration=exploration))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    configs = build_policies(policies, refit_every, spec)
     seed_list = list(range(seed, seed + seeds))
-    featurizer = Featurizer(FeatureSpec(n_buckets=n_buckets, max_ngram=max_ngram))
+    featurizer = _featurizer(featurizer_name, FeatureSpec(n_buckets=n_buckets,
+                                                          max_ngram=max_ngram))
     try:
         if data is not None:
             base = load_responses(data, featurizer, parse_costs(cost), models, output_tokens,
@@ -138,16 +174,17 @@ def simulate(
                 d = base.shuffled(np.random.default_rng(s))
                 datasets[s] = d.take(np.arange(min(steps, d.n))) if steps else d
         else:
-            sc = Scenario(steps=steps) if steps else Scenario()
+            sc = Scenario(steps=steps or DEFAULT_STEPS.get(scenario, Scenario.steps))
             datasets = {s: synthetic(scenario, s, sc, featurizer) for s in seed_list}
     except DataError as exc:
         raise typer.BadParameter(str(exc)) from None
     first = datasets[seed_list[0]]
     two_models = first.k == 2
-    if sweep and not two_models:
-        typer.echo("note: --sweep reports PGR/APGR/CPT only for two-model data; "
-                   "showing quality against cost for each λ")
-    grid = experiment.cost_weight_grid(first, sweep_points) if sweep else np.array([cost_weight])
+    if grid_given is not None:
+        grid = grid_given
+    else:
+        grid = (experiment.cost_weight_grid(first, sweep_points) if sweep
+                else np.array([cost_weight]))
     tasks = [experiment.Task(s, c, float(lam))
              for c in configs for s in seed_list
              for lam in (grid if c.uses_cost_weight else grid[:1])]
@@ -166,20 +203,25 @@ def simulate(
         "drift_step": first.drift_step,
         "features": ({"file": str(features), "dim": first.X.shape[1]} if features is not None
                      else {"n_buckets": n_buckets, "max_ngram": max_ngram,
-                           "dim": featurizer.spec.dim}),
+                           "dim": featurizer.spec.dim,
+                           **({"featurizer": featurizer_name}
+                              if featurizer_name != "hashed" else {})}),
         "policies": {c.label: c.describe() for c in configs},
         "results": experiment.policy_summary(runs),
         "runs": runs,
     }
-    if sweep and two_models:
-        summary["sweep"] = experiment.sweep_summary(logs, datasets)
+    if sweep:
         ceiling = next((c for c in configs if c.kind == "ceiling"), None)
+        tests, held = {}, []
         if ceiling is not None:
-            tests, held = {}, []
             for s in seed_list:
                 tests[s], hl = experiment.holdout_ceiling(datasets[s], ceiling, grid, seed=s)
                 held += hl
-            summary["sweep"].update(experiment.sweep_summary(held, tests))
+        summary["frontier"] = experiment.frontier_report(logs, datasets, held, tests)
+        if two_models:
+            summary["sweep"] = experiment.sweep_summary(logs, datasets)
+            if held:
+                summary["sweep"].update(experiment.sweep_summary(held, tests))
     summary["wall_seconds"] = round(time.perf_counter() - started, 1)
     _report(summary, sweep and two_models)
     if log is not None:
@@ -196,6 +238,30 @@ def simulate(
             typer.echo(f"plot: {p}")
 
 
+def _featurizer(name: str, spec: FeatureSpec) -> Featurizer:
+    if name == "hashed":
+        return Featurizer(spec)
+    if name != "wordllama":
+        raise typer.BadParameter(f"unknown featurizer {name!r}; choose hashed or wordllama")
+    from bandit_router.features.semantic import SemanticFeaturesUnavailable, WordLlamaFeaturizer
+
+    try:
+        return WordLlamaFeaturizer(spec)
+    except (SemanticFeaturesUnavailable, ValueError) as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def _parse_grid(text: str) -> np.ndarray:
+    try:
+        grid = np.array([float(v) for v in text.split(",") if v.strip()])
+    except ValueError:
+        raise typer.BadParameter(f"--cost-weights expects numbers separated by commas, got "
+                                 f"{text!r}") from None
+    if len(grid) == 0 or not np.isfinite(grid).all() or (grid < 0).any():
+        raise typer.BadParameter(f"--cost-weights needs at least one finite λ ≥ 0, got {text!r}")
+    return grid
+
+
 def _fmt(ms: dict | None, digits: int = 3) -> str:
     if not ms or ms.get("mean") is None:
         return "-"
@@ -210,6 +276,8 @@ def _report(summary: dict, sweep: bool) -> None:
         for name, row in summary["sweep"].items():
             typer.echo(f"{name:<32} {_fmt(row['apgr']):>14} {_fmt(row['cpt50']):>14} "
                        f"{_fmt(row['cpt80']):>14}")
+    elif "frontier" in summary:
+        report.frontier_tables(summary["frontier"], typer.echo)
     else:
         typer.echo(f"{'policy':<32} {'λ':>8} {'reward':>14} {'cost $':>16} {'regret':>16} "
                    f"{'recovery':>14} {'alarms':>9}  share")

@@ -42,6 +42,10 @@ POLICY_VERSION = Gauge("bandit_router_policy_version", "Posterior version being 
 POLICY_CREATED = Gauge("bandit_router_policy_created_timestamp_seconds",
                        "When the served posterior version was fitted (policy age = now − this)",
                        **_GAUGE_MODE)
+POSTERIOR_LAG = Gauge("bandit_router_posterior_lag_seconds",
+                      "How long the oldest feedback not yet learned by the served posterior has "
+                      "waited (0: none waiting); grows without bound when refits stop",
+                      **_GAUGE_MODE)
 REFIT_SECONDS = Histogram("bandit_router_refit_duration_seconds", "Refit wall time",
                           buckets=(0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120))
 REFIT_FAILURES = Counter("bandit_router_refit_failures", "Refits that raised")
@@ -51,6 +55,10 @@ DEFAULT_REWARDS = Counter("bandit_router_default_rewards", "Default rewards reco
                           "decision's feedback window closed without feedback", ["tenant"])
 RETENTION_DROPPED = Counter("bandit_router_retention_dropped", "Decisions and feedback rows "
                             "removed by retention (on Postgres: whole partitions)", ["table"])
+UPSTREAM_FAILURES = Counter(
+    "bandit_router_upstream_failures", "Proxy tries that got no answer from a model (reason: "
+    "the HTTP status, timeout, the connection error, MissingApiKey, stream_incomplete)",
+    ["model", "reason"])
 DB_ERRORS = Counter("bandit_router_database_errors", "Database errors seen", ["where"])
 
 

@@ -1,4 +1,4 @@
-"""Migration 0005 converts a populated Postgres database to partitioned tables, row for row."""
+"""Migration 0006 converts a populated Postgres database to partitioned tables, row for row."""
 
 from __future__ import annotations
 

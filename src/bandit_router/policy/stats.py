@@ -46,8 +46,10 @@ class SufficientStats:
             t=t,
         )
 
-    def index(self, arm: str) -> int:
-        return self.arms.index(arm)
+    def copy(self) -> "SufficientStats":
+        return SufficientStats(arms=list(self.arms), dim=self.dim, A=self.A.copy(),
+                               b=self.b.copy(), s=self.s.copy(), n=self.n.copy(), t=self.t,
+                               cusum=self.cusum.copy())
 
     def with_arms(self, arms: list[str]) -> "SufficientStats":
         """A copy holding ``arms`` in that order; unknown arms start empty, others are dropped."""

@@ -12,31 +12,45 @@ import threading
 from contextlib import contextmanager
 from typing import Iterator
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.orm import Session
 
+# Every advisory lock number of bandit-router, here and nowhere else ("br" = 0x6272).
+MIGRATION_LOCK = 0x6272_0000  # one migrator at a time across replicas
 FEEDBACK_LOCK = 0x6272_0001
 REFIT_LOCK = 0x6272_0002
 # Start-up: workers on a new database register the models file and the operator key one at
 # a time (two inserting the same row would fail one worker's start-up, and with it uvicorn).
 MODELS_LOCK = 0x6272_0003
-OPERATOR_KEY_LOCK = 1651638273
+OPERATOR_KEY_LOCK = 0x6272_0004
+# Partition maintenance and retention: one process at a time (store/partitions.py).
+MAINTENANCE_LOCK = 0x6272_0005
 
 _local_locks: dict[int, threading.Lock] = {REFIT_LOCK: threading.Lock()}
 
 
-def _is_postgres(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
+def _is_postgres(db: Session | Connection) -> bool:
+    bind = db.get_bind() if isinstance(db, Session) else db
+    return bind.dialect.name == "postgresql"
 
 
-def shared_xact_lock(session: Session, key: int) -> None:
+def shared_xact_lock(session: Session | Connection, key: int) -> None:
     if _is_postgres(session):
         session.execute(text("SELECT pg_advisory_xact_lock_shared(:k)"), {"k": key})
 
 
-def exclusive_xact_lock(session: Session, key: int) -> None:
+def exclusive_xact_lock(session: Session | Connection, key: int) -> None:
+    """Hold ``key`` exclusively until the transaction ends (no-op on SQLite)."""
     if _is_postgres(session):
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+
+
+def try_xact_lock(db: Session | Connection, key: int) -> bool:
+    """Take ``key`` until the transaction ends if it is free; whether it was taken (SQLite:
+    always, one process owns the database)."""
+    if not _is_postgres(db):
+        return True
+    return bool(db.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": key}).scalar())
 
 
 @contextmanager
@@ -60,6 +74,6 @@ def held_lock(engine: Engine, key: int) -> Iterator[bool]:
         return
     with engine.connect() as conn:
         try:
-            yield bool(conn.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": key}))
+            yield try_xact_lock(conn, key)
         finally:
             conn.rollback()

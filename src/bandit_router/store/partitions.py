@@ -23,10 +23,11 @@ from datetime import date, datetime, time, timedelta, timezone
 
 from sqlalchemy import Connection, text
 
+from bandit_router.store.locks import MAINTENANCE_LOCK, try_xact_lock
+
 log = logging.getLogger(__name__)
 
 KEYS = {"decisions": "created_at", "feedback": "decision_created_at"}
-MAINTENANCE_LOCK = 0x6272_0004
 _NAME = re.compile(r"^(decisions|feedback)_p(\d{8})$")
 
 
@@ -106,13 +107,13 @@ def default_rows(conn: Connection) -> int:
 def try_maintenance_lock(conn: Connection, lock_timeout_ms: int = 2000) -> bool:
     """Within the current transaction: one maintainer at a time, and never a long wait on
     the tables' locks (transaction-scoped, so it also holds through a transaction pooler)."""
-    if not conn.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": MAINTENANCE_LOCK}):
+    if not try_xact_lock(conn, MAINTENANCE_LOCK):
         return False
     conn.execute(text(f"SET LOCAL lock_timeout = {int(lock_timeout_ms)}"))
     return True
 
 
-# -- the conversion of an unpartitioned database (migration 0005) ------------------------------
+# -- the conversion of an unpartitioned database (migration 0006) ------------------------------
 
 def convert(conn: Connection, today: date, ahead_days: int = 7) -> dict[str, int]:
     """Turn the plain ``decisions`` and ``feedback`` tables into partitioned ones, keeping

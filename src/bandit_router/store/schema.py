@@ -69,7 +69,7 @@ class DecisionRow(Base):
 
 class FeedbackRow(Base):
     __tablename__ = "feedback"
-    __table_args__ = {"sqlite_autoincrement": True}  # ids are never reused (see 0004)
+    __table_args__ = {"sqlite_autoincrement": True}  # ids are never reused (see migration 0005)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     decision_id: Mapped[str] = mapped_column(
@@ -137,6 +137,9 @@ class TenantRow(Base):
     budget_period: Mapped[str | None] = mapped_column(String(8))
     budget_limit_usd: Mapped[float | None] = mapped_column(Float)
     budget_on_exhausted: Mapped[str | None] = mapped_column(String(16))
+    # Charge this tenant's decisions at the cost its app reports, even below what the service
+    # measured or estimated (set by the operator; see Service._charged).
+    trust_reported_cost: Mapped[bool] = mapped_column(Boolean, default=False)
     # Missing feedback: after feedback_window_s without feedback a decision gets default_reward
     # (origin "default"); late_feedback "replace" lets later feedback replace it, else 409.
     feedback_window_s: Mapped[float | None] = mapped_column(Float)

@@ -1,19 +1,19 @@
 """Decision-log lifecycle: per-tenant feedback window and default reward, feedback origin and
-its decision's time (the partition key of 0005), retention state; usage outlives decisions.
+its decision's time (the partition key of 0006), retention state; usage outlives decisions.
 
 Locking: adds nullable columns (instant on Postgres), then fills ``feedback.decision_created_at``
 from the decisions (one UPDATE over the feedback table, which holds its row locks until the
 migration commits: run it when feedback can wait, or before the service starts).
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-01
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

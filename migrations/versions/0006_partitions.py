@@ -12,8 +12,8 @@ feedback on the reference machine; plan it in a quiet period, or stop the servic
 
 SQLite is left as it is: retention there is a batched DELETE.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-01
 """
 from datetime import datetime, timezone
@@ -22,8 +22,8 @@ from alembic import op
 
 from bandit_router.store.partitions import convert
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
@@ -38,5 +38,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         raise NotImplementedError(
-            "0005 cannot be undone in place: export the decisions (bandit-router export) and "
+            "0006 cannot be undone in place: export the decisions (bandit-router export) and "
             "restore a backup taken before the upgrade")
