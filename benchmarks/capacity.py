@@ -27,7 +27,7 @@ from benchmarks.common import PG_SERVER, ROOT, machine, prompts, save, uptime
 from bandit_router.catalog import load_catalog
 from bandit_router.features import FeatureSpec, Featurizer
 from bandit_router.ids import new_decision_id
-from bandit_router.policy import Posterior, Prior, make_policy
+from bandit_router.policy import Posterior, PolicySpec
 from bandit_router.routing import RouteRequest, Router
 from bandit_router.store.codec import encode_features
 
@@ -58,8 +58,9 @@ def _decisions(n_distinct: int = 3_000) -> list[tuple]:
     """Rows of real routing decisions (without id and time)."""
     specs = load_catalog(ROOT / "examples" / "models.toml")
     spec = FeatureSpec()
-    router = Router(Featurizer(spec), make_policy("thompson", 0.01, 1.0),
-                    Posterior.from_prior([], spec.dim, Prior(), version=0), specs)
+    policy = PolicySpec(kind="thompson")
+    router = Router(Featurizer(spec), policy.policy(),
+                    Posterior.from_prior([], spec.dim, policy.prior, version=0), specs)
     rng = np.random.default_rng(3)
     texts = prompts(n_distinct, size=2048, seed=9)
     out = []
@@ -115,6 +116,12 @@ def sizes(conn) -> dict:
                       "total_bytes": int(total), "bytes_per_row": round(int(total) / n, 1),
                       "table_bytes_per_row": round(int(heap) / n, 1),
                       "index_bytes_per_row": round(int(index) / n, 1)}
+    widths = conn.execute(
+        "SELECT avg(octet_length(features)), avg(octet_length(scores::text)), "
+        "avg(octet_length(candidates::text)) FROM decisions").fetchone()
+    out["decisions"]["mean_bytes"] = {"features": round(float(widths[0]), 1),
+                                      "scores_json": round(float(widths[1]), 1),
+                                      "candidates_json": round(float(widths[2]), 1)}
     return out
 
 
