@@ -92,7 +92,7 @@ class Settings(BaseSettings):
     partition_ahead_days: int = Field(
         7, ge=1, le=366, description="Postgres: daily partitions created this far ahead")
     retention_export_dir: Path | None = Field(
-        None, description="before retention drops a day, export it to DIR/decisions-DAY.parquet")
+        None, description="before retention drops a day, export it to DIR/decisions-FROM-TO.parquet")
     database_pooler: Literal["none", "session", "transaction"] = Field(
         "none", description="what sits between the service and Postgres: PgBouncer in "
                             "transaction pooling mode needs 'transaction' (no prepared "
