@@ -20,7 +20,7 @@ from typing import Callable, TypeVar
 from sqlalchemy.orm import Session, sessionmaker
 
 from bandit_router.decision_ids import COMMITTED, IdIssuer, parse
-from bandit_router.store.decisions import first_decision_in
+from bandit_router.store.decisions import Expired, first_decision_in, missing_decision
 from bandit_router.store.errors import NotFound
 from bandit_router.store.writer import Logged, Unavailable
 
@@ -46,7 +46,10 @@ class DecisionLookup:
         else return how long to wait before looking again.
 
         ``state`` is what this process's own writer knows of it."""
-        gone = NotFound(f"decision {decision_id!r} does not exist")
+        with self.sessions() as s:
+            gone = missing_decision(s, decision_id)  # "does not exist", or "expired"
+        if isinstance(gone, Expired):
+            raise gone  # removed by retention: long out of any writer's buffer
         parsed = parse(decision_id)
         if state is not Logged.UNKNOWN:  # this process logged it: the database is the truth
             raise gone
@@ -83,6 +86,8 @@ class DecisionLookup:
                 time.sleep(pause)
             try:
                 return find()
+            except Expired:
+                raise
             except NotFound:
                 misses += 1
 

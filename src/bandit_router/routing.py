@@ -193,7 +193,7 @@ class Router:
             if key in notes:
                 explanation[key] = notes[key]
         return RouteDecision(
-            decision_id=str(uuid.uuid4()),
+            decision_id=str(uuid.uuid4()),  # the service issues the logged id (decision_ids)
             model=chosen,
             fallbacks=[ids[i] for i in choice.ranking[1:]],
             propensity=choice.propensity,

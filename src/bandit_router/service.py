@@ -22,6 +22,7 @@ from bandit_router.config import Settings
 from bandit_router.decision_ids import BATCHED, COMMITTED, IdIssuer
 from bandit_router.features import FeatureSpec, Featurizer
 from bandit_router.jobs.refit import RefitConfig, RefitResult, refit
+from bandit_router.jobs.lifecycle import lifecycle_jobs
 from bandit_router.jobs.scheduler import start_scheduler
 from bandit_router.policy import Posterior
 from bandit_router.jobs.pacing import pace_tenants
@@ -31,7 +32,7 @@ from bandit_router.routing import BudgetExhausted, RouteDecision, RouteRequest, 
 from bandit_router.tenancy import TenantState, tenant_request
 from bandit_router.store import migrate
 from bandit_router.store.codec import encode_features
-from bandit_router.store.db import (AsyncReader, make_engine, make_sessionmaker, ping,
+from bandit_router.store.db import (AsyncReader, engine_for, make_sessionmaker, ping,
                                     transaction)
 from bandit_router.store import spend
 from bandit_router.store.decisions import Outcome, record_decision
@@ -52,7 +53,7 @@ log = logging.getLogger(__name__)
 class Service:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.engine = make_engine(settings.database_url.get_secret_value())
+        self.engine = engine_for(settings)
         self.sessions: sessionmaker[Session] = make_sessionmaker(self.engine)
         self.ids = IdIssuer()
         self.feedback_engine = self._feedback_engine(settings)
@@ -85,7 +86,8 @@ class Service:
         self._auth_cache: OrderedDict[str, tuple[tenant_store.Principal, float]] = OrderedDict()
         self._auth_lock = threading.Lock()
         url = settings.database_url.get_secret_value()
-        self.key_reader = AsyncReader(url) if self.engine.dialect.name == "postgresql" else None
+        self.key_reader = (AsyncReader(url, pooler=settings.database_pooler)
+                           if self.engine.dialect.name == "postgresql" else None)
 
     def _feedback_engine(self, settings: Settings):
         """The feedback path's own connections (Postgres): each statement and each wait for a
@@ -93,8 +95,8 @@ class Service:
         committer, and with it every feedback of this process, for as long as the lock lasts."""
         if self.engine.dialect.name != "postgresql":
             return self.engine
-        return make_engine(settings.database_url.get_secret_value(), pool_size=4,
-                           max_overflow=8, statement_timeout_s=settings.feedback_wait_s)
+        return engine_for(settings, pool_size=4, max_overflow=8,
+                          statement_timeout_s=settings.feedback_wait_s)
 
     # -- lifecycle ----------------------------------------------------------------------
     def start(self, *, migrate_db: bool = True, scheduler: bool | None = None) -> None:
@@ -115,7 +117,7 @@ class Service:
                 self._scheduled_refit, self._scheduled_sync,
                 refit_interval_s=self.settings.refit_interval_s,
                 sync_interval_s=self.settings.posterior_poll_s,
-                run_refit=self.settings.refit_in_process,
+                run_refit=self.settings.refit_in_process, extra=lifecycle_jobs(self),
             )
 
     def _start_writers(self) -> None:
