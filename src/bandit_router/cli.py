@@ -112,10 +112,11 @@ def refit(database_url: Optional[str] = typer.Option(None, "--database-url"),
 @app.command("models")
 def models_cmd(file: Path = typer.Argument(..., help="models TOML to check and print")) -> None:
     """Validate a models TOML file and print the line-up with a sample call price."""
-    from bandit_router.catalog import CatalogError, load_catalog
+    from bandit_router.catalog import CatalogError, checked_for_registration, load_catalog
 
-    try:
-        line_up = load_catalog(file)
+    try:  # the checks `serve` makes when it registers the file
+        allowed = _settings().upstream_key_env_allow
+        line_up = [checked_for_registration(m, allowed) for m in load_catalog(file)]
     except CatalogError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
