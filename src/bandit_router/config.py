@@ -153,6 +153,10 @@ class Settings(BaseSettings):
     def _zero_is_off(cls, v: float | None) -> float | None:
         return None if v is not None and v <= 0 else v
 
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.get_secret_value().startswith("sqlite")
+
     def policy_spec(self) -> PolicySpec:
         """The policy and learner these settings describe (half-life in seconds)."""
         drift = (DriftDetector(threshold=self.drift_threshold, keep=self.drift_keep)
