@@ -200,7 +200,7 @@ def simulate(
         "steps": first.n,
         "seeds": seed_list,
         "cost_weights": [float(x) for x in grid],
-        "mean_cost_usd": {m: float(c) for m, c in zip(first.models, first.cost.mean(axis=0))},
+        "mean_cost_usd": {m: float(c) for m, c in zip(first.models, first.billed.mean(axis=0))},
         "mean_quality": {m: float(q) for m, q in zip(first.models, first.reward.mean(axis=0))},
         "drift_step": first.drift_step,
         "features": ({"file": str(features), "dim": first.X.shape[1]} if features is not None
