@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from bandit_router.ids import new_decision_id
+from bandit_router.decision_ids import COMMITTED, IdIssuer
 from bandit_router.jobs.lifecycle import retention_cutoff, run_retention
 from bandit_router.jobs.refit import refit
 from bandit_router.policy import Posterior
@@ -41,7 +41,7 @@ def _log_past_decisions(svc, per_day: int = 4, tenant: str = "acme") -> dict[int
             decision = svc.router.decide(RouteRequest(prompt=f"day {k} request {i}"))
             when = NOW - timedelta(days=k) + timedelta(seconds=i)
             values = svc._decision_values(decision, tenant, None)
-            values.update(id=new_decision_id(int(when.timestamp() * 1000)), created_at=when)
+            values.update(id=IdIssuer().next(COMMITTED, int(when.timestamp() * 1000)), created_at=when)
             values["request_metadata"] = values.pop("metadata")
             with transaction(svc.sessions) as s:
                 record_decision(s, DecisionRow(**values))
@@ -86,7 +86,7 @@ def test_retention_drops_only_days_past_the_window_and_keeps_usage(client):
     r = client.post("/v1/feedback", json={"decision_id": made[3][-1], "reward": 1.0})
     assert r.status_code == 201, r.text
     # An id that never existed is still plain "does not exist".
-    r = client.post("/v1/feedback", json={"decision_id": new_decision_id(), "reward": 1.0})
+    r = client.post("/v1/feedback", json={"decision_id": IdIssuer().next(COMMITTED), "reward": 1.0})
     assert r.status_code == 404 and "does not exist" in r.json()["detail"]
 
 

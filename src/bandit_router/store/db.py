@@ -27,14 +27,20 @@ def _sqlite_folder(url: str) -> None:
 
 
 def make_engine(url: str, *, pool_size: int = 20, max_overflow: int = 10,
-                pooler: str = "none") -> Engine:
-    """An engine for ``url``. ``pooler="transaction"``: Postgres is reached through a
-    transaction-pooling proxy (PgBouncer ``pool_mode = transaction``), where consecutive
-    transactions of one connection may run on different server sessions, so nothing may
-    outlive a transaction: psycopg's automatic prepared statements are switched off
-    (``prepare_threshold=None``) and so are the explicit ones (:func:`prepares`). The locks
-    the service holds are transaction-scoped or held in one transaction (``store.locks``);
-    it uses no LISTEN/NOTIFY and no session settings."""
+                statement_timeout_s: float | None = None, pooler: str = "none") -> Engine:
+    """An engine for ``url``.
+
+    ``statement_timeout_s`` (Postgres): every statement, and every wait for a lock, of this
+    engine's connections gives up after this long (an OperationalError).
+
+    ``pooler="transaction"``: Postgres is reached through a transaction-pooling proxy
+    (PgBouncer ``pool_mode = transaction``), where consecutive transactions of one connection
+    may run on different server sessions, so nothing may outlive a transaction: psycopg's
+    automatic prepared statements are switched off (``prepare_threshold=None``) and so are
+    the explicit ones (:func:`prepares`); the timeouts are set in each transaction
+    (``SET LOCAL``) instead of as start-up options, which PgBouncer refuses. The locks the
+    service holds are transaction-scoped or held in one transaction (``store.locks``); it
+    uses no LISTEN/NOTIFY and no session settings."""
     if url.startswith("sqlite"):
         _sqlite_folder(url)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
@@ -55,10 +61,19 @@ def make_engine(url: str, *, pool_size: int = 20, max_overflow: int = 10,
     # get new connections. The pool is sized for the request thread pool (40 threads):
     # overflow connections are closed after use, and opening one costs milliseconds.
     connect_args: dict = {"connect_timeout": 5}
+    timeout_ms = None if statement_timeout_s is None else max(int(statement_timeout_s * 1000), 1)
+    if timeout_ms is not None and pooler != "transaction":
+        connect_args["options"] = f"-c statement_timeout={timeout_ms} -c lock_timeout={timeout_ms}"
     if pooler == "transaction":
         connect_args["prepare_threshold"] = None
     engine = create_engine(url, pool_size=pool_size, max_overflow=max_overflow,
                            connect_args=connect_args)
+
+    if timeout_ms is not None and pooler == "transaction":
+        @event.listens_for(engine, "begin")
+        def _timeouts(conn) -> None:
+            conn.exec_driver_sql(f"SET LOCAL statement_timeout = {timeout_ms}")
+            conn.exec_driver_sql(f"SET LOCAL lock_timeout = {timeout_ms}")
 
     @event.listens_for(engine, "handle_error")
     def _explain(context) -> None:
@@ -82,9 +97,11 @@ def explain_pooler_error(exc: BaseException) -> None:
                   str(exc).splitlines()[0])
 
 
-def engine_for(settings) -> Engine:
-    """The engine :class:`~bandit_router.config.Settings` describe (URL and pooler)."""
-    return make_engine(settings.database_url.get_secret_value(), pooler=settings.database_pooler)
+def engine_for(settings, **options) -> Engine:
+    """The engine :class:`~bandit_router.config.Settings` describe (URL and pooler);
+    ``options`` as :func:`make_engine` takes them."""
+    return make_engine(settings.database_url.get_secret_value(), pooler=settings.database_pooler,
+                       **options)
 
 
 def prepares(raw: psycopg.Connection) -> bool:

@@ -6,9 +6,10 @@ import math
 from datetime import datetime, timedelta, timezone
 from dataclasses import dataclass
 
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from bandit_router.ids import decision_time
+from bandit_router.decision_ids import decision_time
 from bandit_router.store.errors import NotFound
 from bandit_router.store.schema import DecisionRow, FeedbackRow, RetentionRow
 
@@ -28,6 +29,21 @@ def get_decision(session: Session, decision_id: str, tenant_id: str | None = Non
     if row is None or (tenant_id is not None and row.tenant_id != tenant_id):
         raise missing_decision(session, decision_id)
     return row
+
+
+def first_decision_in(session: Session, lowest: str, highest: str,
+                      timeout_s: float | None = None) -> tuple[str, str | None] | None:
+    """The decision with the smallest id in ``[lowest, highest]`` and its tenant, or None
+    (a range scan of the primary key: one index lookup). On Postgres, with ``timeout_s``,
+    the query gives up after that long (an OperationalError), a locked table included."""
+    if timeout_s is not None and session.get_bind().dialect.name == "postgresql":
+        ms = max(int(timeout_s * 1000), 1)
+        for setting in ("statement_timeout", "lock_timeout"):
+            session.execute(text(f"SET LOCAL {setting} = {ms}"))
+    row = session.execute(select(DecisionRow.id, DecisionRow.tenant_id)
+                          .where(DecisionRow.id >= lowest, DecisionRow.id <= highest)
+                          .order_by(DecisionRow.id).limit(1)).first()
+    return None if row is None else (row[0], row[1])
 
 
 def missing_decision(session: Session, decision_id: str) -> NotFound:
