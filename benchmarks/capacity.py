@@ -26,7 +26,7 @@ import psycopg
 from benchmarks.common import PG_SERVER, ROOT, machine, prompts, save, uptime
 from bandit_router.catalog import load_catalog
 from bandit_router.features import FeatureSpec, Featurizer
-from bandit_router.ids import new_decision_id
+from bandit_router.decision_ids import COMMITTED, IdIssuer
 from bandit_router.policy import Posterior, PolicySpec
 from bandit_router.routing import RouteRequest, Router
 from bandit_router.store.codec import encode_features
@@ -79,6 +79,7 @@ def load(url: str, n: int, end: datetime) -> float:
     rng = np.random.default_rng(1)
     step = DAYS * 86_400 / n
     ids, times = [], []
+    issuer = IdIssuer()
     with psycopg.connect(url.replace("postgresql+psycopg", "postgresql")) as conn:
         with conn.cursor().copy(
                 "COPY decisions (id, created_at, tenant_id, model_id, propensity, policy, "
@@ -86,7 +87,7 @@ def load(url: str, n: int, end: datetime) -> float:
                 "output_tokens_est, estimated_cost_usd, scores) FROM STDIN") as cp:
             for i in range(n):
                 when = end - timedelta(seconds=(n - i) * step)
-                did = new_decision_id(int(when.timestamp() * 1000))
+                did = issuer.next(COMMITTED, int(when.timestamp() * 1000))
                 ids.append(did)
                 times.append(when)
                 cp.write_row((did, when, *rows[i % len(rows)]))

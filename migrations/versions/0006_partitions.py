@@ -7,8 +7,8 @@ primary/unique keys and indexes are built (see ``store/partitions.py`` for the k
 
 Locking: ``decisions`` and ``feedback`` are held ACCESS EXCLUSIVE for the whole migration —
 routing that logs a decision and feedback wait (decisions batched in the writer's buffer
-wait there). Measured in docs/operations.md: about 10 s per million decisions with their
-feedback on the reference machine; plan it in a quiet period, or stop the service.
+wait there). Measured in docs/operations.md: 53–60 s per million decisions with their
+feedback on a shared 2-core machine; plan it in a quiet period, or stop the service.
 
 SQLite is left as it is: retention there is a batched DELETE.
 

@@ -54,8 +54,7 @@ def test_export_then_evaluate_gives_the_estimates_of_the_database(make_client, d
         assert res.exit_code == 0, res.output
         estimates[source[0]] = json.loads(path.read_text())
     db, archive = estimates["--database-url"], estimates["--log"]
-    # 80 decisions have feedback; the 6 with an error and no reward are not evaluated, as
-    # they are not learned (store.posteriors.learned_rewards)
+    # 80 decisions have feedback; the 6 with an error and no reward are not evaluated.
     assert archive["decisions"] == db["decisions"] == 74
     assert archive["estimates"] == db["estimates"]
 

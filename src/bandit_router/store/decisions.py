@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from dataclasses import dataclass
 
 from sqlalchemy import select, text
@@ -57,6 +57,17 @@ def missing_decision(session: Session, decision_id: str) -> NotFound:
                        f"{utc(state.expired_before).isoformat()} were removed by retention "
                        "(BANDIT_ROUTER_RETENTION_DAYS), and feedback for it cannot be stored")
     return NotFound(f"decision {decision_id!r} does not exist")
+
+
+def made_between(column, decision_ids) -> list:
+    """Conditions that keep a lookup of these decisions to the days they were made in (on
+    Postgres, the partitions it must read): the ids carry their time, and a decision's
+    ``created_at`` is set just after its id (a day of slack either way, e.g. for a clock
+    step). Empty when an id carries no time."""
+    times = [decision_time(d) for d in decision_ids]
+    if not times or any(t is None for t in times):
+        return []
+    return [column >= min(times) - timedelta(days=1), column < max(times) + timedelta(days=1)]
 
 
 def utc(ts: datetime) -> datetime:

@@ -34,7 +34,8 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, ProgrammingErr
 from sqlalchemy.orm import Session, sessionmaker
 
 from bandit_router.store.db import raw_connection
-from bandit_router.store.decisions import FEEDBACK_FIELDS, Outcome, missing_decision
+from bandit_router.store.decisions import (FEEDBACK_FIELDS, Outcome, made_between,
+                                           missing_decision)
 from bandit_router.store.errors import Conflict, StoreError
 from bandit_router.store.locks import FEEDBACK_LOCK, shared_xact_lock
 from bandit_router.store.missing import closed_windows, drop_defaults, window_closed
@@ -377,7 +378,7 @@ class FeedbackCommitter:
         results: list = [None] * len(items)
         with self.sessions() as s, s.begin():
             decisions = {d.id: d for d in s.execute(select(*_DECISION_COLUMNS).where(
-                DecisionRow.id.in_(ids)))}
+                DecisionRow.id.in_(ids), *made_between(DecisionRow.created_at, ids)))}
             first: dict[str, int] = {}  # decision id -> index of the item that may create it
             for i, it in enumerate(items):
                 d = decisions.get(it.decision_id)
@@ -414,8 +415,10 @@ class FeedbackCommitter:
             others = [it.decision_id for i, it in enumerate(items)
                       if results[i] is None and first.get(it.decision_id) != i]
             if rest or others:
+                look = sorted(set(rest) | set(others))
                 existing = {f.decision_id: f for f in s.scalars(select(FeedbackRow).where(
-                    FeedbackRow.decision_id.in_(sorted(set(rest) | set(others)))))}
+                    FeedbackRow.decision_id.in_(look),
+                    *made_between(FeedbackRow.decision_created_at, look)))}
             settle: dict[tuple, float] = {}
             for d, fid in created.items():
                 dec = decisions[d]
