@@ -146,6 +146,12 @@ def simulate(
     started = time.perf_counter()
     if (data is None) == (scenario is None):
         raise typer.BadParameter("pass exactly one of --data PATH or --scenario NAME")
+    if data is not None and data.name.endswith(".parquet"):
+        raise typer.BadParameter(
+            f"{data} looks like a decision-log archive (bandit-router export): it holds only "
+            "the reward of the model each decision chose, and a simulation needs every "
+            "model's reward for every request. Estimate other policies from it with "
+            f"`bandit-router evaluate --log {data}` (docs/operations.md, Archive)")
     if features is not None and data is None:
         raise typer.BadParameter("--features replaces the features of --data; synthetic "
                                  "scenarios make their own")

@@ -15,6 +15,7 @@ from bandit_router.catalog import CatalogError
 from bandit_router.http_errors import DATABASE_UNAVAILABLE, error_body, retry_after
 from bandit_router.routing import BudgetExhausted, NoModels, RoutingError
 from bandit_router.store.errors import Conflict, NotFound
+from bandit_router.store.writer import Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(NotFound)
     async def _not_found(request: Request, exc: NotFound):
         return _reply(request, 404, str(exc))
+
+    @app.exception_handler(Unavailable)
+    async def _unavailable(request: Request, exc: Unavailable):
+        return _reply(request, 503, str(exc),
+                      headers={"Retry-After": retry_after(exc.retry_after_s)})
 
     @app.exception_handler(Conflict)
     async def _conflict(request: Request, exc: Conflict):
