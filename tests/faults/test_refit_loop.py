@@ -100,11 +100,11 @@ def test_the_refit_loop_survives_a_postgres_restart_and_a_stalled_loop_is_report
                 assert time.monotonic() < deadline, ready.text
                 time.sleep(0.3)
             assert ready.status_code == 200  # still routable: reported, not failed
-            assert ready.json()["posterior_lag_s"] > 3
+            assert ready.json()["posterior_lag_s"] >= 3  # rounded to 0.1 s; stale once over 3 s
             assert "stale" in ready.json()["checks"]["posterior"]
             lag = [line for line in httpx.get(server.base + "/metrics").text.splitlines()
                    if line.startswith("bandit_router_posterior_lag_seconds")]
-            assert lag and float(lag[0].split()[-1]) > 3, lag
+            assert lag and float(lag[0].split()[-1]) >= 3, lag
             assert c.post("/v1/route", json={"prompt": "still routed"}).status_code == 200
     finally:
         if refitter.poll() is None:
