@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
@@ -17,7 +18,8 @@ from bandit_router.features import FeatureSpec, Featurizer
 from bandit_router.policy import Prior
 from bandit_router.policy.drift import DriftDetector
 from simulations import experiment
-from simulations.data import SCENARIOS, DataError, Scenario, load_responses, parse_costs, synthetic
+from simulations.data import (SCENARIOS, DataError, Scenario, load_responses, parse_costs,
+                              read_warm_start, synthetic, warm_split)
 from simulations.runner import KINDS, PolicyConfig
 
 DEFAULT_POLICIES = "thompson,linucb,epsilon-greedy,contextfree-thompson,random,cheapest," \
@@ -25,7 +27,8 @@ DEFAULT_POLICIES = "thompson,linucb,epsilon-greedy,contextfree-thompson,random,c
 
 
 def build_policies(names: str, refit_every: int, half_life: float | None, alpha: float,
-                   epsilon: float, propensity_floor: float, prior: Prior) -> list[PolicyConfig]:
+                   epsilon: float, propensity_floor: float, prior: Prior,
+                   warm_weight: float = 1.0) -> list[PolicyConfig]:
     """``"thompson,linucb:alpha=0.5,thompson:half_life=none"`` → policy configs.
 
     Knobs after ``:`` override the command's options for that policy only; the label is the
@@ -35,13 +38,15 @@ def build_policies(names: str, refit_every: int, half_life: float | None, alpha:
     for raw in [s.strip() for s in names.split(",") if s.strip()]:
         kind, _, rest = raw.partition(":")
         knobs = {"refit_every": refit_every, "half_life": half_life, "alpha": alpha,
-                 "epsilon": epsilon, "propensity_floor": propensity_floor}
+                 "epsilon": epsilon, "propensity_floor": propensity_floor,
+                 "warm_weight": warm_weight}
         prior_knobs = {}
         drift_knobs: dict | None = {}
         for kv in [p for p in rest.split(":") if p]:
             key, _, value = kv.partition("=")
             key = key.replace("-", "_")
-            if key in ("precision", "optimism", "noise_var", "noise_pseudo_count", "exploration"):
+            if key in ("precision", "optimism", "noise_var", "noise_pseudo_count", "exploration",
+                       "bias_precision", "pool"):
                 prior_knobs[key] = float(value)
             elif key == "half_life":
                 knobs[key] = None if value.lower() in ("none", "0", "inf") else float(value)
@@ -101,6 +106,15 @@ def simulate(
         None, "--features", help="precomputed request features (.npy, one row per request "
         "of --data in file order, e.g. from `python -m simulations.embed`) instead of the "
         "service's featuriser"),
+    warm_start: Optional[Path] = typer.Option(
+        None, "--warm-start", help="offline evaluations (same CSV format as --data) that every "
+        "learner fits with full information before replaying the stream"),
+    warm_start_fraction: Optional[float] = typer.Option(
+        None, "--warm-start-fraction", help="warm start from this leading share of each "
+        "shuffle of --data, and replay (and score) only the rest"),
+    warm_start_weight: float = typer.Option(1.0, "--warm-start-weight", min=0.0,
+                                            help="what one offline observation counts against "
+                                            "one live one"),
     window: int = typer.Option(250, "--window", help="requests averaged for recovery time"),
     tolerance: float = typer.Option(0.05, "--tolerance", help="recovered when within this "
                                     "share of the post-change oracle's reward"),
@@ -118,9 +132,16 @@ def simulate(
     if features is not None and data is None:
         raise typer.BadParameter("--features replaces the features of --data; synthetic "
                                  "scenarios make their own")
+    if warm_start is not None and warm_start_fraction is not None:
+        raise typer.BadParameter("pass --warm-start PATH or --warm-start-fraction F, not both")
+    if warm_start is not None and features is not None:
+        raise typer.BadParameter("--warm-start files are featurised by the service's "
+                                 "featuriser; with --features use --warm-start-fraction")
+    if warm_start_weight <= 0:
+        raise typer.BadParameter("--warm-start-weight must be positive")
     prior = Prior(**{**Prior().__dict__, "precision": precision, "exploration": exploration})
     configs = build_policies(policies, refit_every, half_life or None, alpha, epsilon,
-                             propensity_floor, prior)
+                             propensity_floor, prior, warm_start_weight)
     seed_list = list(range(seed, seed + seeds))
     featurizer = Featurizer(FeatureSpec(n_buckets=n_buckets, max_ngram=max_ngram))
     try:
@@ -130,10 +151,22 @@ def simulate(
             datasets = {}
             for s in seed_list:
                 d = base.shuffled(np.random.default_rng(s))
+                if warm_start_fraction is not None:
+                    d = warm_split(d, warm_start_fraction)
                 datasets[s] = d.take(np.arange(min(steps, d.n))) if steps else d
         else:
+            if warm_start_fraction is not None:
+                raise DataError("--warm-start-fraction splits --data; give synthetic "
+                                "scenarios a --warm-start file")
             sc = Scenario(steps=steps) if steps else Scenario()
             datasets = {s: synthetic(scenario, s, sc, featurizer) for s in seed_list}
+        if warm_start is not None:
+            first = datasets[seed_list[0]]
+            warm, unknown = read_warm_start(warm_start, first.models, featurizer)
+            if unknown:
+                typer.echo(f"warning: {warm_start}: ignoring models not in the stream: "
+                           f"{', '.join(unknown)}", err=True)
+            datasets = {s: replace(d, warm=warm) for s, d in datasets.items()}
     except DataError as exc:
         raise typer.BadParameter(str(exc)) from None
     first = datasets[seed_list[0]]
@@ -158,6 +191,9 @@ def simulate(
         "mean_cost_usd": {m: float(c) for m, c in zip(first.models, first.cost.mean(axis=0))},
         "mean_quality": {m: float(q) for m, q in zip(first.models, first.reward.mean(axis=0))},
         "drift_step": first.drift_step,
+        "warm_start": ({"file": str(warm_start)} if warm_start is not None else
+                       {"fraction": warm_start_fraction, "requests": len(first.warm[0])}
+                       if warm_start_fraction is not None else None),
         "features": ({"file": str(features), "dim": first.X.shape[1]} if features is not None
                      else {"n_buckets": n_buckets, "max_ngram": max_ngram,
                            "dim": featurizer.spec.dim}),

@@ -23,6 +23,7 @@ from bandit_router.policy import (
 )
 from bandit_router.policy.base import LinearPolicy
 from bandit_router.policy.drift import DriftDetector
+from bandit_router.policy.warm import offline_evidence
 from simulations import baselines
 from simulations.data import Dataset
 
@@ -44,6 +45,7 @@ class PolicyConfig:
     epsilon: float = 0.05  # ε-greedy
     prior: Prior = field(default_factory=Prior)
     drift: DriftDetector | None = field(default_factory=DriftDetector)
+    warm_weight: float = 1.0  # what one offline observation counts (data with a warm start)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -103,6 +105,9 @@ def _learn(data: Dataset, cfg: PolicyConfig, cost_weight: float, rng: np.random.
     policy = _linear_policy(cfg, k)
     full_info = cfg.kind == "ceiling"
     stats = SufficientStats.empty(list(data.models), d)
+    if data.warm is not None:
+        wX, scores = data.warm
+        stats = stats.absorb(offline_evidence(data.models, wX[:, :d], scores), cfg.warm_weight)
     posterior = Posterior.fit(stats, cfg.prior)
     view = posterior.view(data.models)
     arm = np.empty(n, dtype=np.intp)

@@ -62,14 +62,20 @@ def refit(engine: Engine, cfg: RefitConfig, *, force: bool = False,
           now: float | None = None) -> RefitResult:
     """Store a new posterior version if there is new feedback (or ``force``)."""
     start = time.perf_counter()
+    out = with_refit_lock(engine, lambda s: _refit_locked(s, cfg, force, start, now))
+    return RefitResult(None, 0, 0, time.perf_counter() - start, "locked") if out is None else out
+
+
+def with_refit_lock(engine: Engine, work):
+    """``work(session)`` while holding the one-refitter lock; None if another holds it."""
     with engine.connect() as conn:
         session = Session(bind=conn)
         if not try_session_lock(session, REFIT_LOCK):
             session.rollback()
-            return RefitResult(None, 0, 0, time.perf_counter() - start, "locked")
+            return None
         session.commit()
         try:
-            return _refit_locked(session, cfg, force, start, now)
+            return work(session)
         finally:
             session.rollback()
             release_session_lock(session, REFIT_LOCK)

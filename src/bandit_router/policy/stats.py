@@ -59,6 +59,23 @@ class SufficientStats:
                 out.cusum[i] = self.cusum[j]
         return out
 
+    def absorb(self, other: "SufficientStats", weight: float = 1.0) -> "SufficientStats":
+        """A copy with ``other``'s evidence added, each observation counting ``weight``.
+
+        Arms of ``other`` that are new here are appended; ``other`` is taken as observed at
+        this object's reference time (decay it first to age it).
+        """
+        if other.dim != self.dim:
+            raise ValueError(f"cannot add statistics of dimension {other.dim} to {self.dim}")
+        out = self.with_arms(self.arms + [a for a in other.arms if a not in self.arms])
+        for j, arm in enumerate(other.arms):
+            i = out.arms.index(arm)
+            out.A[i] += weight * other.A[j]
+            out.b[i] += weight * other.b[j]
+            out.s[i] += weight * other.s[j]
+            out.n[i] += weight * other.n[j]
+        return out
+
     def forget(self, k: int, keep: float) -> None:
         """Scale arm ``k``'s statistics down to the weight of ``keep`` observations."""
         if self.n[k] > keep:
