@@ -17,9 +17,18 @@ import typer
 from bandit_router.features import FeatureSpec, Featurizer
 from bandit_router.policy import Prior
 from bandit_router.policy.drift import DriftDetector
-from simulations import experiment
-from simulations.data import (SCENARIOS, DataError, Scenario, load_responses, parse_costs,
-                              read_warm_start, synthetic, warm_split)
+from simulations import experiment, report
+from simulations.data import (
+    DEFAULT_STEPS,
+    SCENARIOS,
+    DataError,
+    Scenario,
+    load_responses,
+    parse_costs,
+    read_warm_start,
+    synthetic,
+    warm_split,
+)
 from simulations.runner import KINDS, PolicyConfig
 
 DEFAULT_POLICIES = "thompson,linucb,epsilon-greedy,contextfree-thompson,random,cheapest," \
@@ -85,6 +94,10 @@ def simulate(
     sweep_points: int = typer.Option(16, "--sweep-points", help="λ values in the sweep"),
     cost_weight: float = typer.Option(0.0, "--cost-weight", help="λ in reward − λ·cost "
                                       "when not sweeping"),
+    cost_weights: Optional[str] = typer.Option(
+        None, "--cost-weights", help="explicit λ values of the sweep, comma-separated, in "
+        "USD⁻¹ (e.g. 0,10,20,40,80,160); implies --sweep; default: an automatic grid of "
+        "--sweep-points values"),
     seeds: int = typer.Option(1, "--seeds", help="number of seeds (stream orders / worlds)"),
     seed: int = typer.Option(0, "--seed", help="first seed; runs are reproducible per seed"),
     steps: Optional[int] = typer.Option(None, "--steps", help="requests per run (synthetic "
@@ -102,6 +115,9 @@ def simulate(
                                   help="hashed n-gram buckets of the featuriser"),
     max_ngram: int = typer.Option(FeatureSpec().max_ngram, "--max-ngram",
                                   help="longest hashed word n-gram (1 = unigrams only)"),
+    featurizer_name: str = typer.Option(
+        "hashed", "--featurizer", help="word block of the features: hashed (the service's "
+        "n-gram hashing) or wordllama (static embeddings; needs bandit-router[semantic])"),
     features: Optional[Path] = typer.Option(
         None, "--features", help="precomputed request features (.npy, one row per request "
         "of --data in file order, e.g. from `python -m simulations.embed`) instead of the "
@@ -139,11 +155,14 @@ def simulate(
                                  "featuriser; with --features use --warm-start-fraction")
     if warm_start_weight <= 0:
         raise typer.BadParameter("--warm-start-weight must be positive")
+    grid_given = _parse_grid(cost_weights) if cost_weights is not None else None
+    sweep = sweep or grid_given is not None
     prior = Prior(**{**Prior().__dict__, "precision": precision, "exploration": exploration})
     configs = build_policies(policies, refit_every, half_life or None, alpha, epsilon,
                              propensity_floor, prior, warm_start_weight)
     seed_list = list(range(seed, seed + seeds))
-    featurizer = Featurizer(FeatureSpec(n_buckets=n_buckets, max_ngram=max_ngram))
+    featurizer = _featurizer(featurizer_name, FeatureSpec(n_buckets=n_buckets,
+                                                          max_ngram=max_ngram))
     try:
         if data is not None:
             base = load_responses(data, featurizer, parse_costs(cost), models, output_tokens,
@@ -158,7 +177,7 @@ def simulate(
             if warm_start_fraction is not None:
                 raise DataError("--warm-start-fraction splits --data; give synthetic "
                                 "scenarios a --warm-start file")
-            sc = Scenario(steps=steps) if steps else Scenario()
+            sc = Scenario(steps=steps or DEFAULT_STEPS.get(scenario, Scenario.steps))
             datasets = {s: synthetic(scenario, s, sc, featurizer) for s in seed_list}
         if warm_start is not None:
             first = datasets[seed_list[0]]
@@ -171,10 +190,11 @@ def simulate(
         raise typer.BadParameter(str(exc)) from None
     first = datasets[seed_list[0]]
     two_models = first.k == 2
-    if sweep and not two_models:
-        typer.echo("note: --sweep reports PGR/APGR/CPT only for two-model data; "
-                   "showing quality against cost for each λ")
-    grid = experiment.cost_weight_grid(first, sweep_points) if sweep else np.array([cost_weight])
+    if grid_given is not None:
+        grid = grid_given
+    else:
+        grid = (experiment.cost_weight_grid(first, sweep_points) if sweep
+                else np.array([cost_weight]))
     tasks = [experiment.Task(s, c, float(lam))
              for c in configs for s in seed_list
              for lam in (grid if c.uses_cost_weight else grid[:1])]
@@ -196,20 +216,25 @@ def simulate(
                        if warm_start_fraction is not None else None),
         "features": ({"file": str(features), "dim": first.X.shape[1]} if features is not None
                      else {"n_buckets": n_buckets, "max_ngram": max_ngram,
-                           "dim": featurizer.spec.dim}),
+                           "dim": featurizer.spec.dim,
+                           **({"featurizer": featurizer_name}
+                              if featurizer_name != "hashed" else {})}),
         "policies": {c.label: c.describe() for c in configs},
         "results": experiment.policy_summary(runs),
         "runs": runs,
     }
-    if sweep and two_models:
-        summary["sweep"] = experiment.sweep_summary(logs, datasets)
+    if sweep:
         ceiling = next((c for c in configs if c.kind == "ceiling"), None)
+        tests, held = {}, []
         if ceiling is not None:
-            tests, held = {}, []
             for s in seed_list:
                 tests[s], hl = experiment.holdout_ceiling(datasets[s], ceiling, grid, seed=s)
                 held += hl
-            summary["sweep"].update(experiment.sweep_summary(held, tests))
+        summary["frontier"] = experiment.frontier_report(logs, datasets, held, tests)
+        if two_models:
+            summary["sweep"] = experiment.sweep_summary(logs, datasets)
+            if held:
+                summary["sweep"].update(experiment.sweep_summary(held, tests))
     summary["wall_seconds"] = round(time.perf_counter() - started, 1)
     _report(summary, sweep and two_models)
     if log is not None:
@@ -226,6 +251,30 @@ def simulate(
             typer.echo(f"plot: {p}")
 
 
+def _featurizer(name: str, spec: FeatureSpec) -> Featurizer:
+    if name == "hashed":
+        return Featurizer(spec)
+    if name != "wordllama":
+        raise typer.BadParameter(f"unknown featurizer {name!r}; choose hashed or wordllama")
+    from bandit_router.features.semantic import SemanticFeaturesUnavailable, WordLlamaFeaturizer
+
+    try:
+        return WordLlamaFeaturizer(spec)
+    except (SemanticFeaturesUnavailable, ValueError) as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def _parse_grid(text: str) -> np.ndarray:
+    try:
+        grid = np.array([float(v) for v in text.split(",") if v.strip()])
+    except ValueError:
+        raise typer.BadParameter(f"--cost-weights expects numbers separated by commas, got "
+                                 f"{text!r}") from None
+    if len(grid) == 0 or not np.isfinite(grid).all() or (grid < 0).any():
+        raise typer.BadParameter(f"--cost-weights needs at least one finite λ ≥ 0, got {text!r}")
+    return grid
+
+
 def _fmt(ms: dict | None, digits: int = 3) -> str:
     if not ms or ms.get("mean") is None:
         return "-"
@@ -240,6 +289,8 @@ def _report(summary: dict, sweep: bool) -> None:
         for name, row in summary["sweep"].items():
             typer.echo(f"{name:<32} {_fmt(row['apgr']):>14} {_fmt(row['cpt50']):>14} "
                        f"{_fmt(row['cpt80']):>14}")
+    elif "frontier" in summary:
+        report.frontier_tables(summary["frontier"], typer.echo)
     else:
         typer.echo(f"{'policy':<32} {'λ':>8} {'reward':>14} {'cost $':>16} {'regret':>16} "
                    f"{'recovery':>14} {'alarms':>9}  share")

@@ -93,11 +93,18 @@ class Dataset:
 
 @dataclass(frozen=True)
 class ResponseTable:
-    """Rows of a RouteLLM-style response file set: prompts and one quality column per model."""
+    """Rows of a response file set: prompts, one quality column per model, and optionally
+    each call's real price (``<model>|total_cost`` columns, NaN for models without one)."""
 
     prompts: list[str]
     models: tuple[str, ...]
-    quality: np.ndarray  # (n, K) float
+    quality: np.ndarray  # (n, K) float in [0, 1]
+    cost: np.ndarray | None = None  # (n, K) USD per call; NaN where the file has no price
+
+
+# ``<model>|<field>`` columns describe a model's answer (RouterBench's naming): these two
+# carry the price of the call, every other field (``|model_response`` ...) is ignored.
+COST_SUFFIXES = ("|total_cost", "|cost")
 
 
 def _parse(value: str) -> float | None:
@@ -113,12 +120,36 @@ def _parse(value: str) -> float | None:
     return out if math.isfinite(out) else None
 
 
+def _split_columns(f: Path, names: list[str]) -> tuple[list[str], dict[str, str]]:
+    """Candidate model columns and ``{model: cost column}`` of one file's header."""
+    candidates, costs = [], {}
+    for c in names:
+        if c == "prompt":
+            continue
+        model, bar, _ = c.partition("|")
+        if not bar:
+            candidates.append(c)
+            continue
+        suffix = c[len(model):]
+        if suffix in COST_SUFFIXES:
+            if model in costs:
+                raise DataError(f"{f}: model {model!r} has two cost columns "
+                                f"({costs[model]!r} and {c!r}); keep one")
+            costs[model] = c
+    for model, col in costs.items():
+        if model not in candidates:
+            raise DataError(f"{f}: cost column {col!r} names no model column {model!r}")
+    return candidates, costs
+
+
 def read_responses(path: str | Path) -> ResponseTable:
     """Read a CSV file, or every ``*.csv`` under a directory (sorted, recursively).
 
-    Each file needs a ``prompt`` column; every other column whose values are all booleans or
-    numbers is a model. Rows with a missing value are skipped; all files must name the same
-    models.
+    Each file needs a ``prompt`` column. A column is a model when its values are booleans
+    or numbers in [0, 1] (at least half of them; a row where one is missing is skipped);
+    other columns (ids, text) are ignored, as are ``<model>|<field>`` columns except the
+    price of the call, ``<model>|total_cost`` or ``<model>|cost`` (USD, ≥ 0), which must
+    then be given on every row whose quality is. All files must have the same columns.
     """
     path = Path(path)
     if path.is_dir():
@@ -131,7 +162,9 @@ def read_responses(path: str | Path) -> ResponseTable:
         raise DataError(f"no *.csv files under {path}")
     prompts: list[str] = []
     cols: list[list[str]] = []
+    where: list[tuple[Path, int]] = []  # (file, line) of each row, for error messages
     header: tuple[str, ...] | None = None
+    cost_cols: dict[str, str] = {}
     for f in files:
         with f.open(newline="", encoding="utf-8") as fh:
             reader = csv.reader(fh)
@@ -140,27 +173,64 @@ def read_responses(path: str | Path) -> ResponseTable:
                 continue
             if "prompt" not in names:
                 raise DataError(f"{f} has no 'prompt' column")
-            others = tuple(c for c in names if c != "prompt")
+            candidates, costs = _split_columns(f, names)
+            others = tuple(candidates)
             if header is None:
-                header = others
-            elif set(others) != set(header):
-                raise DataError(f"{f} has columns {others}, the first file had {header}")
+                header, cost_cols = others, costs
+            elif set(others) != set(header) or costs != cost_cols:
+                raise DataError(f"{f} has columns {others} (prices for {sorted(costs)}), "
+                                f"the first file had {header} (prices for {sorted(cost_cols)})")
             pos = {c: i for i, c in enumerate(names)}
+            wanted = [pos[c] for c in header] + [pos[cost_cols[m]] for m in sorted(cost_cols)]
             for row in reader:
                 if len(row) != len(names):
                     continue
                 prompts.append(row[pos["prompt"]])
-                cols.append([row[pos[c]] for c in header])
+                cols.append([row[i] for i in wanted])
+                where.append((f, reader.line_num))
     if header is None or not prompts:
         raise DataError(f"no rows found in {path}")
-    parsed = [[_parse(v) for v in r] for r in cols]
-    model_idx = [j for j in range(len(header))
-                 if sum(r[j] is not None for r in parsed) >= 0.5 * len(parsed)]
+    h = len(header)
+    parsed = [[_parse(v) for v in r[:h]] for r in cols]
+    model_idx = [j for j in range(h)
+                 if sum(r[j] is not None for r in parsed) >= 0.5 * len(parsed)
+                 and all(0.0 <= r[j] <= 1.0 for r in parsed if r[j] is not None)]
+    for m in cost_cols:
+        j = header.index(m)
+        if j not in model_idx:
+            bad = next((i for i, r in enumerate(parsed) if r[j] is not None
+                        and not 0.0 <= r[j] <= 1.0), None)
+            detail = (f"{cols[bad][j]!r} in {where[bad][0]} line {where[bad][1]}"
+                      if bad is not None else "values that are not booleans or numbers")
+            raise DataError(f"column {m!r} has a price column but is not a quality in [0, 1] "
+                            f"or a boolean ({detail})")
     if len(model_idx) < 2:
-        raise DataError(f"{path} needs at least two boolean or numeric model columns")
+        raise DataError(f"{path} needs at least two model columns (booleans or numbers in "
+                        "[0, 1])")
     keep = [i for i, r in enumerate(parsed) if all(r[j] is not None for j in model_idx)]
+    models = tuple(header[j] for j in model_idx)
     quality = np.array([[parsed[i][j] for j in model_idx] for i in keep], dtype=np.float64)
-    return ResponseTable([prompts[i] for i in keep], tuple(header[j] for j in model_idx), quality)
+    cost = None
+    if cost_cols:
+        cost = np.full((len(keep), len(models)), np.nan)
+        for c, m in enumerate(sorted(cost_cols)):
+            j = models.index(m)
+            for out_row, i in enumerate(keep):
+                cost[out_row, j] = _price(cols[i][h + c], cost_cols[m], *where[i])
+    return ResponseTable([prompts[i] for i in keep], models, quality, cost)
+
+
+def _price(value: str, column: str, f: Path, line: int) -> float:
+    """One call's price from a cost column: a finite number ≥ 0, else a DataError."""
+    try:
+        out = float(value)
+    except ValueError:
+        out = math.nan
+    if not math.isfinite(out) or out < 0:
+        what = "is missing" if not value.strip() else f"is {value!r}"
+        raise DataError(f"{f} line {line}: column {column!r} {what}; every row with a quality "
+                        "needs a price ≥ 0 in USD (or drop the column to use --cost / --models)")
+    return out
 
 
 def parse_costs(items: Sequence[str]) -> dict[str, float]:
@@ -187,8 +257,10 @@ def request_costs(
     per_request: Mapping[str, float] | None = None,
     catalogs: Sequence[str | Path] = (),
     output_tokens: int = 256,
+    known: np.ndarray | None = None,
 ) -> np.ndarray:
-    """USD price of each (request, model): a flat ``--cost`` or catalog prices × tokens.
+    """USD price of each (request, model): a flat ``--cost``, else the data's own price of
+    each call (``known``, from cost columns; NaN where absent), else catalog prices × tokens.
 
     Catalog prices are applied to the prompt's estimated input tokens plus ``output_tokens``.
     Catalogs are searched in order, then the ones shipped with the simulations.
@@ -204,6 +276,9 @@ def request_costs(
     for j, m in enumerate(models):
         if m in per_request:
             out[:, j] = per_request[m]
+            continue
+        if known is not None and not np.isnan(known[:, j]).all():
+            out[:, j] = known[:, j]
             continue
         spec = _match(m, specs)
         if spec is None:
@@ -255,7 +330,8 @@ def load_responses(
         X = read_features(features, len(table.prompts))
     else:
         X = (featurizer or Featurizer(FeatureSpec())).transform_many(table.prompts)
-    cost = request_costs(table.prompts, table.models, costs, catalogs, output_tokens)
+    cost = request_costs(table.prompts, table.models, costs, catalogs, output_tokens,
+                         table.cost)
     return Dataset(name=Path(path).name, models=table.models, X=X, reward=table.quality,
                    expected=table.quality, cost=cost)
 
@@ -338,7 +414,13 @@ def synthetic(name: str, seed: int, scenario: Scenario | None = None,
     """
     if name not in SCENARIOS:
         raise DataError(f"unknown scenario {name!r}; choose one of {sorted(SCENARIOS)}")
-    sc = scenario or Scenario()
+    sc = scenario or Scenario(steps=DEFAULT_STEPS.get(name, Scenario.steps))
+    if name == "families":
+        from simulations import families
+
+        models, X, reward, expected, cost = families.generate(seed, sc.steps, featurizer)[:5]
+        return Dataset(name=name, models=models, X=X, reward=reward, expected=expected,
+                       cost=cost)
     rng = np.random.default_rng(seed)
     featurizer = featurizer or Featurizer(FeatureSpec())
     n = sc.steps
@@ -396,4 +478,8 @@ SCENARIOS: dict[str, str] = {
     "newcomer": "(c) a better, mid-priced model becomes available half-way through",
     "price": "(d) the strongest model's price drops to a quarter half-way through",
     "latency": "(e) latency depends on model and a drifting load (passed as a caller feature)",
+    "families": "ten models priced per token, six task families of real-looking prompts; a "
+                "different cheap model is best on each family (simulations/families.py)",
 }
+# Requests per run when --steps is not given (the others: Scenario.steps).
+DEFAULT_STEPS = {"families": 5_000}

@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 
 from bandit_router.policy import LinUCB, Posterior, SufficientStats
-from simulations import metrics
+from simulations import frontier, metrics
 from simulations.data import Dataset
 from simulations.runner import Log, PolicyConfig, run
 
@@ -156,7 +156,7 @@ def policy_summary(runs: Sequence[dict]) -> dict:
     out = []
     for (policy, lam), rs in groups.items():
         row = {"policy": policy, "cost_weight": lam, "seeds": len(rs)}
-        for key in ("mean_reward", "total_cost_usd", "regret", "recovery_steps",
+        for key in ("mean_reward", "total_cost_usd", "mean_cost_usd", "regret", "recovery_steps",
                     "latency_p95_ms"):
             if key in rs[0]:
                 row[key] = metrics.mean_sd(r[key] for r in rs)
@@ -224,3 +224,20 @@ def read_logs(path: str | Path, models: Sequence[str]) -> list[Log]:
 def default_workers() -> int:
     return max(1, min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                       else (os.cpu_count() or 1), 8))
+
+
+def frontier_report(logs: Sequence[Log], datasets: dict[int, Dataset],
+                    held: Sequence[Log] = (), tests: dict[int, Dataset] | None = None) -> dict:
+    """:func:`frontier.frontier_summary` of a sweep (any number of models), with the
+    ``ceiling-holdout`` runs scored against the hull of their test halves, and the same
+    measures over the second half of every online run (``second_half``)."""
+    out = frontier.frontier_summary(logs, datasets)
+    if held:
+        out["policies"].update(frontier.frontier_summary(held, tests or {})["policies"])
+    late = frontier.frontier_summary(*frontier.second_half(logs, datasets))
+    keys = ("above", "above_positive_cost_weight", "margin", "q30", "q50", "aiq")
+    out["second_half"] = {
+        "hull": {k: late["hull"][k] for k in ("q30", "q50", "aiq")},
+        "policies": {p: {k: v[k] for k in keys} for p, v in late["policies"].items()},
+    }
+    return out

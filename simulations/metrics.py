@@ -93,6 +93,7 @@ def summarize(log: Log, data: Dataset, window: int = 250, tolerance: float = 0.0
         "cost_weight": log.cost_weight,
         "mean_reward": float(log.reward.mean()),
         "total_cost_usd": float(log.cost_usd.sum()),
+        "mean_cost_usd": float(log.cost_usd.mean()),
         "regret": float(regret(log, data).sum()),
         "share": shares(log),
         "drift_alarms": [{"step": t, "model": m} for t, m in log.drift_alarms],

@@ -7,7 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
-from simulations import metrics
+from simulations import frontier, metrics
 from simulations.data import Dataset
 from simulations.runner import Log
 
@@ -34,8 +34,38 @@ def quality_vs_cost(summary: dict, logs: Sequence[Log], path: Path) -> Path:
         order = np.argsort(xy[:, 0])
         ax.plot(xy[order, 0], xy[order, 1], marker="o", ms=3,
                 ls="-" if len(xy) > 1 else "none", label=policy)
+    front = summary.get("frontier")
+    if front is not None:
+        _draw_hull(ax, front)
     return _finish(plt, fig, ax, path, "mean cost per request (USD)", "mean quality (reward)",
                    "Quality against cost (each point: one λ, mean over seeds)")
+
+
+def _draw_hull(ax, front: dict) -> None:
+    """The single models (mean over seeds) and the hull of those means, dashed; dotted
+    verticals at 30 % and 50 % of the strongest model's cost. Log cost axis when the prices
+    span more than 20×."""
+    rows = front["hull"]["per_seed"]
+    models = list(rows[0]["models"])
+    c = np.array([np.mean([r["models"][m]["cost_usd"] for r in rows]) for m in models])
+    q = np.array([np.mean([r["models"][m]["quality"] for r in rows]) for m in models])
+    v = frontier.envelope(c, q)
+    log_x = c.max() > 20 * max(c.min(), 1e-300)
+    xs = (np.geomspace if log_x else np.linspace)(v[0, 0], v[-1, 0], 200)
+    xs = np.union1d(xs, v[:, 0])  # straight in cost, so curved on a log axis
+    ax.plot(xs, frontier.curve_at(v, xs), "k--", lw=1, label="hull of single models")
+    ax.scatter(c, q, marker="x", color="k", s=20, zorder=3)
+    for m, x, y in zip(models, c, q):
+        ax.annotate(m.rsplit("/", 1)[-1], (x, y), fontsize=6, xytext=(3, -8),
+                    textcoords="offset points")
+    star = int(np.lexsort((c, -q))[0])
+    for f in frontier.FRACTIONS:
+        ax.axvline(f * c[star], color="grey", ls=":", lw=0.8)
+        ax.annotate(f"{f:.0%} of {models[star].rsplit('/', 1)[-1]}'s cost", (f * c[star], 0),
+                    xycoords=("data", "axes fraction"), rotation=90, fontsize=6,
+                    xytext=(2, 4), textcoords="offset points", color="grey")
+    if log_x:
+        ax.set_xscale("log")
 
 
 def cumulative_regret(logs: Sequence[Log], datasets: dict[int, Dataset], path: Path) -> Path:

@@ -41,3 +41,29 @@ def models_toml(tmp_path: Path) -> Path:
         'output_price_per_mtok = 30.0\ncontext_window = 128000\n'
     )
     return p
+
+
+MANY = ("tiny", "coder", "mid", "big")
+
+
+def write_many(path: Path, n: int, seed: int, cost_suffix: str = "|total_cost") -> Path:
+    """A RouterBench-shaped CSV: four models, quality and price columns per model, text and
+    id columns. 'coder' is cheap and as good as 'big' on code prompts; prices vary per row."""
+    rng = np.random.default_rng(seed)
+    base = {"tiny": 0.0001, "coder": 0.0003, "mid": 0.002, "big": 0.01}
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["sample_id", "prompt", "eval_name",
+                    *[c for m in MANY for c in (m, f"{m}|model_response", f"{m}{cost_suffix}")],
+                    "oracle_model_to_route_to"])
+        for i in range(n):
+            code = rng.random() < 0.5
+            prompt = ("def f(x):\n    return x  # fix this python function" if code
+                      else "Which planet is the largest? A. Mars B. Jupiter")
+            p = {"tiny": 0.4, "coder": 0.85 if code else 0.3, "mid": 0.65, "big": 0.88}
+            row = [f"bench.{i}", f"{prompt} {i}", "code" if code else "science"]
+            for m in MANY:
+                row += [int(rng.random() < p[m]), "an answer",
+                        f"{base[m] * (1 + 0.2 * rng.random()):.8f}"]
+            w.writerow(row + ["big"])
+    return path

@@ -109,3 +109,69 @@ def test_feature_files_are_checked_and_only_go_with_data(response_dir, tmp_path)
     res = runner.invoke(app, ["simulate", "--scenario", "drift", "--features",
                               str(tmp_path / "short.npy")])
     assert res.exit_code == 2 and "--features" in res.output
+
+
+def test_many_model_sweep_reports_the_hull_and_recomputes_from_the_log(tmp_path):
+    from simulations.data import load_responses
+    from simulations.experiment import frontier_report, read_logs
+    from tests.simulations.conftest import write_many
+
+    f = write_many(tmp_path / "bench.csv", 240, 3)
+    out = tmp_path / "out"
+    res = runner.invoke(app, [
+        "simulate", "--data", str(f), "--cost-weights", "0,40,400", "--seeds", "2",
+        "--refit-every", "20", "--policies", "thompson,contextfree-thompson,random,ceiling",
+        "--json", str(out / "s.json"), "--log", str(out / "log.csv"),
+        "--plots", str(out / "plots"), "--workers", "1", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads((out / "s.json").read_text())
+    assert summary["cost_weights"] == [0.0, 40.0, 400.0] and "sweep" not in summary
+    front = summary["frontier"]
+    assert front["hull"]["per_seed"][0]["strongest"] == "big"
+    assert set(front["policies"]) == {"thompson", "contextfree-thompson", "random", "ceiling",
+                                      "ceiling-holdout"}
+    th = front["policies"]["thompson"]
+    assert len(th["runs"]) == 6 and th["above"]["of"] == 6
+    assert th["above_positive_cost_weight"]["of"] == 4
+    assert {"cost_usd", "quality", "margin", "above", "seed", "cost_weight"} <= set(th["runs"][0])
+    assert {"q30", "q50", "aiq"} <= set(th) and "q30" in front["second_half"]["hull"]
+    # cheap 'coder' is as good as 'big' on code: full information beats every fixed mix
+    ceiling = front["policies"]["ceiling"]
+    assert ceiling["above_positive_cost_weight"]["runs"] == 4, ceiling["runs"]
+    assert "above λ>0" in res.output and "hull of single models" in res.output
+    assert (out / "plots" / "quality_vs_cost.png").stat().st_size > 10_000
+    # every figure comes back from the per-step log
+    base = load_responses(f)
+    datasets = {s: base.shuffled(np.random.default_rng(s)) for s in summary["seeds"]}
+    again = frontier_report(read_logs(out / "log.csv", base.models), datasets)
+    for policy in ("thompson", "contextfree-thompson", "random", "ceiling"):
+        for key in ("above", "above_positive_cost_weight"):
+            assert again["policies"][policy][key] == front["policies"][policy][key]
+        for key in ("margin", "q30", "q50", "aiq"):
+            assert again["policies"][policy][key]["mean"] == pytest.approx(
+                front["policies"][policy][key]["mean"], abs=1e-12)
+    assert again["hull"]["aiq"] == front["hull"]["aiq"]
+
+
+@pytest.mark.parametrize("grid", ["0,ten", "-1,2", ","])
+def test_bad_cost_weights_are_a_usage_error(tmp_path, grid):
+    from tests.simulations.conftest import write_many
+
+    f = write_many(tmp_path / "bench.csv", 20, 3)
+    res = runner.invoke(app, ["simulate", "--data", str(f), "--cost-weights", grid,
+                              "--no-progress"])
+    assert res.exit_code == 2 and "--cost-weights" in res.output
+
+
+def test_families_scenario_on_wordllama_features(tmp_path):
+    res = runner.invoke(app, [
+        "simulate", "--scenario", "families", "--steps", "300", "--featurizer", "wordllama",
+        "--cost-weights", "0,40", "--policies", "thompson,strongest", "--refit-every", "50",
+        "--json", str(tmp_path / "s.json"), "--workers", "1", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["features"]["featurizer"] == "wordllama" and len(summary["models"]) == 10
+    assert summary["frontier"]["policies"]["strongest"]["margin"]["mean"] == pytest.approx(
+        0.0, abs=1e-9)  # the strongest model is a vertex of the hull
+    res = runner.invoke(app, ["simulate", "--scenario", "families", "--featurizer", "bert"])
+    assert res.exit_code == 2 and "hashed or wordllama" in res.output

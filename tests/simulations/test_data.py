@@ -96,3 +96,97 @@ def test_a_feature_file_with_nan_or_that_is_not_npy_is_refused(response_dir, tmp
     (tmp_path / "text.npy").write_text("not an array")
     with pytest.raises(DataError, match="cannot read features"):
         load_responses(response_dir, costs=costs, features=tmp_path / "text.npy")
+
+
+def test_routerbench_style_price_columns_are_prices_not_models(tmp_path):
+    from tests.simulations.conftest import write_many
+
+    for suffix in ("|total_cost", "|cost"):
+        f = write_many(tmp_path / f"bench{suffix[1:]}.csv", 40, 1, suffix)
+        data = load_responses(f)  # no catalog needed: the file prices every call
+        assert data.models == ("tiny", "coder", "mid", "big")  # ids, text, responses ignored
+        assert set(np.unique(data.reward)) <= {0.0, 1.0}
+        table = read_responses(f)
+        assert np.array_equal(data.cost, table.cost)
+        assert 0.0001 <= data.cost[:, 0].min() and data.cost[:, 3].max() <= 0.012
+        assert len(np.unique(data.cost[:, 3])) > 30  # per request, not a flat price
+
+
+def test_flat_costs_override_the_price_columns(tmp_path):
+    from tests.simulations.conftest import write_many
+
+    f = write_many(tmp_path / "bench.csv", 20, 1)
+    data = load_responses(f, costs={"big": 0.05})
+    assert np.all(data.cost[:, 3] == 0.05) and data.cost[:, 0].std() > 0
+
+
+@pytest.mark.parametrize("bad, said", [("", "is missing"), ("-0.01", "is '-0.01'"),
+                                       ("nan", "is 'nan'"), ("cheap", "is 'cheap'")])
+def test_a_bad_price_names_the_file_line_and_column(tmp_path, bad, said):
+    import csv
+
+    from tests.simulations.conftest import write_many
+
+    f = write_many(tmp_path / "bench.csv", 10, 1)
+    with f.open(newline="") as fh:
+        rows = list(csv.reader(fh))
+    rows[4][rows[0].index("coder|total_cost")] = bad  # the fourth request
+    with f.open("w", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    with f.open(newline="") as fh:  # prompts span lines: find where that record ends
+        reader = csv.reader(fh)
+        for _ in range(5):
+            next(reader)
+        line = reader.line_num
+    with pytest.raises(DataError) as err:
+        read_responses(f)
+    msg = str(err.value)
+    assert f"{f} line {line}:" in msg and "'coder|total_cost'" in msg and said in msg
+
+
+def test_price_columns_must_match_a_model_and_every_file(tmp_path):
+    from tests.simulations.conftest import write_many
+
+    f = tmp_path / "orphan.csv"
+    f.write_text("prompt,a,b,c|total_cost\nhi,1,0,0.1\n")
+    with pytest.raises(DataError, match="'c\\|total_cost' names no model column 'c'"):
+        read_responses(f)
+    d = tmp_path / "split"
+    d.mkdir()
+    write_many(d / "a.csv", 10, 1)
+    (d / "b.csv").write_text("prompt,tiny,coder,mid,big\nhi,1,0,1,1\n")
+    with pytest.raises(DataError, match="prices for"):
+        read_responses(d)
+
+
+def test_a_priced_column_that_is_not_a_quality_in_0_1_is_refused(tmp_path):
+    f = tmp_path / "scores.csv"
+    f.write_text("prompt,a,b,b|total_cost,row\nhi,1,7,0.1,1\nho,0,0.5,0.1,2\n")
+    with pytest.raises(DataError, match="'b' has a price column but is not a quality"):
+        read_responses(f)
+    f.write_text("prompt,a,b,row\nhi,1,0.5,1\nho,0,0.25,2\n")
+    assert read_responses(f).models == ("a", "b")  # a numeric id column is not a model
+
+
+def test_the_families_world_is_seeded_and_has_the_promised_shape():
+    from simulations import families
+
+    a = synthetic("families", 3, Scenario(steps=600))
+    b = synthetic("families", 3, Scenario(steps=600))
+    assert np.array_equal(a.reward, b.reward) and np.array_equal(a.X, b.X)
+    assert synthetic("families", 4, Scenario(steps=600)).reward.tolist() != a.reward.tolist()
+    assert a.k >= 8 and a.n == 600
+    mean_cost = a.cost.mean(axis=0)
+    assert mean_cost.max() > 50 * mean_cost.min()
+    assert ((a.reward >= 0) & (a.reward <= 1)).all()
+    models, _, _, expected, cost, texts, fam = families.generate(3, 3000)
+    order = np.argsort(cost.mean(axis=0))
+    cheap = order[:6]  # the six cheapest models
+    assert cost[:, cheap].mean(axis=0).max() <= 0.5 * cost[:, order[6]].mean()
+    best_cheap = {int(np.argmax(expected[fam == f][:, cheap].mean(axis=0)))
+                  for f in range(len(families.FAMILIES))}
+    assert len(best_cheap) == len(families.FAMILIES)  # a different cheap model per family
+    dear = int(np.argmax(expected.mean(axis=0)))
+    assert dear == int(np.argmax(cost.mean(axis=0)))  # the dearest is best overall
+    assert len(set(texts)) > 0.9 * len(texts)  # varied text, not a handful of templates
+    assert synthetic("families", 0).n == 5_000  # the default length

@@ -96,13 +96,7 @@ class Featurizer:
         x[0] = 1.0
         x[1 : 1 + N_DENSE] = self._dense(data, lowered, n_bytes, len(tokens))
         if len(tokens):
-            h = ngram_hashes(tokens, spec.max_ngram)
-            idx = (h & self._mask) if self._pow2 else (h % np.uint64(spec.n_buckets))
-            sign = 1.0 - 2.0 * ((h >> np.uint64(63)) & np.uint64(1)).astype(np.float64)
-            block = np.bincount(idx.astype(np.intp), weights=sign, minlength=spec.n_buckets)
-            norm = float(np.sqrt(block @ block))
-            if norm > 0.0:
-                x[spec.bucket_slice] = block / norm
+            self._words(prompt, tokens, x[spec.bucket_slice])
         if extra and spec.n_caller:
             base = spec.caller_slice.start
             for name, value in extra.items():
@@ -112,6 +106,17 @@ class Featurizer:
                 v = float(value)
                 x[slot] += sign * math.copysign(math.log1p(abs(v)), v)
         return x
+
+    def _words(self, prompt: str, tokens: np.ndarray, out: np.ndarray) -> None:
+        """Fill the word block ``out`` (L2-normalised): signed hashed n-gram counts here;
+        ``features.semantic`` puts a word-embedding average there instead."""
+        h = ngram_hashes(tokens, self.spec.max_ngram)
+        idx = (h & self._mask) if self._pow2 else (h % np.uint64(self.spec.n_buckets))
+        sign = 1.0 - 2.0 * ((h >> np.uint64(63)) & np.uint64(1)).astype(np.float64)
+        block = np.bincount(idx.astype(np.intp), weights=sign, minlength=self.spec.n_buckets)
+        norm = float(np.sqrt(block @ block))
+        if norm > 0.0:
+            out[:] = block / norm
 
     def transform_many(self, prompts: list[str]) -> np.ndarray:
         """Stack ``transform`` over prompts (no caller features), shape (n, dim)."""

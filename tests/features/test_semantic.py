@@ -1,0 +1,70 @@
+"""The optional WordLlama word block: the real library's embeddings, in the service's layout."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from bandit_router.features import FeatureSpec, Featurizer
+from bandit_router.features import semantic
+from bandit_router.features.semantic import SemanticFeaturesUnavailable, WordLlamaFeaturizer
+
+PROMPT = "Write a Python function that merges two sorted lists.\n```python\ndef f(x): pass\n```"
+
+
+def test_word_block_is_wordllamas_own_normalised_embedding_in_the_hashed_layout():
+    import wordllama
+    from wordllama import WordLlama
+
+    f = WordLlamaFeaturizer()
+    x = f.transform(PROMPT)
+    hashed = Featurizer().transform(PROMPT)
+    assert x.shape == hashed.shape == (FeatureSpec().dim,)
+    outside = np.ones(len(x), bool)
+    outside[f.spec.bucket_slice] = False
+    np.testing.assert_array_equal(x[outside], hashed[outside])  # bias, structure, caller
+    wl = WordLlama.load(cache_dir=os.path.dirname(wordllama.__file__), disable_download=True)
+    np.testing.assert_allclose(x[f.spec.bucket_slice], wl.embed([PROMPT], norm=True)[0],
+                               atol=1e-5)
+
+
+def test_similar_requests_are_closer_than_unrelated_ones():
+    f = WordLlamaFeaturizer()
+    b = f.spec.bucket_slice
+    code = f.transform("implement quicksort in java and explain its complexity")[b]
+    code2 = f.transform("write a python function to sort a list of numbers")[b]
+    poem = f.transform("a short poem about the rain falling on a quiet village")[b]
+    assert code @ code2 > code @ poem + 0.1
+
+
+def test_same_text_gives_the_same_vector_in_another_process():
+    here = WordLlamaFeaturizer().transform(PROMPT)
+    code = ("import sys, numpy as np; from bandit_router.features.semantic import "
+            f"WordLlamaFeaturizer; np.save(sys.stdout.buffer, WordLlamaFeaturizer().transform("
+            f"{PROMPT!r}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True)
+    np.testing.assert_array_equal(here, np.load(io.BytesIO(out.stdout)))
+
+
+def test_empty_prompt_and_truncated_dimensions():
+    f = WordLlamaFeaturizer(FeatureSpec(n_buckets=64))
+    assert f.transform("").shape == (1 + 8 + 64 + 16,)
+    assert not f.transform("")[f.spec.bucket_slice].any()
+    assert np.linalg.norm(f.transform(PROMPT)[f.spec.bucket_slice]) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="n_buckets=100"):
+        WordLlamaFeaturizer(FeatureSpec(n_buckets=100))
+
+
+def test_without_wordllama_installed_the_error_says_what_to_install(monkeypatch):
+    semantic._model.cache_clear()
+    monkeypatch.setitem(sys.modules, "wordllama", None)  # import now fails
+    try:
+        with pytest.raises(SemanticFeaturesUnavailable, match=r"bandit-router\[semantic\]"):
+            WordLlamaFeaturizer()
+    finally:
+        semantic._model.cache_clear()
