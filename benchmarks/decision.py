@@ -11,7 +11,7 @@ from threadpoolctl import threadpool_limits
 from benchmarks.common import machine, pct, prompts, save
 from bandit_router.catalog import ModelSpec
 from bandit_router.features import FeatureSpec, Featurizer
-from bandit_router.policy import Posterior, Prior, SufficientStats, make_policy
+from bandit_router.policy import PolicySpec, Posterior, Prior, SufficientStats
 from bandit_router.routing import RouteRequest, Router
 
 KS = (2, 5, 10, 20, 50)
@@ -28,7 +28,7 @@ def _router(k: int, spec: FeatureSpec, rng: np.random.Generator) -> Router:
     models = [ModelSpec(id=m, input_price_per_mtok=0.1 * (i + 1),
                         output_price_per_mtok=0.4 * (i + 1), context_window=128_000)
               for i, m in enumerate(arms)]
-    return Router(fz, make_policy("thompson", 0.01), Posterior.fit(stats, Prior()), models,
+    return Router(fz, PolicySpec(kind="thompson", propensity_floor=0.01).policy(), Posterior.fit(stats, Prior()), models,
                   seed=0)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Optional
 
@@ -15,8 +15,7 @@ import numpy as np
 import typer
 
 from bandit_router.features import FeatureSpec, Featurizer
-from bandit_router.policy import Prior
-from bandit_router.policy.drift import DriftDetector
+from bandit_router.policy import DriftDetector, PolicySpec, Prior
 from simulations import experiment, report
 from simulations.data import (
     DEFAULT_STEPS,
@@ -35,46 +34,59 @@ DEFAULT_POLICIES = "thompson,linucb,epsilon-greedy,contextfree-thompson,random,c
                    "strongest,oracle,ceiling"
 
 
-def build_policies(names: str, refit_every: int, half_life: float | None, alpha: float,
-                   epsilon: float, propensity_floor: float, prior: Prior,
+def build_policies(names: str, refit_every: int, spec: PolicySpec,
                    warm_weight: float = 1.0) -> list[PolicyConfig]:
     """``"thompson,linucb:alpha=0.5,thompson:half_life=none"`` → policy configs.
 
-    Knobs after ``:`` override the command's options for that policy only; the label is the
-    text as written, so two variants of one policy can run side by side.
+    Knobs after ``:`` override the command's options (``refit_every`` and ``spec``) for that
+    policy only: any field of :class:`PolicySpec` or of its prior, and ``drift_*`` for the
+    detector's. The label is the text as written, so two variants of one policy can run side
+    by side.
     """
     out = []
     for raw in [s.strip() for s in names.split(",") if s.strip()]:
         kind, _, rest = raw.partition(":")
-        knobs = {"refit_every": refit_every, "half_life": half_life, "alpha": alpha,
-                 "epsilon": epsilon, "propensity_floor": propensity_floor,
-                 "warm_weight": warm_weight}
-        prior_knobs = {}
-        drift_knobs: dict | None = {}
-        for kv in [p for p in rest.split(":") if p]:
-            key, _, value = kv.partition("=")
-            key = key.replace("-", "_")
-            if key in ("precision", "optimism", "noise_var", "noise_pseudo_count", "exploration",
-                       "bias_precision", "pool"):
-                prior_knobs[key] = float(value)
-            elif key == "half_life":
-                knobs[key] = None if value.lower() in ("none", "0", "inf") else float(value)
-            elif key == "drift" and value.lower() == "none":
-                drift_knobs = None
-            elif key in ("drift_slack", "drift_threshold", "drift_keep"):
-                if drift_knobs is not None:
-                    drift_knobs[key.removeprefix("drift_")] = float(value)
-            elif key in knobs:
-                knobs[key] = type(knobs[key] if knobs[key] is not None else 0.0)(value)
-            else:
-                raise typer.BadParameter(f"unknown knob {key!r} in policy {raw!r}")
         if kind not in KINDS:
             raise typer.BadParameter(f"unknown policy {kind!r}; choose from {', '.join(KINDS)}")
-        drift = None if drift_knobs is None else DriftDetector(**drift_knobs)
-        out.append(PolicyConfig(kind=kind, label=raw, prior=Prior(**{**prior.__dict__,
-                                                                    **prior_knobs}),
-                                drift=drift, **knobs))
+        knobs = [p.partition("=")[::2] for p in rest.split(":") if p]
+        try:
+            every, variant = _with_knobs(refit_every, spec, knobs)
+            out.append(PolicyConfig(kind=kind, label=raw, refit_every=every, spec=variant,
+                                    warm_weight=warm_weight))
+        except (KeyError, ValueError) as exc:
+            raise typer.BadParameter(f"{exc.args[0]} in policy {raw!r}") from None
     return out
+
+
+_NONE = ("none", "0", "inf")
+
+
+def _with_knobs(refit_every: int, spec: PolicySpec,
+                knobs: list[tuple[str, str]]) -> tuple[int, PolicySpec]:
+    top, prior, drift = {}, {}, {}
+    spec_fields = {f.name for f in fields(PolicySpec)} - {"kind", "prior", "drift"}
+    for key, value in knobs:
+        key = key.replace("-", "_")
+        if key == "refit_every":
+            refit_every = int(value)
+        elif key in {f.name for f in fields(Prior)}:
+            prior[key] = float(value)
+        elif key == "half_life":
+            top[key] = None if value.lower() in _NONE else float(value)
+        elif key == "drift" and value.lower() == "none":
+            drift = None
+        elif key in ("drift_slack", "drift_threshold", "drift_keep"):
+            if drift is not None:
+                drift[key.removeprefix("drift_")] = float(value)
+        elif key in spec_fields:
+            top[key] = float(value)
+        else:
+            raise KeyError(f"unknown knob {key!r}")
+    if drift is None:
+        top["drift"] = None
+    elif drift:
+        top["drift"] = replace(spec.drift or DriftDetector(), **drift)
+    return refit_every, replace(spec, prior=replace(spec.prior, **prior), **top)
 
 
 def simulate(
@@ -128,7 +140,7 @@ def simulate(
     warm_start_fraction: Optional[float] = typer.Option(
         None, "--warm-start-fraction", help="warm start from this leading share of each "
         "shuffle of --data, and replay (and score) only the rest"),
-    warm_start_weight: float = typer.Option(1.0, "--warm-start-weight", min=0.0,
+    warm_start_weight: float = typer.Option(1.0, "--warm-start-weight",
                                             help="what one offline observation counts against "
                                             "one live one"),
     window: int = typer.Option(250, "--window", help="requests averaged for recovery time"),
@@ -153,13 +165,17 @@ def simulate(
     if warm_start is not None and features is not None:
         raise typer.BadParameter("--warm-start files are featurised by the service's "
                                  "featuriser; with --features use --warm-start-fraction")
-    if warm_start_weight <= 0:
+    if not warm_start_weight > 0:
         raise typer.BadParameter("--warm-start-weight must be positive")
     grid_given = _parse_grid(cost_weights) if cost_weights is not None else None
     sweep = sweep or grid_given is not None
-    prior = Prior(**{**Prior().__dict__, "precision": precision, "exploration": exploration})
-    configs = build_policies(policies, refit_every, half_life or None, alpha, epsilon,
-                             propensity_floor, prior, warm_start_weight)
+    try:
+        spec = PolicySpec(propensity_floor=propensity_floor, alpha=alpha, epsilon=epsilon,
+                          half_life=half_life or None,
+                          prior=Prior(precision=precision, exploration=exploration))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    configs = build_policies(policies, refit_every, spec, warm_start_weight)
     seed_list = list(range(seed, seed + seeds))
     featurizer = _featurizer(featurizer_name, FeatureSpec(n_buckets=n_buckets,
                                                           max_ngram=max_ngram))
@@ -174,17 +190,16 @@ def simulate(
                     d = warm_split(d, warm_start_fraction)
                 datasets[s] = d.take(np.arange(min(steps, d.n))) if steps else d
         else:
-            if warm_start_fraction is not None:
-                raise DataError("--warm-start-fraction splits --data; give synthetic "
-                                "scenarios a --warm-start file")
             sc = Scenario(steps=steps or DEFAULT_STEPS.get(scenario, Scenario.steps))
             datasets = {s: synthetic(scenario, s, sc, featurizer) for s in seed_list}
+            if warm_start_fraction is not None:
+                datasets = {s: warm_split(d, warm_start_fraction) for s, d in datasets.items()}
         if warm_start is not None:
-            first = datasets[seed_list[0]]
-            warm, unknown = read_warm_start(warm_start, first.models, featurizer)
+            warm, unknown = read_warm_start(warm_start, datasets[seed_list[0]].models,
+                                            featurizer)
             if unknown:
-                typer.echo(f"warning: {warm_start}: ignoring models not in the stream: "
-                           f"{', '.join(unknown)}", err=True)
+                typer.echo(f"warning: {warm_start}: ignoring models that are not in the "
+                           f"stream: {', '.join(unknown)}", err=True)
             datasets = {s: replace(d, warm=warm) for s, d in datasets.items()}
     except DataError as exc:
         raise typer.BadParameter(str(exc)) from None
@@ -211,8 +226,10 @@ def simulate(
         "mean_cost_usd": {m: float(c) for m, c in zip(first.models, first.cost.mean(axis=0))},
         "mean_quality": {m: float(q) for m, q in zip(first.models, first.reward.mean(axis=0))},
         "drift_step": first.drift_step,
-        "warm_start": ({"file": str(warm_start)} if warm_start is not None else
-                       {"fraction": warm_start_fraction, "requests": len(first.warm[0])}
+        "warm_start": ({"file": str(warm_start), "weight": warm_start_weight}
+                       if warm_start is not None else
+                       {"fraction": warm_start_fraction, "requests": len(first.warm[0]),
+                        "weight": warm_start_weight}
                        if warm_start_fraction is not None else None),
         "features": ({"file": str(features), "dim": first.X.shape[1]} if features is not None
                      else {"n_buckets": n_buckets, "max_ngram": max_ngram,

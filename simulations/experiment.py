@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-from bandit_router.policy import LinUCB, Posterior, SufficientStats
+from bandit_router.policy import Observations, SufficientStats, learn
 from simulations import frontier, metrics
 from simulations.data import Dataset
 from simulations.runner import Log, PolicyConfig, run
@@ -96,13 +96,10 @@ def holdout_ceiling(data: Dataset, config: PolicyConfig, cost_weights: Sequence[
     """
     half = data.n // 2
     train, test = data.take(np.arange(half)), data.take(np.arange(half, data.n))
-    stats = SufficientStats.empty(list(data.models), data.X.shape[1])
-    k = data.k
-    rows = np.repeat(np.arange(half), k)
-    arms = np.tile(np.arange(k), half)
-    stats.update(arms, train.X[rows], train.reward[rows, arms])
-    view = Posterior.fit(stats, config.prior).view(data.models)
-    greedy = LinUCB(propensity_floor=0.0, alpha=0.0)
+    start = SufficientStats.empty(list(data.models), data.X.shape[1])
+    batch = Observations.full_information(data.models, train.X, train.reward)
+    view = learn(config.spec, start, [batch], now=0.0).posterior.view(data.models)
+    greedy = config.spec.policy(data.k)
     rng = np.random.default_rng(0)
     logs = []
     for lam in cost_weights:

@@ -1,29 +1,20 @@
 """Replay a request stream through a routing policy, exactly as the service would run it.
 
 Learning policies decide on a fixed :class:`~bandit_router.policy.Posterior`; feedback is
-buffered and every ``refit_every`` events the sufficient statistics are decayed to the
-current step (half-life counted in requests), updated with the buffered rows and the
-posterior is refitted — the service's batching. Only the chosen model's reward is fed
-back, except for the supervised ``ceiling``, which sees every model's outcome.
+buffered and every ``refit_every`` events it goes through the service's own learning step
+(:func:`bandit_router.policy.learn`: decay to the current step, half-life counted in
+requests; change scan; update; fit) — the service's batching, by construction. Only the
+chosen model's reward is fed back, except for the supervised ``ceiling``, which sees every
+model's outcome.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from bandit_router.policy import (
-    EpsilonGreedy,
-    LinUCB,
-    Posterior,
-    Prior,
-    SufficientStats,
-    ThompsonSampling,
-)
-from bandit_router.policy.base import LinearPolicy
-from bandit_router.policy.drift import DriftDetector
-from bandit_router.policy.warm import offline_evidence
+from bandit_router.policy import Learned, Observations, PolicySpec, Posterior, learn, warm_start
 from simulations import baselines
 from simulations.data import Dataset
 
@@ -34,17 +25,16 @@ KINDS = LEARNERS + FIXED
 
 @dataclass(frozen=True)
 class PolicyConfig:
-    """One router to replay, with its knobs. ``label`` names it in logs and plots."""
+    """One router to replay. ``label`` names it in logs and plots; ``spec`` holds the
+    learner's knobs (half-life in requests) and its ``kind`` follows ``kind``:
+    ``contextfree-thompson`` is Thompson sampling on the bias feature alone, and the
+    supervised ``ceiling`` is greedy (LinUCB with α = 0, no floor, no change detection) on
+    every model's outcome."""
 
     kind: str = "thompson"
     label: str = ""
     refit_every: int = 100
-    half_life: float | None = 5_000.0  # requests; None disables discounting
-    propensity_floor: float = 0.01
-    alpha: float = 1.0  # LinUCB
-    epsilon: float = 0.05  # ε-greedy
-    prior: Prior = field(default_factory=Prior)
-    drift: DriftDetector | None = field(default_factory=DriftDetector)
+    spec: PolicySpec = field(default_factory=lambda: PolicySpec(half_life=5_000.0))
     warm_weight: float = 1.0  # what one offline observation counts (data with a warm start)
 
     def __post_init__(self) -> None:
@@ -54,17 +44,29 @@ class PolicyConfig:
             raise ValueError("refit_every must be ≥ 1")
         if not self.label:
             object.__setattr__(self, "label", self.kind)
+        if self.kind == "ceiling":
+            spec = replace(self.spec, kind="linucb", alpha=0.0, propensity_floor=0.0, drift=None)
+        elif self.kind in LEARNERS:
+            spec = replace(self.spec, kind=self.kind.removeprefix("contextfree-"))
+        else:
+            spec = self.spec
+        object.__setattr__(self, "spec", spec)
 
     @property
     def learns(self) -> bool:
         return self.kind in LEARNERS
 
     @property
+    def full_information(self) -> bool:
+        """The learner sees every model's outcome, not only the chosen one's."""
+        return self.kind == "ceiling"
+
+    @property
     def uses_cost_weight(self) -> bool:
         return self.kind not in ("random", "cheapest", "strongest")
 
     def describe(self) -> dict:
-        return asdict(self)  # nested dataclasses (prior, drift) become dicts too
+        return asdict(self)  # nested dataclasses (spec, prior, drift) become dicts too
 
 
 @dataclass(frozen=True)
@@ -88,33 +90,43 @@ class Log:
         return len(self.arm)
 
 
-def _linear_policy(cfg: PolicyConfig, k: int) -> LinearPolicy:
-    if cfg.kind in ("thompson", "contextfree-thompson"):
-        return ThompsonSampling(propensity_floor=cfg.propensity_floor)
-    if cfg.kind == "linucb":
-        return LinUCB(propensity_floor=cfg.propensity_floor, alpha=cfg.alpha)
-    if cfg.kind == "epsilon-greedy":
-        return EpsilonGreedy(propensity_floor=min(0.5, cfg.epsilon / k))
-    return LinUCB(propensity_floor=0.0, alpha=0.0)  # ceiling: greedy on the ridge fit
+def features(data: Dataset, cfg: PolicyConfig) -> np.ndarray:
+    """The contexts ``cfg`` learns and decides on."""
+    return data.X[:, :1] if cfg.kind == "contextfree-thompson" else data.X
+
+
+def observations(data: Dataset, cfg: PolicyConfig, rows: np.ndarray,
+                 arm: np.ndarray) -> Observations:
+    """The feedback of steps ``rows`` (where ``arm`` was chosen), observed at step + 1."""
+    X, times = features(data, cfg)[rows], rows + 1.0
+    if cfg.full_information:
+        return Observations.full_information(
+            data.models, X, data.reward[rows], times,
+            None if data.available is None else data.available[rows])
+    return Observations(data.models, arm[rows], X, data.reward[rows, arm[rows]], times)
+
+
+def refit(data: Dataset, cfg: PolicyConfig, posterior: Posterior, rows: np.ndarray,
+          arm: np.ndarray) -> Learned:
+    """The simulator's refit after steps ``rows`` (consecutive, oldest first) were decided with
+    ``posterior``: the service's learning step on their feedback, at step ``rows[-1] + 1``."""
+    return learn(cfg.spec, posterior.stats, [observations(data, cfg, rows, arm)],
+                 float(rows[-1] + 1), fitted=posterior, version=posterior.version + 1)
 
 
 def _learn(data: Dataset, cfg: PolicyConfig, cost_weight: float, rng: np.random.Generator):
-    n, k = data.n, data.k
-    X = data.X[:, :1] if cfg.kind == "contextfree-thompson" else data.X
-    d = X.shape[1]
-    policy = _linear_policy(cfg, k)
-    full_info = cfg.kind == "ceiling"
-    stats = SufficientStats.empty(list(data.models), d)
-    if data.warm is not None:
+    n = data.n
+    X = features(data, cfg)
+    policy = cfg.spec.policy(data.k)
+    posterior = Posterior.from_prior(list(data.models), X.shape[1], cfg.spec.prior)
+    if data.warm is not None:  # offline evaluations, full information, before step 0
         wX, scores = data.warm
-        stats = stats.absorb(offline_evidence(data.models, wX[:, :d], scores), cfg.warm_weight)
-    posterior = Posterior.fit(stats, cfg.prior)
+        posterior = warm_start(cfg.spec, posterior.stats, data.models, wX[:, :X.shape[1]],
+                               scores, 0.0, cfg.warm_weight).posterior
     view = posterior.view(data.models)
     arm = np.empty(n, dtype=np.intp)
     prop = np.empty(n)
-    all_arms = np.arange(k)
     start = 0  # first step whose feedback is not yet in the statistics
-    version = 0
     alarms: list[tuple[int, str]] = []
     for t in range(n):
         elig = None if data.available is None else data.available[t]
@@ -122,24 +134,9 @@ def _learn(data: Dataset, cfg: PolicyConfig, cost_weight: float, rng: np.random.
                            eligible=elig)
         arm[t], prop[t] = ch.index, ch.propensity
         if t + 1 - start >= cfg.refit_every or t == n - 1:
-            rows = np.arange(start, t + 1)
-            stats.decay_to(float(t + 1), cfg.half_life)
-            if full_info:
-                sel = np.repeat(rows, k)
-                arms_fed = np.tile(all_arms, len(rows))
-                if data.available is not None:
-                    ok = data.available[sel, arms_fed]
-                    sel, arms_fed = sel[ok], arms_fed[ok]
-            else:
-                sel, arms_fed = rows, arm[rows]
-            fed = data.reward[sel, arms_fed]
-            if cfg.drift is not None and not full_info:
-                fired = cfg.drift.scan(stats, posterior, arms_fed, X[sel], fed)
-                alarms.extend((t + 1, m) for m in fired)
-            stats.update(arms_fed, X[sel], fed, times=sel.astype(np.float64) + 1.0,
-                         half_life=cfg.half_life)
-            version += 1
-            posterior = Posterior.fit(stats, cfg.prior, version)
+            learned = refit(data, cfg, posterior, np.arange(start, t + 1), arm)
+            alarms.extend((t + 1, m) for m in learned.drift_alarms)
+            posterior = learned.posterior
             view = posterior.view(data.models)
             start = t + 1
     return arm, prop, tuple(alarms)

@@ -35,11 +35,21 @@ def _wait_ready(url: str, proc, timeout: float = 30) -> None:
     raise AssertionError("server did not become ready")
 
 
-def _serve(tmp_path, *args, env=None):
+def user_env(tmp_path) -> dict[str, str]:
+    """The environment of a user whose data folder is in ``tmp_path`` (where the default
+    database lives), so that no test touches the real one."""
+    return {**os.environ, "XDG_DATA_HOME": str(tmp_path / "user-data")}
+
+
+def default_db(tmp_path) -> Path:
+    return tmp_path / "user-data" / "bandit-router" / "bandit-router.db"
+
+
+def _serve(tmp_path, *args, env=None, cwd=None):
     port = _free_port()
-    proc = subprocess.Popen([str(BIN), "serve", "--port", str(port), *args], cwd=tmp_path,
-                            env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([str(BIN), "serve", "--port", str(port), *args],
+                            cwd=cwd or tmp_path, env={**user_env(tmp_path), **(env or {})},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     return proc, f"http://127.0.0.1:{port}"
 
 
@@ -70,11 +80,11 @@ def test_quick_start_on_embedded_sqlite_prints_an_operator_key_once(tmp_path):
         r = httpx.post(url + "/v1/feedback", json={"decision_id": d["decision_id"], "reward": 1},
                        headers=app)
         assert r.status_code == 201
-        assert (tmp_path / "bandit-router.db").exists()
+        assert default_db(tmp_path).exists() and not (tmp_path / "bandit-router.db").exists()
     finally:
         proc.terminate()
         proc.wait(10)
-    # A restart on the same database keeps the key and prints none.
+    # A restart on the same database keeps the key, prints none, and says how to get another.
     proc, url = _serve(tmp_path)
     try:
         _wait_ready(url, proc)
@@ -82,7 +92,8 @@ def test_quick_start_on_embedded_sqlite_prints_an_operator_key_once(tmp_path):
     finally:
         proc.terminate()
         out = proc.communicate(timeout=10)[0].decode()
-    assert "operator key" not in out
+    assert admin["Authorization"].removeprefix("Bearer ") not in out and "br_" not in out
+    assert "`bandit-router operator-key` issues another" in out
 
 
 def test_tenants_cli_creates_a_tenant_key_and_budget(tmp_path, pg_url):
@@ -114,7 +125,7 @@ def test_serve_on_postgres_from_the_environment(tmp_path, pg_url):
         admin = {"Authorization": "Bearer given-operator-key"}
         d = httpx.post(url + "/v1/route", json={"prompt": "hi"}, headers=admin).json()
         assert d["model"]
-        assert not (tmp_path / "bandit-router.db").exists()
+        assert not (tmp_path / "bandit-router.db").exists() and not default_db(tmp_path).exists()
     finally:
         proc.terminate()
         proc.wait(10)

@@ -29,14 +29,17 @@ def _explains(response) -> bool:
 
 @pytest.mark.slow
 def test_no_operation_answers_5xx_and_every_4xx_explains(tmp_path, pg_url):
-    proc, url = _serve(tmp_path, env={"BANDIT_ROUTER_DATABASE_URL": pg_url,
+    models = tmp_path / "models.toml"  # ready needs a registered model
+    models.write_text("".join(f'[[models]]\nid = "{m}"\n' + "".join(
+        f"{k} = {v}\n" for k, v in MODEL.items()) for m in ("fuzz-a", "fuzz-b")))
+    proc, url = _serve(tmp_path, "--models", str(models), env={"BANDIT_ROUTER_DATABASE_URL": pg_url,
                                       "BANDIT_ROUTER_ADMIN_KEY": "fuzz-operator-key",
                                       "BANDIT_ROUTER_MAX_BODY_BYTES": "100000",
                                       "BANDIT_ROUTER_LOG_LEVEL": "WARNING"})
     admin = {"Authorization": "Bearer fuzz-operator-key"}
     try:
         _wait_ready(url, proc)
-        for m in ("fuzz-a", "fuzz-b"):
+        for m in ("fuzz-a", "fuzz-b"):  # registered from the file; PUT keeps them as they are
             httpx.put(f"{url}/v1/models/{m}", json=MODEL, headers=admin).raise_for_status()
         httpx.post(f"{url}/v1/tenants", json={"id": "fz", "name": "Fuzz"}, headers=admin)
         app_key = httpx.post(f"{url}/v1/tenants/fz/keys", headers=admin).json()["key"]

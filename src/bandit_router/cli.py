@@ -9,8 +9,10 @@ from typing import Optional
 
 import typer
 
-app = typer.Typer(help="Online LLM routing with contextual bandits.", no_args_is_help=True,
-                  add_completion=False)
+from bandit_router.cli_errors import Cli, announce_database
+
+app = Cli(help="Online LLM routing with contextual bandits.", no_args_is_help=True,
+          add_completion=False)
 
 
 def _settings(**flags):
@@ -32,13 +34,13 @@ def serve(
     port: Optional[int] = typer.Option(None, help="port [8000]"),
     workers: Optional[int] = typer.Option(None, help="uvicorn worker processes [1]"),
     database_url: Optional[str] = typer.Option(None, "--database-url",
-                                               help="SQLAlchemy URL [sqlite:///./bandit-router.db]"),
+                                               help="SQLAlchemy URL [SQLite in the user's data "
+                                                    "folder]"),
 ) -> None:
     """Run the HTTP API (migrates the database first)."""
     import uvicorn
 
-    from bandit_router.service import Service
-    from bandit_router.store import migrate
+    from bandit_router import startup
 
     # Flags become environment variables so that every uvicorn worker sees the same settings.
     for name, value in (("MODELS_FILE", models), ("HOST", host), ("PORT", port),
@@ -52,10 +54,7 @@ def serve(
         import tempfile
 
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="bandit-router-metrics-")
-    service = Service(settings)
-    migrate.upgrade(service.engine)
-    key = service.ensure_operator_key()
-    service.engine.dispose()
+    key = startup.prepare(settings)  # settings, models file, database: then the key
     if key is not None:
         _show_key("operator key (guards the admin endpoints; shown once, store it safely)", key)
     uvicorn.run("bandit_router.api.app:create_app", factory=True, host=settings.host,
@@ -70,6 +69,7 @@ def migrate_cmd(database_url: Optional[str] = typer.Option(None, "--database-url
     from bandit_router.store.db import make_engine
 
     settings = _settings(database_url=database_url)
+    announce_database(settings.database_url.get_secret_value())
     migrate.upgrade(make_engine(settings.database_url.get_secret_value()))
     typer.echo("database is at the newest schema version")
 
@@ -89,16 +89,19 @@ def refit(database_url: Optional[str] = typer.Option(None, "--database-url"),
 
     settings = _settings(database_url=database_url)
     _logging(settings.log_level)
+    announce_database(settings.database_url.get_secret_value())
     service = Service(settings)
     service.start(scheduler=False)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        while True:
-            result = service.refit(force=force)
-            typer.echo(json.dumps(result.__dict__))
-            if every is None or stop.wait(every):
-                break
+        if every is None:
+            typer.echo(json.dumps(service.refit(force=force).__dict__))
+        else:
+            from bandit_router.jobs.loop import run_refit_loop
+
+            run_refit_loop(lambda: service.refit(force=force), every, stop,
+                           lambda result: typer.echo(json.dumps(result.__dict__)))
     except KeyboardInterrupt:
         pass
     finally:
@@ -172,6 +175,7 @@ def _service(database_url: str | None):
     from bandit_router.store import migrate
 
     settings = _settings(database_url=database_url)
+    announce_database(settings.database_url.get_secret_value())
     service = Service(settings)
     migrate.upgrade(service.engine)
     return service
@@ -273,6 +277,26 @@ def operator_key(database_url: Optional[str] = DbOpt) -> None:
 
     key = _store_call(database_url, lambda s: t.issue_key(s, None, "admin", "operator"))
     _show_key(f"operator key {key.id} (shown once)", key.secret)
+
+
+@app.command()
+def demo(
+    duration: float = typer.Option(90.0, min=5.0, help="seconds of simulated traffic"),
+    port: int = typer.Option(8000, min=0, max=65535, help="port of the demo's router "
+                                                          "(a free one if taken; 0: any)"),
+    keep_serving: bool = typer.Option(False, "--keep-serving",
+                                      help="keep the router and its status page up afterwards"),
+    clients: int = typer.Option(4, min=1, max=64, help="concurrent simulated app clients"),
+    seed: int = typer.Option(0, help="seed of the questions and the simulated answers"),
+    outage: bool = typer.Option(True, help="give mid-value a short outage (503s) mid-run"),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="also write the figures here"),
+) -> None:
+    """See the whole loop work, with no API key and no network: simulated models behind the
+    real proxy, graded feedback, and how routing moved to the model that earns its price."""
+    from bandit_router.demo import run_demo
+
+    run_demo(duration_s=duration, port=port, keep_serving=keep_serving, clients=clients,
+             seed=seed, outage=outage, json_out=json_out, echo=typer.echo)
 
 
 from bandit_router.ope.cli import evaluate  # noqa: E402

@@ -6,18 +6,33 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+import platformdirs
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bandit_router.policy import DriftDetector, Prior
+from bandit_router.policy import DriftDetector, PolicySpec, Prior
+
+
+def data_dir() -> Path:
+    """bandit-router's folder in the user's data folder: $XDG_DATA_HOME/bandit-router on
+    Linux (~/.local/share/bandit-router when unset); created when the default database is
+    first opened."""
+    return Path(platformdirs.user_data_dir("bandit-router", appauthor=False))
+
+
+def default_database_url() -> str:
+    """The embedded database in :func:`data_dir`, so that every command finds the same
+    database whatever folder it is run from."""
+    return f"sqlite:///{data_dir() / 'bandit-router.db'}"
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BANDIT_ROUTER_", extra="ignore")
 
     database_url: SecretStr = Field(
-        SecretStr("sqlite:///./bandit-router.db"),
-        description="SQLAlchemy URL; sqlite:///PATH (default) or postgresql+psycopg://USER@HOST/DB",
+        default_factory=lambda: SecretStr(default_database_url()),
+        description="SQLAlchemy URL; sqlite:///PATH (default: the user's data folder) or "
+                    "postgresql+psycopg://USER@HOST/DB",
     )
     models_file: Path | None = Field(
         None, description="TOML line-up loaded on start (models already stored are updated)"
@@ -39,7 +54,6 @@ class Settings(BaseSettings):
                                   description="prior mean reward of an untried model")
     exploration: float = Field(Prior.exploration, ge=0,
                                description="scale of the posterior spread")
-    error_reward: float = Field(0.0, ge=0, le=1, description="reward of feedback with an error")
 
     feature_buckets: int = Field(256, ge=8, le=65_536)
     feature_ngrams: int = Field(2, ge=1, le=3)
@@ -57,6 +71,10 @@ class Settings(BaseSettings):
                                    "fewer, later alarms)")
     drift_keep: float = Field(DriftDetector.keep, ge=0, description="observations' worth of "
                               "evidence a model keeps after a change alarm")
+    posterior_stale_after_s: float | None = Field(
+        None, gt=0, description="report the posterior stale (/readyz, stays 200) when feedback "
+                                "has waited this long without a refit learning it; default "
+                                "4 × refit_interval_s")
     posterior_poll_s: float = Field(2.0, gt=0, description="how often a process checks for a newer posterior")
     scheduler: bool = Field(True, description="run the refit scheduler in this process")
     refit_in_process: bool = Field(
@@ -102,6 +120,9 @@ class Settings(BaseSettings):
 
     max_prompt_chars: int = Field(1_000_000, ge=1)
     max_body_bytes: int = Field(4_000_000, ge=1024)
+    request_body_timeout_s: float = Field(
+        15.0, gt=0, description="a request whose body has not fully arrived this many seconds "
+                                "after it began gets 408 (slow clients)")
     default_output_tokens: int = Field(256, ge=0)
     blas_threads: int = Field(1, ge=1, le=256, description="BLAS threads per process")
     log_level: str = "INFO"
@@ -117,6 +138,9 @@ class Settings(BaseSettings):
         60.0, gt=0, description="proxy: longest silence between two chunks of a stream"
     )
     proxy_max_attempts: int = Field(3, ge=1, le=20, description="proxy: models tried per request")
+    upstream_key_env_allow: str = Field(
+        "*_API_KEY,*_API_TOKEN", description="environment variables a model's api_key_env may "
+        "name (comma-separated glob patterns); BANDIT_ROUTER_* is always refused")
     circuit_failure_threshold: int = Field(
         5, ge=1, description="consecutive failures that put a model in cooldown"
     )
@@ -129,21 +153,12 @@ class Settings(BaseSettings):
     def _zero_is_off(cls, v: float | None) -> float | None:
         return None if v is not None and v <= 0 else v
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.get_secret_value().startswith("sqlite")
-
-    def prior(self) -> Prior:
-        """The regression prior these settings describe."""
-        return Prior(precision=self.prior_precision, optimism=self.prior_optimism,
-                     exploration=self.exploration)
-
-    def drift_detector(self) -> DriftDetector | None:
-        """The change detector these settings describe; None when it is switched off."""
-        if not self.drift_detection:
-            return None
-        return DriftDetector(threshold=self.drift_threshold, keep=self.drift_keep)
-
-
-def get_settings(**overrides) -> Settings:
-    return Settings(**overrides)
+    def policy_spec(self) -> PolicySpec:
+        """The policy and learner these settings describe (half-life in seconds)."""
+        drift = (DriftDetector(threshold=self.drift_threshold, keep=self.drift_keep)
+                 if self.drift_detection else None)
+        return PolicySpec(kind=self.policy, propensity_floor=self.propensity_floor,
+                          alpha=self.linucb_alpha, half_life=self.half_life_s, drift=drift,
+                          prior=Prior(precision=self.prior_precision,
+                                      optimism=self.prior_optimism,
+                                      exploration=self.exploration))

@@ -42,11 +42,19 @@ POLICY_VERSION = Gauge("bandit_router_policy_version", "Posterior version being 
 POLICY_CREATED = Gauge("bandit_router_policy_created_timestamp_seconds",
                        "When the served posterior version was fitted (policy age = now − this)",
                        **_GAUGE_MODE)
+POSTERIOR_LAG = Gauge("bandit_router_posterior_lag_seconds",
+                      "How long the oldest feedback not yet learned by the served posterior has "
+                      "waited (0: none waiting); grows without bound when refits stop",
+                      **_GAUGE_MODE)
 REFIT_SECONDS = Histogram("bandit_router_refit_duration_seconds", "Refit wall time",
                           buckets=(0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120))
 REFIT_FAILURES = Counter("bandit_router_refit_failures", "Refits that raised")
 DRIFT_ALARMS = Counter("bandit_router_drift_alarms", "Refits that found a model's reward "
                        "changed and forgot its older evidence", ["model"])
+UPSTREAM_FAILURES = Counter(
+    "bandit_router_upstream_failures", "Proxy tries that got no answer from a model (reason: "
+    "the HTTP status, timeout, the connection error, MissingApiKey, stream_incomplete)",
+    ["model", "reason"])
 DB_ERRORS = Counter("bandit_router_database_errors", "Database errors seen", ["where"])
 
 

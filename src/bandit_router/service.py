@@ -17,12 +17,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from threadpoolctl import threadpool_limits
 
 from bandit_router import metrics
-from bandit_router.catalog import ModelSpec, load_catalog
+from bandit_router.catalog import ModelSpec, checked_for_registration, load_catalog
 from bandit_router.config import Settings
 from bandit_router.features import FeatureSpec, Featurizer
 from bandit_router.jobs.refit import RefitConfig, RefitResult, refit
 from bandit_router.jobs.scheduler import start_scheduler
-from bandit_router.policy import Posterior, make_policy
+from bandit_router.policy import Posterior
 from bandit_router.jobs.pacing import pace_tenants
 from bandit_router.policy.pacing import period_bounds
 from bandit_router.routing import BudgetExhausted, RouteDecision, RouteRequest, Router
@@ -36,7 +36,8 @@ from bandit_router.store.decisions import Outcome, record_decision
 from bandit_router.store.latency import recent_p95
 from bandit_router.store import tenants as tenant_store
 from bandit_router.store.models import list_models, record_model, to_spec
-from bandit_router.store.posteriors import latest_version, load_posterior
+from bandit_router.store.posteriors import (latest_version, load_posterior,
+                                            oldest_unlearned_feedback)
 from bandit_router.store.errors import NotFound
 from bandit_router.store.locks import MODELS_LOCK, OPERATOR_KEY_LOCK, exclusive_xact_lock
 from bandit_router.store.schema import DecisionRow, ModelRow
@@ -54,16 +55,18 @@ class Service:
         spec = FeatureSpec(n_buckets=settings.feature_buckets, max_ngram=settings.feature_ngrams,
                            n_caller=settings.feature_caller_slots)
         self.refit_config = RefitConfig.from_settings(settings, spec.dim)
-        self.prior = self.refit_config.prior
+        self.prior = self.refit_config.spec.prior
         self.router = Router(
             Featurizer(spec),
-            make_policy(settings.policy, settings.propensity_floor, settings.linucb_alpha),
+            self.refit_config.spec.policy(),
             Posterior.from_prior([], spec.dim, self.prior, version=0),
             [],
             cost_weight=settings.cost_weight,
             default_output_tokens=settings.default_output_tokens,
         )
         self.posterior_loaded = False
+        self._served_watermark: int | None = None  # feedback id the served posterior learned to
+        self._unlearned_since: float | None = None  # epoch s of the oldest feedback not learned
         self.tenants: dict[str, TenantState] = {}
         self.scheduler = None
         self._sync_lock = threading.Lock()
@@ -130,7 +133,16 @@ class Service:
     # -- work ---------------------------------------------------------------------------
     def route(self, request: RouteRequest, *, tenant_id: str | None = None,
               metadata: dict | None = None, batched: bool = False) -> RouteDecision:
-        """Decide and log the decision; the one entry point of the API and the proxy.
+        """Decide and log the decision (:meth:`_route_and_log`); the one entry point of the API
+        and the proxy, so ``bandit_router_decisions_total`` counts both."""
+        decision = self._route_and_log(request, tenant_id=tenant_id, metadata=metadata,
+                                       batched=batched)
+        metrics.DECISIONS.labels(decision.model, tenant_id or "-").inc()
+        return decision
+
+    def _route_and_log(self, request: RouteRequest, *, tenant_id: str | None,
+                       metadata: dict | None, batched: bool) -> RouteDecision:
+        """Decide and log the decision.
 
         With ``batched`` (and ``decision_batching`` on) a budget-free tenant's decision goes
         to the background writer and this returns at once; feedback for it is acknowledged
@@ -270,24 +282,42 @@ class Service:
                            "unavailable and could not be logged; its feedback cannot be stored")
 
     def _charged(self, session: Session, decision: DecisionRow, outcome: Outcome,
-                 usage_cost_usd: float | None = None) -> float:
-        """cost_usd if reported, else tokens × the model's prices, else the proxy's measured
-        cost (``usage_cost_usd``), else the estimate made at decision time."""
+                 usage_cost_usd: float | None = None, reporter_tenant_id: str | None = None
+                 ) -> float:
+        """What a decision is charged against its tenant's budget.
+
+        The service's own figure is the proxy's measured cost (``usage_cost_usd``), else the
+        estimate made when routing. What the app reports (``cost_usd``, else its tokens × the
+        model's prices) can raise the charge above that, never lower it: otherwise an app could
+        lift its own hard budget by reporting ``cost_usd: 0``. It is taken as reported only
+        from a trusted reporter: the service itself or the operator key (no
+        ``reporter_tenant_id``), or a tenant the operator marked ``trust_reported_cost``."""
+        measured = usage_cost_usd if usage_cost_usd is not None else decision.estimated_cost_usd
+        reported = self._reported_cost(session, decision, outcome)
+        if reported is None:
+            return measured
+        tenant = self.tenants.get(reporter_tenant_id) if reporter_tenant_id is not None else None
+        if reporter_tenant_id is None or (tenant is not None and tenant.trust_reported_cost):
+            return reported
+        return max(reported, measured)
+
+    def _reported_cost(self, session: Session, decision: DecisionRow,
+                       outcome: Outcome) -> float | None:
+        """The feedback's cost_usd, else its tokens × the model's prices, else None."""
         if outcome.cost_usd is not None:
             return outcome.cost_usd
-        if outcome.input_tokens is not None or outcome.output_tokens is not None:
-            spec = self.router.models.get(decision.model_id)
-            if spec is None:
-                row = session.get(ModelRow, decision.model_id)
-                spec = to_spec(row) if row is not None else None
-            if spec is not None:
-                n_in = outcome.input_tokens if outcome.input_tokens is not None else decision.input_tokens_est
-                n_out = (outcome.output_tokens if outcome.output_tokens is not None
-                         else decision.output_tokens_est)
-                return spec.cost_usd(n_in, n_out)
-        if usage_cost_usd is not None:
-            return usage_cost_usd
-        return decision.estimated_cost_usd
+        if outcome.input_tokens is None and outcome.output_tokens is None:
+            return None
+        spec = self.router.models.get(decision.model_id)
+        if spec is None:
+            row = session.get(ModelRow, decision.model_id)
+            spec = to_spec(row) if row is not None else None
+        if spec is None:
+            return None
+        n_in = outcome.input_tokens if outcome.input_tokens is not None else decision.input_tokens_est
+        n_out = (outcome.output_tokens if outcome.output_tokens is not None
+                 else decision.output_tokens_est)
+        return spec.cost_usd(n_in, n_out)
 
     # -- tenants and keys -----------------------------------------------------------------
     def authenticate(self, secret: str) -> tenant_store.Principal | None:
@@ -370,7 +400,12 @@ class Service:
         if reconcile:
             self._last_reconcile = time.monotonic()
 
+    def checked_model(self, spec: ModelSpec) -> ModelSpec:
+        """``spec`` as it may be registered under these settings (raises CatalogError)."""
+        return checked_for_registration(spec, self.settings.upstream_key_env_allow)
+
     def register_models(self, specs: list[ModelSpec]) -> None:
+        specs = [self.checked_model(spec) for spec in specs]
         with transaction(self.sessions) as s:
             # Every uvicorn worker registers the models file at start; without this lock two
             # workers on a new database both insert a model, one fails its start-up, and
@@ -397,6 +432,7 @@ class Service:
                     post.version = int(row.version)
                     self.router.set_posterior(post)
                     self.posterior_loaded = True
+                    self._served_watermark = int(row.watermark)
                     log.info("loaded posterior version %d", row.version)
             elif newest is not None:
                 self.posterior_loaded = True
@@ -404,9 +440,26 @@ class Service:
             if latency:
                 self.router.latency_p95 = recent_p95(s, self.settings.latency_window_s)
                 self._last_latency = time.monotonic()
+            self._observe_learning(s)
             s.rollback()
             self.sync_tenants()
             self._pace(s)
+
+    def _observe_learning(self, session: Session) -> None:
+        """Remember when the oldest feedback the served posterior has not learned arrived."""
+        if self._served_watermark is None:
+            return
+        first = oldest_unlearned_feedback(session, self._served_watermark)
+        self._unlearned_since = None if first is None else first.timestamp()
+
+    def staleness(self) -> dict:
+        """Whether learning has stalled: feedback waiting longer than ``posterior_stale_after_s``
+        (default 4 refit intervals) for a refit, as of the last sync. Routing goes on from the
+        posterior in memory either way, so this is reported, not made a readiness failure."""
+        after = self.settings.posterior_stale_after_s or 4 * self.settings.refit_interval_s
+        since = self._unlearned_since
+        lag = 0.0 if since is None else max(time.time() - since, 0.0)
+        return {"stale": lag > after, "lag_s": round(lag, 1), "stale_after_s": after}
 
     def refit(self, force: bool = False) -> RefitResult:
         try:
@@ -430,6 +483,12 @@ class Service:
             checks["database"] = f"unreachable ({type(exc).__name__})"
         checks["posterior"] = (f"version {self.router.posterior.version}"
                                if self.posterior_loaded else "not loaded")
+        stale = self.staleness()
+        if stale["stale"]:
+            checks["posterior"] += (f"; stale: feedback has waited {stale['lag_s']:.0f} s for a "
+                                    f"refit (over {stale['stale_after_s']:g} s): is the refit "
+                                    "job running?")
+        checks["models"] = self._models_check()
         writer = self.decision_writer
         if writer is not None:
             checks["decision_log"] = ("ok" if writer.healthy else
@@ -437,7 +496,14 @@ class Service:
                                       f"{writer.buffered} decisions buffered")
             if writer.unlogged_count:
                 checks["decision_log"] += f"; {writer.unlogged_count} decisions unlogged"
-        return checks["database"] == "ok" and self.posterior_loaded, checks
+        ok = checks["database"] == "ok" and self.posterior_loaded and bool(self.router.models)
+        return ok, checks
+
+    def _models_check(self) -> str:
+        """Readiness of the line-up: with no model registered every route would be a 503."""
+        n = len(self.router.models)
+        return (f"{n} registered" if n else "none registered: register one with "
+                "PUT /v1/models/{id} or start with --models FILE")
 
     def _scheduled_refit(self) -> None:
         try:

@@ -27,6 +27,7 @@ class TenantState:
     budget: Budget | None
     cost_weight: float | None = None  # paced λ; None until the pacer has run
     committed_usd: float = 0.0  # spend + reservations in the current period, as last read
+    trust_reported_cost: bool = False  # charge the app's reported cost even when lower
 
     @classmethod
     def from_row(cls, row: TenantRow, previous: "TenantState | None" = None) -> "TenantState":
@@ -34,7 +35,8 @@ class TenantState:
         if row.budget_period and row.budget_limit_usd is not None:
             budget = Budget(row.budget_period, row.budget_limit_usd,
                             row.budget_on_exhausted or "cheapest")
-        state = cls(row.id, row.name, row.p95_latency_ms, budget)
+        state = cls(row.id, row.name, row.p95_latency_ms, budget,
+                    trust_reported_cost=bool(row.trust_reported_cost))
         if previous is not None and previous.budget == budget:
             state.cost_weight = previous.cost_weight
             state.committed_usd = previous.committed_usd

@@ -75,27 +75,65 @@ def test_cheapest_mode_keeps_serving_on_the_cheapest_model(pg_client):
     assert "cheapest" in bodies[-1]["explanation"]["budget"]["note"]
 
 
-def test_spend_counts_cost_then_tokens_then_the_estimate(pg_client):
+def _feedback_then_usage(client, feedback: list[dict]) -> dict:
+    a_route = {k: v for k, v in BODY.items() if k != "prompt"}
+    for body in feedback:
+        d = route(client, **a_route, candidates=["dear"])  # estimated at $0.02
+        r = client.post("/v1/feedback", json={"decision_id": d["decision_id"], "reward": 1,
+                                              **body})
+        assert r.status_code == 201, r.text
+    return client.get("/v1/tenants/acme/usage").json()
+
+
+def test_spend_counts_what_the_app_reports_only_above_the_estimate(pg_client):
     _budget(pg_client, 100.0)
-    a, b, c, d = (route(pg_client, **{k: v for k, v in BODY.items() if k != "prompt"},
-                        candidates=["dear"]) for _ in range(4))
-    fb = [
-        {"decision_id": a["decision_id"], "reward": 1, "cost_usd": 0.5},
-        {"decision_id": b["decision_id"], "reward": 1, "input_tokens": 2000,
-         "output_tokens": 3000},  # 5,000 tokens × $10/M = $0.05
-        {"decision_id": c["decision_id"], "reward": 1},  # the estimate: $0.02
-    ]
-    for body in fb:
-        assert pg_client.post("/v1/feedback", json=body).status_code == 201
-    usage = pg_client.get("/v1/tenants/acme/usage").json()
-    assert usage["spent_usd"] == pytest.approx(0.5 + 0.05 + 0.02)
-    assert usage["pending_usd"] == pytest.approx(0.02)  # d awaits feedback: its estimate
+    route(pg_client, **{k: v for k, v in BODY.items() if k != "prompt"},
+                    candidates=["dear"])
+    usage = _feedback_then_usage(pg_client, [
+        {"cost_usd": 0.5},  # above the estimate: counted as reported
+        {"input_tokens": 2000, "output_tokens": 3000},  # 5,000 tokens × $10/M = $0.05
+        {},  # nothing reported: the estimate, $0.02
+        {"cost_usd": 0.0},  # below the estimate: the estimate, $0.02
+        {"input_tokens": 1, "output_tokens": 1},  # below the estimate: $0.02
+    ])
+    assert usage["spent_usd"] == pytest.approx(0.5 + 0.05 + 0.02 * 3)
+    assert usage["pending_usd"] == pytest.approx(0.02)  # awaits feedback: its estimate
     dear = next(m for m in usage["models"] if m["model"] == "dear")
-    assert (dear["decisions"], dear["with_feedback"], dear["mean_reward"]) == (4, 3, 1.0)
+    assert (dear["decisions"], dear["with_feedback"], dear["mean_reward"]) == (6, 5, 1.0)
     svc = pg_client.app.state.service
     with svc.engine.connect() as conn:  # the counter the reservations use agrees with the ledger
         committed = conn.execute(sa.text("SELECT committed_usd FROM tenant_spend")).scalar()
     assert committed == pytest.approx(usage["committed_usd"])
+
+
+def test_a_trusted_tenant_is_charged_what_its_app_reports(pg_client):
+    _budget(pg_client, 100.0)
+    r = pg_client.put("/v1/tenants/acme/trust", json={"trust_reported_cost": True},
+                      headers=ADMIN)
+    assert r.status_code == 200 and r.json()["trust_reported_cost"] is True
+    usage = _feedback_then_usage(pg_client, [{"cost_usd": 0.001},
+                                             {"input_tokens": 100, "output_tokens": 100}, {}])
+    assert usage["spent_usd"] == pytest.approx(0.001 + 0.002 + 0.02)
+    assert pg_client.get("/v1/tenants/acme", headers=ADMIN).json()["trust_reported_cost"]
+
+
+def test_a_reject_budget_holds_when_feedback_reports_cost_zero(pg_client):
+    """The chaos run's finding: a $0.01 reject budget routed 7.7× its limit when every
+    feedback said cost_usd 0. Now each decision is charged at least its estimate."""
+    _budget(pg_client, 0.01, "reject")
+    answered = 0
+    for _ in range(30):
+        r = pg_client.post("/v1/route", json={**BODY, "candidates": ["cheap"]})  # $0.002 each
+        if r.status_code == 429:
+            continue
+        assert r.status_code == 200, r.text
+        answered += 1
+        fb = pg_client.post("/v1/feedback", json={"decision_id": r.json()["decision_id"],
+                                                  "reward": 1, "cost_usd": 0.0})
+        assert fb.status_code == 201
+    usage = pg_client.get("/v1/tenants/acme/usage").json()
+    assert answered == 5  # $0.01 / $0.002, then 429
+    assert usage["spent_usd"] == pytest.approx(0.01) and usage["remaining_usd"] == 0
 
 
 def test_the_counter_is_reconciled_with_the_ledger(pg_client):

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from tests.conftest import ADMIN
+
 
 def test_healthz_and_readyz(client):
     assert client.get("/healthz").json() == {"status": "ok"}
@@ -21,3 +23,17 @@ def test_readyz_fails_when_the_database_is_gone(make_client, tmp_path):
     assert r.status_code == 503
     assert r.json()["checks"]["database"].startswith("unreachable")
     assert "nobody" not in r.text
+
+
+def test_readyz_is_not_ready_while_no_model_is_registered(make_client, db_url):
+    # /v1/route would answer 503 ("no models are registered"): so does /readyz, saying why.
+    client = make_client(db_url)
+    assert client.post("/v1/route", json={"prompt": "hi"}).status_code == 503
+    r = client.get("/readyz")
+    assert r.status_code == 503 and r.headers["retry-after"]
+    assert r.json()["checks"]["models"].startswith("none registered")
+    model = {"input_price_per_mtok": 1.0, "output_price_per_mtok": 2.0, "context_window": 8000}
+    assert client.put("/v1/models/m1", json=model, headers=ADMIN).status_code == 201
+    r = client.get("/readyz")
+    assert r.status_code == 200 and r.json()["checks"]["models"] == "1 registered"
+    assert client.post("/v1/route", json={"prompt": "hi"}).status_code == 200

@@ -67,3 +67,39 @@ def test_a_new_model_starts_optimistic_and_gets_explored(client):
 def test_unknown_model_is_404(client):
     assert client.get("/v1/models/nope").status_code == 404
     assert client.delete("/v1/models/nope", headers=ADMIN).status_code == 404
+
+
+def test_patch_changes_only_the_fields_given(client):
+    full = {**NEW, "base_url": "http://127.0.0.1:9/v1", "upstream_model": "up-1",
+            "api_key_env": "ACME_API_KEY", "typical_latency_ms": 400.0}
+    assert client.put("/v1/models/acme-1", json=full, headers=ADMIN).status_code == 201
+    r = client.patch("/v1/models/acme-1", json={"input_price_per_mtok": 0.25}, headers=ADMIN)
+    assert r.status_code == 200, r.text
+    got = r.json()
+    assert got["input_price_per_mtok"] == 0.25
+    assert (got["provider"], got["base_url"], got["upstream_model"], got["tags"]) == (
+        "acme", "http://127.0.0.1:9/v1", "up-1", ["new"])
+    spec = client.app.state.service.router.models["acme-1"]  # what the router now uses
+    assert spec.input_price_per_mtok == 0.25 and spec.api_key_env == "ACME_API_KEY"
+    # null clears an optional field; the others still stay.
+    got = client.patch("/v1/models/acme-1", json={"provider": None}, headers=ADMIN).json()
+    assert got["provider"] is None and got["upstream_model"] == "up-1"
+
+
+def test_put_replaces_the_whole_model_as_documented(client):
+    # PUT is a full replacement: an optional field left out is cleared (PATCH keeps it).
+    assert client.put("/v1/models/acme-1", json=NEW, headers=ADMIN).json()["provider"] == "acme"
+    without = {k: v for k, v in NEW.items() if k != "provider"}
+    assert client.put("/v1/models/acme-1", json=without, headers=ADMIN).json()["provider"] is None
+
+
+def test_patch_validates_and_needs_a_registered_model(client):
+    assert client.patch("/v1/models/nope", json={"provider": "x"}, headers=ADMIN
+                        ).status_code == 404
+    for bad in ({"context_window": 0}, {"base_url": "file:///etc/passwd"},
+                {"upstream_modle": "x"}, {"input_price_per_mtok": None}):
+        r = client.patch("/v1/models/model-a", json=bad, headers=ADMIN)
+        assert r.status_code == 422, (bad, r.text)
+        assert r.json()["detail"]
+    assert client.patch("/v1/models/model-a", json={"provider": "x"}).status_code == 403
+    assert client.get("/v1/models/model-a").json()["provider"] is None  # nothing changed

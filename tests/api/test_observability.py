@@ -158,3 +158,23 @@ def test_status_tells_the_true_count_when_it_reads_only_the_newest_decisions(cli
     data = client.get("/v1/status?hours=1", headers=ADMIN).json()
     assert data["decisions"] == 7 and data["sampled_decisions"] == 4
     assert sum(m["decisions"] for m in data["models"]) == 4
+
+
+def test_status_charts_span_the_datas_age_so_a_new_deployment_draws_lines(client):
+    from bandit_router.api.routes.status import chart_span_s
+
+    for i in range(6):
+        d = route(client, f"q{i}")
+        client.post("/v1/feedback", json={"decision_id": d["decision_id"], "error": "timeout"}
+                    if i == 0 else {"decision_id": d["decision_id"], "reward": 1.0})
+    data = client.get("/v1/status", headers=ADMIN).json()
+    # Seconds-old data in the default 6-hour window: the charts span 2 minutes (5 s buckets).
+    assert (data["window"], data["window_s"], len(data["bucket_starts"])) == ("2 min", 120, 24)
+    assert data["bucket_starts"][1] - data["bucket_starts"][0] == pytest.approx(5)
+    assert sum(m["failures"] for m in data["models"]) == 1
+    assert sum(sum(m["series"]["failures"]) for m in data["models"]) == 1
+    # Older data widens the span, never beyond what was asked for.
+    assert chart_span_s(10 * 60, 6 * 3600) == 15 * 60
+    assert chart_span_s(5 * 3600, 6 * 3600) == 6 * 3600
+    assert chart_span_s(3 * 86_400, 6 * 3600) == 6 * 3600
+    assert chart_span_s(None, 6 * 3600) == 120

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from bandit_router.jobs import refit as refit_module
-from bandit_router.policy import Posterior, SufficientStats
+from bandit_router.policy import Posterior, Prior, SufficientStats
 from tests.conftest import TWO_MODELS, route
 
 
@@ -143,7 +143,7 @@ def test_posterior_round_trips_through_bytes():
     stats = SufficientStats.empty(["a", "b"], 5)
     rng = np.random.default_rng(1)
     stats.update(rng.integers(0, 2, 50), rng.normal(size=(50, 5)), rng.random(50))
-    post = Posterior.fit(stats, refit_module.Prior())
+    post = Posterior.fit(stats, Prior())
     again = Posterior.from_bytes(post.to_bytes())
     np.testing.assert_array_equal(again.theta, post.theta)
     assert again.arms == ["a", "b"]

@@ -47,8 +47,9 @@ def test_evaluates_decisions_routed_and_rewarded_through_the_app(make_client, db
                   "--json", str(out))
     assert res.exit_code == 0, res.output
     assert "10 decisions without feedback excluded" in res.output
+    assert "1 decisions with an error and no reward (no answer to judge) excluded" in res.output
     report = json.loads(out.read_text())
-    assert report["decisions"] == 70
+    assert report["decisions"] == 69
     assert report["estimates"]["SNIPS"]["reward"]["value"] == pytest.approx(1.0)
     # Every request cost $0.002, so the self-normalised cost is exactly that, and IPS's
     # interval brackets its own estimate (its level depends on the mean weight).
@@ -58,12 +59,13 @@ def test_evaluates_decisions_routed_and_rewarded_through_the_app(make_client, db
     assert set(report["estimates"]) == {"IPS", "SNIPS", "DR"}
     assert isinstance(report["trustworthy"], bool)
 
-    # Error-only feedback counts as reward 0 (the service's error_reward).
+    # Error-only feedback (no answer came) is not evaluated as a bad answer: model-b's
+    # answers were all rewarded 0.25, and its timeout does not pull that down.
     b = tmp_path / "b.json"
     assert _invoke("--database-url", url, "--candidate", "fixed:model-b", "--boot", "200",
                    "--json", str(b)).exit_code == 0
     snips_b = json.loads(b.read_text())["estimates"]["SNIPS"]["reward"]["value"]
-    assert 0 < snips_b < 0.25
+    assert snips_b == pytest.approx(0.25)
 
     # A contextual candidate scores each decision with the posterior live at the time.
     c = tmp_path / "c.json"
@@ -125,3 +127,34 @@ def test_evaluates_a_simulation_log_with_and_without_contexts(tmp_path):
     assert res.exit_code == 0, res.output
     report = json.loads(out.read_text())
     assert report["decisions"] == 300 and report["cost_weight"] == 100
+
+
+def test_evaluate_right_after_the_quick_start_says_in_one_line_that_there_is_too_little(
+        make_client, sqlite_url):
+    import subprocess
+
+    from tests.test_cli import BIN
+
+    client = make_client(sqlite_url, TWO_MODELS)
+
+    def evaluate_cli():
+        return subprocess.run([str(BIN), "evaluate", "--candidate", "linucb", "--cost-weight",
+                               "50", "--boot", "50", "--database-url", sqlite_url],
+                              capture_output=True, text=True, timeout=120)
+
+    def rewarded(n, start=0):
+        for d in _play(client, n, start):
+            assert client.post("/v1/feedback", json={"decision_id": d["decision_id"],
+                                                     "reward": 1.0}).status_code == 201
+
+    rewarded(1)  # the quick start: one decision with feedback
+    out = evaluate_cli()
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    errors = [ln for ln in out.stderr.splitlines() if ln.startswith("error:")]
+    assert errors == ["error: only 1 logged decision(s) with feedback: an off-policy estimate "
+                      "needs at least 10; route more requests, post their feedback, and "
+                      "evaluate again"]
+    rewarded(11, start=1)  # enough for an estimate, with every cross-fitting fold in use
+    out = evaluate_cli()
+    assert out.returncode == 0, out.stderr
+    assert "evaluated on 12 logged decisions" in out.stdout and "DR" in out.stdout

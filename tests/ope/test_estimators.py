@@ -105,3 +105,12 @@ def test_reward_model_recovers_a_linear_outcome_per_arm():
     q = cross_fitted_predictions(X, actions, truth[:, None], 2, rng, folds=5)
     assert q[:, 0, 0] == pytest.approx(0.2 + 0.5 * X[:, 1], abs=0.01)
     assert q[:, 1, 0] == pytest.approx(0.7 - 0.3 * X[:, 1], abs=0.01)
+
+
+def test_the_reward_model_predicts_from_a_single_logged_decision():
+    # One decision with feedback leaves one fold: its predictions are in-sample, shaped like
+    # any other (this used to raise IndexError right after the quick start).
+    q = cross_fitted_predictions(np.ones((1, 3)), np.array([1]), np.array([[0.8, 0.002]]), 4,
+                                 np.random.default_rng(0))
+    assert q.shape == (1, 4, 2)
+    assert q[0, 1] == pytest.approx([0.8, 0.002], abs=0.2)

@@ -7,7 +7,14 @@ import pytest
 
 from bandit_router.ope import Candidate, LoggedBandit, ReplayedPosteriors, action_probabilities
 from bandit_router.ope.target import replay_versions
-from bandit_router.policy import LinUCB, Posterior, Prior, SufficientStats, ThompsonSampling
+from bandit_router.policy import (
+    LinUCB,
+    PolicySpec,
+    Posterior,
+    Prior,
+    SufficientStats,
+    ThompsonSampling,
+)
 
 ARMS = ("a", "b", "c")
 
@@ -99,7 +106,7 @@ def test_replayed_posteriors_only_know_the_decisions_before_each_refit():
     data = LoggedBandit(arms=ARMS, actions=rng.integers(0, 3, 250), rewards=rng.random(250),
                         costs=np.zeros(250), propensities=np.full(250, 1 / 3),
                         eligible=np.ones((250, 3), bool), X=X)
-    replay = ReplayedPosteriors(data, Prior(), refit_every=100)
+    replay = ReplayedPosteriors(data, PolicySpec(drift=None), refit_every=100)
     assert list(np.unique(replay_versions(250, 100))) == [0, 1, 2]
     for v in (2, 1):  # going back re-starts the replay
         stats = SufficientStats.empty(list(ARMS), X.shape[1])

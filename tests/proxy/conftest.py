@@ -20,7 +20,7 @@ from bandit_router.store.schema import DecisionRow, FeedbackRow, UsageRow
 from bandit_router.store.usage import get_usage
 from tests.proxy.servers import FakeUpstream, ServerThread
 
-KEY_ENV = "BR_TEST_UPSTREAM_KEY"
+KEY_ENV = "BR_TEST_UPSTREAM_API_KEY"
 SECRET = "sk-test-4f9c2d7e-never-log-me"
 # Sent on every call: the operator key, for when the API requires one (unknown settings are
 # ignored, so this also runs where authentication does not exist yet).

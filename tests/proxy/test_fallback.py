@@ -20,7 +20,7 @@ def test_a_failing_model_falls_back_and_the_reward_goes_to_the_model_that_answer
     row = usage(svc, answered)
     assert [(t["model"], t["status"]) for t in row.attempts] == [("model-a", 503), ("model-b", 200)]
     first = row.attempts[0]["decision_id"]
-    # The policy's decision for model-a learns that it failed...
+    # The policy's decision for model-a records that it failed (not learned as a reward)...
     assert feedback(svc, first).error == "proxy: upstream of model-a failed (503)"
     assert (feedback(svc, first).reward, feedback(svc, first).cost_usd) == (None, 0.0)
     # ...and the fallback is a decision of its own, which the app's reward attaches to.

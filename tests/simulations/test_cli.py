@@ -56,9 +56,9 @@ def test_feature_shape_and_noise_knobs_reach_the_run(tmp_path):
     summary = json.loads((tmp_path / "s.json").read_text())
     assert summary["features"] == {"n_buckets": 64, "max_ngram": 1, "dim": 1 + 8 + 64 + 16}
     tuned = summary["policies"]["thompson:noise_pseudo_count=10:drift_threshold=9:drift_keep=50"]
-    assert tuned["prior"]["noise_pseudo_count"] == 10.0
-    assert tuned["drift"] == {"slack": 0.5, "threshold": 9.0, "keep": 50.0}
-    assert summary["policies"]["thompson:drift=none"]["drift"] is None
+    assert tuned["spec"]["prior"]["noise_pseudo_count"] == 10.0
+    assert tuned["spec"]["drift"] == {"slack": 0.5, "threshold": 9.0, "keep": 50.0}
+    assert summary["policies"]["thompson:drift=none"]["spec"]["drift"] is None
 
 
 def test_unknown_policy_is_a_usage_error(tmp_path):

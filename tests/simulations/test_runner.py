@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from bandit_router.policy import PolicySpec
 from simulations import experiment, metrics
 from simulations.data import Scenario, load_responses, parse_costs, synthetic
 from simulations.runner import KINDS, PolicyConfig, run
@@ -30,7 +31,8 @@ def test_no_policy_beats_the_oracle(drift, cost_weight):
 
 
 def test_propensities_are_probabilities_and_respect_the_floor(drift):
-    log = run(drift, PolicyConfig("thompson", refit_every=50, propensity_floor=0.02), 0)
+    log = run(drift, PolicyConfig("thompson", refit_every=50,
+                                 spec=PolicySpec(half_life=5000.0, propensity_floor=0.02)), 0)
     assert np.all(log.propensity >= 0.02 - 1e-9) and np.all(log.propensity <= 1 + 1e-9)
 
 
@@ -88,7 +90,7 @@ def test_the_degraded_model_is_detected_after_the_change_and_routing_moves_away(
     assert log.drift_alarms, "no change detected"
     assert {m for _, m in log.drift_alarms} == {victim}
     assert change < log.drift_alarms[0][0] <= change + 500
-    plain = run(data, PolicyConfig("thompson", drift=None), 0)
+    plain = run(data, PolicyConfig("thompson", spec=PolicySpec(half_life=5000.0, drift=None)), 0)
     assert plain.drift_alarms == ()
     after = slice(change + 500, change + 1_500)
     share = np.mean(np.array(data.models)[log.arm[after]] == victim)

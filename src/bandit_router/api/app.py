@@ -6,11 +6,12 @@ import gc
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 import bandit_router
-from bandit_router.api import errors, observability
+from bandit_router.api import errors, observability, openapi
 from bandit_router.api.hotpath import HotPaths
-from bandit_router.api.limits import BodySizeLimit
+from bandit_router.api.limits import BodyReadDeadline, BodySizeLimit
 from bandit_router.api.ratelimit import RateLimiter
 from bandit_router.api.routes import (
     admin,
@@ -56,12 +57,18 @@ def create_app(settings: Settings | None = None, service: Service | None = None,
             if owned:
                 svc.stop()
 
-    app = FastAPI(title="bandit-router", version=bandit_router.__version__, lifespan=lifespan,
-                  description="Online LLM routing with contextual bandits.")
+    # /docs and /redoc from Swagger UI and ReDoc files shipped in fastapi_offline: no CDN.
+    app = FastAPIOffline(title="bandit-router", version=bandit_router.__version__,
+                         lifespan=lifespan, favicon_url=None,
+                         swagger_ui_parameters={"validatorUrl": None, "persistAuthorization": True},
+                         description="Online LLM routing with contextual bandits. Every `/v1` "
+                                     "call needs `Authorization: Bearer <key>`: press "
+                                     "**Authorize** and paste an app key or the operator key.")
     app.state.service = service or Service(settings)
     app.state.rate_limiter = (RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
                               if settings.rate_limit_per_s else None)
     errors.install(app)
+    openapi.install(app)
     for module in (route, feedback, decisions, models, admin, health, tenants, status,
                    observability):
         app.include_router(module.router)
@@ -69,5 +76,6 @@ def create_app(settings: Settings | None = None, service: Service | None = None,
     if hot_paths:
         app.add_middleware(HotPaths)  # innermost: inside the body limit and request context
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyReadDeadline, timeout_s=settings.request_body_timeout_s)
     app.add_middleware(observability.RequestContext)
     return app

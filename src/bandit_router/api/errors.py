@@ -11,6 +11,7 @@ from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bandit_router import metrics
+from bandit_router.catalog import CatalogError
 from bandit_router.routing import BudgetExhausted, NoModels, RoutingError
 from bandit_router.store.errors import Conflict, NotFound
 
@@ -58,6 +59,10 @@ def install(app: FastAPI) -> None:
         summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
         return _reply(request, status_code=422, content=_body(f"invalid request: {summary}",
                                                            errors=errors))
+
+    @app.exception_handler(CatalogError)
+    async def _bad_model(request: Request, exc: CatalogError):
+        return _reply(request, status_code=422, content=_body(str(exc)))
 
     @app.exception_handler(NotFound)
     async def _not_found(request: Request, exc: NotFound):

@@ -65,5 +65,6 @@ def prometheus_metrics(service: ServiceDep) -> Response:
     posterior = service.router.posterior
     metrics.POLICY_VERSION.set(posterior.version)
     metrics.POLICY_CREATED.set(posterior.stats.t)
+    metrics.POSTERIOR_LAG.set(service.staleness()["lag_s"])
     body, content_type = metrics.render()
     return Response(body, media_type=content_type)

@@ -11,11 +11,14 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    create_model,
     field_validator,
     model_validator,
 )
+from pydantic.fields import FieldInfo
 
-from bandit_router.store.spend import ModelUsage
+from bandit_router.catalog import normalize_base_url
+from bandit_router.store.records import ModelUsage
 
 
 def _storable(value: str) -> str:
@@ -137,9 +140,18 @@ class ModelIn(Strict):
     @field_validator("base_url")
     @classmethod
     def _http_only(cls, v: str | None) -> str | None:
-        if v is not None and not v.startswith(("http://", "https://")):
-            raise ValueError("base_url must start with http:// or https://")
-        return v
+        return None if v is None else normalize_base_url(v)  # a CatalogError is a ValueError
+
+
+def _partial(model: type[BaseModel], name: str) -> type[BaseModel]:
+    """``model`` with every required field optional (the same constraints and validators), for
+    a PATCH body in which only the fields given change."""
+    fields = {n: (f.annotation | None, FieldInfo.merge_field_infos(f, default=None))
+              for n, f in model.model_fields.items() if f.is_required()}
+    return create_model(name, __base__=model, **fields)
+
+
+ModelPatch = _partial(ModelIn, "ModelPatch")
 
 
 class ModelOut(BaseModel):
@@ -186,6 +198,12 @@ class SlaIn(Strict):
     p95_latency_ms: Finite | None = Field(gt=0, le=3_600_000)
 
 
+class TrustIn(Strict):
+    trust_reported_cost: bool = Field(description="charge the cost this tenant's app reports "
+                                      "in feedback even when it is below what the service "
+                                      "measured or estimated")
+
+
 class BudgetOut(BaseModel):
     period: str
     limit_usd: float
@@ -197,6 +215,7 @@ class TenantOut(BaseModel):
     name: str
     p95_latency_ms: float | None
     budget: BudgetOut | None
+    trust_reported_cost: bool = False
 
 
 class KeyIn(Strict):

@@ -12,14 +12,13 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import Iterator
 
-import numpy as np
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from bandit_router.config import Settings
-from bandit_router.policy import Posterior, Prior, SufficientStats
-from bandit_router.policy.drift import DriftDetector
+from bandit_router.policy import Observations, PolicySpec, Posterior, SufficientStats, learn
 from bandit_router.store.locks import REFIT_LOCK, release_session_lock, try_session_lock
 from bandit_router.store.posteriors import (
     feedback_high_water_mark,
@@ -33,19 +32,13 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class RefitConfig:
-    policy: str
+    spec: PolicySpec  # half-life in seconds
     dim: int
-    prior: Prior
-    half_life_s: float | None
-    error_reward: float = 0.0
-    drift: DriftDetector | None = None  # None: no change detection
 
     @classmethod
     def from_settings(cls, settings: Settings, dim: int) -> "RefitConfig":
         """The refit the service runs under ``settings`` for features of size ``dim``."""
-        return cls(policy=settings.policy, dim=dim, prior=settings.prior(),
-                   half_life_s=settings.half_life_s, error_reward=settings.error_reward,
-                   drift=settings.drift_detector())
+        return cls(spec=settings.policy_spec(), dim=dim)
 
 
 @dataclass(frozen=True)
@@ -99,34 +92,28 @@ def _refit_locked(session: Session, cfg: RefitConfig, force: bool, start: float,
 
     now = time.time() if now is None else now
     stats = prev.stats if prev is not None else SufficientStats.empty([], cfg.dim, t=now)
-    stats.decay_to(now, cfg.half_life_s)
-    new_rows = 0
-    alarms: list[str] = []
-    for batch in training_batches(session, watermark, high_water, cfg.dim, cfg.error_reward):
-        if batch.skipped:
-            log.warning("refit skipped %d rows logged with another feature size", batch.skipped)
-        unseen = sorted(set(batch.models) - set(stats.arms))
-        if unseen:
-            stats = stats.with_arms(stats.arms + unseen)
-        index = {a: i for i, a in enumerate(stats.arms)}
-        arm_idx = np.fromiter((index[m] for m in batch.models), dtype=np.intp,
-                              count=len(batch.models))
-        if cfg.drift is not None:
-            alarms += cfg.drift.scan(stats, prev, arm_idx, batch.X, batch.reward)
-        stats.update(arm_idx, batch.X, batch.reward, times=batch.received_at,
-                     half_life=cfg.half_life_s)
-        new_rows += len(batch.models)
-    changed = tuple(dict.fromkeys(alarms))  # each model once, in order
-    for model in changed:
+    learned = learn(cfg.spec, stats, _observations(session, watermark, high_water, cfg), now,
+                    fitted=prev)
+    new_rows = learned.rows
+    for model in learned.drift_alarms:
         log.warning("reward of model %s changed: its evidence before the change now weighs "
-                    "%g observations", model, cfg.drift.keep, extra={"model": model})
-    posterior = Posterior.fit(stats, cfg.prior)
+                    "%g observations", model, cfg.spec.drift.keep, extra={"model": model})
+    posterior = learned.posterior
     seconds = time.perf_counter() - start
     version = record_posterior(
-        session, policy=cfg.policy, feature_dim=cfg.dim, watermark=max(high_water, watermark),
+        session, policy=cfg.spec.kind, feature_dim=cfg.dim, watermark=max(high_water, watermark),
         n_feedback=n_before + new_rows, fit_seconds=seconds,
         payload=posterior.to_bytes(),
     )
     session.commit()
     log.info("refit stored posterior version %d (%d new rows, %.2fs)", version, new_rows, seconds)
-    return RefitResult(version, new_rows, n_before + new_rows, seconds, "refitted", changed)
+    return RefitResult(version, new_rows, n_before + new_rows, seconds, "refitted",
+                       learned.drift_alarms)
+
+
+def _observations(session: Session, after_id: int, up_to_id: int,
+                  cfg: RefitConfig) -> Iterator[Observations]:
+    for batch in training_batches(session, after_id, up_to_id, cfg.dim):
+        if batch.skipped:
+            log.warning("refit skipped %d rows logged with another feature size", batch.skipped)
+        yield Observations.of_models(batch.models, batch.X, batch.reward, batch.received_at)

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from bandit_router.features import Featurizer
 from bandit_router.jobs.refit import RefitConfig, with_refit_lock
 from bandit_router.policy import Posterior, SufficientStats
-from bandit_router.policy.warm import offline_evidence
+from bandit_router.policy import warm_start as learn_offline
 from bandit_router.store.models import list_models
 from bandit_router.store.posteriors import load_posterior, record_posterior
 
@@ -65,16 +65,15 @@ def warm_start(engine: Engine, cfg: RefitConfig, featurizer: Featurizer, prompts
         if X.shape[1] != cfg.dim:
             raise WarmStartError(f"the featuriser makes {X.shape[1]} features, the service "
                                  f"{cfg.dim}")
-        evidence = offline_evidence([models[j] for j in use], X, scores[:, use], weight, t)
         row = load_posterior(session)
         prev = None
         if row is not None and row.feature_dim == cfg.dim:
             prev = Posterior.from_bytes(row.payload)
         stats = prev.stats if prev is not None else SufficientStats.empty([], cfg.dim, t=t)
-        stats.decay_to(t, cfg.half_life_s)
-        posterior = Posterior.fit(stats.absorb(evidence), cfg.prior)
+        posterior = learn_offline(cfg.spec, stats, [models[j] for j in use], X,
+                                  scores[:, use], t, weight).posterior
         version = record_posterior(
-            session, policy=cfg.policy, feature_dim=cfg.dim,
+            session, policy=cfg.spec.kind, feature_dim=cfg.dim,
             watermark=row.watermark if prev is not None else 0,
             n_feedback=row.n_feedback if prev is not None else 0,
             fit_seconds=time.perf_counter() - start, payload=posterior.to_bytes())

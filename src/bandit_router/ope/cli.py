@@ -83,15 +83,18 @@ def evaluate(
                               max_weight_share=max_weight_share)))
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
-    prior = settings.prior()
+    learner = settings.policy_spec()
     try:
         if log is not None:
-            logged, posteriors = _simulation(log, run, data, cost, models, output_tokens, prior,
-                                             refit_every, half_life or None)
+            # The replay learns as the simulator's defaults do, in decisions, without the
+            # change detector.
+            replayed = replace(learner, half_life=half_life or None, drift=None)
+            logged, posteriors = _simulation(log, run, data, cost, models, output_tokens,
+                                             replayed, refit_every)
             result = _estimate(cand, logged, posteriors, config, seed)
         else:
-            result = _from_database(cand, settings, prior, config, seed, since=since, until=until,
-                                    tenant_id=tenant, limit=limit)
+            result = _from_database(cand, settings, learner.prior, config, seed, since=since,
+                                    until=until, tenant_id=tenant, limit=limit)
     except LogError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -108,20 +111,21 @@ def _estimate(cand: Candidate, logged: LoggedBandit, posteriors: PosteriorSource
 
 
 def _from_database(cand, settings, prior, config, seed, **filters):
+    from bandit_router.cli_errors import announce_database
     from bandit_router.ope.sources import from_database
     from bandit_router.store.db import make_engine, make_sessionmaker
 
+    announce_database(settings.database_url.get_secret_value())
     engine = make_engine(settings.database_url.get_secret_value())
     try:
         with make_sessionmaker(engine)() as session:
-            logged, posteriors = from_database(session, prior=prior,
-                                               error_reward=settings.error_reward, **filters)
+            logged, posteriors = from_database(session, prior=prior, **filters)
             return _estimate(cand, logged, posteriors, config, seed)
     finally:
         engine.dispose()
 
 
-def _simulation(log, run, data, cost, models, output_tokens, prior, refit_every, half_life):
+def _simulation(log, run, data, cost, models, output_tokens, spec, refit_every):
     from bandit_router.ope.sources import read_simulation_log, with_contexts
 
     logged = read_simulation_log(log, run)
@@ -136,4 +140,4 @@ def _simulation(log, run, data, cost, models, output_tokens, prior, refit_every,
         raise LogError(str(exc)) from None
     logged = with_contexts(logged, ds.models, ds.X, ds.cost)
     logged = replace(logged, versions=replay_versions(logged.n, refit_every))
-    return logged, ReplayedPosteriors(logged, prior, refit_every, half_life)
+    return logged, ReplayedPosteriors(logged, spec, refit_every)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bandit_router.ope.bootstrap import bootstrap_intervals
-from bandit_router.ope.data import LoggedBandit
+from bandit_router.ope.data import LogError, LoggedBandit
 from bandit_router.ope.estimators import ESTIMATORS, Estimator, EstimatorInputs
 from bandit_router.ope.overlap import Overlap, OverlapThresholds, overlap
 from bandit_router.ope.reward_model import cross_fitted_predictions
@@ -22,10 +22,15 @@ class EvaluationConfig:
     folds: int = 5
     ridge: float = 1.0
     thresholds: OverlapThresholds = field(default_factory=OverlapThresholds)
+    # Below this many decisions with feedback there is no estimate to speak of (a bootstrap
+    # interval of one or two rows is a point); the evaluation says so instead.
+    min_decisions: int = 10
 
     def __post_init__(self) -> None:
-        if self.n_boot < 2 or not 0 < self.level < 1 or self.folds < 1 or self.ridge <= 0:
-            raise ValueError("need n_boot ≥ 2, 0 < level < 1, folds ≥ 1 and ridge > 0")
+        if (self.n_boot < 2 or not 0 < self.level < 1 or self.folds < 1 or self.ridge <= 0
+                or self.min_decisions < 1):
+            raise ValueError("need n_boot ≥ 2, 0 < level < 1, folds ≥ 1, ridge > 0 and "
+                             "min_decisions ≥ 1")
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,10 @@ def evaluate_policy(
     """
     if target.shape != (data.n, data.k):
         raise ValueError("target must hold one probability per decision and arm")
+    if data.n < config.min_decisions:
+        raise LogError(f"only {data.n} logged decision(s) with feedback: an off-policy estimate "
+                       f"needs at least {config.min_decisions}; route more requests, post their "
+                       "feedback, and evaluate again")
     if cost_weight is not None:
         lam = np.full(data.n, float(cost_weight))
     elif data.logged_cost_weight is not None:

@@ -44,7 +44,7 @@ def cross_fitted_predictions(X: np.ndarray, actions: np.ndarray, Y: np.ndarray, 
     np.add.at(ysum, fold, Y)
 
     def train(total, part):  # the other folds' sums (all folds when there is only one)
-        return total if folds == 1 else total[None] - part
+        return total[None] if folds == 1 else total[None] - part
 
     g_tr = train(gram.sum(0), gram)
     xy_tr = train(xy.sum(0), xy)

@@ -23,33 +23,35 @@ from bandit_router.ope.target import PosteriorSource
 from bandit_router.policy import Posterior, Prior
 from bandit_router.store.codec import decode_features, feature_dim
 from bandit_router.store.logged import logged_decisions, posterior_versions
-from bandit_router.store.posteriors import load_posterior
+from bandit_router.store.posteriors import learned_rewards, load_posterior
 
 SIMULATION_LOG_COLUMNS = ("step", "request_id", "model", "propensity", "reward", "cost_usd")
 
 
 def from_database(
-    session: Session, *, prior: Prior, error_reward: float = 0.0,
+    session: Session, *, prior: Prior,
     since: datetime | None = None, until: datetime | None = None,
     tenant_id: str | None = None, limit: int | None = None,
 ) -> tuple[LoggedBandit, PosteriorSource]:
     """The logged decisions with feedback, and the posterior of each ``versions`` entry.
 
-    Reward is the feedback's reward, or ``error_reward`` for error-only feedback (as the
-    refit learns it). Cost is the reported ``cost_usd``, else the proxy's measured cost,
+    Only feedback with a reward is evaluated, as only it is learned
+    (:func:`~bandit_router.store.posteriors.learned_rewards`: an error without a reward means
+    no answer came, which says nothing about answer quality). Cost is the reported ``cost_usd``, else the proxy's measured cost,
     else the price estimated when deciding. A decision whose posterior version is not
     stored uses the newest version stored before the decision, or the prior (version 0)
     when there is none. The posterior loader reads through ``session``: keep it open.
     """
     rows = logged_decisions(session, since=since, until=until, tenant_id=tenant_id, limit=limit)
-    excluded = {"without feedback": 0, "feedback without reward or error": 0,
+    excluded = {"without feedback": 0, "with an error and no reward (no answer to judge)": 0,
                 "logged with another feature size": 0}
     kept = []
-    for r in rows:
+    learned = learned_rewards([r.reward for r in rows])
+    for r, reward in zip(rows, learned):
         if not r.has_feedback:
             excluded["without feedback"] += 1
-        elif r.reward is None and r.error is None:
-            excluded["feedback without reward or error"] += 1
+        elif np.isnan(reward):
+            excluded["with an error and no reward (no answer to judge)"] += 1
         else:
             kept.append(r)
     if not kept:
@@ -70,7 +72,7 @@ def from_database(
             info = (r.scores or {}).get(m, {})
             eligible[i, col[m]] = bool(info.get("eligible", True))
             arm_costs[i, col[m]] = float(info.get("estimated_cost_usd", 0.0))
-    reward = np.array([error_reward if r.reward is None else r.reward for r in kept], float)
+    reward = learned_rewards([r.reward for r in kept])
     cost = np.array([_first_known(r.feedback_cost_usd, r.usage_cost_usd, r.estimated_cost_usd)
                      for r in kept])
 

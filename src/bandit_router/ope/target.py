@@ -16,8 +16,15 @@ from typing import Callable
 import numpy as np
 
 from bandit_router.ope.data import LogError, LoggedBandit
-from bandit_router.policy import LinUCB, Posterior, Prior, SufficientStats, ThompsonSampling
-from bandit_router.policy.base import LinearPolicy
+from bandit_router.policy import (
+    LinearPolicy,
+    Observations,
+    PolicySpec,
+    Posterior,
+    Prior,
+    SufficientStats,
+    learn,
+)
 from bandit_router.policy.posterior import ArmView
 
 KINDS = ("thompson", "linucb", "uniform", "fixed")
@@ -63,12 +70,16 @@ class Candidate:
     def contextual(self) -> bool:
         return self.kind in ("thompson", "linucb")
 
+    @property
+    def spec(self) -> PolicySpec | None:
+        """The linear candidate's policy; None for the context-free ones."""
+        if not self.contextual:
+            return None
+        return PolicySpec(kind=self.kind, propensity_floor=self.propensity_floor,
+                          alpha=self.alpha)
+
     def policy(self) -> LinearPolicy | None:
-        if self.kind == "thompson":
-            return ThompsonSampling(propensity_floor=self.propensity_floor)
-        if self.kind == "linucb":
-            return LinUCB(propensity_floor=self.propensity_floor, alpha=self.alpha)
-        return None
+        return None if self.spec is None else self.spec.policy()
 
     def describe(self) -> str:
         if self.kind == "fixed":
@@ -148,38 +159,34 @@ def _rescaled(view: ArmView, exploration: float | None, prior: Prior) -> ArmView
 class ReplayedPosteriors:
     """The posteriors a learning candidate would have had on a log without stored versions.
 
-    Version ``v`` is fitted on the logged (context, arm, reward) of the first
-    ``v · refit_every`` decisions, as the service's batched refit would have done; use
-    :func:`replay_versions` for the version of each row. Asking for versions in increasing
-    order costs one pass over the log.
+    Version ``v`` is the learning step of ``spec`` (half-life in decisions) applied to the
+    logged (context, arm, reward) of the first ``v · refit_every`` decisions, as the
+    service's batched refit would have done; use :func:`replay_versions` for the version of
+    each row. Asking for versions in increasing order costs one pass over the log.
     """
 
-    def __init__(self, data: LoggedBandit, prior: Prior, refit_every: int,
-                 half_life: float | None = None) -> None:
+    def __init__(self, data: LoggedBandit, spec: PolicySpec, refit_every: int) -> None:
         if data.X is None:
             raise LogError("replaying posteriors needs the logged contexts")
         if refit_every < 1:
             raise ValueError("refit_every must be ≥ 1")
-        self.data, self.prior = data, prior
-        self.refit_every, self.half_life = refit_every, half_life
+        self.data, self.spec, self.refit_every = data, spec, refit_every
         self._reset()
 
     def _reset(self) -> None:
-        self._stats = SufficientStats.empty(list(self.data.arms), self.data.X.shape[1])
-        self._version = 0
-        self._posterior = Posterior.fit(self._stats, self.prior, 0)
+        stats = SufficientStats.empty(list(self.data.arms), self.data.X.shape[1])
+        self._posterior = Posterior.fit(stats, self.spec.prior, 0)
 
     def __call__(self, version: int) -> Posterior:
-        if version < self._version:
+        if version < self._posterior.version:
             self._reset()
-        if version > self._version:
-            start, stop = self._version * self.refit_every, version * self.refit_every
+        if version > self._posterior.version:
+            start, stop = self._posterior.version * self.refit_every, version * self.refit_every
             rows = np.arange(start, min(stop, self.data.n))
-            self._stats.decay_to(float(stop), self.half_life)
-            self._stats.update(self.data.actions[rows], self.data.X[rows], self.data.rewards[rows],
-                               times=rows + 1.0, half_life=self.half_life)
-            self._version = version
-            self._posterior = Posterior.fit(self._stats, self.prior, version)
+            d = self.data
+            batch = Observations(d.arms, d.actions[rows], d.X[rows], d.rewards[rows], rows + 1.0)
+            self._posterior = learn(self.spec, self._posterior.stats, [batch], float(stop),
+                                    fitted=self._posterior, version=version).posterior
         return self._posterior
 
 

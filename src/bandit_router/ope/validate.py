@@ -4,7 +4,8 @@ Run ``python -m bandit_router.ope.validate``.
 
 A synthetic world with linear-logistic expected rewards and context-dependent prices is
 logged by the service's own :class:`~bandit_router.policy.ThompsonSampling`, learning
-online with batched refits and a propensity floor, exactly as the service runs it. The
+online with batched refits (the service's learning step, :func:`~bandit_router.policy.learn`)
+and a propensity floor. The
 candidates are fixed configurations (their posterior is fitted once on a separate pilot
 sample), so their true value ``E_x Σ_a π_e(a|x) μ(x, a)`` is computed from the known
 ``μ`` and the candidates' exact probabilities on a large fresh sample of contexts. Each
@@ -24,7 +25,14 @@ from scipy.special import expit
 from bandit_router.ope.data import LoggedBandit
 from bandit_router.ope.meta import OUTCOMES, EvaluationConfig, evaluate_policy
 from bandit_router.ope.target import Candidate, action_probabilities
-from bandit_router.policy import Posterior, Prior, SufficientStats, ThompsonSampling
+from bandit_router.policy import (
+    Observations,
+    PolicySpec,
+    Posterior,
+    Prior,
+    SufficientStats,
+    learn,
+)
 
 ARMS = ("cheap", "middle", "strong")
 # The validation world's own logging prior, fixed here rather than taken from the service's
@@ -63,9 +71,10 @@ def log_thompson(world: World, rng: np.random.Generator, n: int, floor: float = 
     """``n`` decisions of a learning Thompson sampler (λ = 0) with Bernoulli rewards."""
     X = world.contexts(rng, n)
     mu, price = world.expected_reward(X), world.prices(X)
-    policy = ThompsonSampling(propensity_floor=floor)
-    stats = SufficientStats.empty(list(ARMS), world.dim)
-    view = Posterior.fit(stats, prior).view(ARMS)
+    spec = PolicySpec(kind="thompson", propensity_floor=floor, prior=prior, drift=None)
+    policy = spec.policy()
+    posterior = Posterior.from_prior(list(ARMS), world.dim, prior)
+    view = posterior.view(ARMS)
     actions, props = np.empty(n, dtype=np.intp), np.empty(n)
     rewards = np.empty(n)
     for t in range(n):
@@ -74,8 +83,9 @@ def log_thompson(world: World, rng: np.random.Generator, n: int, floor: float = 
         rewards[t] = float(rng.random() < mu[t, choice.index])
         if (t + 1) % refit_every == 0:
             rows = np.arange(t + 1 - refit_every, t + 1)
-            stats.update(actions[rows], X[rows], rewards[rows])
-            view = Posterior.fit(stats, prior).view(ARMS)
+            batch = Observations(ARMS, actions[rows], X[rows], rewards[rows])
+            posterior = learn(spec, posterior.stats, [batch], float(t + 1)).posterior
+            view = posterior.view(ARMS)
     rows = np.arange(n)
     return LoggedBandit(arms=ARMS, actions=actions, rewards=rewards, costs=price[rows, actions],
                         propensities=props, eligible=np.ones((n, len(ARMS)), dtype=bool), X=X,
@@ -87,9 +97,9 @@ def pilot_posterior(world: World, rng: np.random.Generator, n: int = 600) -> Pos
     X = world.contexts(rng, n)
     a = rng.integers(0, len(ARMS), n)
     r = (rng.random(n) < world.expected_reward(X)[np.arange(n), a]).astype(float)
-    stats = SufficientStats.empty(list(ARMS), world.dim)
-    stats.update(a, X, r)
-    return Posterior.fit(stats, LOGGING_PRIOR)
+    spec = PolicySpec(prior=LOGGING_PRIOR, drift=None)
+    start = SufficientStats.empty(list(ARMS), world.dim)
+    return learn(spec, start, [Observations(ARMS, a, X, r)], now=0.0).posterior
 
 
 def candidates(cost_weight: float = 60.0) -> dict[str, Candidate]:

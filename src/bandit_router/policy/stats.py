@@ -46,8 +46,10 @@ class SufficientStats:
             t=t,
         )
 
-    def index(self, arm: str) -> int:
-        return self.arms.index(arm)
+    def copy(self) -> "SufficientStats":
+        return SufficientStats(arms=list(self.arms), dim=self.dim, A=self.A.copy(),
+                               b=self.b.copy(), s=self.s.copy(), n=self.n.copy(), t=self.t,
+                               cusum=self.cusum.copy())
 
     def with_arms(self, arms: list[str]) -> "SufficientStats":
         """A copy holding ``arms`` in that order; unknown arms start empty, others are dropped."""
@@ -57,23 +59,6 @@ class SufficientStats:
                 j = self.arms.index(a)
                 out.A[i], out.b[i], out.s[i], out.n[i] = self.A[j], self.b[j], self.s[j], self.n[j]
                 out.cusum[i] = self.cusum[j]
-        return out
-
-    def absorb(self, other: "SufficientStats", weight: float = 1.0) -> "SufficientStats":
-        """A copy with ``other``'s evidence added, each observation counting ``weight``.
-
-        Arms of ``other`` that are new here are appended; ``other`` is taken as observed at
-        this object's reference time (decay it first to age it).
-        """
-        if other.dim != self.dim:
-            raise ValueError(f"cannot add statistics of dimension {other.dim} to {self.dim}")
-        out = self.with_arms(self.arms + [a for a in other.arms if a not in self.arms])
-        for j, arm in enumerate(other.arms):
-            i = out.arms.index(arm)
-            out.A[i] += weight * other.A[j]
-            out.b[i] += weight * other.b[j]
-            out.s[i] += weight * other.s[j]
-            out.n[i] += weight * other.n[j]
         return out
 
     def forget(self, k: int, keep: float) -> None:
@@ -101,8 +86,10 @@ class SufficientStats:
         r: np.ndarray,
         times: np.ndarray | None = None,
         half_life: float | None = None,
+        weight: float = 1.0,
     ) -> None:
-        """Add observations (arm index, features, reward) observed at ``times``.
+        """Add observations (arm index, features, reward) observed at ``times``, each
+        counting ``weight`` observations.
 
         Rows observed before the reference time ``t`` are down-weighted by their age; call
         ``decay_to`` first to move ``t`` forward.
@@ -114,9 +101,9 @@ class SufficientStats:
             return
         if times is not None and half_life is not None and half_life > 0:
             age = np.maximum(self.t - np.asarray(times, dtype=np.float64), 0.0)
-            w = 0.5 ** (age / half_life)
+            w = weight * 0.5 ** (age / half_life)
         else:
-            w = np.ones(len(r))
+            w = np.full(len(r), float(weight))
         order = np.argsort(arm_idx, kind="stable")
         arm_sorted = arm_idx[order]
         bounds = np.flatnonzero(np.diff(arm_sorted)) + 1

@@ -51,11 +51,35 @@ class ChatCompletionIn(BaseModel):
     max_completion_tokens: int | None = Field(None, ge=0)
 
 
+# Deeper bodies are refused before anything walks them (validation, the prompt's text, the
+# JSON re-encoded for the upstream): Python's recursion would fail on them half-way.
+MAX_JSON_DEPTH = 64
+
+
+def _depth(value: Any) -> int:
+    """How deeply ``value`` nests lists and objects, counted without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, level)
+            if level <= MAX_JSON_DEPTH:
+                stack.extend((v, level + 1) for v in (item.values() if isinstance(item, dict)
+                                                      else item))
+    return deepest
+
+
 def _parse(raw: bytes, max_prompt_chars: int) -> dict[str, Any]:
+    too_deep = False
     try:
         body = json.loads(raw)
+    except RecursionError:
+        too_deep = True
     except ValueError as exc:
         raise ProxyError(400, f"the body is not valid JSON: {exc}") from None
+    if too_deep or _depth(body) > MAX_JSON_DEPTH:
+        raise ProxyError(400, f"the body nests objects or arrays more than {MAX_JSON_DEPTH} "
+                              "levels deep; an OpenAI chat completion request needs far fewer")
     if not isinstance(body, dict):
         raise ProxyError(400, "the body must be a JSON object (an OpenAI chat completion request)")
     try:

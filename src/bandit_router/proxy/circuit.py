@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
@@ -40,6 +41,8 @@ class CircuitBreakers:
         self._clock = clock
         self._states: dict[str, _State] = {}
         self._lock = threading.Lock()
+        # (model, wall-clock start, end) of the newest cooldowns, for the status page.
+        self.cooldowns: deque[tuple[str, float, float]] = deque(maxlen=1000)
 
     def _state(self, model: str) -> _State:
         return self._states.setdefault(model, _State())
@@ -82,6 +85,8 @@ class CircuitBreakers:
             st.failures += 1
             if ticket.probe or (st.open_until is None and st.failures >= self.threshold):
                 st.open_until = self._clock() + self.cooldown_s
+                now = time.time()
+                self.cooldowns.append((ticket.model, now, now + self.cooldown_s))
                 log.warning("circuit for model %s open for %.0f s after %d consecutive failures",
                             ticket.model, self.cooldown_s, st.failures)
 
@@ -92,6 +97,15 @@ class CircuitBreakers:
             waits = [max(0.0, (st.open_until or now) - now)
                      for st in (self._state(m) for m in models)]
         return min(waits, default=0.0)
+
+    def describe(self, model: str) -> dict:
+        """State, seconds until a probe may go (open only) and consecutive failures."""
+        with self._lock:
+            st = self._state(model)
+            failures = st.failures
+        state = self.state(model)
+        wait = round(self.retry_after([model]), 1) if state == "open" else None
+        return {"state": state, "retry_in_s": wait, "consecutive_failures": failures}
 
     def state(self, model: str) -> str:
         """``closed``, ``open`` or ``half-open``, for logs, tests and operators."""

@@ -2,8 +2,10 @@
 
 Every model tried has its own logged decision: the policy's for the first, and for each
 fallback a decision with propensity 1 and ``{"fallback_of": <first decision id>}`` in its
-metadata. A model that fails gets ``error`` feedback at once, so the policy learns it; the
-decision of the model that answers is returned to the caller, whose reward attaches to it.
+metadata. A model that fails gets ``error`` feedback at once (it settles the decision at no
+cost; it is not learned as a reward, see ``store.posteriors.learned_rewards``) and counts in
+its circuit breaker and ``bandit_router_upstream_failures_total``; the decision of the model
+that answers is returned to the caller, whose reward attaches to it.
 What was measured (tokens, cost, latency, every attempt) goes to the ``usage`` table.
 """
 
@@ -23,6 +25,7 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from bandit_router import metrics
 from bandit_router.catalog import ModelSpec
 from bandit_router.features import prompt_from_messages
 from bandit_router.proxy.circuit import CircuitBreakers, Ticket
@@ -75,12 +78,27 @@ def resolve_pool(requested: str, models: dict[str, ModelSpec]) -> list[str]:
         pool = sorted(i for i, m in forwardable.items() if tag in m.tags)
     if pool:
         return pool
+    if not forwardable:
+        raise _nothing_forwardable(requested, models)
     tags = sorted({t for m in forwardable.values() for t in m.tags})
     raise ProxyError(
         404, f"model {requested!r} does not exist: use \"auto\", a registered model with a "
-             f"base_url ({', '.join(sorted(forwardable)) or 'none yet'}) or a route group "
+             f"base_url ({', '.join(sorted(forwardable))}) or a route group "
              f"\"group:<tag>\" ({', '.join(tags) or 'no tags yet'})",
         code="model_not_found", param="model")
+
+
+def _nothing_forwardable(requested: str, models: dict[str, ModelSpec]) -> ProxyError:
+    """No registered model has a base_url: say so, instead of offering "auto" that fails too."""
+    if models:
+        why = (f"none of the registered models ({', '.join(sorted(models))}) has a base_url, so "
+               "the proxy has nowhere to forward to; give one a base_url")
+    else:
+        why = "no model is registered yet; register one with a base_url"
+    return ProxyError(
+        503, f"cannot forward {requested!r}: {why} (PUT /v1/models/{{id}} with the operator key, "
+             "or `bandit-router serve --models FILE`)",
+        type="server_error", code="no_models", param="model", retry_after_s=5)
 
 
 @dataclass
@@ -92,6 +110,11 @@ class Attempt:
     first_byte_ms: float | None = None
     usage: str | None = None  # "upstream" or "estimated", on the answering attempt
     retry_after_s: float | None = None  # the upstream's Retry-After on a 429 or 503
+    missing_key: str | None = None  # the api_key_env variable that is not set (its name)
+
+    def describe(self) -> str:
+        return f"{self.model} ({self.missing_key} is not set)" if self.missing_key else (
+            f"{self.model} ({self.status})")
 
     def as_json(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v is not None}
@@ -196,9 +219,12 @@ class Proxy:
         except (httpx.HTTPError, TimeoutError, MissingApiKey) as exc:
             attempt = Attempt(spec.id, decision.decision_id, _label(exc), _ms(t0, self._clock()))
             call.attempts.append(attempt)
-            # A missing key is this process's configuration, not the upstream's health.
+            # A missing key is this process's configuration, not the upstream's health: no
+            # upstream was contacted, so trying it again costs nothing, and a cooldown would
+            # only hide the cause behind "every model is in cooldown".
             self.breakers.report(ticket, None if isinstance(exc, MissingApiKey) else False)
             if isinstance(exc, MissingApiKey):
+                attempt.missing_key = exc.variable
                 log.error("model %s: %s; trying the next model", spec.id, exc)
             await self._failed(decision, attempt)
             return None
@@ -274,7 +300,10 @@ class Proxy:
                              retry_after_s=2) from None
 
     async def _failed(self, decision: RouteDecision, attempt: Attempt) -> None:
-        """Tell the policy this model failed the request (error feedback, reward = error_reward)."""
+        """Record that this model gave no answer: error feedback, which settles the decision
+        but is not learned as a reward (no answer came, so there is no quality to judge), and
+        the failure metric. The breaker has been told by the caller."""
+        metrics.UPSTREAM_FAILURES.labels(model=attempt.model, reason=str(attempt.status)).inc()
         # cost 0: upstreams do not bill failed calls, and the tenant's budget must not either.
         outcome = Outcome(error=f"proxy: upstream of {attempt.model} failed ({attempt.status})",
                           latency_ms=attempt.latency_ms, cost_usd=0.0)
@@ -308,7 +337,7 @@ class Proxy:
     def _no_answer(self, requested: str, attempts: list[Attempt],
                    last: RouteDecision | None) -> ProxyError:
         headers = {DECISION_HEADER: last.decision_id, MODEL_HEADER: last.model} if last else {}
-        tried = ", ".join(f"{a.model} ({a.status})" for a in attempts)
+        tried = ", ".join(a.describe() for a in attempts)
         if not attempts:
             return ProxyError(504, f"no model for {requested!r} could be tried within the "
                                    f"deadline of {self.settings.proxy_deadline_s:g} s",
@@ -321,9 +350,22 @@ class Proxy:
         timed_out = attempts[-1].status in ("timeout", "ConnectTimeout")
         return ProxyError(
             504 if timed_out else 502,
-            f"no model answered: {tried}. The failures were recorded; retry later.",
+            f"no model answered: {tried}. " + (_missing_key_hint(attempts) or
+                                               "The failures were recorded; retry later."),
             type="server_error", code="upstream_timeout" if timed_out else "upstream_error",
             headers=headers)
+
+
+def _missing_key_hint(attempts: list[Attempt]) -> str | None:
+    """How to fix upstream keys that are not set, naming the variables."""
+    names = sorted({a.missing_key for a in attempts if a.missing_key})
+    if not names:
+        return None
+    example = " ".join(f"{n}=…" for n in names)
+    return (f"Set {' and '.join(names)} in the environment of the bandit-router server (e.g. "
+            f"`{example} bandit-router serve …`; each model's api_key_env names its variable), "
+            "or register models whose base_url you can reach. `bandit-router demo` shows the "
+            "proxy working with no key at all.")
 
 
 class _Relay:
@@ -371,6 +413,8 @@ class _Relay:
         status = ("incomplete" if self.failure is not None
                   else "ok" if self.finished else "cancelled")
         self.proxy.breakers.report(self.ticket, {"ok": True, "incomplete": False}.get(status))
+        if status == "incomplete":
+            metrics.UPSTREAM_FAILURES.labels(model=self.spec.id, reason="stream_incomplete").inc()
         self.call.attempts[-1].latency_ms = _ms(self.started, self.proxy._clock())
         error = self.failure if status == "incomplete" else (
             "the caller disconnected before the end" if status == "cancelled" else None)

@@ -11,7 +11,7 @@ import os
 from typing import Any, Mapping
 
 import bandit_router
-from bandit_router.catalog import ModelSpec
+from bandit_router.catalog import OWN_SETTINGS_PREFIX, ModelSpec
 
 # Statuses after which another model may well answer: overload, outage, rate limit, and a
 # key the operator configured wrongly for this upstream. Other 4xx mean the request itself
@@ -30,6 +30,10 @@ _DROPPED_HEADERS = frozenset({
 class MissingApiKey(RuntimeError):
     """The model names an ``api_key_env`` variable that is not set in this process."""
 
+    def __init__(self, variable: str) -> None:
+        super().__init__(f"environment variable {variable} is not set")
+        self.variable = variable
+
 
 def read_api_key(env_name: str) -> str:
     """The value of the environment variable ``env_name``.
@@ -38,9 +42,12 @@ def read_api_key(env_name: str) -> str:
     data (each model's ``api_key_env`` in the line-up), unknown when settings are loaded.
     The value is never logged nor stored.
     """
+    if env_name.startswith(OWN_SETTINGS_PREFIX):  # a model stored before registration refused it
+        raise MissingApiKey(f"api_key_env {env_name} names a setting of bandit-router itself; "
+                            "it is never sent upstream")
     value = os.environ.get(env_name)
     if not value:
-        raise MissingApiKey(f"environment variable {env_name} is not set")
+        raise MissingApiKey(env_name)
     return value
 
 

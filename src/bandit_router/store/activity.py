@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 
 import numpy as np
@@ -23,6 +23,12 @@ class Activity:
     latency_ms: np.ndarray  # NaN when not reported
     cost_usd: np.ndarray  # charged if settled, else the estimate
     has_feedback: np.ndarray  # bool
+    failed: np.ndarray  # bool: feedback with an error and no reward (no answer came)
+
+    def since(self, t: float) -> "Activity":
+        """The decisions made at epoch second ``t`` or later."""
+        keep = self.at >= t
+        return Activity(**{f.name: getattr(self, f.name)[keep] for f in fields(self)})
 
 
 def recent_activity(session: Session, since: datetime, limit: int = 100_000,
@@ -31,7 +37,7 @@ def recent_activity(session: Session, since: datetime, limit: int = 100_000,
         select(DecisionRow.created_at, DecisionRow.model_id, DecisionRow.tenant_id,
                FeedbackRow.reward, FeedbackRow.latency_ms,
                func.coalesce(FeedbackRow.charged_usd, DecisionRow.estimated_cost_usd),
-               FeedbackRow.id)
+               FeedbackRow.id, FeedbackRow.error)
         .outerjoin(FeedbackRow, FeedbackRow.decision_id == DecisionRow.id)
         .where(DecisionRow.created_at >= since)
         .order_by(DecisionRow.created_at.desc())
@@ -53,6 +59,7 @@ def recent_activity(session: Session, since: datetime, limit: int = 100_000,
         latency_ms=np.array([nan if r[4] is None else r[4] for r in rows], dtype=float),
         cost_usd=np.array([r[5] for r in rows], dtype=float),
         has_feedback=np.array([r[6] is not None for r in rows], dtype=bool),
+        failed=np.array([r[7] is not None and r[3] is None for r in rows], dtype=bool),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterator
 
 import psycopg
@@ -11,8 +12,20 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 
+def _sqlite_folder(url: str) -> None:
+    """Create bandit-router's own data folder, where the default SQLite file lives, when a
+    new machine does not have it yet (any other missing folder stays an error: a typo must
+    not make directories)."""
+    from bandit_router.config import data_dir
+
+    path = make_url(url).database
+    if path and path != ":memory:" and Path(path).parent == data_dir():
+        data_dir().mkdir(parents=True, exist_ok=True)
+
+
 def make_engine(url: str, *, pool_size: int = 20, max_overflow: int = 10) -> Engine:
     if url.startswith("sqlite"):
+        _sqlite_folder(url)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(engine, "connect")

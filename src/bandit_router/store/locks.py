@@ -10,29 +10,33 @@ from __future__ import annotations
 
 import threading
 
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
+# Every advisory lock number of bandit-router, here and nowhere else ("br" = 0x6272).
+MIGRATION_LOCK = 0x6272_0000  # one migrator at a time across replicas
 FEEDBACK_LOCK = 0x6272_0001
 REFIT_LOCK = 0x6272_0002
 # Start-up: workers on a new database register the models file and the operator key one at
 # a time (two inserting the same row would fail one worker's start-up, and with it uvicorn).
 MODELS_LOCK = 0x6272_0003
-OPERATOR_KEY_LOCK = 1651638273
+OPERATOR_KEY_LOCK = 0x6272_0004
 
 _local_locks: dict[int, threading.Lock] = {REFIT_LOCK: threading.Lock()}
 
 
-def _is_postgres(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
+def _is_postgres(db: Session | Connection) -> bool:
+    bind = db.get_bind() if isinstance(db, Session) else db
+    return bind.dialect.name == "postgresql"
 
 
-def shared_xact_lock(session: Session, key: int) -> None:
+def shared_xact_lock(session: Session | Connection, key: int) -> None:
     if _is_postgres(session):
         session.execute(text("SELECT pg_advisory_xact_lock_shared(:k)"), {"k": key})
 
 
-def exclusive_xact_lock(session: Session, key: int) -> None:
+def exclusive_xact_lock(session: Session | Connection, key: int) -> None:
+    """Hold ``key`` exclusively until the transaction ends (no-op on SQLite)."""
     if _is_postgres(session):
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
 

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
+# Alembic announces each of its plugins at INFO when it is imported: noise on every start.
+logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+
+from alembic import command  # noqa: E402
+from alembic.config import Config  # noqa: E402
 from sqlalchemy import Engine
 
 import bandit_router
+from bandit_router.store.locks import MIGRATION_LOCK, exclusive_xact_lock
 
 
 def migrations_dir() -> Path:
@@ -24,7 +29,6 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     cfg = Config()
     cfg.set_main_option("script_location", str(migrations_dir()))
     with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":  # one migrator at a time across replicas
-            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(1651638272)")
+        exclusive_xact_lock(conn, MIGRATION_LOCK)  # one migrator at a time across replicas
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import numpy as np
 from sqlalchemy import func, select
@@ -45,6 +45,16 @@ def feedback_high_water_mark(session: Session) -> int:
     return int(session.scalar(select(func.coalesce(func.max(FeedbackRow.id), 0))))
 
 
+def oldest_unlearned_feedback(session: Session, watermark: int) -> datetime | None:
+    """When the oldest feedback row above ``watermark`` (not yet in a posterior that has
+    learned up to it) was received; None when there is none. One index lookup."""
+    received = session.scalar(select(FeedbackRow.received_at).where(FeedbackRow.id > watermark)
+                              .order_by(FeedbackRow.id).limit(1))
+    if received is not None and received.tzinfo is None:  # SQLite keeps no time zone
+        received = received.replace(tzinfo=timezone.utc)
+    return received
+
+
 @dataclass
 class TrainingBatch:
     """Logged feedback joined to its decisions, ready for ``SufficientStats.update``."""
@@ -58,29 +68,38 @@ class TrainingBatch:
 
 
 _TRAINING_SQL = (
-    "SELECT f.id, d.model_id, d.features, f.reward, f.error IS NOT NULL, "
+    "SELECT f.id, d.model_id, d.features, f.reward, "
     "extract(epoch FROM f.received_at)::float8 "
     "FROM feedback f JOIN decisions d ON d.id = f.decision_id "
     "WHERE f.id > %s AND f.id <= %s ORDER BY f.id"
 )
 
 
+def learned_rewards(rewards: Sequence[float | None]) -> np.ndarray:
+    """What the policy learns from feedback rows: each one's reward, or NaN (nothing) when it
+    has none. Feedback with an ``error`` and no reward says that no answer came (a missing
+    credential, a connection refused, a timeout, an upstream 5xx or 429): that says nothing
+    about how good the model's answers are, so it is not learned as a low reward; it counts
+    in the error metrics and, in the proxy, in the model's circuit breaker. The refit and the
+    off-policy evaluation both read rewards through this one rule."""
+    return np.array([np.nan if r is None else r for r in rewards], dtype=float)
+
+
 def training_batches(
-    session: Session, after_id: int, up_to_id: int, dim: int, error_reward: float,
-    chunk: int = 20_000,
+    session: Session, after_id: int, up_to_id: int, dim: int, chunk: int = 20_000,
 ) -> Iterator[TrainingBatch]:
-    """Stream feedback rows with ``after_id < id ≤ up_to_id`` in chunks, oldest first.
+    """Stream feedback rows with ``after_id < id ≤ up_to_id`` in chunks, oldest first; rows
+    without a reward are left out (:func:`learned_rewards`).
 
     Rows come from a server-side cursor (constant memory; on Postgres in binary format, so
     feature blobs arrive as bytes, not hex text) and each chunk's blobs are decoded together
     (:func:`decode_many`): a chunk costs a few vectorised operations, not a loop per row.
     """
     for part in _training_rows(session, after_id, up_to_id, chunk):
-        _, models, blobs, rewards, has_error, times = zip(*part)
+        _, models, blobs, rewards, times = zip(*part)
         X, ok = decode_many(blobs, dim)
-        reward = np.array([error_reward if r is None and e else r
-                           for r, e in zip(rewards, has_error)], dtype=float)
-        keep = ok & ~np.isnan(reward)  # no reward and no error: nothing to learn
+        reward = learned_rewards(rewards)
+        keep = ok & ~np.isnan(reward)
         sel = np.flatnonzero(keep)
         yield TrainingBatch(
             last_id=int(part[-1][0]), models=[models[i] for i in sel],
@@ -90,7 +109,7 @@ def training_batches(
 
 
 def _training_rows(session: Session, after_id: int, up_to_id: int, chunk: int):
-    """Chunks of (id, model, features, reward, has_error, received_at epoch) tuples."""
+    """Chunks of (id, model, features, reward, received_at epoch) tuples."""
     if session.get_bind().dialect.name == "postgresql":
         raw = session.connection().connection.driver_connection
         with raw.cursor(name="bandit_router_training", binary=True) as cur:
@@ -101,14 +120,14 @@ def _training_rows(session: Session, after_id: int, up_to_id: int, chunk: int):
         return
     q = (
         select(FeedbackRow.id, DecisionRow.model_id, DecisionRow.features, FeedbackRow.reward,
-               FeedbackRow.error, FeedbackRow.received_at)
+               FeedbackRow.received_at)
         .join(DecisionRow, DecisionRow.id == FeedbackRow.decision_id)
         .where(FeedbackRow.id > after_id, FeedbackRow.id <= up_to_id)
         .order_by(FeedbackRow.id)
         .execution_options(yield_per=chunk)
     )
     for part in session.execute(q).partitions(chunk):
-        yield [(i, m, f, r, e is not None, _epoch(t)) for i, m, f, r, e, t in part]
+        yield [(i, m, f, r, _epoch(t)) for i, m, f, r, t in part]
 
 
 def _epoch(ts: datetime) -> float:

@@ -131,6 +131,9 @@ class TenantRow(Base):
     budget_period: Mapped[str | None] = mapped_column(String(8))
     budget_limit_usd: Mapped[float | None] = mapped_column(Float)
     budget_on_exhausted: Mapped[str | None] = mapped_column(String(16))
+    # Charge this tenant's decisions at the cost its app reports, even below what the service
+    # measured or estimated (set by the operator; see Service._charged).
+    trust_reported_cost: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class ApiKeyRow(Base):

@@ -9,7 +9,6 @@ take the last dollars, on Postgres (row lock) or SQLite (one writer).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import and_, case, func, select, update
@@ -17,6 +16,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from bandit_router.store.records import ModelUsage
 from bandit_router.store.schema import DecisionRow, FeedbackRow, SpendRow
 
 
@@ -43,31 +43,9 @@ def reserve(session: Session, tenant_id: str, period_start: datetime, cost_usd: 
     return result.rowcount == 1
 
 
-def settle(session: Session, tenant_id: str, period_start: datetime, delta_usd: float) -> None:
-    """Replace a reservation's estimate by the charged cost (``delta = charged − estimate``)."""
-    if delta_usd == 0:
-        return
-    session.execute(
-        update(SpendRow)
-        .where(SpendRow.tenant_id == tenant_id, SpendRow.period_start == period_start)
-        .values(committed_usd=SpendRow.committed_usd + delta_usd)
-        .execution_options(synchronize_session=False)
-    )
-
-
 def counter(session: Session, tenant_id: str, period_start: datetime) -> tuple[float, int]:
     row = session.get(SpendRow, (tenant_id, period_start))
     return (row.committed_usd, row.n_decisions) if row is not None else (0.0, 0)
-
-
-@dataclass(frozen=True)
-class ModelUsage:
-    model: str
-    decisions: int
-    with_feedback: int
-    mean_reward: float | None
-    spent_usd: float
-    pending_usd: float
 
 
 def ledger(session: Session, tenant_id: str, start: datetime, end: datetime) -> list[ModelUsage]:

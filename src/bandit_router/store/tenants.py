@@ -146,6 +146,13 @@ def set_budget(session: Session, tenant_id: str, period: str | None, limit_usd: 
     return row
 
 
+def set_trust_reported_cost(session: Session, tenant_id: str, trusted: bool) -> TenantRow:
+    row = get_tenant(session, tenant_id)
+    row.trust_reported_cost = trusted
+    row.updated_at = datetime.now(timezone.utc)
+    return row
+
+
 def set_latency_sla(session: Session, tenant_id: str, p95_latency_ms: float | None) -> TenantRow:
     row = get_tenant(session, tenant_id)
     row.p95_latency_ms = p95_latency_ms

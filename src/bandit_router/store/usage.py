@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bandit_router.store.decisions import get_decision
@@ -25,11 +24,3 @@ def get_usage(session: Session, decision_id: str, tenant_id: str | None = None) 
     if row is None:
         raise NotFound(f"no usage was recorded for decision {decision_id!r}")
     return row
-
-
-def list_usage(session: Session, model_id: str | None = None, limit: int = 1000) -> list[UsageRow]:
-    """The newest measurements first, optionally of one model."""
-    q = select(UsageRow).order_by(UsageRow.recorded_at.desc()).limit(limit)
-    if model_id is not None:
-        q = q.where(UsageRow.model_id == model_id)
-    return list(session.scalars(q))

@@ -107,7 +107,6 @@ class DecisionWriter:
         self._closing = False
         self._deadline = float("inf")
         self.unlogged_count = 0
-        self.committed_count = 0
         self.last_error: str | None = None
         self._thread = threading.Thread(target=self._run, name="decision-writer", daemon=True)
         self._thread.start()
@@ -222,7 +221,6 @@ class DecisionWriter:
                     self._pending.discard(row["id"])
                 for decision_id in failed:
                     self._forget(decision_id)
-                self.committed_count += len(batch) - len(failed)
                 self._cond.notify_all()
 
     def _write(self, rows: list[dict]) -> None:
@@ -268,7 +266,7 @@ class _Pending:
 _DECISION_COLUMNS = (DecisionRow.id, DecisionRow.tenant_id, DecisionRow.model_id,
                      DecisionRow.input_tokens_est, DecisionRow.output_tokens_est,
                      DecisionRow.estimated_cost_usd, DecisionRow.budget_period_start)
-ChargeFn = Callable[[Session, DecisionRow, Outcome, "float | None"], float]
+ChargeFn = Callable[[Session, DecisionRow, Outcome, "float | None", "str | None"], float]
 
 
 class Settled(NamedTuple):
@@ -282,8 +280,9 @@ class Settled(NamedTuple):
 class FeedbackCommitter:
     """Group commit of feedback: one transaction for everything queued meanwhile.
 
-    ``charge(session, decision, outcome, usage_cost_usd)`` says what a decision cost (the
-    last argument: what the proxy measured, if anything); it runs inside the transaction,
+    ``charge(session, decision, outcome, usage_cost_usd, reporter_tenant_id)`` says what a
+    decision cost (``usage_cost_usd``: what the proxy measured, if anything; the reporter: the
+    tenant whose app key posted the outcome, None for the service or the operator); it runs inside the transaction,
     whose spend counters are settled in the same commit. ``on_settled`` is told, after each
     commit, of the feedback it newly recorded (for counters such as spend per model).
     """
@@ -378,15 +377,11 @@ class FeedbackCommitter:
                     first[it.decision_id] = i
             if not first:
                 return results
-            need_usage = [d for d, i in first.items() if items[i].outcome.cost_usd is None
-                          and items[i].outcome.input_tokens is None
-                          and items[i].outcome.output_tokens is None]
-            usage = {}
-            if need_usage:  # the proxy's measurements, in one query
-                usage = dict(s.execute(select(UsageRow.decision_id, UsageRow.cost_usd)
-                                       .where(UsageRow.decision_id.in_(need_usage))).all())
-            charged = {d: self.charge(s, decisions[d], items[i].outcome, usage.get(d))
-                       for d, i in first.items()}
+            # The proxy's measurements, in one query: a reported cost may not go below them.
+            usage = dict(s.execute(select(UsageRow.decision_id, UsageRow.cost_usd)
+                                   .where(UsageRow.decision_id.in_(sorted(first)))).all())
+            charged = {d: self.charge(s, decisions[d], items[i].outcome, usage.get(d),
+                                      items[i].tenant_id) for d, i in first.items()}
             rows = [dict(decision_id=d, received_at=now, charged_usd=charged[d],
                          **{f: getattr(items[first[d]].outcome, f) for f in FEEDBACK_FIELDS})
                     for d in sorted(first)]  # one lock order for all writers: no deadlocks

@@ -11,7 +11,9 @@ from bandit_router.api.schemas import RefitOut
 router = APIRouter(tags=["admin"])
 
 
-@router.post("/v1/admin/refit", response_model=RefitOut)
+@router.post("/v1/admin/refit", response_model=RefitOut,
+             responses={409: {"description": "another process is refitting; retry after "
+                                             "`Retry-After`"}})
 async def refit_now(_: AdminDep, service: ServiceDep) -> RefitOut:
     result = await run_in_threadpool(service.refit, True)
     if result.reason == "locked":

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, HTTPException, Path, Response
 
 from bandit_router.api.deps import AdminDep, CallerDep, ServiceDep, SessionDep
-from bandit_router.api.schemas import ModelIn, ModelOut
-from bandit_router.catalog import ModelSpec
-from bandit_router.store.models import get_model, list_models, record_model, retire_model
+from bandit_router.api.schemas import ModelIn, ModelOut, ModelPatch
+from bandit_router.catalog import CatalogError, ModelSpec, with_changes
+from bandit_router.store.models import (get_model, list_models, record_model, retire_model,
+                                        to_spec)
 
 router = APIRouter(tags=["models"])
 
@@ -42,12 +43,32 @@ def get_one(model_id: ModelPath, _: CallerDep, service: ServiceDep, session: Ses
             responses={201: {"description": "model registered"}})
 def put_model(model_id: ModelPath, body: ModelIn, _: AdminDep, service: ServiceDep,
               session: SessionDep, response: Response) -> ModelOut:
-    spec = ModelSpec(id=model_id, tags=tuple(body.tags),
-                     **body.model_dump(exclude={"tags"}))
+    """Register a model, or replace a registered one **as a whole**: an optional field left
+    out (`provider`, `base_url`, `tags`, …) is cleared. To change some fields and keep the
+    others, use `PATCH /v1/models/{id}`."""
+    spec = service.checked_model(ModelSpec(id=model_id, tags=tuple(body.tags),
+                                           **body.model_dump(exclude={"tags"})))
     with session.begin():
         created = record_model(session, spec)
     service.sync_models()
     response.status_code = 201 if created else 200
+    return _out(get_model(session, model_id), service)
+
+
+@router.patch("/v1/models/{model_id:path}", response_model=ModelOut,
+              responses={404: {"description": "no such model is registered"}})
+def patch_model(model_id: ModelPath, body: ModelPatch, _: AdminDep, service: ServiceDep,
+                session: SessionDep) -> ModelOut:
+    """Change only the fields given (`null` clears an optional one); the others keep their
+    values."""
+    with session.begin():
+        try:
+            spec = service.checked_model(with_changes(to_spec(get_model(session, model_id)),
+                                                      body.model_dump(exclude_unset=True)))
+        except CatalogError as exc:
+            raise HTTPException(422, str(exc)) from None
+        record_model(session, spec)
+    service.sync_models()
     return _out(get_model(session, model_id), service)
 
 

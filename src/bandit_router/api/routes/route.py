@@ -7,7 +7,6 @@ import logging
 from fastapi import APIRouter, HTTPException
 from starlette.concurrency import run_in_threadpool
 
-from bandit_router import metrics
 from bandit_router.api.deps import CallerDep, ServiceDep
 from bandit_router.api.schemas import RouteIn, RouteOut
 from bandit_router.features import prompt_from_messages
@@ -21,7 +20,15 @@ _INLINE_CHARS = 32_768
 log = logging.getLogger("bandit_router.decisions")
 
 
-@router.post("/v1/route", response_model=RouteOut, status_code=200)
+@router.post("/v1/route", response_model=RouteOut, status_code=200, responses={
+    413: {"description": "the body or the prompt is over its limit "
+                         "(BANDIT_ROUTER_MAX_BODY_BYTES, BANDIT_ROUTER_MAX_PROMPT_CHARS)"},
+    422: {"description": "invalid input (each field named), or no candidate model can take the "
+                         "request (e.g. no context window holds the prompt)"},
+    429: {"description": "the tenant's budget is used up (`on_exhausted: reject`) or the key's "
+                         "rate limit is hit; retry after `Retry-After` seconds"},
+    503: {"description": "no model is registered, or the database is unavailable; retry after "
+                         "`Retry-After`"}})
 async def route(body: RouteIn, service: ServiceDep, caller: CallerDep) -> RouteOut:
     return await decide(body, service, caller)
 
@@ -49,7 +56,6 @@ async def decide(body: RouteIn, service: Service, caller: Principal) -> RouteOut
     else:
         d = await run_in_threadpool(service.route, request, tenant_id=caller.tenant_id,
                                     metadata=body.metadata, batched=True)
-    metrics.DECISIONS.labels(d.model, caller.tenant_id or "-").inc()
     log.info("decision", extra={"decision_id": d.decision_id, "tenant": caller.tenant_id,
                                 "model": d.model, "policy_version": d.policy_version,
                                 "propensity": round(d.propensity, 6)})

@@ -18,6 +18,7 @@ from bandit_router.api.schemas import (
     SlaIn,
     TenantIn,
     TenantOut,
+    TrustIn,
     UsageOut,
 )
 from bandit_router.policy.pacing import period_bounds
@@ -35,10 +36,12 @@ KeyPath = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9
 def _out(row) -> TenantOut:
     state = TenantState.from_row(row)
     budget = state.budget and BudgetOut(**state.budget.__dict__)
-    return TenantOut(id=row.id, name=row.name, p95_latency_ms=row.p95_latency_ms, budget=budget)
+    return TenantOut(id=row.id, name=row.name, p95_latency_ms=row.p95_latency_ms, budget=budget,
+                     trust_reported_cost=state.trust_reported_cost)
 
 
-@router.post("/v1/tenants", response_model=TenantOut, status_code=201)
+@router.post("/v1/tenants", response_model=TenantOut, status_code=201,
+             responses={409: {"description": "a tenant with this id exists already"}})
 def create_tenant(body: TenantIn, _: AdminDep, service: ServiceDep, session: SessionDep):
     with session.begin():
         row = store.create_tenant(session, body.id, body.name)
@@ -105,6 +108,17 @@ def delete_budget(tenant_id: TenantPath, _: AdminDep, service: ServiceDep, sessi
 def put_sla(tenant_id: TenantPath, body: SlaIn, _: AdminDep, service: ServiceDep, session: SessionDep):
     with session.begin():
         row = store.set_latency_sla(session, tenant_id, body.p95_latency_ms)
+    service.sync_tenants()
+    return _out(row)
+
+
+@router.put("/v1/tenants/{tenant_id}/trust", response_model=TenantOut)
+def put_trust(tenant_id: TenantPath, body: TrustIn, _: AdminDep, service: ServiceDep,
+              session: SessionDep):
+    """Whether feedback from this tenant's app may lower what a decision is charged below what
+    the service measured (proxy) or estimated (routing); off by default."""
+    with session.begin():
+        row = store.set_trust_reported_cost(session, tenant_id, body.trust_reported_cost)
     service.sync_tenants()
     return _out(row)
 

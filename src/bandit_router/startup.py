@@ -1,0 +1,48 @@
+"""What ``bandit-router serve`` checks before it starts the HTTP server, in this order: the
+settings, the process count the database allows, the models file, the database (reachable,
+migrated). Only when all of that has passed is a new operator key issued and printed, so a
+failed start never shows (and loses) one; a start on a database that already has a key says
+how to get another. A failure is raised as an exception that ``cli_errors`` turns into one
+line saying what failed and what to do.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from bandit_router.catalog import load_catalog
+from bandit_router.cli_errors import StartupError, announce_database
+from bandit_router.config import Settings
+
+
+def check_process_count(settings: Settings) -> None:
+    """SQLite is one process: several workers would refit at once (the refit lock is a
+    Postgres advisory lock) and contend for the file's single writer."""
+    if settings.is_sqlite and settings.workers > 1:
+        raise StartupError(
+            f"--workers {settings.workers} needs PostgreSQL: the embedded SQLite database "
+            "serves one process; use --workers 1, or set BANDIT_ROUTER_DATABASE_URL="
+            "postgresql+psycopg://USER@HOST/DB (see the README's PostgreSQL section)")
+
+
+def prepare(settings: Settings) -> str | None:
+    """Validate everything a start needs; returns a newly issued operator key, if any."""
+    from bandit_router.service import Service
+    from bandit_router.store import migrate
+
+    url = settings.database_url.get_secret_value()
+    announce_database(url)
+    check_process_count(settings)
+    if settings.models_file is not None:
+        load_catalog(settings.models_file)  # the workers register it; a bad file stops us here
+    service = Service(settings)
+    try:
+        migrate.upgrade(service.engine)
+        key = service.ensure_operator_key()
+    finally:
+        service.engine.dispose()
+    if key is None and settings.admin_key is None:
+        typer.echo("bandit-router: this database's operator key was printed when it was "
+                   "created and is not shown again; `bandit-router operator-key` issues "
+                   "another", err=True)
+    return key
