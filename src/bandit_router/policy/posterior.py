@@ -31,19 +31,28 @@ class Prior:
     noise_pseudo_count: float = 4.0
     exploration: float = 0.5
     bias_precision: float | None = None  # precision of the bias weight; None: ``precision``
+    # Precision of every weight from index ``head`` on (e.g. the hashed words after the bias
+    # and the structure signals); None: ``precision``. High: they add spread only with data.
+    tail_precision: float | None = None
+    head: int = 9  # 1 + features.N_DENSE: the bias and the structure signals
     pool: float = 0.0  # 0: prior mean at ``optimism``; > 0: at the pooled fit of all models
 
     def __post_init__(self) -> None:
         if self.precision <= 0 or self.noise_var <= 0 or self.noise_pseudo_count < 0:
             raise ValueError("prior precision and noise variance must be positive")
-        if self.bias_precision is not None and self.bias_precision <= 0:
-            raise ValueError("bias_precision must be positive")
+        for v in (self.bias_precision, self.tail_precision):
+            if v is not None and v <= 0:
+                raise ValueError("bias_precision and tail_precision must be positive")
+        if self.head < 1:
+            raise ValueError("head must be ≥ 1")
         if self.exploration < 0 or self.pool < 0:
             raise ValueError("exploration and pool must be ≥ 0")
 
     def precisions(self, d: int) -> np.ndarray:
         """Prior precision of each weight: ``bias_precision`` on the bias, else ``precision``."""
         lam = np.full(d, self.precision)
+        if self.tail_precision is not None:
+            lam[int(self.head):] = self.tail_precision
         if self.bias_precision is not None and d:
             lam[0] = self.bias_precision
         return lam
