@@ -1,6 +1,7 @@
 """``bandit-router simulate``: replay real or synthetic traffic through several policies.
 
-The main CLI registers :func:`simulate` as a command; ``python -m simulations`` runs it alone.
+The main CLI runs :func:`command` when asked to simulate; ``python -m simulations`` runs it
+alone.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import Optional
 
+import click
 import numpy as np
 import typer
 
@@ -157,6 +159,12 @@ def simulate(
     started = time.perf_counter()
     if (data is None) == (scenario is None):
         raise typer.BadParameter("pass exactly one of --data PATH or --scenario NAME")
+    if data is not None and data.name.endswith(".parquet"):
+        raise typer.BadParameter(
+            f"{data} looks like a decision-log archive (bandit-router export): it holds only "
+            "the reward of the model each decision chose, and a simulation needs every "
+            "model's reward for every request. Estimate other policies from it with "
+            f"`bandit-router evaluate --log {data}` (docs/operations.md, Archive)")
     if features is not None and data is None:
         raise typer.BadParameter("--features replaces the features of --data; synthetic "
                                  "scenarios make their own")
@@ -223,7 +231,7 @@ def simulate(
         "steps": first.n,
         "seeds": seed_list,
         "cost_weights": [float(x) for x in grid],
-        "mean_cost_usd": {m: float(c) for m, c in zip(first.models, first.cost.mean(axis=0))},
+        "mean_cost_usd": {m: float(c) for m, c in zip(first.models, first.billed.mean(axis=0))},
         "mean_quality": {m: float(q) for m, q in zip(first.models, first.reward.mean(axis=0))},
         "drift_step": first.drift_step,
         "warm_start": ({"file": str(warm_start), "weight": warm_start_weight}
@@ -318,3 +326,10 @@ def _report(summary: dict, sweep: bool) -> None:
                        f"{_fmt(row['regret'], 1):>16} {_fmt(row.get('recovery_steps'), 0):>14}"
                        f" {_fmt(row['drift_alarms'], 1):>9}  {share}")
     typer.echo(f"wall time {summary['wall_seconds']} s")
+
+
+def command() -> click.Command:
+    """:func:`simulate` as a click command of its own."""
+    app = typer.Typer(add_completion=False)
+    app.command()(simulate)
+    return typer.main.get_command(app)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 import platformdirs
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bandit_router.features.featurizer import N_DENSE
@@ -90,6 +90,22 @@ class Settings(BaseSettings):
                           "replicas when one dedicated process refits, to keep the refit's CPU "
                           "and GIL time off the request path")
 
+    # Decision-log lifecycle (docs/operations.md).
+    lifecycle_interval_s: float = Field(
+        60.0, gt=0, description="how often a serving process records default rewards of "
+                                "closed feedback windows and maintains partitions/retention")
+    retention_days: float | None = Field(
+        None, gt=0, description="drop decisions and their feedback older than this many days "
+                                "(whole partitions on Postgres); unset = keep everything")
+    partition_ahead_days: int = Field(
+        7, ge=1, le=366, description="Postgres: daily partitions created this far ahead")
+    retention_export_dir: Path | None = Field(
+        None, description="before retention drops a day, export it to DIR/decisions-FROM-TO.parquet")
+    database_pooler: Literal["none", "session", "transaction"] = Field(
+        "none", description="what sits between the service and Postgres: PgBouncer in "
+                            "transaction pooling mode needs 'transaction' (no prepared "
+                            "statements, no session-level locks)")
+
     admin_key: SecretStr | None = Field(
         None, description="operator key for admin endpoints; generated and printed once if unset"
     )
@@ -114,6 +130,10 @@ class Settings(BaseSettings):
     writer_retry_max_s: float = Field(2.0, gt=0, description="longest backoff of the writers")
     feedback_wait_s: float = Field(
         5.0, gt=0, description="how long feedback waits for its decision to be logged before 503")
+    decision_in_flight_s: float = Field(
+        600.0, gt=0, description="how long after it was routed a decision that is not in the "
+                                 "database may still be in the routing process's buffer: its "
+                                 "feedback is answered 503 (retry) until then, 404 after")
     decision_grace_s: float = Field(
         0.05, ge=0, description="before answering 404, look again after this long (the decision "
                                 "may still be in another replica's buffer)")
@@ -160,6 +180,18 @@ class Settings(BaseSettings):
     @classmethod
     def _zero_is_off(cls, v: float | None) -> float | None:
         return None if v is not None and v <= 0 else v
+
+    @model_validator(mode="after")
+    def _pooler_needs_postgres(self) -> "Settings":
+        if self.database_pooler != "none" and self.is_sqlite:
+            raise ValueError("BANDIT_ROUTER_DATABASE_POOLER applies to PostgreSQL only; the "
+                             "database URL is SQLite (unset the pooler, or point the URL at "
+                             "PgBouncer)")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.get_secret_value().startswith("sqlite")
 
     def policy_spec(self) -> PolicySpec:
         """The policy and learner these settings describe (half-life in seconds)."""

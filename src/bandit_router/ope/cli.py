@@ -1,6 +1,8 @@
 """``bandit-router evaluate``: wiring from flags to data, candidate, estimators and report.
 
-The main CLI registers it with ``app.command("evaluate")(evaluate)``.
+The main CLI registers it with ``app.command("evaluate")(evaluate)`` and hands it, as
+``ctx.obj.load_contexts`` (a :data:`ContextLoader`), the reader of the data a simulation
+replayed: off-policy evaluation itself knows nothing of the ``simulations`` package.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ import json
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 import typer
@@ -26,8 +28,14 @@ from bandit_router.ope.target import (
     replay_versions,
 )
 
+ContextLoader = Callable[[Path, list[str], list[Path], int],
+                         tuple[tuple[str, ...], np.ndarray, np.ndarray]]
+"""(``--data``, ``--cost``, ``--models``, ``--output-tokens``) → the replayed requests' model
+names, contexts (n, d) and per-model prices (n, K), in file order; raises LogError."""
+
 
 def evaluate(
+    ctx: typer.Context,
     candidate: str = typer.Option("thompson", "--candidate",
                                   help="thompson | linucb | uniform | fixed:MODEL"),
     cost_weight: Optional[float] = typer.Option(
@@ -44,8 +52,9 @@ def evaluate(
     tenant: Optional[str] = typer.Option(None, "--tenant", help="only this tenant's decisions"),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="the newest N decisions"),
     log: Optional[Path] = typer.Option(
-        None, "--log", help="simulation log CSV (step, request_id, model, propensity, reward, "
-        "cost_usd) instead of the database"),
+        None, "--log", help="an archive FILE.parquet (bandit-router export), or a simulation "
+        "log CSV (step, request_id, model, propensity, reward, cost_usd), instead of the "
+        "database"),
     run: Optional[str] = typer.Option(None, "--run",
                                       help="POLICY:SEED:COST_WEIGHT of a multi-run log"),
     data: Optional[Path] = typer.Option(
@@ -85,12 +94,17 @@ def evaluate(
         raise typer.BadParameter(str(exc)) from None
     learner = settings.policy_spec()
     try:
-        if log is not None:
+        if log is not None and log.suffix == ".parquet":  # an archive (bandit-router export)
+            logged, posteriors = _archive(log, learner.prior, since=since, until=until,
+                                          tenant_id=tenant, limit=limit)
+            result = _estimate(cand, logged, posteriors, config, seed)
+        elif log is not None:
             # The replay learns as the simulator's defaults do, in decisions, without the
             # change detector.
             replayed = replace(learner, half_life=half_life or None, drift=None)
-            logged, posteriors = _simulation(log, run, data, cost, models, output_tokens,
-                                             replayed, refit_every)
+            load = getattr(ctx.obj, "load_contexts", None)
+            logged, posteriors = _simulation(log, run, data, (cost, models, output_tokens),
+                                             load, replayed, refit_every)
             result = _estimate(cand, logged, posteriors, config, seed)
         else:
             result = _from_database(cand, settings, learner.prior, config, seed, since=since,
@@ -113,10 +127,10 @@ def _estimate(cand: Candidate, logged: LoggedBandit, posteriors: PosteriorSource
 def _from_database(cand, settings, prior, config, seed, **filters):
     from bandit_router.cli_errors import announce_database
     from bandit_router.ope.sources import from_database
-    from bandit_router.store.db import make_engine, make_sessionmaker
+    from bandit_router.store.db import engine_for, make_sessionmaker
 
     announce_database(settings.database_url.get_secret_value())
-    engine = make_engine(settings.database_url.get_secret_value())
+    engine = engine_for(settings)
     try:
         with make_sessionmaker(engine)() as session:
             logged, posteriors = from_database(session, prior=prior, **filters)
@@ -125,19 +139,25 @@ def _from_database(cand, settings, prior, config, seed, **filters):
         engine.dispose()
 
 
-def _simulation(log, run, data, cost, models, output_tokens, spec, refit_every):
+def _archive(path, prior, **filters):
+    from bandit_router.ope.archive import read_archive
+    from bandit_router.ope.sources import from_rows
+
+    rows, versions, payload = read_archive(path, **filters)
+    return from_rows(rows, versions, payload, prior=prior)
+
+
+def _simulation(log: Path, run: str | None, data: Path | None, pricing: tuple,
+                load: ContextLoader | None, spec, refit_every: int):
     from bandit_router.ope.sources import read_simulation_log, with_contexts
 
     logged = read_simulation_log(log, run)
     if data is None:
         return logged, None
-    from simulations.data import DataError, load_responses, parse_costs
-
-    try:
-        ds = load_responses(data, costs=parse_costs(cost), catalogs=models,
-                            output_tokens=output_tokens)
-    except DataError as exc:
-        raise LogError(str(exc)) from None
-    logged = with_contexts(logged, ds.models, ds.X, ds.cost)
+    if load is None:
+        raise LogError("--data needs the reader of simulation data; run this as "
+                       "`bandit-router evaluate`")
+    models, X, cost = load(data, *pricing)
+    logged = with_contexts(logged, models, X, cost)
     logged = replace(logged, versions=replay_versions(logged.n, refit_every))
     return logged, ReplayedPosteriors(logged, spec, refit_every)

@@ -29,22 +29,24 @@ from bandit_router.policy.stats import SufficientStats
 @dataclass(frozen=True)
 class Observations:
     """Row ``i``: model ``models[arm[i]]`` at context ``X[i]`` earned ``reward[i]``, observed at
-    ``times[i]`` (None: at ``now``, full weight)."""
+    ``times[i]`` (None: at ``now``, full weight). ``weight[i]`` says how many observations'
+    worth of evidence the row is (None: one each), e.g. below 1 for a warm start from offline
+    evaluations; the change detector reads residuals, not weights."""
 
     models: tuple[str, ...]
     arm: np.ndarray  # (n,) indices into models
     X: np.ndarray  # (n, d)
     reward: np.ndarray  # (n,)
     times: np.ndarray | None = None  # (n,)
-    weight: float = 1.0  # what each row counts, e.g. < 1 for offline evaluations
+    weight: np.ndarray | None = None  # (n,) ≥ 0
 
     def __post_init__(self) -> None:
-        if not self.weight > 0:
-            raise ValueError("the weight of observations must be positive")
         n = len(self.arm)
-        if self.X.shape[0] != n or len(self.reward) != n or (
-                self.times is not None and len(self.times) != n):
-            raise ValueError("observations need one context, reward and time per row")
+        if self.X.shape[0] != n or len(self.reward) != n or any(
+                a is not None and len(a) != n for a in (self.times, self.weight)):
+            raise ValueError("observations need one context, reward, time and weight per row")
+        if self.weight is not None and not np.all(np.asarray(self.weight) >= 0):
+            raise ValueError("observation weights must be ≥ 0")
 
     @classmethod
     def of_models(cls, models: Sequence[str], X: np.ndarray, reward: np.ndarray,
@@ -55,16 +57,19 @@ class Observations:
 
     @classmethod
     def full_information(cls, models: Sequence[str], X: np.ndarray, rewards: np.ndarray,
-                         times: np.ndarray | None = None,
-                         available: np.ndarray | None = None) -> "Observations":
-        """Every model's outcome ``rewards[i, k]`` on request ``i`` (where ``available[i, k]``)."""
+                         times: np.ndarray | None = None, available: np.ndarray | None = None,
+                         weight: float | np.ndarray | None = None) -> "Observations":
+        """Every model's outcome ``rewards[i, k]`` on request ``i`` (where ``available[i, k]``),
+        each worth ``weight`` observations (a number, or one per cell)."""
         n, k = rewards.shape
         rows, arm = np.repeat(np.arange(n), k), np.tile(np.arange(k), n)
         if available is not None:
             ok = available[rows, arm]
             rows, arm = rows[ok], arm[ok]
+        w = None if weight is None else np.broadcast_to(
+            np.asarray(weight, dtype=np.float64), (n, k))[rows, arm]
         return cls(tuple(models), arm, X[rows], rewards[rows, arm],
-                   None if times is None else times[rows])
+                   None if times is None else times[rows], w)
 
     def __len__(self) -> int:
         return len(self.arm)

@@ -86,10 +86,10 @@ class SufficientStats:
         r: np.ndarray,
         times: np.ndarray | None = None,
         half_life: float | None = None,
-        weight: float = 1.0,
+        weight: np.ndarray | None = None,
     ) -> None:
-        """Add observations (arm index, features, reward) observed at ``times``, each
-        counting ``weight`` observations.
+        """Add observations (arm index, features, reward) observed at ``times``, each worth
+        ``weight`` observations (None: one).
 
         Rows observed before the reference time ``t`` are down-weighted by their age; call
         ``decay_to`` first to move ``t`` forward.
@@ -101,9 +101,11 @@ class SufficientStats:
             return
         if times is not None and half_life is not None and half_life > 0:
             age = np.maximum(self.t - np.asarray(times, dtype=np.float64), 0.0)
-            w = weight * 0.5 ** (age / half_life)
+            w = 0.5 ** (age / half_life)
         else:
-            w = np.full(len(r), float(weight))
+            w = np.ones(len(r))
+        if weight is not None:
+            w = w * np.asarray(weight, dtype=np.float64)
         order = np.argsort(arm_idx, kind="stable")
         arm_sorted = arm_idx[order]
         bounds = np.flatnonzero(np.diff(arm_sorted)) + 1

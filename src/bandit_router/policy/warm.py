@@ -10,7 +10,6 @@ so discounting, change detection and later refits treat them as live evidence.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Sequence
 
 import numpy as np
@@ -30,6 +29,8 @@ def warm_start(spec: PolicySpec, stats: SufficientStats, models: Sequence[str], 
     if X.ndim != 2 or scores.shape != (len(X), len(models)):
         raise ValueError("offline evaluations need one feature row and one score per model "
                          "for every request")
+    if not weight > 0:
+        raise ValueError("the weight of offline evaluations must be positive")
     obs = Observations.full_information(models, X, np.nan_to_num(scores),
-                                        available=np.isfinite(scores))
-    return learn(spec, stats, [replace(obs, weight=weight)], now, version=version)
+                                        available=np.isfinite(scores), weight=weight)
+    return learn(spec, stats, [obs], now, version=version)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Response
 from bandit_router import metrics
 from bandit_router.api.deps import CallerDep, ServiceDep
 from bandit_router.api.schemas import FeedbackIn, FeedbackOut
+from bandit_router.http_errors import retry_after
 from bandit_router.service import Service
 from bandit_router.store.decisions import Outcome
 from bandit_router.store.writer import Unavailable
@@ -28,13 +29,15 @@ async def _record(service: Service, decision_id: str, outcome: Outcome,
         return await service.feedback_async(decision_id, outcome, tenant_id=tenant_id)
     except Unavailable as exc:
         raise HTTPException(503, str(exc),
-                            {"Retry-After": str(max(1, round(exc.retry_after_s)))}) from None
+                            {"Retry-After": retry_after(exc.retry_after_s)}) from None
 
 
 @router.post("/v1/feedback", response_model=FeedbackOut, status_code=201,
              responses={200: {"description": "identical repeat; nothing new stored"},
-                        404: {"description": "unknown decision"},
-                        409: {"description": "feedback already recorded with other values"},
+                        404: {"description": "unknown decision, or expired (removed by "
+                                             "retention)"},
+                        409: {"description": "feedback already recorded with other values, "
+                                             "or the tenant's feedback window closed"},
                         503: {"description": "the database is unavailable; retry later"}})
 async def feedback(body: FeedbackIn, service: ServiceDep, caller: CallerDep,
                    response: Response) -> FeedbackOut:
