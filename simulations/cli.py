@@ -26,7 +26,9 @@ from simulations.data import (
     Scenario,
     load_responses,
     parse_costs,
+    read_warm_start,
     synthetic,
+    warm_split,
 )
 from simulations.runner import KINDS, PolicyConfig
 
@@ -34,7 +36,8 @@ DEFAULT_POLICIES = "thompson,linucb,epsilon-greedy,contextfree-thompson,random,c
                    "strongest,oracle,ceiling"
 
 
-def build_policies(names: str, refit_every: int, spec: PolicySpec) -> list[PolicyConfig]:
+def build_policies(names: str, refit_every: int, spec: PolicySpec,
+                   warm_weight: float = 1.0) -> list[PolicyConfig]:
     """``"thompson,linucb:alpha=0.5,thompson:half_life=none"`` → policy configs.
 
     Knobs after ``:`` override the command's options (``refit_every`` and ``spec``) for that
@@ -50,7 +53,8 @@ def build_policies(names: str, refit_every: int, spec: PolicySpec) -> list[Polic
         knobs = [p.partition("=")[::2] for p in rest.split(":") if p]
         try:
             every, variant = _with_knobs(refit_every, spec, knobs)
-            out.append(PolicyConfig(kind=kind, label=raw, refit_every=every, spec=variant))
+            out.append(PolicyConfig(kind=kind, label=raw, refit_every=every, spec=variant,
+                                    warm_weight=warm_weight))
         except (KeyError, ValueError) as exc:
             raise typer.BadParameter(f"{exc.args[0]} in policy {raw!r}") from None
     return out
@@ -132,6 +136,15 @@ def simulate(
         None, "--features", help="precomputed request features (.npy, one row per request "
         "of --data in file order, e.g. from `python -m simulations.embed`) instead of the "
         "service's featuriser"),
+    warm_start: Optional[Path] = typer.Option(
+        None, "--warm-start", help="offline evaluations (same CSV format as --data) that every "
+        "learner fits with full information before replaying the stream"),
+    warm_start_fraction: Optional[float] = typer.Option(
+        None, "--warm-start-fraction", help="warm start from this leading share of each "
+        "shuffle of --data, and replay (and score) only the rest"),
+    warm_start_weight: float = typer.Option(1.0, "--warm-start-weight",
+                                            help="what one offline observation counts against "
+                                            "one live one"),
     window: int = typer.Option(250, "--window", help="requests averaged for recovery time"),
     tolerance: float = typer.Option(0.05, "--tolerance", help="recovered when within this "
                                     "share of the post-change oracle's reward"),
@@ -155,6 +168,13 @@ def simulate(
     if features is not None and data is None:
         raise typer.BadParameter("--features replaces the features of --data; synthetic "
                                  "scenarios make their own")
+    if warm_start is not None and warm_start_fraction is not None:
+        raise typer.BadParameter("pass --warm-start PATH or --warm-start-fraction F, not both")
+    if warm_start is not None and features is not None:
+        raise typer.BadParameter("--warm-start files are featurised by the service's "
+                                 "featuriser; with --features use --warm-start-fraction")
+    if not warm_start_weight > 0:
+        raise typer.BadParameter("--warm-start-weight must be positive")
     grid_given = _parse_grid(cost_weights) if cost_weights is not None else None
     sweep = sweep or grid_given is not None
     try:
@@ -163,7 +183,7 @@ def simulate(
                           prior=Prior(precision=precision, exploration=exploration))
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
-    configs = build_policies(policies, refit_every, spec)
+    configs = build_policies(policies, refit_every, spec, warm_start_weight)
     seed_list = list(range(seed, seed + seeds))
     featurizer = _featurizer(featurizer_name, FeatureSpec(n_buckets=n_buckets,
                                                           max_ngram=max_ngram))
@@ -174,10 +194,21 @@ def simulate(
             datasets = {}
             for s in seed_list:
                 d = base.shuffled(np.random.default_rng(s))
+                if warm_start_fraction is not None:
+                    d = warm_split(d, warm_start_fraction)
                 datasets[s] = d.take(np.arange(min(steps, d.n))) if steps else d
         else:
             sc = Scenario(steps=steps or DEFAULT_STEPS.get(scenario, Scenario.steps))
             datasets = {s: synthetic(scenario, s, sc, featurizer) for s in seed_list}
+            if warm_start_fraction is not None:
+                datasets = {s: warm_split(d, warm_start_fraction) for s, d in datasets.items()}
+        if warm_start is not None:
+            warm, unknown = read_warm_start(warm_start, datasets[seed_list[0]].models,
+                                            featurizer)
+            if unknown:
+                typer.echo(f"warning: {warm_start}: ignoring models that are not in the "
+                           f"stream: {', '.join(unknown)}", err=True)
+            datasets = {s: replace(d, warm=warm) for s, d in datasets.items()}
     except DataError as exc:
         raise typer.BadParameter(str(exc)) from None
     first = datasets[seed_list[0]]
@@ -203,6 +234,11 @@ def simulate(
         "mean_cost_usd": {m: float(c) for m, c in zip(first.models, first.billed.mean(axis=0))},
         "mean_quality": {m: float(q) for m, q in zip(first.models, first.reward.mean(axis=0))},
         "drift_step": first.drift_step,
+        "warm_start": ({"file": str(warm_start), "weight": warm_start_weight}
+                       if warm_start is not None else
+                       {"fraction": warm_start_fraction, "requests": len(first.warm[0]),
+                        "weight": warm_start_weight}
+                       if warm_start_fraction is not None else None),
         "features": ({"file": str(features), "dim": first.X.shape[1]} if features is not None
                      else {"n_buckets": n_buckets, "max_ngram": max_ngram,
                            "dim": featurizer.spec.dim,

@@ -45,6 +45,9 @@ class Dataset:
     latency_ms: np.ndarray | None = None  # (n, K)
     drift_step: int | None = None  # first step after a change in the world
     request_ids: np.ndarray | None = None  # (n,) stable ids of the original rows
+    # Offline evaluations to warm start from: features (m, d) and every model's score
+    # (m, K, NaN where a model was not evaluated); never replayed or scored.
+    warm: tuple[np.ndarray, np.ndarray] | None = None
     # (n, K) what the call is charged when that is only known afterwards (the answer's length
     # is part of the price); None: ``cost``. Runs are scored on ``billed``.
     charged: np.ndarray | None = None
@@ -360,6 +363,34 @@ def load_responses(
         cost = np.where(own[None, :], charged.mean(axis=0)[None, :], charged)
     return Dataset(name=Path(path).name, models=table.models, X=X, reward=table.quality,
                    expected=table.quality, cost=cost, charged=charged)
+
+
+def warm_split(data: Dataset, fraction: float) -> Dataset:
+    """The first ``fraction`` of ``data`` as offline evaluations, the rest as the stream."""
+    if not 0.0 < fraction < 1.0:
+        raise DataError(f"--warm-start-fraction must lie strictly between 0 and 1, got {fraction}")
+    m = int(round(fraction * data.n))
+    rest = data.take(np.arange(m, data.n))
+    return replace(rest, warm=(data.X[:m], data.reward[:m]))
+
+
+def read_warm_start(path: str | Path, models: Sequence[str], featurizer: Featurizer
+                    ) -> tuple[tuple[np.ndarray, np.ndarray], list[str]]:
+    """Offline evaluations from a response file set, as ``Dataset.warm`` for ``models``.
+
+    Returns the evidence and the file's models that are not in ``models`` (ignored).
+    Models that the file does not evaluate get NaN scores (they keep their prior).
+    """
+    table = read_responses(path)
+    unknown = [m for m in table.models if m not in models]
+    scores = np.full((len(table.prompts), len(models)), np.nan)
+    for j, m in enumerate(models):
+        if m in table.models:
+            scores[:, j] = table.quality[:, table.models.index(m)]
+    if len(unknown) == len(table.models):
+        raise DataError(f"{path} evaluates none of the models {', '.join(models)} "
+                        f"(it has {', '.join(table.models)})")
+    return (featurizer.transform_many(table.prompts), scores), unknown
 
 
 # --------------------------------------------------------------------------- synthetic

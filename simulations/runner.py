@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from bandit_router.policy import Learned, Observations, PolicySpec, Posterior, learn
+from bandit_router.policy import Learned, Observations, PolicySpec, Posterior, learn, warm_start
 from simulations import baselines
 from simulations.data import Dataset
 
@@ -35,6 +35,7 @@ class PolicyConfig:
     label: str = ""
     refit_every: int = 100
     spec: PolicySpec = field(default_factory=lambda: PolicySpec(half_life=5_000.0))
+    warm_weight: float = 1.0  # what one offline observation counts (data with a warm start)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -118,6 +119,10 @@ def _learn(data: Dataset, cfg: PolicyConfig, cost_weight: float, rng: np.random.
     X = features(data, cfg)
     policy = cfg.spec.policy(data.k)
     posterior = Posterior.from_prior(list(data.models), X.shape[1], cfg.spec.prior)
+    if data.warm is not None:  # offline evaluations, full information, before step 0
+        wX, scores = data.warm
+        posterior = warm_start(cfg.spec, posterior.stats, data.models, wX[:, :X.shape[1]],
+                               scores, 0.0, cfg.warm_weight).posterior
     view = posterior.view(data.models)
     arm = np.empty(n, dtype=np.intp)
     prop = np.empty(n)

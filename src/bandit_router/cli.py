@@ -109,6 +109,47 @@ def refit(database_url: Optional[str] = typer.Option(None, "--database-url"),
         service.stop()
 
 
+@app.command("warm-start")
+def warm_start_cmd(
+    data: Path = typer.Option(..., "--data", help="offline evaluations: a CSV file or a "
+                              "directory of them, a 'prompt' column and one score column "
+                              "per model (the format of `bandit-router simulate --data`)"),
+    weight: float = typer.Option(1.0, "--weight", help="what one offline observation counts "
+                                 "against one live feedback event"),
+    database_url: Optional[str] = typer.Option(None, "--database-url"),
+) -> None:
+    """Fit the posterior on offline evaluations and store it as a new version (the refit
+    job continues from it)."""
+    from simulations.data import DataError, read_responses
+
+    from bandit_router.jobs.warm_start import WarmStartError, warm_start
+
+    if not weight > 0:
+        typer.echo("error: --weight must be positive", err=True)
+        raise typer.Exit(2)
+    try:
+        table = read_responses(data)
+    except (DataError, OSError, UnicodeDecodeError) as exc:
+        typer.echo(f"error: cannot read {data}: {exc}", err=True)
+        raise typer.Exit(2) from None
+    service = _service(database_url)
+    try:
+        result = warm_start(service.engine, service.refit_config, service.router.featurizer,
+                            table.prompts, table.models, table.quality, weight)
+    except WarmStartError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        service.engine.dispose()
+    if result.ignored:
+        typer.echo(f"warning: ignoring models that are not registered: "
+                   f"{', '.join(result.ignored)}", err=True)
+    if result.version is None:
+        typer.echo("error: a refit is running; try again when it has finished", err=True)
+        raise typer.Exit(1)
+    typer.echo(json.dumps(result.__dict__))
+
+
 @app.command("models")
 def models_cmd(file: Path = typer.Argument(..., help="models TOML to check and print")) -> None:
     """Validate a models TOML file and print the line-up with a sample call price."""

@@ -10,6 +10,7 @@ import platformdirs
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bandit_router.features.featurizer import N_DENSE
 from bandit_router.policy import DriftDetector, PolicySpec, Prior
 
 
@@ -54,6 +55,13 @@ class Settings(BaseSettings):
                                   description="prior mean reward of an untried model")
     exploration: float = Field(Prior.exploration, ge=0,
                                description="scale of the posterior spread")
+    prior_bias_precision: float | None = Field(
+        Prior.bias_precision, gt=0, description="prior precision of the bias weight alone "
+        "(unset: prior_precision)")
+    prior_tail_precision: float | None = Field(
+        Prior.tail_precision, gt=0, description="prior precision of the hashed-word and caller "
+        "weights (unset: prior_precision); higher keeps their spread small until data "
+        "supports them")
 
     feature_buckets: int = Field(256, ge=8, le=65_536)
     feature_ngrams: int = Field(2, ge=1, le=3)
@@ -193,4 +201,7 @@ class Settings(BaseSettings):
                           alpha=self.linucb_alpha, half_life=self.half_life_s, drift=drift,
                           prior=Prior(precision=self.prior_precision,
                                       optimism=self.prior_optimism,
-                                      exploration=self.exploration))
+                                      exploration=self.exploration,
+                                      bias_precision=self.prior_bias_precision,
+                                      tail_precision=self.prior_tail_precision,
+                                      head=1 + N_DENSE))

@@ -56,13 +56,19 @@ def refit(engine: Engine, cfg: RefitConfig, *, force: bool = False,
           now: float | None = None) -> RefitResult:
     """Store a new posterior version if there is new feedback (or ``force``)."""
     start = time.perf_counter()
+    out = with_refit_lock(engine, lambda s: _refit_locked(s, cfg, force, start, now))
+    return RefitResult(None, 0, 0, time.perf_counter() - start, "locked") if out is None else out
+
+
+def with_refit_lock(engine: Engine, work):
+    """``work(session)`` while holding the one-refitter lock; None if another holds it."""
     # The lock is held in a transaction of its own connection (pooler-safe, see locks.py).
     with held_lock(engine, REFIT_LOCK) as mine:
         if not mine:
-            return RefitResult(None, 0, 0, time.perf_counter() - start, "locked")
+            return None
         with Session(engine) as session:
             try:
-                return _refit_locked(session, cfg, force, start, now)
+                return work(session)
             finally:
                 session.rollback()
 

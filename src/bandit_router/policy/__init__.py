@@ -12,6 +12,7 @@ from bandit_router.policy.posterior import ArmView, Posterior, Prior
 from bandit_router.policy.spec import PolicySpec
 from bandit_router.policy.stats import SufficientStats
 from bandit_router.policy.thompson import ThompsonSampling
+from bandit_router.policy.warm import warm_start
 
 __all__ = [
     "ArmView",
@@ -29,4 +30,5 @@ __all__ = [
     "SufficientStats",
     "ThompsonSampling",
     "learn",
+    "warm_start",
 ]

@@ -30,12 +30,38 @@ class Prior:
     noise_var: float = 0.25
     noise_pseudo_count: float = 4.0
     exploration: float = 0.5
+    bias_precision: float | None = None  # precision of the bias weight; None: ``precision``
+    # Precision of every weight from index ``head`` on (e.g. the hashed words after the bias
+    # and the structure signals); None: ``precision``. High: they add spread only with data.
+    tail_precision: float | None = None
+    head: int = 9  # 1 + features.N_DENSE: the bias and the structure signals
+    pool: float = 0.0  # 0: prior mean at ``optimism``; > 0: at the pooled fit of all models
 
     def __post_init__(self) -> None:
         if self.precision <= 0 or self.noise_var <= 0 or self.noise_pseudo_count < 0:
             raise ValueError("prior precision and noise variance must be positive")
-        if self.exploration < 0:
-            raise ValueError("exploration must be ≥ 0")
+        for v in (self.bias_precision, self.tail_precision):
+            if v is not None and v <= 0:
+                raise ValueError("bias_precision and tail_precision must be positive")
+        if self.head < 1:
+            raise ValueError("head must be ≥ 1")
+        if self.exploration < 0 or self.pool < 0:
+            raise ValueError("exploration and pool must be ≥ 0")
+
+    def precisions(self, d: int) -> np.ndarray:
+        """Prior precision of each weight: ``bias_precision`` on the bias, else ``precision``."""
+        lam = np.full(d, self.precision)
+        if self.tail_precision is not None:
+            lam[int(self.head):] = self.tail_precision
+        if self.bias_precision is not None and d:
+            lam[0] = self.bias_precision
+        return lam
+
+    def base_mean(self, d: int) -> np.ndarray:
+        mu = np.zeros(d)
+        if d:
+            mu[0] = self.optimism
+        return mu
 
 
 @dataclass(frozen=True)
@@ -108,7 +134,8 @@ class Posterior:
         if hit is not None:
             self._views.move_to_end(key)
             return hit
-        p_theta, p_rinv, p_sigma = _prior_arm(self.dim, self.prior)
+        p_theta, p_rinv, p_sigma = _prior_arm(prior_mean(self.stats.A, self.stats.b, self.prior),
+                                               self.prior)
         k = len(key)
         theta = np.repeat(p_theta[None], k, axis=0)
         rinv = np.repeat(p_rinv[None], k, axis=0)
@@ -145,19 +172,29 @@ class Posterior:
                        noise_sd=noise_sd)
 
 
-def _prior_arm(d: int, prior: Prior) -> tuple[np.ndarray, np.ndarray, float]:
-    theta = np.zeros(d)
-    theta[0] = prior.optimism
-    rinv = np.eye(d) / np.sqrt(prior.precision)
-    return theta, rinv, float(np.sqrt(prior.noise_var) * prior.exploration)
+def _prior_arm(mean: np.ndarray, prior: Prior) -> tuple[np.ndarray, np.ndarray, float]:
+    rinv = np.diag(1.0 / np.sqrt(prior.precisions(len(mean))))
+    return mean.copy(), rinv, float(np.sqrt(prior.noise_var) * prior.exploration)
+
+
+def prior_mean(A: np.ndarray, b: np.ndarray, prior: Prior) -> np.ndarray:
+    """Every arm's prior mean: ``optimism`` on the bias, or (``pool`` > 0) the ridge fit of
+    all arms' statistics pooled, weighted by ``pool`` and itself shrunk towards it."""
+    d = b.shape[1]
+    mu0 = prior.base_mean(d)
+    if prior.pool <= 0 or len(b) == 0:
+        return mu0
+    lam = prior.precisions(d)
+    P = prior.pool * A.sum(axis=0) + np.diag(lam)
+    return np.linalg.solve(P, prior.pool * b.sum(axis=0) + lam * mu0)
 
 
 def _solve(A: np.ndarray, b: np.ndarray, s: np.ndarray, n: np.ndarray, prior: Prior):
     k, d = b.shape
-    mu0 = np.zeros(d)
-    mu0[0] = prior.optimism
-    P = A + prior.precision * np.eye(d)
-    rhs = b + prior.precision * mu0
+    mu0 = prior_mean(A, b, prior)
+    lam = prior.precisions(d)
+    P = A + np.diag(lam)
+    rhs = b + lam * mu0
     # P = R Rᵀ (Cholesky), so P⁻¹ = R⁻ᵀR⁻¹ and xᵀP⁻¹x = ‖R⁻¹x‖².
     R = np.linalg.cholesky(P)
     rinv = np.linalg.inv(R)
