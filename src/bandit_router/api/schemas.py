@@ -191,7 +191,9 @@ class TenantIn(Strict):
 class BudgetIn(Strict):
     period: Literal["hour", "day", "month"]
     limit_usd: Finite = Field(gt=0, le=1e9)
-    on_exhausted: Literal["cheapest", "reject"] = "cheapest"
+    on_exhausted: Literal["cheapest", "reject", "fallback"] = Field(
+        "cheapest", description='"fallback": route within the budget fallback line-up of the '
+                                "tenant's rules (PUT /v1/tenants/{id}/rules), else the global one")
 
 
 class SlaIn(Strict):

@@ -46,6 +46,7 @@ from bandit_router.routing import (
     NothingFits,
     RouteDecision,
     RouteRequest,
+    RuleLeavesNothing,
     UnknownModels,
 )
 from bandit_router.service import Service
@@ -184,7 +185,8 @@ class Proxy:
             want_usage=stream and "include_usage" not in (body.get("stream_options") or {}),
             request=RouteRequest(
                 prompt=prompt_from_messages(body["messages"]), candidates=tuple(candidates),
-                expected_output_tokens=body.get("max_completion_tokens") or body.get("max_tokens")),
+                expected_output_tokens=body.get("max_completion_tokens") or body.get("max_tokens"),
+                metadata=body["metadata"] if isinstance(body.get("metadata"), dict) else None),
             deadline=self._clock() + self.settings.proxy_deadline_s,
         )
         first = await self._decide(call, call.request,
@@ -285,6 +287,8 @@ class Proxy:
         except NothingFits as exc:
             raise ProxyError(400, str(exc), code="context_length_exceeded",
                              param="messages") from None
+        except RuleLeavesNothing as exc:
+            raise ProxyError(422, str(exc), code="no_candidate_left", param="model") from None
         except UnknownModels as exc:  # retired between the line-up read and the decision
             raise ProxyError(404, str(exc), code="model_not_found", param="model") from None
         except BudgetExhausted as exc:

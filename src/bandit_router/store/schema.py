@@ -168,3 +168,15 @@ class SpendRow(Base):
     period_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
     committed_usd: Mapped[float] = mapped_column(Float)
     n_decisions: Mapped[int] = mapped_column(BigInteger)
+
+
+class RoutingConfigRow(Base):
+    """Operator routing documents: rule sets (kind "rules", name "*" or a tenant id) and
+    cascades (kind "cascade", name the cascade's). Parsed and checked by rules.py/cascades.py."""
+
+    __tablename__ = "routing_config"
+
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    document: Mapped[dict] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

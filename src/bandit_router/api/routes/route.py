@@ -46,7 +46,7 @@ async def decide(body: RouteIn, service: Service, caller: Principal) -> RouteOut
         prompt=prompt, features=body.features,
         candidates=tuple(body.candidates) if body.candidates else None,
         expected_output_tokens=body.expected_output_tokens, input_tokens=body.input_tokens,
-        max_latency_ms=body.max_latency_ms,
+        max_latency_ms=body.max_latency_ms, metadata=body.metadata,
     )
     if service.routes_in_memory(caller.tenant_id) and len(prompt) <= _INLINE_CHARS:
         # No I/O (the decision is logged by the background writer), ~0.1 ms of numpy:
