@@ -112,6 +112,8 @@ class Attempt:
     usage: str | None = None  # "upstream" or "estimated", on the answering attempt
     retry_after_s: float | None = None  # the upstream's Retry-After on a 429 or 503
     missing_key: str | None = None  # the api_key_env variable that is not set (its name)
+    check: str | None = None  # a cascade's check: "pass", or why the answer failed it
+    cost_usd: float | None = None  # a cascade attempt's measured cost
 
     def describe(self) -> str:
         return f"{self.model} ({self.missing_key} is not set)" if self.missing_key else (
@@ -214,6 +216,29 @@ class Proxy:
     async def _try(self, call: _Call, decision: RouteDecision, spec: ModelSpec,
                    ticket: Ticket) -> Response | None:
         """One attempt; the answer to return, or None when the next model should be tried."""
+        tried = await self._attempt(call, decision, spec, ticket)
+        if tried is None:
+            return None
+        sent, attempt, t0 = tried
+        status = sent.response.status_code
+        headers = {**response_headers(sent.response.headers), DECISION_HEADER: decision.decision_id,
+                   MODEL_HEADER: spec.id}
+        if sent.chunks is not None:
+            attempt.first_byte_ms = attempt.latency_ms
+            relay = _Relay(self, call, decision, spec, ticket, sent, t0)
+            return _RelayResponse(relay, headers)
+        # Answered, or the request itself is wrong (4xx): the model is healthy either way.
+        self.breakers.report(ticket, True)
+        ok = status < 300
+        tokens = tokens_of_body(sent.response.content, decision.input_tokens) if ok else None
+        await self._record(call, decision, spec, "ok" if ok else "error", tokens,
+                           error=None if ok else f"upstream answered {status}")
+        return Response(sent.response.content, status_code=status, headers=headers)
+
+    async def _attempt(self, call: _Call, decision: RouteDecision, spec: ModelSpec,
+                       ticket: Ticket) -> tuple[_Sent, Attempt, float] | None:
+        """Send to one model: (what came, its attempt, start time), or None when the model gave
+        no answer (recorded as its failure: breaker, metric, error feedback)."""
         t0 = self._clock()
         try:
             sent = await self._send(call, spec, timeout_s=min(
@@ -238,19 +263,7 @@ class Proxy:
             attempt.retry_after_s = retry_after_s(sent.response.headers)
             await self._failed(decision, attempt)
             return None
-        headers = {**response_headers(sent.response.headers), DECISION_HEADER: decision.decision_id,
-                   MODEL_HEADER: spec.id}
-        if sent.chunks is not None:
-            attempt.first_byte_ms = attempt.latency_ms
-            relay = _Relay(self, call, decision, spec, ticket, sent, t0)
-            return _RelayResponse(relay, headers)
-        # Answered, or the request itself is wrong (4xx): the model is healthy either way.
-        self.breakers.report(ticket, True)
-        ok = status < 300
-        tokens = tokens_of_body(sent.response.content, decision.input_tokens) if ok else None
-        await self._record(call, decision, spec, "ok" if ok else "error", tokens,
-                           error=None if ok else f"upstream answered {status}")
-        return Response(sent.response.content, status_code=status, headers=headers)
+        return sent, attempt, t0
 
     async def _send(self, call: _Call, spec: ModelSpec, *, timeout_s: float) -> _Sent:
         """POST to the upstream; for a 200 stream, wait for its first bytes too."""
