@@ -28,7 +28,8 @@ def _router(k: int, spec: FeatureSpec, rng: np.random.Generator) -> Router:
     models = [ModelSpec(id=m, input_price_per_mtok=0.1 * (i + 1),
                         output_price_per_mtok=0.4 * (i + 1), context_window=128_000)
               for i, m in enumerate(arms)]
-    return Router(fz, PolicySpec(kind="thompson", propensity_floor=0.01).policy(), Posterior.fit(stats, Prior()), models,
+    policy = PolicySpec(kind="thompson", propensity_floor=0.01).policy()
+    return Router(fz, policy, Posterior.fit(stats, Prior()), models,
                   seed=0)
 
 

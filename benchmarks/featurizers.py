@@ -21,7 +21,7 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 
 from bandit_router.catalog import ModelSpec  # noqa: E402
 from bandit_router.features import FeatureSpec, Featurizer  # noqa: E402
-from bandit_router.policy import Posterior, Prior, SufficientStats, make_policy  # noqa: E402
+from bandit_router.policy import PolicySpec, Posterior, Prior, SufficientStats  # noqa: E402
 from bandit_router.routing import RouteRequest, Router  # noqa: E402
 from benchmarks.common import machine, pct, prompts, save  # noqa: E402
 
@@ -38,7 +38,8 @@ def _router(fz: Featurizer) -> Router:
     models = [ModelSpec(id=m, input_price_per_mtok=0.1 * (i + 1),
                         output_price_per_mtok=0.4 * (i + 1), context_window=128_000)
               for i, m in enumerate(arms)]
-    return Router(fz, make_policy("thompson", 0.01), Posterior.fit(stats, Prior()), models,
+    policy = PolicySpec(kind="thompson", propensity_floor=0.01).policy()
+    return Router(fz, policy, Posterior.fit(stats, Prior()), models,
                   seed=0)
 
 

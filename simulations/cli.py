@@ -1,6 +1,7 @@
 """``bandit-router simulate``: replay real or synthetic traffic through several policies.
 
-The main CLI registers :func:`simulate` as a command; ``python -m simulations`` runs it alone.
+The main CLI runs :func:`command` when asked to simulate; ``python -m simulations`` runs it
+alone.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import Optional
 
+import click
 import numpy as np
 import typer
 
@@ -282,3 +284,10 @@ def _report(summary: dict, sweep: bool) -> None:
                        f"{_fmt(row['regret'], 1):>16} {_fmt(row.get('recovery_steps'), 0):>14}"
                        f" {_fmt(row['drift_alarms'], 1):>9}  {share}")
     typer.echo(f"wall time {summary['wall_seconds']} s")
+
+
+def command() -> click.Command:
+    """:func:`simulate` as a click command of its own."""
+    app = typer.Typer(add_completion=False)
+    app.command()(simulate)
+    return typer.main.get_command(app)

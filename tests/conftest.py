@@ -102,6 +102,18 @@ def make_service() -> Iterator[Callable[..., Service]]:
         svc.stop()
 
 
+class TableLock:
+    """``LOCK TABLE <table> IN <mode> MODE`` held on a connection of its own until released."""
+
+    def __init__(self, url: str, table: str = "decisions", mode: str = "EXCLUSIVE") -> None:
+        self.conn = psycopg.connect(url.replace("postgresql+psycopg", "postgresql"))
+        self.conn.execute(f"LOCK TABLE {table} IN {mode} MODE")
+
+    def release(self) -> None:
+        self.conn.rollback()
+        self.conn.close()
+
+
 OPERATOR_KEY = "test-operator-key-0123456789"
 ADMIN = {"Authorization": f"Bearer {OPERATOR_KEY}"}
 

@@ -123,3 +123,22 @@ def test_serve_refuses_several_workers_on_sqlite(tmp_path):
     line = _one_error_line(_run(tmp_path, "serve", "--workers", "2", "--port",
                                 str(_free_port())))
     assert "--workers 2 needs PostgreSQL" in line
+
+
+def test_serve_points_to_a_database_left_at_the_former_default_place(tmp_path):
+    (tmp_path / "bandit-router.db").write_bytes(b"")  # ./bandit-router.db, the old default
+    out = _run(tmp_path, "serve", "--workers", "2")  # refused at once, after the notes
+    assert (f"note: {tmp_path / 'bandit-router.db'} (the former default database) is not used; "
+            f"to keep it, set BANDIT_ROUTER_DATABASE_URL=sqlite:///{tmp_path / 'bandit-router.db'}"
+            in out.stderr)
+
+
+def test_a_port_in_use_is_one_line_before_any_key(tmp_path):
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        out = _run(tmp_path, "serve", "--port", str(port))
+    line = _one_error_line(out)
+    assert f"cannot listen on 127.0.0.1:{port}" in line and "--port" in line
+    assert "br_" not in out.stdout + out.stderr

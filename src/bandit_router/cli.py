@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import typer
 
@@ -254,20 +255,58 @@ def demo(
     real proxy, graded feedback, and how routing moved to the model that earns its price."""
     from bandit_router.demo import run_demo
 
-    run_demo(duration_s=duration, port=port, keep_serving=keep_serving, clients=clients,
-             seed=seed, outage=outage, json_out=json_out, echo=typer.echo)
+    try:
+        run_demo(duration_s=duration, port=port, keep_serving=keep_serving, clients=clients,
+                 seed=seed, outage=outage, json_out=json_out, echo=typer.echo)
+    except KeyboardInterrupt:
+        typer.echo("\nbandit-router demo: interrupted; it stopped everything it started and "
+                   "deleted its database", err=True)
+        raise typer.Exit(130) from None
 
 
 from bandit_router.ope.cli import evaluate  # noqa: E402
 
 app.command("evaluate")(evaluate)
 
-try:  # the simulations package ships in the same wheel
-    from simulations.cli import simulate as _simulate
 
-    app.command("simulate")(_simulate)
-except ImportError:  # pragma: no cover - only when simulations is not installed
-    pass
+def _simulation_contexts(path: Path, costs: list[str], catalogs: list[Path],
+                         output_tokens: int):
+    """``evaluate --data``: the simulations package reads the data a simulation replayed."""
+    from bandit_router.ope.data import LogError
+    from simulations.data import DataError, load_responses, parse_costs
+
+    try:
+        ds = load_responses(path, costs=parse_costs(costs), catalogs=catalogs,
+                            output_tokens=output_tokens)
+    except DataError as exc:
+        raise LogError(str(exc)) from None
+    return ds.models, ds.X, ds.cost
+
+
+@dataclass(frozen=True)
+class _Wiring:
+    load_contexts: Callable = _simulation_contexts
+
+
+@app.callback()
+def _wire(ctx: typer.Context) -> None:
+    ctx.obj = _Wiring()
+
+
+# simulations/ is a sibling package built on bandit_router (policy/, features/); it is
+# imported only when this command runs, so no other command loads it, and the dependency
+# points from simulations to bandit_router everywhere else. Its options and --help are its
+# own (simulations/cli.py), passed through unchanged.
+@app.command("simulate", add_help_option=False,
+             context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def simulate(ctx: typer.Context) -> None:
+    """Replay traffic through the service's policies and compare them offline (see --help)."""
+    try:
+        from simulations.cli import command
+    except ImportError as exc:  # pragma: no cover - the wheel ships simulations
+        typer.echo(f"error: simulate needs the simulations package ({exc})", err=True)
+        raise typer.Exit(2) from None
+    command().main(ctx.args, prog_name=f"{ctx.find_root().info_name} simulate")
 
 
 def main() -> None:  # pragma: no cover

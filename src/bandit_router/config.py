@@ -106,6 +106,10 @@ class Settings(BaseSettings):
     writer_retry_max_s: float = Field(2.0, gt=0, description="longest backoff of the writers")
     feedback_wait_s: float = Field(
         5.0, gt=0, description="how long feedback waits for its decision to be logged before 503")
+    decision_in_flight_s: float = Field(
+        600.0, gt=0, description="how long after it was routed a decision that is not in the "
+                                 "database may still be in the routing process's buffer: its "
+                                 "feedback is answered 503 (retry) until then, 404 after")
     decision_grace_s: float = Field(
         0.05, ge=0, description="before answering 404, look again after this long (the decision "
                                 "may still be in another replica's buffer)")
@@ -152,6 +156,10 @@ class Settings(BaseSettings):
     @classmethod
     def _zero_is_off(cls, v: float | None) -> float | None:
         return None if v is not None and v <= 0 else v
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.get_secret_value().startswith("sqlite")
 
     def policy_spec(self) -> PolicySpec:
         """The policy and learner these settings describe (half-life in seconds)."""

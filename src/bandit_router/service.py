@@ -19,11 +19,13 @@ from threadpoolctl import threadpool_limits
 from bandit_router import metrics
 from bandit_router.catalog import ModelSpec, checked_for_registration, load_catalog
 from bandit_router.config import Settings
+from bandit_router.decision_ids import BATCHED, COMMITTED, IdIssuer
 from bandit_router.features import FeatureSpec, Featurizer
 from bandit_router.jobs.refit import RefitConfig, RefitResult, refit
 from bandit_router.jobs.scheduler import start_scheduler
 from bandit_router.policy import Posterior
 from bandit_router.jobs.pacing import pace_tenants
+from bandit_router.lookup import DecisionLookup
 from bandit_router.policy.pacing import period_bounds
 from bandit_router.routing import BudgetExhausted, RouteDecision, RouteRequest, Router
 from bandit_router import routing_config
@@ -54,6 +56,11 @@ class Service:
         self.settings = settings
         self.engine = make_engine(settings.database_url.get_secret_value())
         self.sessions: sessionmaker[Session] = make_sessionmaker(self.engine)
+        self.ids = IdIssuer()
+        self.feedback_engine = self._feedback_engine(settings)
+        self.lookup = DecisionLookup(
+            self.ids, make_sessionmaker(self.feedback_engine), wait_s=settings.feedback_wait_s,
+            grace_s=settings.decision_grace_s, in_flight_s=settings.decision_in_flight_s)
         spec = FeatureSpec(n_buckets=settings.feature_buckets, max_ngram=settings.feature_ngrams,
                            n_caller=settings.feature_caller_slots)
         self.refit_config = RefitConfig.from_settings(settings, spec.dim)
@@ -81,6 +88,15 @@ class Service:
         self._auth_lock = threading.Lock()
         url = settings.database_url.get_secret_value()
         self.key_reader = AsyncReader(url) if self.engine.dialect.name == "postgresql" else None
+
+    def _feedback_engine(self, settings: Settings):
+        """The feedback path's own connections (Postgres): each statement and each wait for a
+        lock gives up after ``feedback_wait_s``, so a locked table cannot hold the one group
+        committer, and with it every feedback of this process, for as long as the lock lasts."""
+        if self.engine.dialect.name != "postgresql":
+            return self.engine
+        return make_engine(settings.database_url.get_secret_value(), pool_size=4,
+                           max_overflow=8, statement_timeout_s=settings.feedback_wait_s)
 
     # -- lifecycle ----------------------------------------------------------------------
     def start(self, *, migrate_db: bool = True, scheduler: bool | None = None) -> None:
@@ -112,7 +128,7 @@ class Service:
                 self.engine, max_batch=st.writer_batch_max, max_buffer=st.decision_buffer_max,
                 retry_max_s=st.writer_retry_max_s, linger_s=st.writer_linger_s)
         if self.feedback_committer is None:
-            self.feedback_committer = FeedbackCommitter(self.sessions, self._charged,
+            self.feedback_committer = FeedbackCommitter(self.lookup.sessions, self._charged,
                                                         max_batch=st.writer_batch_max,
                                                         linger_s=st.feedback_linger_s,
                                                         on_settled=_count_settled)
@@ -132,6 +148,7 @@ class Service:
             self.decision_writer.close(self.settings.shutdown_drain_s)
             self.decision_writer = None
         self.engine.dispose()
+        self.feedback_engine.dispose()
 
     # -- work ---------------------------------------------------------------------------
     def route(self, request: RouteRequest, *, tenant_id: str | None = None,
@@ -166,9 +183,8 @@ class Service:
             decision = self.router.decide(request)
             writer = self.decision_writer
             if batched and writer is not None and self.settings.decision_batching:
-                if not writer.submit(self._decision_values(decision, tenant_id, metadata)):
-                    decision.explanation["logged"] = False
-                return decision
+                return self._submit(writer, decision, tenant_id, metadata)
+            decision = replace(decision, decision_id=self.ids.next(COMMITTED))
             with transaction(self.sessions) as s:
                 record_decision(s, self._decision_row(decision, tenant_id, metadata, None))
             return decision
@@ -182,6 +198,7 @@ class Service:
                 on_exhausted=budget.on_exhausted,
                 budget_retry_after_s=max((end - now).total_seconds(), 1.0)))
             exhausted = decision.explanation.get("budget", {}).get("exhausted", False)
+            decision = replace(decision, decision_id=self.ids.next(COMMITTED))
             with transaction(self.sessions) as s:
                 limit = None if exhausted else budget.limit_usd
                 if spend.reserve(s, tenant_id, start, decision.estimated_cost_usd, limit):
@@ -192,6 +209,19 @@ class Service:
         tenant.committed_usd = committed
         raise BudgetExhausted("the tenant's budget is being used up by concurrent requests; "
                               "retry shortly", 1.0)
+
+    def _submit(self, writer: DecisionWriter, decision: RouteDecision, tenant_id: str | None,
+                metadata: dict | None) -> RouteDecision:
+        """Queue a decision for the background writer, under an id drawn in queue order
+        (see ``decision_ids``: what lets another process tell in-flight from unknown)."""
+        values = self._decision_values(decision, tenant_id, metadata)
+        with self.ids.lock:
+            values["id"] = self.ids.next(BATCHED)
+            queued = writer.submit(values)
+        decision = replace(decision, decision_id=values["id"])
+        if not queued:
+            decision.explanation["logged"] = False
+        return decision
 
     def routes_in_memory(self, tenant_id: str | None) -> bool:
         """Whether ``route(..., batched=True)`` for this tenant does no I/O (no budget)."""
@@ -234,47 +264,52 @@ class Service:
         """
         if self.feedback_committer is None:  # not started yet: the committer owns settling
             self._start_writers()
-        writer, committer = self.decision_writer, self.feedback_committer
-        wait = self.settings.feedback_wait_s
-        state = writer.wait_logged(decision_id, wait) if writer is not None else Logged.UNKNOWN
+        deadline = self.lookup.deadline()
+        state = self.wait_for_decision(decision_id, deadline)
         self._check_logged(decision_id, state)
-        try:
-            return committer.submit(decision_id, outcome, tenant_id).result(wait + 30.0)
-        except NotFound:
-            if not self.look_again(state):
-                raise
-        time.sleep(self.settings.decision_grace_s)
-        return committer.submit(decision_id, outcome, tenant_id).result(wait + 30.0)
+        return self._feedback_until(decision_id, outcome, tenant_id, state, deadline)
+
+    def _feedback_until(self, decision_id: str, outcome: Outcome, tenant_id: str | None,
+                        state: Logged, deadline: float, misses: int = 0) -> tuple[int, bool]:
+        """Submit to the group commit until the decision is found (``lookup.until_found``),
+        answering by ``deadline`` at the latest."""
+        def commit() -> tuple[int, bool]:
+            return self.lookup.committed(
+                self.feedback_committer.submit(decision_id, outcome, tenant_id), deadline)
+
+        return self.lookup.until_found(commit, decision_id, tenant_id, state, deadline, misses)
 
     async def feedback_async(self, decision_id: str, outcome: Outcome, *,
                              tenant_id: str | None = None) -> tuple[int, bool]:
         """:meth:`feedback` for the event loop: awaits the group commit without holding a
-        thread (a thread is used only when the decision is still in this process's buffer)."""
+        thread (a thread is used only when the decision is still in this process's buffer,
+        or is not found at the first look)."""
         writer, committer = self.decision_writer, self.feedback_committer
+        deadline = self.lookup.deadline()
         state = writer.wait_logged(decision_id, 0.0) if writer is not None else Logged.UNKNOWN
         if committer is None or state is Logged.PENDING:
             return await asyncio.to_thread(self.feedback, decision_id, outcome,
                                            tenant_id=tenant_id)
         self._check_logged(decision_id, state)
+        future = committer.submit(decision_id, outcome, tenant_id)
         try:
-            return await asyncio.wrap_future(committer.submit(decision_id, outcome, tenant_id))
+            return await asyncio.wait_for(asyncio.wrap_future(future),
+                                          max(deadline - time.monotonic(), 0.0))
+        except asyncio.TimeoutError:  # the wrapped future's cancellation cancels the commit
+            raise self.lookup.too_slow() from None
         except NotFound:
-            if not self.look_again(state):
-                raise
-        await asyncio.sleep(self.settings.decision_grace_s)
-        return await asyncio.wrap_future(committer.submit(decision_id, outcome, tenant_id))
+            pass
+        return await asyncio.to_thread(self._feedback_until, decision_id, outcome, tenant_id,
+                                       state, deadline, 1)
 
-    def wait_for_decision(self, decision_id: str) -> Logged:
-        """Return once a decision this process routed is committed (at once for others);
-        says whether it was in this process's buffer (see :meth:`look_again`)."""
+    def wait_for_decision(self, decision_id: str, deadline: float | None = None) -> Logged:
+        """Return once a decision this process routed is committed (at once for others), or
+        at ``deadline``; says whether it was in this process's buffer."""
         if self.decision_writer is None:
             return Logged.UNKNOWN
-        return self.decision_writer.wait_logged(decision_id, self.settings.feedback_wait_s)
-
-    def look_again(self, state: Logged) -> bool:
-        """After a 404: was the decision never in this process's buffer? Then another replica
-        may still hold it unflushed, so look once more after ``decision_grace_s``."""
-        return state is Logged.UNKNOWN and self.settings.decision_grace_s > 0
+        deadline = self.lookup.deadline() if deadline is None else deadline
+        return self.decision_writer.wait_logged(decision_id,
+                                                max(deadline - time.monotonic(), 0.0))
 
     @staticmethod
     def _check_logged(decision_id: str, state: Logged) -> None:

@@ -1,6 +1,6 @@
 """What ``bandit-router serve`` checks before it starts the HTTP server, in this order: the
-settings, the process count the database allows, the models file, the database (reachable,
-migrated). Only when all of that has passed is a new operator key issued and printed, so a
+settings, the process count the database allows, the address to listen on, the models file,
+the database (reachable, migrated). Only when all of that has passed is a new operator key issued and printed, so a
 failed start never shows (and loses) one; a start on a database that already has a key says
 how to get another. A failure is raised as an exception that ``cli_errors`` turns into one
 line saying what failed and what to do.
@@ -8,21 +8,46 @@ line saying what failed and what to do.
 
 from __future__ import annotations
 
+import socket
+from pathlib import Path
+
 import typer
 
 from bandit_router.catalog import load_catalog
 from bandit_router.cli_errors import StartupError, announce_database
-from bandit_router.config import Settings
+from bandit_router.config import Settings, default_database_url
 
 
 def check_process_count(settings: Settings) -> None:
     """SQLite is one process: several workers would refit at once (the refit lock is a
     Postgres advisory lock) and contend for the file's single writer."""
-    if settings.is_sqlite and settings.workers > 1:
+    if settings.database_url.get_secret_value().startswith("sqlite") and settings.workers > 1:
         raise StartupError(
             f"--workers {settings.workers} needs PostgreSQL: the embedded SQLite database "
             "serves one process; use --workers 1, or set BANDIT_ROUTER_DATABASE_URL="
             "postgresql+psycopg://USER@HOST/DB (see the README's PostgreSQL section)")
+
+
+def check_port(settings: Settings) -> None:
+    """The address serve will listen on is free (else uvicorn would fail after the key)."""
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    try:
+        with socket.create_server((settings.host, settings.port), family=family):
+            pass
+    except OSError as exc:
+        raise StartupError(f"cannot listen on {settings.host}:{settings.port} "
+                           f"({exc.strerror or exc}): "
+                           "stop what uses that port, or choose another with --port") from None
+
+
+def note_old_default(settings: Settings) -> None:
+    """The default database used to be ./bandit-router.db, wherever serve ran: say so when
+    such a file is here and the default (now in the user's data folder) is in use."""
+    old = Path("bandit-router.db")
+    if old.is_file() and settings.database_url.get_secret_value() == default_database_url():
+        typer.echo(f"bandit-router: note: {old.resolve()} (the former default database) is not "
+                   f"used; to keep it, set BANDIT_ROUTER_DATABASE_URL=sqlite:///{old.resolve()}",
+                   err=True)
 
 
 def prepare(settings: Settings) -> str | None:
@@ -32,7 +57,9 @@ def prepare(settings: Settings) -> str | None:
 
     url = settings.database_url.get_secret_value()
     announce_database(url)
+    note_old_default(settings)
     check_process_count(settings)
+    check_port(settings)
     if settings.models_file is not None:
         load_catalog(settings.models_file)  # the workers register it; a bad file stops us here
     service = Service(settings)

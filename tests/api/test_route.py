@@ -124,13 +124,17 @@ def test_a_decision_routed_by_another_worker_moments_ago_can_be_looked_up(make_s
     from tests.conftest import ADMIN, OPERATOR_KEY
 
     a = make_service(pg_url, TWO_MODELS, admin_key=OPERATOR_KEY, writer_linger_s=0.3)
-    b = make_service(pg_url, admin_key=OPERATOR_KEY, decision_grace_s=0.6)
-    impatient = make_service(pg_url, admin_key=OPERATOR_KEY, decision_grace_s=0)
+    b = make_service(pg_url, admin_key=OPERATOR_KEY, decision_grace_s=0.05)
+    impatient = make_service(pg_url, admin_key=OPERATOR_KEY, feedback_wait_s=0.1)
     with TestClient(create_app(service=a)) as ca, TestClient(create_app(service=b)) as cb, \
             TestClient(create_app(service=impatient)) as ci:
+        # Not written yet, and the wait is too short to see it: "retry", never "unknown".
         first = ca.post("/v1/route", json={"prompt": "hi"}, headers=ADMIN).json()["decision_id"]
-        assert ci.get(f"/v1/decisions/{first}", headers=ADMIN).status_code == 404
+        early = ci.get(f"/v1/decisions/{first}", headers=ADMIN)
+        assert early.status_code == 503 and early.headers["retry-after"], early.text
+        assert "not in the database yet" in early.json()["detail"]
         second = ca.post("/v1/route", json={"prompt": "hi"}, headers=ADMIN).json()["decision_id"]
         found = cb.get(f"/v1/decisions/{second}", headers=ADMIN)
         assert found.status_code == 200, found.text
         assert found.json()["decision_id"] == second
+        assert ci.get(f"/v1/decisions/{first}", headers=ADMIN).status_code == 200

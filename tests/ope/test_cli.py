@@ -7,18 +7,14 @@ import json
 
 import numpy as np
 import pytest
-import typer
 from typer.testing import CliRunner
 
-from bandit_router.ope.cli import evaluate
+from bandit_router.cli import app
 from tests.conftest import ADMIN, TWO_MODELS, route
-
-app = typer.Typer()
-app.command()(evaluate)
 
 
 def _invoke(*args: str):
-    return CliRunner().invoke(app, list(args), catch_exceptions=False)
+    return CliRunner().invoke(app, ["evaluate", *args], catch_exceptions=False)
 
 
 def _play(client, rounds: int, start: int = 0) -> list[dict]:

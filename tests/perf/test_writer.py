@@ -8,7 +8,6 @@ import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-import psycopg
 import pytest
 import sqlalchemy as sa
 
@@ -16,7 +15,7 @@ from bandit_router.routing import RouteRequest
 from bandit_router.store.decisions import Outcome
 from bandit_router.store.errors import Conflict, NotFound
 from bandit_router.store.writer import Unavailable
-from tests.conftest import TWO_MODELS
+from tests.conftest import TWO_MODELS, TableLock
 
 
 def _count(url: str, sql: str, **params) -> int:
@@ -27,16 +26,7 @@ def _count(url: str, sql: str, **params) -> int:
     return int(n)
 
 
-class _TableLock:
-    """Holds an exclusive lock on ``decisions`` so that the writer's INSERTs wait."""
-
-    def __init__(self, url: str) -> None:
-        self.conn = psycopg.connect(url.replace("postgresql+psycopg", "postgresql"))
-        self.conn.execute("LOCK TABLE decisions IN EXCLUSIVE MODE")
-
-    def release(self) -> None:
-        self.conn.rollback()
-        self.conn.close()
+_TableLock = TableLock  # EXCLUSIVE on decisions: the writer's INSERTs wait
 
 
 def test_feedback_waits_for_its_batched_decision_to_be_committed(make_service, pg_url):

@@ -15,6 +15,7 @@ from bandit_router.api.limits import BodyReadDeadline, BodySizeLimit
 from bandit_router.api.ratelimit import RateLimiter
 from bandit_router.api.routes import (
     admin,
+    chat,
     decisions,
     feedback,
     health,
@@ -25,7 +26,6 @@ from bandit_router.api.routes import (
     tenants,
 )
 from bandit_router.config import Settings
-from bandit_router.proxy.api import router as proxy_router
 from bandit_router.jobs.observe import collect_gauges
 from bandit_router.service import Service
 
@@ -73,7 +73,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None,
     for module in (route, feedback, decisions, models, admin, health, tenants, status,
                    observability, rules):
         app.include_router(module.router)
-    app.include_router(proxy_router)
+    app.include_router(chat.router)
     if hot_paths:
         app.add_middleware(HotPaths)  # innermost: inside the body limit and request context
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

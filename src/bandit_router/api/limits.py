@@ -10,6 +10,8 @@ import time
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bandit_router.http_errors import error_body
+
 
 class BodySizeLimit:
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
@@ -51,10 +53,7 @@ class BodySizeLimit:
 async def _send_error(scope: Scope, send: Send, status: int, message: str,
                       headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
     """A JSON error answered by a middleware (OpenAI's shape on the proxy's path)."""
-    content = ({"error": {"message": message, "type": "invalid_request_error", "code": None}}
-               if scope.get("path", "").startswith("/v1/chat/completions")
-               else {"detail": message})
-    body = json.dumps(content).encode()
+    body = json.dumps(error_body(scope.get("path", ""), status, message)).encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), *headers,
                             (b"content-length", str(len(body)).encode())]})

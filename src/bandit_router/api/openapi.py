@@ -39,7 +39,7 @@ OPENAI_ERROR_SCHEMA = {
     "title": "OpenAIError", "type": "object", "required": ["error"],
     "properties": {"error": {"type": "object", "properties": {
         "message": {"type": "string"}, "type": {"type": "string"},
-        "code": {"type": ["string", "null"]}}}},
+        "code": {"type": ["string", "null"]}, "param": {"type": ["string", "null"]}}}},
 }
 
 GENERIC = {

@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 
 from fastapi import HTTPException
+
+from bandit_router.http_errors import retry_after
 
 
 class RateLimiter:
@@ -37,4 +38,4 @@ class RateLimiter:
             raise HTTPException(
                 429, f"rate limit of {self.rate:g} requests/s (burst {self.burst:g}) for this key "
                      "exceeded; retry after the Retry-After seconds",
-                headers={"Retry-After": str(max(1, math.ceil(wait)))})
+                headers={"Retry-After": retry_after(wait)})

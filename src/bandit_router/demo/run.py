@@ -131,18 +131,8 @@ def run_demo(*, duration_s: float = 90.0, port: int = 8000, clients: int = 4, se
                            cost_weight=COST_WEIGHT, typical_tokens=TYPICAL_TOKENS,
                            outage=outage_info)
         result.status_url = status_url
-        result.lines = table(result) + [""] + conclusion(result)
-        echo("")
-        for line in table(result):
-            echo(line)
-        echo("")
-        if keep_serving:
-            echo(f"Serving the demo at {server.url} until Ctrl-C; the status page shows the same: "
-                 f"{status_url}")
-        else:
-            echo("The demo has stopped and its database is deleted (--keep-serving keeps the "
-                 "status page up afterwards).")
-        for line in conclusion(result):
+        result.lines = _report(result, server.url, keep_serving)
+        for line in result.lines:
             echo(line)
         if json_out is not None:
             json_out.write_text(json.dumps(result.as_json(), indent=2))
@@ -155,6 +145,15 @@ def run_demo(*, duration_s: float = 90.0, port: int = 8000, clients: int = 4, se
         service.stop()
         sim.stop()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _report(result: DemoResult, url: str, keep_serving: bool) -> list[str]:
+    """The figures, where to look next, and (last) what the run showed."""
+    where = (f"Serving the demo at {url} until Ctrl-C; the status page shows the same: "
+             f"{result.status_url}" if keep_serving else
+             "The demo stops now and deletes its database (--keep-serving keeps the status page "
+             "up afterwards).")
+    return ["", *table(result), "", where, *conclusion(result)]
 
 
 def _wait_for_stop() -> None:

@@ -1,6 +1,8 @@
 """``bandit-router evaluate``: wiring from flags to data, candidate, estimators and report.
 
-The main CLI registers it with ``app.command("evaluate")(evaluate)``.
+The main CLI registers it with ``app.command("evaluate")(evaluate)`` and hands it, as
+``ctx.obj.load_contexts`` (a :data:`ContextLoader`), the reader of the data a simulation
+replayed: off-policy evaluation itself knows nothing of the ``simulations`` package.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ import json
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 import typer
@@ -26,8 +28,14 @@ from bandit_router.ope.target import (
     replay_versions,
 )
 
+ContextLoader = Callable[[Path, list[str], list[Path], int],
+                         tuple[tuple[str, ...], np.ndarray, np.ndarray]]
+"""(``--data``, ``--cost``, ``--models``, ``--output-tokens``) → the replayed requests' model
+names, contexts (n, d) and per-model prices (n, K), in file order; raises LogError."""
+
 
 def evaluate(
+    ctx: typer.Context,
     candidate: str = typer.Option("thompson", "--candidate",
                                   help="thompson | linucb | uniform | fixed:MODEL"),
     cost_weight: Optional[float] = typer.Option(
@@ -89,8 +97,9 @@ def evaluate(
             # The replay learns as the simulator's defaults do, in decisions, without the
             # change detector.
             replayed = replace(learner, half_life=half_life or None, drift=None)
-            logged, posteriors = _simulation(log, run, data, cost, models, output_tokens,
-                                             replayed, refit_every)
+            load = getattr(ctx.obj, "load_contexts", None)
+            logged, posteriors = _simulation(log, run, data, (cost, models, output_tokens),
+                                             load, replayed, refit_every)
             result = _estimate(cand, logged, posteriors, config, seed)
         else:
             result = _from_database(cand, settings, learner.prior, config, seed, since=since,
@@ -125,19 +134,17 @@ def _from_database(cand, settings, prior, config, seed, **filters):
         engine.dispose()
 
 
-def _simulation(log, run, data, cost, models, output_tokens, spec, refit_every):
+def _simulation(log: Path, run: str | None, data: Path | None, pricing: tuple,
+                load: ContextLoader | None, spec, refit_every: int):
     from bandit_router.ope.sources import read_simulation_log, with_contexts
 
     logged = read_simulation_log(log, run)
     if data is None:
         return logged, None
-    from simulations.data import DataError, load_responses, parse_costs
-
-    try:
-        ds = load_responses(data, costs=parse_costs(cost), catalogs=models,
-                            output_tokens=output_tokens)
-    except DataError as exc:
-        raise LogError(str(exc)) from None
-    logged = with_contexts(logged, ds.models, ds.X, ds.cost)
+    if load is None:
+        raise LogError("--data needs the reader of simulation data; run this as "
+                       "`bandit-router evaluate`")
+    models, X, cost = load(data, *pricing)
+    logged = with_contexts(logged, models, X, cost)
     logged = replace(logged, versions=replay_versions(logged.n, refit_every))
     return logged, ReplayedPosteriors(logged, spec, refit_every)

@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 import json
-import math
 
 from fastapi.responses import JSONResponse
+
+from bandit_router.http_errors import openai_error, retry_after
 
 
 class ProxyError(Exception):
@@ -22,11 +23,11 @@ class ProxyError(Exception):
         self.param = param
         self.headers = dict(headers or {})
         if retry_after_s is not None:
-            self.headers["retry-after"] = str(max(1, math.ceil(retry_after_s)))
+            self.headers["retry-after"] = retry_after(retry_after_s)
 
     def body(self) -> dict:
-        return {"error": {"message": self.message, "type": self.type, "code": self.code,
-                          "param": self.param}}
+        return openai_error(self.status, self.message, type=self.type, code=self.code,
+                            param=self.param)
 
     def response(self) -> JSONResponse:
         return JSONResponse(self.body(), status_code=self.status, headers=self.headers)

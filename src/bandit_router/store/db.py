@@ -23,7 +23,10 @@ def _sqlite_folder(url: str) -> None:
         data_dir().mkdir(parents=True, exist_ok=True)
 
 
-def make_engine(url: str, *, pool_size: int = 20, max_overflow: int = 10) -> Engine:
+def make_engine(url: str, *, pool_size: int = 20, max_overflow: int = 10,
+                statement_timeout_s: float | None = None) -> Engine:
+    """``statement_timeout_s`` (Postgres): every statement, and every wait for a lock, of
+    this engine's connections gives up after this long (an OperationalError)."""
     if url.startswith("sqlite"):
         _sqlite_folder(url)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
@@ -43,8 +46,12 @@ def make_engine(url: str, *, pool_size: int = 20, max_overflow: int = 10) -> Eng
     # database restart one operation fails (and is retried by its caller) and the next ones
     # get new connections. The pool is sized for the request thread pool (40 threads):
     # overflow connections are closed after use, and opening one costs milliseconds.
+    connect_args: dict = {"connect_timeout": 5}
+    if statement_timeout_s is not None:
+        ms = max(int(statement_timeout_s * 1000), 1)
+        connect_args["options"] = f"-c statement_timeout={ms} -c lock_timeout={ms}"
     return create_engine(url, pool_size=pool_size, max_overflow=max_overflow,
-                         connect_args={"connect_timeout": 5})
+                         connect_args=connect_args)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bandit_router.store.errors import NotFound
@@ -22,6 +23,15 @@ def get_decision(session: Session, decision_id: str, tenant_id: str | None = Non
     if row is None or (tenant_id is not None and row.tenant_id != tenant_id):
         raise NotFound(f"decision {decision_id!r} does not exist")
     return row
+
+
+def first_decision_in(session: Session, lowest: str, highest: str) -> tuple[str, str | None] | None:
+    """The decision with the smallest id in ``[lowest, highest]`` and its tenant, or None
+    (a range scan of the primary key: one index lookup)."""
+    row = session.execute(select(DecisionRow.id, DecisionRow.tenant_id)
+                          .where(DecisionRow.id >= lowest, DecisionRow.id <= highest)
+                          .order_by(DecisionRow.id).limit(1)).first()
+    return None if row is None else (row[0], row[1])
 
 
 @dataclass(frozen=True)

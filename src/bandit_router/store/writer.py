@@ -254,6 +254,12 @@ class DecisionWriter:
         return failed
 
 
+def _still_awaited(items: list["_Pending"]) -> list["_Pending"]:
+    """The items whose request still waits: one that gave up (its answer was 503, so its
+    client will retry) is cancelled and left out, and the rest can no longer be cancelled."""
+    return [it for it in items if it.future.set_running_or_notify_cancel()]
+
+
 @dataclass
 class _Pending:
     decision_id: str
@@ -332,6 +338,9 @@ class FeedbackCommitter:
             with self._cond:
                 items = [self._queue.popleft()
                          for _ in range(min(len(self._queue), self.max_batch))]
+            items = _still_awaited(items)
+            if not items:
+                continue
             settled: list[Settled] = []
             try:
                 results = self._commit(items, settled)

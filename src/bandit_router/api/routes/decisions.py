@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 
 from bandit_router.api.deps import CallerDep, ServiceDep, SessionDep
 from bandit_router.store.decisions import get_decision
-from bandit_router.store.errors import NotFound
 from sqlalchemy import select
 
 from bandit_router.store.schema import FeedbackRow, UsageRow
@@ -24,16 +22,16 @@ DecisionPath = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 def decision(decision_id: DecisionPath, caller: CallerDep, service: ServiceDep,
              session: SessionDep) -> dict[str, Any]:
     """Tenant-scoped: an app key sees its own tenant's decisions only (others are 404)."""
-    # It may still be in this process's batch writer, or in another worker's.
-    state = service.wait_for_decision(decision_id)
-    try:
-        d = get_decision(session, decision_id, caller.tenant_id)
-    except NotFound:
-        if not service.look_again(state):  # the rule feedback follows
-            raise
-        time.sleep(service.settings.decision_grace_s)
-        session.rollback()
-        d = get_decision(session, decision_id, caller.tenant_id)
+    # It may still be in this process's batch writer, or in another worker's: the rule
+    # feedback follows (404 only when it cannot be on its way; else 503 after the wait).
+    deadline = service.lookup.deadline()
+    state = service.wait_for_decision(decision_id, deadline)
+
+    def find():
+        session.rollback()  # a fresh snapshot on every look
+        return get_decision(session, decision_id, caller.tenant_id)
+
+    d = service.lookup.until_found(find, decision_id, caller.tenant_id, state, deadline)
     fb = session.scalar(select(FeedbackRow).where(FeedbackRow.decision_id == d.id))
     usage = session.get(UsageRow, d.id)
     return {
