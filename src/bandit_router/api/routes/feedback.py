@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Response
 from bandit_router import metrics
 from bandit_router.api.deps import CallerDep, ServiceDep
 from bandit_router.api.schemas import FeedbackIn, FeedbackOut
+from bandit_router.http_errors import retry_after
 from bandit_router.service import Service
 from bandit_router.store.decisions import Outcome
 from bandit_router.store.writer import Unavailable
@@ -28,7 +29,7 @@ async def _record(service: Service, decision_id: str, outcome: Outcome,
         return await service.feedback_async(decision_id, outcome, tenant_id=tenant_id)
     except Unavailable as exc:
         raise HTTPException(503, str(exc),
-                            {"Retry-After": str(max(1, round(exc.retry_after_s)))}) from None
+                            {"Retry-After": retry_after(exc.retry_after_s)}) from None
 
 
 @router.post("/v1/feedback", response_model=FeedbackOut, status_code=201,
