@@ -52,10 +52,10 @@ def load_rows(url: str, n: int, blobs: list[bytes], seed: int, start: datetime) 
             for i in range(n):
                 cp.write_row((ids[i], "bench", times[i], arms[arm[i]], 0.5, "thompson", 1, 0.0,
                               blobs[pick[i]], cands, 500, 256, 0.001, scores))
-        with conn.cursor().copy("COPY feedback (decision_id, received_at, reward, latency_ms, "
-                                "charged_usd) FROM STDIN") as cp:
+        with conn.cursor().copy("COPY feedback (decision_id, decision_created_at, received_at, "
+                                "reward, latency_ms, charged_usd) FROM STDIN") as cp:
             for i in range(n):
-                cp.write_row((ids[i], times[i], float(reward[i]), 120.0, 0.001))
+                cp.write_row((ids[i], times[i], times[i], float(reward[i]), 120.0, 0.001))
         conn.execute("ANALYZE decisions")
         conn.execute("ANALYZE feedback")
     return time.perf_counter() - t0

@@ -146,6 +146,12 @@ def simulate(
     started = time.perf_counter()
     if (data is None) == (scenario is None):
         raise typer.BadParameter("pass exactly one of --data PATH or --scenario NAME")
+    if data is not None and data.name.endswith(".parquet"):
+        raise typer.BadParameter(
+            f"{data} looks like a decision-log archive (bandit-router export): it holds only "
+            "the reward of the model each decision chose, and a simulation needs every "
+            "model's reward for every request. Estimate other policies from it with "
+            f"`bandit-router evaluate --log {data}` (docs/operations.md, Archive)")
     if features is not None and data is None:
         raise typer.BadParameter("--features replaces the features of --data; synthetic "
                                  "scenarios make their own")
@@ -194,7 +200,7 @@ def simulate(
         "steps": first.n,
         "seeds": seed_list,
         "cost_weights": [float(x) for x in grid],
-        "mean_cost_usd": {m: float(c) for m, c in zip(first.models, first.cost.mean(axis=0))},
+        "mean_cost_usd": {m: float(c) for m, c in zip(first.models, first.billed.mean(axis=0))},
         "mean_quality": {m: float(q) for m, q in zip(first.models, first.reward.mean(axis=0))},
         "drift_step": first.drift_step,
         "features": ({"file": str(features), "dim": first.X.shape[1]} if features is not None

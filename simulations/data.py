@@ -45,11 +45,16 @@ class Dataset:
     latency_ms: np.ndarray | None = None  # (n, K)
     drift_step: int | None = None  # first step after a change in the world
     request_ids: np.ndarray | None = None  # (n,) stable ids of the original rows
+    # (n, K) what the call is charged when that is only known afterwards (the answer's length
+    # is part of the price); None: ``cost``. Runs are scored on ``billed``.
+    charged: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n, k = self.reward.shape
         if self.X.shape[0] != n or self.expected.shape != (n, k) or self.cost.shape != (n, k):
             raise DataError("features, rewards and costs must have one row per request")
+        if self.charged is not None and self.charged.shape != (n, k):
+            raise DataError("charged prices must have one row per request and model")
         if len(self.models) != k:
             raise DataError("one model name per reward column is required")
 
@@ -62,6 +67,11 @@ class Dataset:
         return self.reward.shape[1]
 
     @property
+    def billed(self) -> np.ndarray:
+        """(n, K) what each call costs the caller: ``charged`` if known, else ``cost``."""
+        return self.cost if self.charged is None else self.charged
+
+    @property
     def ids(self) -> np.ndarray:
         return np.arange(self.n) if self.request_ids is None else self.request_ids
 
@@ -71,7 +81,7 @@ class Dataset:
         return replace(self, name=name or self.name, X=self.X[rows], reward=self.reward[rows],
                        expected=self.expected[rows], cost=self.cost[rows],
                        available=pick(self.available), latency_ms=pick(self.latency_ms),
-                       request_ids=self.ids[rows], drift_step=None)
+                       request_ids=self.ids[rows], drift_step=None, charged=pick(self.charged))
 
     def shuffled(self, rng: np.random.Generator) -> "Dataset":
         """A random order of the same requests (real data has no time order to keep)."""
@@ -269,12 +279,13 @@ def request_costs(
             for m in load_catalog(path):
                 specs.setdefault(m.id, m)
     tokens = np.array([estimate_tokens(p) for p in prompts], dtype=np.float64)
+    own = priced_by_file(models, per_request, known)
     out = np.empty((len(prompts), len(models)))
     for j, m in enumerate(models):
         if m in per_request:
             out[:, j] = per_request[m]
             continue
-        if known is not None and not np.isnan(known[:, j]).all():
+        if own[j]:
             out[:, j] = known[:, j]
             continue
         spec = _match(m, specs)
@@ -283,6 +294,17 @@ def request_costs(
         out[:, j] = (tokens * spec.input_price_per_mtok
                      + output_tokens * spec.output_price_per_mtok) / 1e6
     return out
+
+
+def priced_by_file(models: Sequence[str], per_request: Mapping[str, float] | None,
+                   known: np.ndarray | None) -> np.ndarray:
+    """(K,) bool: the models whose price comes from the file's own price columns (they have
+    one, and no ``--cost`` overrides it)."""
+    if known is None:
+        return np.zeros(len(models), dtype=bool)
+    flat = per_request or {}
+    return np.array([m not in flat and not np.isnan(known[:, j]).all()
+                     for j, m in enumerate(models)])
 
 
 def read_features(path: str | Path, n: int) -> np.ndarray:
@@ -329,8 +351,15 @@ def load_responses(
         X = (featurizer or Featurizer(FeatureSpec())).transform_many(table.prompts)
     cost = request_costs(table.prompts, table.models, costs, catalogs, output_tokens,
                          table.cost)
+    charged = None
+    if table.cost is not None:
+        # A call's real price includes its answer's length, known only once the model has
+        # answered: decisions see each model's mean price per call, runs are charged the real one.
+        charged = cost
+        own = priced_by_file(table.models, costs, table.cost)
+        cost = np.where(own[None, :], charged.mean(axis=0)[None, :], charged)
     return Dataset(name=Path(path).name, models=table.models, X=X, reward=table.quality,
-                   expected=table.quality, cost=cost)
+                   expected=table.quality, cost=cost, charged=charged)
 
 
 # --------------------------------------------------------------------------- synthetic
@@ -387,9 +416,9 @@ def synthetic(name: str, seed: int, scenario: Scenario | None = None,
     if name == "families":
         from simulations import families
 
-        models, X, reward, expected, cost = families.generate(seed, sc.steps, featurizer)[:5]
-        return Dataset(name=name, models=models, X=X, reward=reward, expected=expected,
-                       cost=cost)
+        w = families.generate(seed, sc.steps, featurizer)
+        return Dataset(name=name, models=w.models, X=w.X, reward=w.reward,
+                       expected=w.expected, cost=w.quoted, charged=w.charged)
     rng = np.random.default_rng(seed)
     featurizer = featurizer or Featurizer(FeatureSpec())
     n = sc.steps

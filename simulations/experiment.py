@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import os
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 from typing import Sequence
@@ -59,7 +59,15 @@ def _init_worker() -> None:
 
 
 def _run_task(task: Task) -> Log:
-    return run(_DATASETS[task.seed], task.config, task.seed, task.cost_weight)
+    return charge(run(_DATASETS[task.seed], task.config, task.seed, task.cost_weight),
+                  _DATASETS[task.seed])
+
+
+def charge(log: Log, data: Dataset) -> Log:
+    """The run's calls at their real prices, when those differ from what deciding saw."""
+    if data.charged is None:
+        return log
+    return replace(log, cost_usd=data.charged[np.arange(log.steps), log.arm])
 
 
 def run_tasks(datasets: dict[int, Dataset], tasks: Sequence[Task], workers: int = 1,
@@ -107,7 +115,7 @@ def holdout_ceiling(data: Dataset, config: PolicyConfig, cost_weights: Sequence[
                         for x, c in zip(test.X, test.cost)], dtype=np.intp)
         r = np.arange(test.n)
         logs.append(Log("ceiling-holdout", seed, float(lam), data.models, test.ids, arm,
-                        np.ones(test.n), test.reward[r, arm], test.cost[r, arm]))
+                        np.ones(test.n), test.reward[r, arm], test.billed[r, arm]))
     return test, logs
 
 

@@ -5,7 +5,9 @@ from six task families (code, maths word problems, multiple-choice science, comm
 legal questions, chat), each written from several templates with varied vocabulary and
 featurised by the service's own ``Featurizer``; ten models priced per token (list prices of
 the kind public APIs charge, from $0.10 to $30 per million tokens), so that a call's price
-depends on the prompt's length and the family's typical answer length (prices span > 100×).
+depends on the prompt's length and on its answer's length (prices span > 100×). A router
+deciding sees the price it can know beforehand (the prompt's tokens and a typical answer
+length, as the service prices from its catalog); the run is charged the call's real price.
 
 Quality: model ``m`` answers a request of family ``f`` and difficulty ``d`` correctly with
 probability ``sigmoid(logit(BASE[m, f]) + ε[m, f] − SENSITIVITY[m] · d)``; ``ε`` is a small
@@ -18,6 +20,8 @@ model is the best of the cheap ones, about as good there as the mid-priced gener
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -359,15 +363,29 @@ _WRITERS = {"code": _code, "math": _math, "science": _science, "commonsense": _c
             "legal": _legal, "chat": _chat}
 
 
-def generate(seed: int, steps: int, featurizer: Featurizer | None = None):
-    """``(models, X, reward, expected, cost)`` of the ``families`` world for ``seed``."""
+@dataclass(frozen=True)
+class World:
+    """One seed's stream: per request its text, family, every model's outcome and price."""
+
+    models: tuple[str, ...]
+    X: np.ndarray  # (n, d) the featuriser's vectors
+    reward: np.ndarray  # (n, K) realised quality
+    expected: np.ndarray  # (n, K) its expectation
+    quoted: np.ndarray  # (n, K) price known before the call: prompt tokens + a typical answer
+    charged: np.ndarray  # (n, K) price of the call: prompt tokens + this answer's tokens
+    texts: list[str]
+    family: np.ndarray  # (n,) index into FAMILIES
+
+
+def generate(seed: int, steps: int, featurizer: Featurizer | None = None) -> World:
+    """The ``families`` world of ``seed`` (deterministic)."""
     rng = np.random.default_rng([seed, 17])
     featurizer = featurizer or Featurizer(FeatureSpec())
     fam = rng.integers(0, len(FAMILIES), size=steps)
     texts, visible = [], np.empty(steps)
     for i, f in enumerate(fam):
-        texts_i, visible[i] = _WRITERS[FAMILIES[f]](rng)
-        texts.append(texts_i)
+        text, visible[i] = _WRITERS[FAMILIES[f]](rng)
+        texts.append(text)
     d = visible + rng.normal(0.0, HIDDEN_DIFFICULTY, size=steps)
     base = np.log(BASE / (1 - BASE)) + rng.normal(0.0, TABLE_NOISE, size=BASE.shape)
     logit = base[:, fam].T - SENSITIVITY[None, :] * d[:, None]
@@ -380,8 +398,10 @@ def generate(seed: int, steps: int, featurizer: Featurizer | None = None):
     tokens_in = np.array([estimate_tokens(t) for t in texts], dtype=np.float64)
     answer = np.array([ANSWER_TOKENS[FAMILIES[f]] for f in fam], dtype=np.float64)
     answer = answer * rng.lognormal(0.0, 0.3, size=steps)
+    typical = float(np.mean(list(ANSWER_TOKENS.values())))  # what a router assumes beforehand
     p_in = np.array([PRICES[m][0] for m in MODELS])
-    p_out = np.array([PRICES[m][1] for m in MODELS])
-    cost = (tokens_in[:, None] * p_in + answer[:, None] * VERBOSITY * p_out) / 1e6
-    X = featurizer.transform_many(texts)
-    return MODELS, X, reward, expected, cost, texts, fam
+    p_out = np.array([PRICES[m][1] for m in MODELS]) * VERBOSITY
+    quoted = (tokens_in[:, None] * p_in + typical * p_out) / 1e6
+    charged = (tokens_in[:, None] * p_in + answer[:, None] * p_out) / 1e6
+    return World(MODELS, featurizer.transform_many(texts), reward, expected, quoted, charged,
+                 texts, fam)

@@ -84,7 +84,7 @@ def area(vertices: np.ndarray, lo: float, hi: float) -> float:
 def single_models(data: Dataset) -> dict:
     """Each model's mean cost per request and mean quality on ``data``; the hull and its
     reference points (the strongest and the cheapest model)."""
-    c = data.cost.mean(axis=0)
+    c = data.billed.mean(axis=0)
     q = data.reward.mean(axis=0)
     strongest = int(np.lexsort((c, -q))[0])
     cheapest = int(np.argmin(c))

@@ -142,3 +142,10 @@ def test_a_port_in_use_is_one_line_before_any_key(tmp_path):
     line = _one_error_line(out)
     assert f"cannot listen on 127.0.0.1:{port}" in line and "--port" in line
     assert "br_" not in out.stdout + out.stderr
+
+
+def test_a_missing_postgres_user_is_named(tmp_path):
+    out = _run(tmp_path, "tenants", "list", "--database-url",
+               f"postgresql+psycopg://nobody_{uuid.uuid4().hex[:6]}@{PG_HOSTPORT}/postgres")
+    line = _one_error_line(out)
+    assert "does not exist" in line and "createuser" in line

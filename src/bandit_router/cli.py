@@ -67,11 +67,11 @@ def serve(
 def migrate_cmd(database_url: Optional[str] = typer.Option(None, "--database-url")) -> None:
     """Create or upgrade the database schema to the newest version."""
     from bandit_router.store import migrate
-    from bandit_router.store.db import make_engine
+    from bandit_router.store.db import engine_for
 
     settings = _settings(database_url=database_url)
     announce_database(settings.database_url.get_secret_value())
-    migrate.upgrade(make_engine(settings.database_url.get_secret_value()))
+    migrate.upgrade(engine_for(settings))
     typer.echo("database is at the newest schema version")
 
 
@@ -112,10 +112,11 @@ def refit(database_url: Optional[str] = typer.Option(None, "--database-url"),
 @app.command("models")
 def models_cmd(file: Path = typer.Argument(..., help="models TOML to check and print")) -> None:
     """Validate a models TOML file and print the line-up with a sample call price."""
-    from bandit_router.catalog import CatalogError, load_catalog
+    from bandit_router.catalog import CatalogError, checked_for_registration, load_catalog
 
-    try:
-        line_up = load_catalog(file)
+    try:  # the checks `serve` makes when it registers the file
+        allowed = _settings().upstream_key_env_allow
+        line_up = [checked_for_registration(m, allowed) for m in load_catalog(file)]
     except CatalogError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -233,6 +234,30 @@ def tenants_budget(tenant_id: str,
     typer.echo(f"{tenant_id}: {limit_usd} USD per {period}, when exhausted: {on_exhausted}")
 
 
+@tenants_app.command("feedback-window")
+def tenants_feedback_window(
+    tenant_id: str,
+    window_s: Optional[float] = typer.Option(None, "--window-s", min=0.001,
+                                             help="seconds feedback is awaited; omit to switch off"),
+    default_reward: Optional[float] = typer.Option(None, "--default-reward", min=0.0, max=1.0,
+                                                   help="reward recorded when the window closes"),
+    late: str = typer.Option("reject", "--late", help="later feedback: reject (409) or replace"),
+    database_url: Optional[str] = DbOpt,
+) -> None:
+    """Set a tenant's feedback window and default reward (missing feedback)."""
+    from bandit_router.store.missing import LATE_POLICIES, set_feedback_window
+
+    if (window_s is None) != (default_reward is None) or late not in LATE_POLICIES:
+        typer.echo("error: give both --window-s and --default-reward (or neither, to switch the "
+                   "window off), and --late reject|replace", err=True)
+        raise typer.Exit(2)
+    _store_call(database_url, lambda s: set_feedback_window(s, tenant_id, window_s,
+                                                            default_reward, late))
+    typer.echo(f"{tenant_id}: " + (f"default reward {default_reward} after {window_s:g} s "
+                                   f"without feedback; late feedback: {late}"
+                                   if window_s is not None else "no feedback window"))
+
+
 @app.command("operator-key")
 def operator_key(database_url: Optional[str] = DbOpt) -> None:
     """Issue an additional operator key (printed once)."""
@@ -265,6 +290,79 @@ def demo(
         typer.echo("\nbandit-router demo: interrupted; it stopped everything it started and "
                    "deleted its database", err=True)
         raise typer.Exit(130) from None
+
+
+def _when(value: Optional[str], flag: str):
+    """An ISO date or time (UTC unless it says otherwise), or a clear error."""
+    from datetime import datetime, timezone
+
+    if value is None:
+        return None
+    try:
+        ts = datetime.fromisoformat(value)
+    except ValueError:
+        typer.echo(f"error: {flag} {value!r} is not an ISO date or time, e.g. 2026-12-01 or "
+                   "2026-12-01T12:00:00+00:00", err=True)
+        raise typer.Exit(2) from None
+    return ts.replace(tzinfo=timezone.utc) if ts.tzinfo is None else ts
+
+
+@app.command("export")
+def export_cmd(
+    out: Path = typer.Option(..., "--out", help="the archive to write, FILE.parquet "
+                             "(FILE.posteriors.parquet is written beside it)"),
+    since: Optional[str] = typer.Option(None, "--since", help="decisions made at or after"),
+    until: Optional[str] = typer.Option(None, "--until", help="decisions made before"),
+    tenant: Optional[str] = typer.Option(None, "--tenant", help="only this tenant's decisions"),
+    database_url: Optional[str] = DbOpt,
+) -> None:
+    """Archive decisions (propensities, features, candidates, feedback, usage) to Parquet."""
+    from bandit_router.jobs.archive import export_decisions
+    from bandit_router.store.db import engine_for
+
+    lo, hi = _when(since, "--since"), _when(until, "--until")
+    if out.suffix != ".parquet":
+        typer.echo("error: --out must name a .parquet file", err=True)
+        raise typer.Exit(2)
+    engine = engine_for(_settings(database_url=database_url))
+    try:
+        result = export_decisions(engine, lo, hi, out, tenant_id=tenant)
+    except OSError as exc:
+        typer.echo(f"error: cannot write {out}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+    typer.echo(f"wrote {result.rows} decisions to {result.path} "
+               f"({result.posteriors} posterior versions beside it)")
+
+
+@app.command("retention")
+def retention_cmd(
+    days: Optional[float] = typer.Option(None, "--days", min=0.001,
+                                         help="keep this many days [BANDIT_ROUTER_RETENTION_DAYS]"),
+    export_dir: Optional[Path] = typer.Option(
+        None, "--export-dir", help="export each range to DIR before dropping it "
+                                   "[BANDIT_ROUTER_RETENTION_EXPORT_DIR]"),
+    database_url: Optional[str] = DbOpt,
+) -> None:
+    """Create partitions ahead and drop decisions past the retention window, once (cron)."""
+    from bandit_router.jobs.lifecycle import maintain_partitions, run_retention
+
+    settings = _settings(database_url=database_url)
+    days = days if days is not None else settings.retention_days
+    if days is None:
+        typer.echo("error: give --days or set BANDIT_ROUTER_RETENTION_DAYS", err=True)
+        raise typer.Exit(2)
+    service = _service(database_url)
+    try:
+        made = maintain_partitions(service.engine, settings.partition_ahead_days)
+        result = run_retention(service.engine, days,
+                               export_dir=export_dir or settings.retention_export_dir)
+    finally:
+        service.engine.dispose()
+    typer.echo(json.dumps({"cutoff": result.cutoff.isoformat(), "dropped": result.dropped,
+                           "days": result.days, "kept_unlearnt": result.kept_unlearnt,
+                           "partitions_created": made, "skipped": result.skipped}))
 
 
 from bandit_router.ope.cli import evaluate  # noqa: E402

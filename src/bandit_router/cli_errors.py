@@ -73,6 +73,9 @@ def _database_error(exc) -> str:
         return (f"cannot use {where}: {reason}; check that its folder exists and is writable, "
                 "or set BANDIT_ROUTER_DATABASE_URL")
     u = make_url(url) if url else None
+    if "does not exist" in low and "role" in low and u is not None:
+        return (f"the user {u.username!r} does not exist on {u.host or 'localhost'}: create it "
+                "(`createuser`) or put another user in BANDIT_ROUTER_DATABASE_URL")
     if "does not exist" in low and "database" in low and u is not None:
         port = f" -p {u.port}" if u.port else ""
         user = f" -U {u.username}" if u.username else ""
@@ -97,7 +100,7 @@ def _setting_error(exc) -> str:
 def explain(exc: BaseException) -> str | None:
     """The one line that tells the user what failed and what to do, or None for a bug."""
     from pydantic import ValidationError
-    from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+    from sqlalchemy.exc import ArgumentError, InterfaceError, NoSuchModuleError, OperationalError
 
     if isinstance(exc, StartupError):
         return str(exc)
@@ -105,7 +108,7 @@ def explain(exc: BaseException) -> str | None:
         return f"{exc} (check a models file with `bandit-router models FILE`)"
     if isinstance(exc, ValidationError) and exc.title == "Settings":
         return _setting_error(exc)
-    if isinstance(exc, DBAPIError):
+    if isinstance(exc, (OperationalError, InterfaceError)):  # reaching it, not a query's bug
         return _database_error(exc)
     if isinstance(exc, (ArgumentError, NoSuchModuleError)):
         return f"BANDIT_ROUTER_DATABASE_URL is not a usable database URL; use {_URL_SHAPES}"

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 import platformdirs
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bandit_router.policy import DriftDetector, PolicySpec, Prior
@@ -81,6 +81,22 @@ class Settings(BaseSettings):
         True, description="the scheduler also refits (not only polls); set false on serving "
                           "replicas when one dedicated process refits, to keep the refit's CPU "
                           "and GIL time off the request path")
+
+    # Decision-log lifecycle (docs/operations.md).
+    lifecycle_interval_s: float = Field(
+        60.0, gt=0, description="how often a serving process records default rewards of "
+                                "closed feedback windows and maintains partitions/retention")
+    retention_days: float | None = Field(
+        None, gt=0, description="drop decisions and their feedback older than this many days "
+                                "(whole partitions on Postgres); unset = keep everything")
+    partition_ahead_days: int = Field(
+        7, ge=1, le=366, description="Postgres: daily partitions created this far ahead")
+    retention_export_dir: Path | None = Field(
+        None, description="before retention drops a day, export it to DIR/decisions-FROM-TO.parquet")
+    database_pooler: Literal["none", "session", "transaction"] = Field(
+        "none", description="what sits between the service and Postgres: PgBouncer in "
+                            "transaction pooling mode needs 'transaction' (no prepared "
+                            "statements, no session-level locks)")
 
     admin_key: SecretStr | None = Field(
         None, description="operator key for admin endpoints; generated and printed once if unset"
@@ -156,6 +172,14 @@ class Settings(BaseSettings):
     @classmethod
     def _zero_is_off(cls, v: float | None) -> float | None:
         return None if v is not None and v <= 0 else v
+
+    @model_validator(mode="after")
+    def _pooler_needs_postgres(self) -> "Settings":
+        if self.database_pooler != "none" and self.is_sqlite:
+            raise ValueError("BANDIT_ROUTER_DATABASE_POOLER applies to PostgreSQL only; the "
+                             "database URL is SQLite (unset the pooler, or point the URL at "
+                             "PgBouncer)")
+        return self
 
     @property
     def is_sqlite(self) -> bool:

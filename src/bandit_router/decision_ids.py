@@ -22,6 +22,7 @@ import re
 import secrets
 import threading
 import time
+from datetime import datetime, timezone
 from typing import NamedTuple
 
 BATCHED, COMMITTED = "w", "s"
@@ -49,6 +50,13 @@ def parse(decision_id: str) -> DecisionId | None:
     return DecisionId(origin, kind, int(seq, 16), int(ms, 16) / 1000.0)
 
 
+def decision_time(decision_id: str) -> datetime | None:
+    """When the decision ``decision_id`` was made (UTC), or None for an id of an older
+    version, which does not say."""
+    parsed = parse(decision_id)
+    return None if parsed is None else datetime.fromtimestamp(parsed.created_s, tz=timezone.utc)
+
+
 class IdIssuer:
     """One process's (one service's) ids. ``batched`` ids must be drawn in the order their
     rows are queued for the writer: hold :attr:`lock` across drawing and queueing."""
@@ -58,5 +66,6 @@ class IdIssuer:
         self.lock = threading.Lock()
         self._seq = itertools.count(1)  # next() is atomic: no two threads draw one number
 
-    def next(self, kind: str) -> str:
-        return f"{self.origin}{kind}{next(self._seq):010x}{int(time.time() * 1000):011x}"
+    def next(self, kind: str, now_ms: int | None = None) -> str:
+        ms = int(time.time() * 1000) if now_ms is None else now_ms
+        return f"{self.origin}{kind}{next(self._seq):010x}{ms:011x}"

@@ -20,7 +20,7 @@ from typing import Callable, TypeVar
 from sqlalchemy.orm import Session, sessionmaker
 
 from bandit_router.decision_ids import COMMITTED, IdIssuer, parse
-from bandit_router.store.decisions import first_decision_in
+from bandit_router.store.decisions import Expired, first_decision_in, missing_decision
 from bandit_router.store.errors import NotFound
 from bandit_router.store.writer import Logged, Unavailable
 
@@ -40,14 +40,18 @@ class DecisionLookup:
         return time.monotonic() + self.wait_s
 
     def missing(self, decision_id: str, tenant_id: str | None, state: Logged,
-                misses: int) -> float:
+                misses: int, deadline: float | None = None) -> float:
         """The lookup found no decision ``decision_id`` (for ``tenant_id``) ``misses`` times:
         raise :class:`NotFound` when it cannot still be on its way to the database (HTTP 404),
         else return how long to wait before looking again.
 
-        ``state`` is what this process's own writer knows of it."""
-        gone = NotFound(f"decision {decision_id!r} does not exist")
+        ``state`` is what this process's own writer knows of it; the database is asked for
+        at most until ``deadline``."""
         parsed = parse(decision_id)
+        if parsed is not None and time.time() - parsed.created_s > self.in_flight_s:
+            with self.sessions() as s:  # long out of any writer's buffer: gone, or expired
+                raise missing_decision(s, decision_id)
+        gone = NotFound(f"decision {decision_id!r} does not exist")
         if state is not Logged.UNKNOWN:  # this process logged it: the database is the truth
             raise gone
         if parsed is None:  # an id of an older version: look once more after the grace
@@ -58,8 +62,9 @@ class DecisionLookup:
             raise gone  # not in this process's buffer / committed before it was answered
         if abs(time.time() - parsed.created_s) > self.in_flight_s:
             raise gone  # no writer holds a decision this long (its process stopped)
-        with self.sessions() as s:
-            first = first_decision_in(s, *parsed.later_of_origin())
+        left = None if deadline is None else max(deadline - time.monotonic(), 0.001)
+        with self.sessions() as s, s.begin():
+            first = first_decision_in(s, *parsed.later_of_origin(), timeout_s=left)
         if first is not None:
             found_id, owner = first
             if found_id != decision_id:
@@ -77,12 +82,14 @@ class DecisionLookup:
         :class:`Unavailable` once ``deadline`` would pass. ``misses``: looks already made."""
         while True:
             if misses:
-                pause = self.missing(decision_id, tenant_id, state, misses)
+                pause = self.missing(decision_id, tenant_id, state, misses, deadline)
                 if time.monotonic() + pause >= deadline:
                     raise self.not_yet(decision_id)
                 time.sleep(pause)
             try:
                 return find()
+            except Expired:
+                raise
             except NotFound:
                 misses += 1
 

@@ -51,6 +51,10 @@ REFIT_SECONDS = Histogram("bandit_router_refit_duration_seconds", "Refit wall ti
 REFIT_FAILURES = Counter("bandit_router_refit_failures", "Refits that raised")
 DRIFT_ALARMS = Counter("bandit_router_drift_alarms", "Refits that found a model's reward "
                        "changed and forgot its older evidence", ["model"])
+DEFAULT_REWARDS = Counter("bandit_router_default_rewards", "Default rewards recorded because a "
+                          "decision's feedback window closed without feedback", ["tenant"])
+RETENTION_DROPPED = Counter("bandit_router_retention_dropped", "Decisions and feedback rows "
+                            "removed by retention (on Postgres: whole partitions)", ["table"])
 UPSTREAM_FAILURES = Counter(
     "bandit_router_upstream_failures", "Proxy tries that got no answer from a model (reason: "
     "the HTTP status, timeout, the connection error, MissingApiKey, stream_incomplete)",

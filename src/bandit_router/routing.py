@@ -133,7 +133,8 @@ class Router:
             rng = self._local.rng = np.random.default_rng(child)
         return rng
 
-    def decide(self, req: RouteRequest) -> RouteDecision:
+    def decide(self, req: RouteRequest, decision_id: str | None = None) -> RouteDecision:
+        """Choose a model for ``req``; ``decision_id`` names the decision (default: a UUID)."""
         models = self._models  # one consistent snapshot for this request
         posterior = self.posterior
         if not models:
@@ -205,7 +206,7 @@ class Router:
             if key in notes:
                 explanation[key] = notes[key]
         return RouteDecision(
-            decision_id=str(uuid.uuid4()),
+            decision_id=decision_id or str(uuid.uuid4()),
             model=chosen,
             fallbacks=[ids[i] for i in choice.ranking[1:]],
             propensity=choice.propensity,

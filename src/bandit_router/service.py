@@ -22,6 +22,7 @@ from bandit_router.config import Settings
 from bandit_router.decision_ids import BATCHED, COMMITTED, IdIssuer
 from bandit_router.features import FeatureSpec, Featurizer
 from bandit_router.jobs.refit import RefitConfig, RefitResult, refit
+from bandit_router.jobs.lifecycle import lifecycle_jobs
 from bandit_router.jobs.scheduler import start_scheduler
 from bandit_router.policy import Posterior
 from bandit_router.jobs.pacing import pace_tenants
@@ -32,7 +33,7 @@ from bandit_router import routing_config
 from bandit_router.tenancy import TenantState, tenant_request
 from bandit_router.store import migrate
 from bandit_router.store.codec import encode_features
-from bandit_router.store.db import (AsyncReader, make_engine, make_sessionmaker, ping,
+from bandit_router.store.db import (AsyncReader, engine_for, make_sessionmaker, ping,
                                     transaction)
 from bandit_router.store import spend
 from bandit_router.store.decisions import Outcome, record_decision
@@ -54,7 +55,7 @@ log = logging.getLogger(__name__)
 class Service:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.engine = make_engine(settings.database_url.get_secret_value())
+        self.engine = engine_for(settings)
         self.sessions: sessionmaker[Session] = make_sessionmaker(self.engine)
         self.ids = IdIssuer()
         self.feedback_engine = self._feedback_engine(settings)
@@ -87,7 +88,8 @@ class Service:
         self._auth_cache: OrderedDict[str, tuple[tenant_store.Principal, float]] = OrderedDict()
         self._auth_lock = threading.Lock()
         url = settings.database_url.get_secret_value()
-        self.key_reader = AsyncReader(url) if self.engine.dialect.name == "postgresql" else None
+        self.key_reader = (AsyncReader(url, pooler=settings.database_pooler)
+                           if self.engine.dialect.name == "postgresql" else None)
 
     def _feedback_engine(self, settings: Settings):
         """The feedback path's own connections (Postgres): each statement and each wait for a
@@ -95,8 +97,8 @@ class Service:
         committer, and with it every feedback of this process, for as long as the lock lasts."""
         if self.engine.dialect.name != "postgresql":
             return self.engine
-        return make_engine(settings.database_url.get_secret_value(), pool_size=4,
-                           max_overflow=8, statement_timeout_s=settings.feedback_wait_s)
+        return engine_for(settings, pool_size=4, max_overflow=8,
+                          statement_timeout_s=settings.feedback_wait_s)
 
     # -- lifecycle ----------------------------------------------------------------------
     def start(self, *, migrate_db: bool = True, scheduler: bool | None = None) -> None:
@@ -118,7 +120,7 @@ class Service:
                 self._scheduled_refit, self._scheduled_sync,
                 refit_interval_s=self.settings.refit_interval_s,
                 sync_interval_s=self.settings.posterior_poll_s,
-                run_refit=self.settings.refit_in_process,
+                run_refit=self.settings.refit_in_process, extra=lifecycle_jobs(self),
             )
 
     def _start_writers(self) -> None:
@@ -180,11 +182,10 @@ class Service:
             request = tenant_request(request, tenant)
         budget = tenant.budget if tenant is not None else None
         if budget is None:
-            decision = self.router.decide(request)
             writer = self.decision_writer
             if batched and writer is not None and self.settings.decision_batching:
-                return self._submit(writer, decision, tenant_id, metadata)
-            decision = replace(decision, decision_id=self.ids.next(COMMITTED))
+                return self._decide_and_queue(writer, request, tenant_id, metadata)
+            decision = self.router.decide(request, self.ids.next(COMMITTED))
             with transaction(self.sessions) as s:
                 record_decision(s, self._decision_row(decision, tenant_id, metadata, None))
             return decision
@@ -196,9 +197,9 @@ class Service:
             decision = self.router.decide(replace(
                 request, budget_remaining_usd=max(budget.limit_usd - committed, 0.0),
                 on_exhausted=budget.on_exhausted,
-                budget_retry_after_s=max((end - now).total_seconds(), 1.0)))
+                budget_retry_after_s=max((end - now).total_seconds(), 1.0)),
+                self.ids.next(COMMITTED))
             exhausted = decision.explanation.get("budget", {}).get("exhausted", False)
-            decision = replace(decision, decision_id=self.ids.next(COMMITTED))
             with transaction(self.sessions) as s:
                 limit = None if exhausted else budget.limit_usd
                 if spend.reserve(s, tenant_id, start, decision.estimated_cost_usd, limit):
@@ -210,15 +211,15 @@ class Service:
         raise BudgetExhausted("the tenant's budget is being used up by concurrent requests; "
                               "retry shortly", 1.0)
 
-    def _submit(self, writer: DecisionWriter, decision: RouteDecision, tenant_id: str | None,
-                metadata: dict | None) -> RouteDecision:
-        """Queue a decision for the background writer, under an id drawn in queue order
-        (see ``decision_ids``: what lets another process tell in-flight from unknown)."""
-        values = self._decision_values(decision, tenant_id, metadata)
+    def _decide_and_queue(self, writer: DecisionWriter, request: RouteRequest,
+                          tenant_id: str | None, metadata: dict | None) -> RouteDecision:
+        """Decide and queue the decision for the background writer, its id drawn in queue
+        order (see ``decision_ids``: what lets another process tell in-flight from unknown).
+        Deciding under the lock costs little: a decision is a fraction of a millisecond of
+        mostly GIL-bound work, and the API makes most of them on its event loop's one thread."""
         with self.ids.lock:
-            values["id"] = self.ids.next(BATCHED)
-            queued = writer.submit(values)
-        decision = replace(decision, decision_id=values["id"])
+            decision = self.router.decide(request, self.ids.next(BATCHED))
+            queued = writer.submit(self._decision_values(decision, tenant_id, metadata))
         if not queued:
             decision.explanation["logged"] = False
         return decision

@@ -89,11 +89,14 @@ def test_route_survives_a_database_outage_and_nothing_acknowledged_is_lost(clust
     assert refused, "no feedback was attempted while the database was down"
     assert all(e[1] == 503 and e[3] for e in refused), {(e[1], e[3]) for e in refused}
 
-    # The refused feedback, retried now, is accepted: its decisions were logged meanwhile.
+    # The refused feedback, retried now, is accepted: its decisions were logged meanwhile. A
+    # feedback whose commit was under way when its wait ran out (503 "did not store ... within")
+    # may have been stored as the database came back: its retry is then the identical repeat
+    # (200), which the 503 said it would be; the count below shows none was stored twice.
     with httpx.Client(base_url=server.base, headers=key, timeout=10) as c:
         for _, _, d, _ in refused:
             assert c.post("/v1/feedback", json={"decision_id": d, "reward": 1.0}
-                          ).status_code == 201
+                          ).status_code in (200, 201)
     engine = sa.create_engine(cluster.url)
     with engine.connect() as conn:
         decisions = set(conn.execute(sa.text("SELECT id FROM decisions")).scalars())

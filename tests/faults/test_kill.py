@@ -33,7 +33,15 @@ def test_sigkill_loses_no_acknowledged_feedback_and_retries_succeed(pg_url, make
             with lock:
                 acked[d] = r.json()["feedback_id"]
 
-    killer = threading.Timer(0.5, server.kill)
+    def kill_mid_stream() -> None:
+        """SIGKILL once some feedback is acknowledged (a fixed delay lands before the first
+        answer on a loaded machine, where the first eight take over 0.5 s)."""
+        deadline = time.monotonic() + 30
+        while len(acked) < 40 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        server.kill()
+
+    killer = threading.Thread(target=kill_mid_stream)
     killer.start()
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(post, decisions))

@@ -71,6 +71,22 @@ def test_a_full_information_batch_teaches_every_available_model():
     np.testing.assert_allclose(out.stats.b[2], X[2:].T @ rewards[2:, 2])
 
 
+def test_a_weighted_warm_start_counts_as_that_many_observations():
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((8, 4))
+    rewards = rng.random((8, 3))
+    empty = SufficientStats.empty(list(MODELS), 4)
+    spec = PolicySpec(drift=None)
+    full = learn(spec, empty, [Observations.full_information(MODELS, X, rewards)], now=0.0)
+    warm = learn(spec, empty, [Observations.full_information(MODELS, X, rewards, weight=0.25)],
+                 now=0.0)
+    assert list(warm.stats.n) == [2.0, 2.0, 2.0]
+    np.testing.assert_allclose(warm.stats.A, 0.25 * full.stats.A)
+    np.testing.assert_allclose(warm.stats.b, 0.25 * full.stats.b)
+    with pytest.raises(ValueError, match="weights must be ≥ 0"):
+        Observations(MODELS, np.zeros(1, dtype=np.intp), X[:1], rewards[:1, 0], weight=[-1.0])
+
+
 def test_the_spec_builds_each_policy_with_its_knobs():
     assert PolicySpec(kind="thompson", propensity_floor=0.02).policy() == \
         ThompsonSampling(propensity_floor=0.02)

@@ -175,3 +175,26 @@ def test_families_scenario_on_wordllama_features(tmp_path):
         0.0, abs=1e-9)  # the strongest model is a vertex of the hull
     res = runner.invoke(app, ["simulate", "--scenario", "families", "--featurizer", "bert"])
     assert res.exit_code == 2 and "hashed or wordllama" in res.output
+
+
+def test_runs_are_charged_each_calls_real_price_while_deciding_on_the_mean(tmp_path):
+    from simulations.data import load_responses
+    from tests.simulations.conftest import write_many
+
+    f = write_many(tmp_path / "bench.csv", 200, 5)
+    res = runner.invoke(app, [
+        "simulate", "--data", str(f), "--cost-weights", "0,100", "--policies",
+        "thompson,strongest", "--log", str(tmp_path / "log.csv"), "--json",
+        str(tmp_path / "s.json"), "--workers", "1", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    base = load_responses(f)
+    shuffled = base.shuffled(np.random.default_rng(0))
+    summary = json.loads((tmp_path / "s.json").read_text())
+    strongest = [r for r in summary["frontier"]["policies"]["strongest"]["runs"]]
+    j = base.models.index("big")
+    assert strongest[0]["cost_usd"] == pytest.approx(shuffled.charged[:, j].mean())
+    with (tmp_path / "log.csv").open() as fh:
+        import csv
+
+        rows = [r for r in csv.DictReader(fh) if r["policy"] == "strongest"]
+    np.testing.assert_allclose([float(r["cost_usd"]) for r in rows], shuffled.charged[:, j])

@@ -107,9 +107,12 @@ def test_routerbench_style_price_columns_are_prices_not_models(tmp_path):
         assert data.models == ("tiny", "coder", "mid", "big")  # ids, text, responses ignored
         assert set(np.unique(data.reward)) <= {0.0, 1.0}
         table = read_responses(f)
-        assert np.array_equal(data.cost, table.cost)
-        assert 0.0001 <= data.cost[:, 0].min() and data.cost[:, 3].max() <= 0.012
-        assert len(np.unique(data.cost[:, 3])) > 30  # per request, not a flat price
+        assert np.array_equal(data.charged, table.cost)  # runs are charged each call's price
+        assert np.array_equal(data.billed, table.cost)
+        assert 0.0001 <= data.charged[:, 0].min() and data.charged[:, 3].max() <= 0.012
+        assert len(np.unique(data.charged[:, 3])) > 30  # per request, not a flat price
+        # deciding, a router cannot know the answer's length: it sees each model's mean price
+        np.testing.assert_allclose(data.cost, np.tile(table.cost.mean(axis=0), (40, 1)))
 
 
 def test_flat_costs_override_the_price_columns(tmp_path):
@@ -117,7 +120,8 @@ def test_flat_costs_override_the_price_columns(tmp_path):
 
     f = write_many(tmp_path / "bench.csv", 20, 1)
     data = load_responses(f, costs={"big": 0.05})
-    assert np.all(data.cost[:, 3] == 0.05) and data.cost[:, 0].std() > 0
+    assert np.all(data.cost[:, 3] == 0.05) and np.all(data.charged[:, 3] == 0.05)
+    assert data.charged[:, 0].std() > 0 and data.cost[:, 0].std() < 1e-15
 
 
 @pytest.mark.parametrize("bad, said", [("", "is missing"), ("-0.01", "is '-0.01'"),
@@ -179,7 +183,9 @@ def test_the_families_world_is_seeded_and_has_the_promised_shape():
     mean_cost = a.cost.mean(axis=0)
     assert mean_cost.max() > 50 * mean_cost.min()
     assert ((a.reward >= 0) & (a.reward <= 1)).all()
-    models, _, _, expected, cost, texts, fam = families.generate(3, 3000)
+    w = families.generate(3, 3000)
+    expected, cost, texts, fam = w.expected, w.charged, w.texts, w.family
+    assert np.corrcoef(w.quoted[:, 0], w.charged[:, 0])[0, 1] < 0.9  # answers vary in length
     order = np.argsort(cost.mean(axis=0))
     cheap = order[:6]  # the six cheapest models
     assert cost[:, cheap].mean(axis=0).max() <= 0.5 * cost[:, order[6]].mean()

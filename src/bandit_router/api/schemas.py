@@ -189,10 +189,29 @@ TenantId = Annotated[str, StringConstraints(min_length=1, max_length=64,
                                             pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 
 
+class FeedbackWindowIn(Strict):
+    """Missing feedback: after ``window_s`` without feedback, ``default_reward`` is recorded."""
+    window_s: Finite | None = Field(None, gt=0, le=366 * 86_400, description="seconds after "
+                                    "a decision that feedback is awaited; null = no window")
+    default_reward: Finite | None = Field(None, ge=0.0, le=1.0, description="the reward "
+                                          "recorded when the window closes without feedback")
+    late_feedback: Literal["reject", "replace"] = Field(
+        "reject", description="feedback after the window: 409 (reject), or it replaces the "
+                              "default once (replace)")
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> "FeedbackWindowIn":
+        if (self.window_s is None) != (self.default_reward is None):
+            raise ValueError("set both `window_s` and `default_reward` (or neither, to switch "
+                             "the feedback window off)")
+        return self
+
+
 class TenantIn(Strict):
     name: Annotated[Text, StringConstraints(min_length=1, max_length=200)]
     id: TenantId | None = Field(None, description="optional; generated when absent")
     p95_latency_ms: Finite | None = Field(None, gt=0, le=3_600_000)
+    feedback_window: FeedbackWindowIn | None = None
 
 
 class BudgetIn(Strict):
@@ -219,12 +238,19 @@ class BudgetOut(BaseModel):
     on_exhausted: str
 
 
+class FeedbackWindowOut(BaseModel):
+    window_s: float
+    default_reward: float
+    late_feedback: str
+
+
 class TenantOut(BaseModel):
     id: str
     name: str
     p95_latency_ms: float | None
     budget: BudgetOut | None
     trust_reported_cost: bool = False
+    feedback_window: FeedbackWindowOut | None = None
 
 
 class KeyIn(Strict):

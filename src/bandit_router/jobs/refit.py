@@ -4,7 +4,8 @@ The newest stored posterior carries its sufficient statistics and the id of the 
 feedback row it has seen (the watermark). A refit decays those statistics to now, adds the
 rows that arrived since, fits, and stores the result as a new version in one transaction:
 a refit that crashes half-way stores nothing, and the previous version keeps serving.
-Only one process refits at a time (Postgres advisory lock; on SQLite, a process lock).
+Only one process refits at a time (a Postgres advisory lock held in a transaction of its
+own, which also holds through PgBouncer's transaction pooling; on SQLite, a process lock).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from bandit_router.config import Settings
 from bandit_router.policy import Observations, PolicySpec, Posterior, SufficientStats, learn
-from bandit_router.store.locks import REFIT_LOCK, release_session_lock, try_session_lock
+from bandit_router.store.locks import REFIT_LOCK, held_lock
 from bandit_router.store.posteriors import (
     feedback_high_water_mark,
     load_posterior,
@@ -55,19 +56,15 @@ def refit(engine: Engine, cfg: RefitConfig, *, force: bool = False,
           now: float | None = None) -> RefitResult:
     """Store a new posterior version if there is new feedback (or ``force``)."""
     start = time.perf_counter()
-    with engine.connect() as conn:
-        session = Session(bind=conn)
-        if not try_session_lock(session, REFIT_LOCK):
-            session.rollback()
+    # The lock is held in a transaction of its own connection (pooler-safe, see locks.py).
+    with held_lock(engine, REFIT_LOCK) as mine:
+        if not mine:
             return RefitResult(None, 0, 0, time.perf_counter() - start, "locked")
-        session.commit()
-        try:
-            return _refit_locked(session, cfg, force, start, now)
-        finally:
-            session.rollback()
-            release_session_lock(session, REFIT_LOCK)
-            session.commit()
-            session.close()
+        with Session(engine) as session:
+            try:
+                return _refit_locked(session, cfg, force, start, now)
+            finally:
+                session.rollback()
 
 
 def _refit_locked(session: Session, cfg: RefitConfig, force: bool, start: float,

@@ -52,8 +52,9 @@ def evaluate(
     tenant: Optional[str] = typer.Option(None, "--tenant", help="only this tenant's decisions"),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="the newest N decisions"),
     log: Optional[Path] = typer.Option(
-        None, "--log", help="simulation log CSV (step, request_id, model, propensity, reward, "
-        "cost_usd) instead of the database"),
+        None, "--log", help="an archive FILE.parquet (bandit-router export), or a simulation "
+        "log CSV (step, request_id, model, propensity, reward, cost_usd), instead of the "
+        "database"),
     run: Optional[str] = typer.Option(None, "--run",
                                       help="POLICY:SEED:COST_WEIGHT of a multi-run log"),
     data: Optional[Path] = typer.Option(
@@ -93,7 +94,11 @@ def evaluate(
         raise typer.BadParameter(str(exc)) from None
     learner = settings.policy_spec()
     try:
-        if log is not None:
+        if log is not None and log.suffix == ".parquet":  # an archive (bandit-router export)
+            logged, posteriors = _archive(log, learner.prior, since=since, until=until,
+                                          tenant_id=tenant, limit=limit)
+            result = _estimate(cand, logged, posteriors, config, seed)
+        elif log is not None:
             # The replay learns as the simulator's defaults do, in decisions, without the
             # change detector.
             replayed = replace(learner, half_life=half_life or None, drift=None)
@@ -122,16 +127,24 @@ def _estimate(cand: Candidate, logged: LoggedBandit, posteriors: PosteriorSource
 def _from_database(cand, settings, prior, config, seed, **filters):
     from bandit_router.cli_errors import announce_database
     from bandit_router.ope.sources import from_database
-    from bandit_router.store.db import make_engine, make_sessionmaker
+    from bandit_router.store.db import engine_for, make_sessionmaker
 
     announce_database(settings.database_url.get_secret_value())
-    engine = make_engine(settings.database_url.get_secret_value())
+    engine = engine_for(settings)
     try:
         with make_sessionmaker(engine)() as session:
             logged, posteriors = from_database(session, prior=prior, **filters)
             return _estimate(cand, logged, posteriors, config, seed)
     finally:
         engine.dispose()
+
+
+def _archive(path, prior, **filters):
+    from bandit_router.ope.archive import read_archive
+    from bandit_router.ope.sources import from_rows
+
+    rows, versions, payload = read_archive(path, **filters)
+    return from_rows(rows, versions, payload, prior=prior)
 
 
 def _simulation(log: Path, run: str | None, data: Path | None, pricing: tuple,

@@ -13,6 +13,7 @@ import csv
 from dataclasses import replace
 from datetime import datetime
 from functools import lru_cache
+from typing import Callable
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +44,15 @@ def from_database(
     when there is none. The posterior loader reads through ``session``: keep it open.
     """
     rows = logged_decisions(session, since=since, until=until, tenant_id=tenant_id, limit=limit)
+    return from_rows(rows, posterior_versions(session),
+                     lambda version: load_posterior(session, version).payload, prior=prior)
+
+
+def from_rows(rows, stored_versions, payload: Callable[[int], bytes], *,
+              prior: Prior) -> tuple[LoggedBandit, PosteriorSource]:
+    """:func:`from_database` on rows already read (from the database or an archive):
+    ``rows`` as ``store.logged.logged_decisions`` gives them, ``stored_versions`` as
+    ``posterior_versions``, ``payload(version)`` the stored posterior's bytes."""
     excluded = {"without feedback": 0, "with an error and no reward (no answer to judge)": 0,
                 "logged with another feature size": 0}
     kept = []
@@ -76,12 +86,12 @@ def from_database(
     cost = np.array([_first_known(r.feedback_cost_usd, r.usage_cost_usd, r.estimated_cost_usd)
                      for r in kept])
 
-    stored = [v for v in posterior_versions(session) if v.feature_dim == dim]
+    stored = [v for v in stored_versions if v.feature_dim == dim]
     data = LoggedBandit(
         arms=arms, actions=np.array([col[r.model_id] for r in kept], dtype=np.intp),
         rewards=reward, costs=cost, propensities=np.array([r.propensity for r in kept], float),
         eligible=eligible, X=np.array([decode_features(r.features) for r in kept]).reshape(n, dim),
-        arm_costs=arm_costs, versions=_resolve_versions(kept, stored),
+        arm_costs=arm_costs, versions=resolve_versions(kept, stored),
         logged_cost_weight=np.array([r.cost_weight for r in kept], float),
         excluded={key: v for key, v in excluded.items() if v},
     )
@@ -90,7 +100,7 @@ def from_database(
     def posterior(version: int) -> Posterior:
         if version == 0:
             return Posterior.from_prior([], dim, prior)
-        return Posterior.from_bytes(load_posterior(session, version).payload)
+        return Posterior.from_bytes(payload(version))
 
     return data, posterior
 
@@ -99,7 +109,7 @@ def _first_known(*values: float | None) -> float:
     return float(next((v for v in values if v is not None), 0.0))
 
 
-def _resolve_versions(rows, stored) -> np.ndarray:
+def resolve_versions(rows, stored) -> np.ndarray:
     """Each decision's live version if stored, else the newest stored before it, else 0."""
     known = {int(v.version) for v in stored}
     times = [v.created_at for v in stored]

@@ -29,39 +29,53 @@ from bandit_router.policy.stats import SufficientStats
 @dataclass(frozen=True)
 class Observations:
     """Row ``i``: model ``models[arm[i]]`` at context ``X[i]`` earned ``reward[i]``, observed at
-    ``times[i]`` (None: at ``now``, full weight)."""
+    ``times[i]`` (None: at ``now``, full weight). ``weight[i]`` says how many observations'
+    worth of evidence the row is (None: one each), e.g. below 1 for a warm start from offline
+    evaluations; the change detector reads residuals, not weights."""
 
     models: tuple[str, ...]
     arm: np.ndarray  # (n,) indices into models
     X: np.ndarray  # (n, d)
     reward: np.ndarray  # (n,)
     times: np.ndarray | None = None  # (n,)
+    weight: np.ndarray | None = None  # (n,) ≥ 0
 
     def __post_init__(self) -> None:
         n = len(self.arm)
-        if self.X.shape[0] != n or len(self.reward) != n or (
-                self.times is not None and len(self.times) != n):
-            raise ValueError("observations need one context, reward and time per row")
+        if self.X.shape[0] != n or len(self.reward) != n or any(
+                a is not None and len(a) != n for a in (self.times, self.weight)):
+            raise ValueError("observations need one context, reward, time and weight per row")
+        if self.weight is not None and not np.all(np.asarray(self.weight) >= 0):
+            raise ValueError("observation weights must be ≥ 0")
 
     @classmethod
     def of_models(cls, models: Sequence[str], X: np.ndarray, reward: np.ndarray,
                   times: np.ndarray | None = None) -> "Observations":
-        """Rows named by model, e.g. logged feedback joined to its decisions."""
-        names, arm = np.unique(np.asarray(models, dtype=str), return_inverse=True)
-        return cls(tuple(names.tolist()), arm.astype(np.intp).reshape(-1), X, reward, times)
+        """Rows named by model, e.g. logged feedback joined to its decisions; ``models`` of the
+        result are the names in sorted order."""
+        first: dict[str, int] = {}  # a dict, not np.unique: 5x faster on 20,000 names
+        code = np.fromiter((first.setdefault(m, len(first)) for m in models), dtype=np.intp,
+                           count=len(models))
+        names = sorted(first)
+        rank = np.empty(len(names), dtype=np.intp)
+        rank[[first[m] for m in names]] = np.arange(len(names))
+        return cls(tuple(names), rank[code], X, reward, times)
 
     @classmethod
     def full_information(cls, models: Sequence[str], X: np.ndarray, rewards: np.ndarray,
-                         times: np.ndarray | None = None,
-                         available: np.ndarray | None = None) -> "Observations":
-        """Every model's outcome ``rewards[i, k]`` on request ``i`` (where ``available[i, k]``)."""
+                         times: np.ndarray | None = None, available: np.ndarray | None = None,
+                         weight: float | np.ndarray | None = None) -> "Observations":
+        """Every model's outcome ``rewards[i, k]`` on request ``i`` (where ``available[i, k]``),
+        each worth ``weight`` observations (a number, or one per cell)."""
         n, k = rewards.shape
         rows, arm = np.repeat(np.arange(n), k), np.tile(np.arange(k), n)
         if available is not None:
             ok = available[rows, arm]
             rows, arm = rows[ok], arm[ok]
+        w = None if weight is None else np.broadcast_to(
+            np.asarray(weight, dtype=np.float64), (n, k))[rows, arm]
         return cls(tuple(models), arm, X[rows], rewards[rows, arm],
-                   None if times is None else times[rows])
+                   None if times is None else times[rows], w)
 
     def __len__(self) -> int:
         return len(self.arm)
@@ -101,7 +115,7 @@ def learn(spec: PolicySpec, stats: SufficientStats, batches: Iterable[Observatio
         if spec.drift is not None:
             alarms += spec.drift.scan(stats, fitted, arm_idx, batch.X, batch.reward)
         stats.update(arm_idx, batch.X, batch.reward, times=batch.times,
-                     half_life=spec.half_life)
+                     half_life=spec.half_life, weight=batch.weight)
         rows += len(batch)
     posterior = Posterior.fit(stats, spec.prior, version)
     return Learned(stats, posterior, tuple(dict.fromkeys(alarms)), rows)

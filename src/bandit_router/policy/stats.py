@@ -86,8 +86,10 @@ class SufficientStats:
         r: np.ndarray,
         times: np.ndarray | None = None,
         half_life: float | None = None,
+        weight: np.ndarray | None = None,
     ) -> None:
-        """Add observations (arm index, features, reward) observed at ``times``.
+        """Add observations (arm index, features, reward) observed at ``times``, each worth
+        ``weight`` observations (None: one).
 
         Rows observed before the reference time ``t`` are down-weighted by their age; call
         ``decay_to`` first to move ``t`` forward.
@@ -102,6 +104,8 @@ class SufficientStats:
             w = 0.5 ** (age / half_life)
         else:
             w = np.ones(len(r))
+        if weight is not None:
+            w = w * np.asarray(weight, dtype=np.float64)
         order = np.argsort(arm_idx, kind="stable")
         arm_sorted = arm_idx[order]
         bounds = np.flatnonzero(np.diff(arm_sorted)) + 1

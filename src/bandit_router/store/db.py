@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -10,6 +11,8 @@ import psycopg
 from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger(__name__)
 
 
 def _sqlite_folder(url: str) -> None:
@@ -24,9 +27,20 @@ def _sqlite_folder(url: str) -> None:
 
 
 def make_engine(url: str, *, pool_size: int = 20, max_overflow: int = 10,
-                statement_timeout_s: float | None = None) -> Engine:
-    """``statement_timeout_s`` (Postgres): every statement, and every wait for a lock, of
-    this engine's connections gives up after this long (an OperationalError)."""
+                statement_timeout_s: float | None = None, pooler: str = "none") -> Engine:
+    """An engine for ``url``.
+
+    ``statement_timeout_s`` (Postgres): every statement, and every wait for a lock, of this
+    engine's connections gives up after this long (an OperationalError).
+
+    ``pooler="transaction"``: Postgres is reached through a transaction-pooling proxy
+    (PgBouncer ``pool_mode = transaction``), where consecutive transactions of one connection
+    may run on different server sessions, so nothing may outlive a transaction: psycopg's
+    automatic prepared statements are switched off (``prepare_threshold=None``) and so are
+    the explicit ones (:func:`prepares`); the timeouts are set in each transaction
+    (``SET LOCAL``) instead of as start-up options, which PgBouncer refuses. The locks the
+    service holds are transaction-scoped or held in one transaction (``store.locks``); it
+    uses no LISTEN/NOTIFY and no session settings."""
     if url.startswith("sqlite"):
         _sqlite_folder(url)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
@@ -47,11 +61,53 @@ def make_engine(url: str, *, pool_size: int = 20, max_overflow: int = 10,
     # get new connections. The pool is sized for the request thread pool (40 threads):
     # overflow connections are closed after use, and opening one costs milliseconds.
     connect_args: dict = {"connect_timeout": 5}
-    if statement_timeout_s is not None:
-        ms = max(int(statement_timeout_s * 1000), 1)
-        connect_args["options"] = f"-c statement_timeout={ms} -c lock_timeout={ms}"
-    return create_engine(url, pool_size=pool_size, max_overflow=max_overflow,
-                         connect_args=connect_args)
+    timeout_ms = None if statement_timeout_s is None else max(int(statement_timeout_s * 1000), 1)
+    if timeout_ms is not None and pooler != "transaction":
+        connect_args["options"] = f"-c statement_timeout={timeout_ms} -c lock_timeout={timeout_ms}"
+    if pooler == "transaction":
+        connect_args["prepare_threshold"] = None
+    engine = create_engine(url, pool_size=pool_size, max_overflow=max_overflow,
+                           connect_args=connect_args)
+
+    if timeout_ms is not None and pooler == "transaction":
+        @event.listens_for(engine, "begin")
+        def _timeouts(conn) -> None:
+            conn.exec_driver_sql(f"SET LOCAL statement_timeout = {timeout_ms}")
+            conn.exec_driver_sql(f"SET LOCAL lock_timeout = {timeout_ms}")
+
+    @event.listens_for(engine, "handle_error")
+    def _explain(context) -> None:
+        explain_pooler_error(context.original_exception)
+
+    return engine
+
+
+_POOLER_ERRORS = (psycopg.errors.InvalidSqlStatementName,  # prepared statement does not exist
+                  psycopg.errors.DuplicatePreparedStatement)
+
+
+def explain_pooler_error(exc: BaseException) -> None:
+    """A prepared statement that vanished or already exists means the connection goes
+    through a transaction-pooling proxy while the service thinks it does not: say so, loudly,
+    with the setting that fixes it (every such error is logged; the request gets a 503)."""
+    if isinstance(exc, _POOLER_ERRORS):
+        log.error("the database connection goes through a transaction-pooling proxy (e.g. "
+                  "PgBouncer pool_mode=transaction): prepared statements do not survive it (%s). "
+                  "Set BANDIT_ROUTER_DATABASE_POOLER=transaction, or use session pooling",
+                  str(exc).splitlines()[0])
+
+
+def engine_for(settings, **options) -> Engine:
+    """The engine :class:`~bandit_router.config.Settings` describe (URL and pooler);
+    ``options`` as :func:`make_engine` takes them."""
+    return make_engine(settings.database_url.get_secret_value(), pooler=settings.database_pooler,
+                       **options)
+
+
+def prepares(raw: psycopg.Connection) -> bool:
+    """Whether a statement may be prepared on this connection (not behind a transaction
+    pooler, where a prepared statement lives on one server session only)."""
+    return raw.prepare_threshold is not None
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
@@ -74,7 +130,8 @@ def raw_connection(engine: Engine) -> Iterator[psycopg.Connection]:
     with engine.connect() as conn:
         try:
             yield conn.connection.driver_connection
-        except psycopg.Error:
+        except psycopg.Error as exc:
+            explain_pooler_error(exc)
             conn.invalidate()
             raise
 
@@ -96,9 +153,11 @@ class AsyncReader:
     like every other database error.
     """
 
-    def __init__(self, url: str, *, size: int = 8, timeout_s: float = 5.0) -> None:
+    def __init__(self, url: str, *, size: int = 8, timeout_s: float = 5.0,
+                 pooler: str = "none") -> None:
         self.conninfo = make_url(url).set(drivername="postgresql").render_as_string(
             hide_password=False)
+        self.prepare = pooler != "transaction"
         self.size, self.timeout_s = size, timeout_s
         self._loop = None
 
@@ -119,7 +178,7 @@ class AsyncReader:
         conn = None
         try:
             conn = await self._acquire(idle)
-            cur = await asyncio.wait_for(conn.execute(sql, params, prepare=True),
+            cur = await asyncio.wait_for(conn.execute(sql, params, prepare=self.prepare),
                                          self.timeout_s)
             row = await cur.fetchone()
         except BaseException as exc:  # also a cancelled request: never leak a slot
@@ -128,6 +187,7 @@ class AsyncReader:
                 if not conn.closed:
                     asyncio.get_running_loop().create_task(conn.close())
             if isinstance(exc, (psycopg.Error, OSError, asyncio.TimeoutError)):
+                explain_pooler_error(exc)
                 raise OperationalError(sql, None, exc) from exc
             raise
         idle.put_nowait(conn)
@@ -143,7 +203,8 @@ class AsyncReader:
         self._open += 1
         try:
             return await psycopg.AsyncConnection.connect(
-                self.conninfo, autocommit=True, connect_timeout=max(1, int(self.timeout_s)))
+                self.conninfo, autocommit=True, connect_timeout=max(1, int(self.timeout_s)),
+                prepare_threshold=5 if self.prepare else None)
         except BaseException:
             self._open -= 1
             raise

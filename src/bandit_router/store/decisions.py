@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import math
+from datetime import datetime, timezone
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from bandit_router.decision_ids import decision_time
 from bandit_router.store.errors import NotFound
-from bandit_router.store.schema import DecisionRow, FeedbackRow
+from bandit_router.store.schema import DecisionRow, FeedbackRow, RetentionRow
 
 FEEDBACK_FIELDS = ("reward", "input_tokens", "output_tokens", "cost_usd", "latency_ms", "error")
 
@@ -18,20 +20,48 @@ def record_decision(session: Session, row: DecisionRow) -> None:
     session.add(row)
 
 
+class Expired(NotFound):
+    """The decision was made before the retention window and has been removed (HTTP 404)."""
+
+
 def get_decision(session: Session, decision_id: str, tenant_id: str | None = None) -> DecisionRow:
     row = session.get(DecisionRow, decision_id)
     if row is None or (tenant_id is not None and row.tenant_id != tenant_id):
-        raise NotFound(f"decision {decision_id!r} does not exist")
+        raise missing_decision(session, decision_id)
     return row
 
 
-def first_decision_in(session: Session, lowest: str, highest: str) -> tuple[str, str | None] | None:
+def first_decision_in(session: Session, lowest: str, highest: str,
+                      timeout_s: float | None = None) -> tuple[str, str | None] | None:
     """The decision with the smallest id in ``[lowest, highest]`` and its tenant, or None
-    (a range scan of the primary key: one index lookup)."""
+    (a range scan of the primary key: one index lookup). On Postgres, with ``timeout_s``,
+    the query gives up after that long (an OperationalError), a locked table included."""
+    if timeout_s is not None and session.get_bind().dialect.name == "postgresql":
+        ms = max(int(timeout_s * 1000), 1)
+        for setting in ("statement_timeout", "lock_timeout"):
+            session.execute(text(f"SET LOCAL {setting} = {ms}"))
     row = session.execute(select(DecisionRow.id, DecisionRow.tenant_id)
                           .where(DecisionRow.id >= lowest, DecisionRow.id <= highest)
                           .order_by(DecisionRow.id).limit(1)).first()
     return None if row is None else (row[0], row[1])
+
+
+def missing_decision(session: Session, decision_id: str) -> NotFound:
+    """What to answer for a decision id that is not (or no longer) in the log: the one
+    lookup outcome of a missing decision. :class:`Expired` when the id says the decision was
+    made before what retention has removed, else :class:`NotFound`."""
+    made = decision_time(decision_id)
+    state = session.get(RetentionRow, "decisions") if made is not None else None
+    if state is not None and made < utc(state.expired_before):
+        return Expired(f"decision {decision_id!r} has expired: decisions made before "
+                       f"{utc(state.expired_before).isoformat()} were removed by retention "
+                       "(BANDIT_ROUTER_RETENTION_DAYS), and feedback for it cannot be stored")
+    return NotFound(f"decision {decision_id!r} does not exist")
+
+
+def utc(ts: datetime) -> datetime:
+    """SQLite returns naive datetimes; the service always stores UTC."""
+    return ts.replace(tzinfo=timezone.utc) if ts.tzinfo is None else ts
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,10 @@ refit that resumes from the mark never skips a row whose transaction was still o
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
+from typing import Iterator
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.orm import Session
 
 # Every advisory lock number of bandit-router, here and nowhere else ("br" = 0x6272).
@@ -21,6 +23,8 @@ REFIT_LOCK = 0x6272_0002
 # a time (two inserting the same row would fail one worker's start-up, and with it uvicorn).
 MODELS_LOCK = 0x6272_0003
 OPERATOR_KEY_LOCK = 0x6272_0004
+# Partition maintenance and retention: one process at a time (store/partitions.py).
+MAINTENANCE_LOCK = 0x6272_0005
 
 _local_locks: dict[int, threading.Lock] = {REFIT_LOCK: threading.Lock()}
 
@@ -41,15 +45,35 @@ def exclusive_xact_lock(session: Session | Connection, key: int) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
 
 
-def try_session_lock(session: Session, key: int) -> bool:
-    """Take ``key`` for the life of the session's connection (Postgres) or process (SQLite)."""
-    if _is_postgres(session):
-        return bool(session.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
-    return _local_locks[key].acquire(blocking=False)
+def try_xact_lock(db: Session | Connection, key: int) -> bool:
+    """Take ``key`` until the transaction ends if it is free; whether it was taken (SQLite:
+    always, one process owns the database)."""
+    if not _is_postgres(db):
+        return True
+    return bool(db.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": key}).scalar())
 
 
-def release_session_lock(session: Session, key: int) -> None:
-    if _is_postgres(session):
-        session.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-    else:
-        _local_locks[key].release()
+@contextmanager
+def held_lock(engine: Engine, key: int) -> Iterator[bool]:
+    """Try ``key`` for the duration of the block; yields whether it was taken.
+
+    On Postgres the lock is transaction-scoped, taken in a transaction of a connection of its
+    own that stays open until the block ends: unlike a session-level lock it survives a
+    transaction-pooling proxy (PgBouncer), whose sessions change between transactions, and it
+    is released whatever happens (the transaction ends, or the connection dies). On SQLite, a
+    process lock (one process owns the database).
+    """
+    if engine.dialect.name != "postgresql":
+        lock = _local_locks[key]
+        got = lock.acquire(blocking=False)
+        try:
+            yield got
+        finally:
+            if got:
+                lock.release()
+        return
+    with engine.connect() as conn:
+        try:
+            yield try_xact_lock(conn, key)
+        finally:
+            conn.rollback()

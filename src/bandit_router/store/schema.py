@@ -69,6 +69,7 @@ class DecisionRow(Base):
 
 class FeedbackRow(Base):
     __tablename__ = "feedback"
+    __table_args__ = {"sqlite_autoincrement": True}  # ids are never reused (see migration 0005)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     decision_id: Mapped[str] = mapped_column(
@@ -83,6 +84,12 @@ class FeedbackRow(Base):
     error: Mapped[str | None] = mapped_column(Text)
     # What the decision cost, settled once: cost_usd, else tokens × prices, else the estimate.
     charged_usd: Mapped[float | None] = mapped_column(Float)
+    # Who gave the reward: "app" (within the window), "default" (the tenant's default reward,
+    # recorded when the window closed without feedback) or "late" (replaced a default).
+    origin: Mapped[str] = mapped_column(String(16), default="app", server_default="app")
+    # The decision's created_at: the key feedback is partitioned by on Postgres (with its
+    # decision), so that "one feedback per decision" is a unique key of the partitioned table.
+    decision_created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class PosteriorRow(Base):
@@ -106,9 +113,8 @@ class UsageRow(Base):
 
     __tablename__ = "usage"
 
-    decision_id: Mapped[str] = mapped_column(
-        String(36), ForeignKey("decisions.id", ondelete="CASCADE"), primary_key=True
-    )
+    # No foreign key: usage outlives its decision when retention drops old decisions.
+    decision_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     model_id: Mapped[str] = mapped_column(String(200))
     input_tokens: Mapped[int | None] = mapped_column(Integer)
@@ -134,6 +140,13 @@ class TenantRow(Base):
     # Charge this tenant's decisions at the cost its app reports, even below what the service
     # measured or estimated (set by the operator; see Service._charged).
     trust_reported_cost: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Missing feedback: after feedback_window_s without feedback a decision gets default_reward
+    # (origin "default"); late_feedback "replace" lets later feedback replace it, else 409.
+    feedback_window_s: Mapped[float | None] = mapped_column(Float)
+    default_reward: Mapped[float | None] = mapped_column(Float)
+    late_feedback: Mapped[str | None] = mapped_column(String(16))
+    # Decisions made before this already had their default recorded (the job's watermark).
+    defaults_through: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class ApiKeyRow(Base):
@@ -168,6 +181,16 @@ class SpendRow(Base):
     period_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
     committed_usd: Mapped[float] = mapped_column(Float)
     n_decisions: Mapped[int] = mapped_column(BigInteger)
+
+
+class RetentionRow(Base):
+    """What retention has removed: decisions made before ``expired_before`` are gone."""
+
+    __tablename__ = "retention"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)  # "decisions"
+    expired_before: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class RoutingConfigRow(Base):

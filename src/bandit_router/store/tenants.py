@@ -14,7 +14,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from bandit_router.store.db import raw_connection
+from bandit_router.store.db import prepares, raw_connection
 from bandit_router.store.errors import Conflict, NotFound
 from bandit_router.store.schema import ApiKeyRow, TenantRow
 
@@ -118,7 +118,7 @@ def key_row(engine: Engine, digest: str) -> KeyRow | None:
         try:
             with raw_connection(engine) as raw:
                 raw.autocommit = True
-                found = raw.execute(KEY_SQL, (digest,), prepare=True).fetchone()
+                found = raw.execute(KEY_SQL, (digest,), prepare=prepares(raw)).fetchone()
                 raw.autocommit = False
         except psycopg.Error as exc:  # the callers handle SQLAlchemy's errors
             raise OperationalError("api key lookup", None, exc) from exc

@@ -34,9 +34,10 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, ProgrammingErr
 from sqlalchemy.orm import Session, sessionmaker
 
 from bandit_router.store.db import raw_connection
-from bandit_router.store.decisions import FEEDBACK_FIELDS, Outcome
-from bandit_router.store.errors import Conflict, NotFound, StoreError
+from bandit_router.store.decisions import FEEDBACK_FIELDS, Outcome, missing_decision
+from bandit_router.store.errors import Conflict, StoreError
 from bandit_router.store.locks import FEEDBACK_LOCK, shared_xact_lock
+from bandit_router.store.missing import closed_windows, drop_defaults, window_closed
 from bandit_router.store.schema import DecisionRow, FeedbackRow, SpendRow, UsageRow
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ _JSON_COLUMNS = {c.name for c in DecisionRow.__table__.columns
 _PG_INSERT_DECISIONS = (
     f"INSERT INTO decisions ({', '.join(_DECISION_COLUMNS_SQL)}) VALUES ("
     + ", ".join("%s::json" if c in _JSON_COLUMNS else "%s" for c in _DECISION_COLUMNS_SQL)
-    + ") ON CONFLICT (id) DO NOTHING")
+    + ") ON CONFLICT DO NOTHING")  # any unique key: on Postgres (id, created_at), see migration 0006
 
 
 def _insert(engine: Engine):
@@ -97,8 +98,7 @@ class DecisionWriter:
         self.max_batch = max_batch
         self.max_buffer = max_buffer
         self.retry_max_s = retry_max_s
-        self._stmt = _insert(engine)(DecisionRow.__table__).on_conflict_do_nothing(
-            index_elements=["id"])
+        self._stmt = _insert(engine)(DecisionRow.__table__).on_conflict_do_nothing()
         self._cond = threading.Condition()
         self._queue: deque[dict] = deque()
         self._pending: set[str] = set()
@@ -269,7 +269,8 @@ class _Pending:
 
 
 # What settling needs of a decision: not its features, candidates or scores.
-_DECISION_COLUMNS = (DecisionRow.id, DecisionRow.tenant_id, DecisionRow.model_id,
+_DECISION_COLUMNS = (DecisionRow.id, DecisionRow.tenant_id, DecisionRow.created_at,
+                     DecisionRow.model_id,
                      DecisionRow.input_tokens_est, DecisionRow.output_tokens_est,
                      DecisionRow.estimated_cost_usd, DecisionRow.budget_period_start)
 ChargeFn = Callable[[Session, DecisionRow, Outcome, "float | None", "str | None"], float]
@@ -381,7 +382,7 @@ class FeedbackCommitter:
             for i, it in enumerate(items):
                 d = decisions.get(it.decision_id)
                 if d is None or (it.tenant_id is not None and d.tenant_id != it.tenant_id):
-                    results[i] = NotFound(f"decision {it.decision_id!r} does not exist")
+                    results[i] = missing_decision(s, it.decision_id)
                 elif it.decision_id not in first:
                     first[it.decision_id] = i
             if not first:
@@ -391,14 +392,23 @@ class FeedbackCommitter:
                                    .where(UsageRow.decision_id.in_(sorted(first)))).all())
             charged = {d: self.charge(s, decisions[d], items[i].outcome, usage.get(d),
                                       items[i].tenant_id) for d, i in first.items()}
-            rows = [dict(decision_id=d, received_at=now, charged_usd=charged[d],
+            late = closed_windows(s, [decisions[d] for d in first], now)
+            rows = [dict(decision_id=d, decision_created_at=decisions[d].created_at,
+                         received_at=now, charged_usd=charged[d],
+                         origin="late" if d in late else "app",
                          **{f: getattr(items[first[d]].outcome, f) for f in FEEDBACK_FIELDS})
-                    for d in sorted(first)]  # one lock order for all writers: no deadlocks
+                    for d in sorted(first)  # one lock order for all writers: no deadlocks
+                    if late.get(d, "replace") == "replace"]
             shared_xact_lock(s, FEEDBACK_LOCK)
-            ins = _insert(s.get_bind())(FeedbackRow.__table__).values(rows)
-            created = dict((d, int(fid)) for fid, d in s.execute(
-                ins.on_conflict_do_nothing(index_elements=["decision_id"])
-                .returning(FeedbackRow.__table__.c.id, FeedbackRow.__table__.c.decision_id)))
+            replacing = [d for d, how in late.items() if how == "replace"]
+            if replacing:
+                drop_defaults(s, replacing)
+            created = {}
+            if rows:
+                ins = _insert(s.get_bind())(FeedbackRow.__table__).values(rows)
+                created = dict((d, int(fid)) for fid, d in s.execute(
+                    ins.on_conflict_do_nothing()  # one feedback per decision (any unique key)
+                    .returning(FeedbackRow.__table__.c.id, FeedbackRow.__table__.c.decision_id)))
             existing = {}
             rest = [d for d in first if d not in created]
             others = [it.decision_id for i, it in enumerate(items)
@@ -427,6 +437,9 @@ class FeedbackCommitter:
                     results[i] = (created[d], True)
                     continue
                 row = existing.get(d)
+                if late.get(d) == "reject" and (row is None or row.origin == "default"):
+                    results[i] = window_closed(d)
+                    continue
                 if row is None:  # created by an earlier item of this batch
                     row_id = created[d]
                     same = it.outcome == items[first[d]].outcome

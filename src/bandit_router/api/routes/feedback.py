@@ -34,8 +34,10 @@ async def _record(service: Service, decision_id: str, outcome: Outcome,
 
 @router.post("/v1/feedback", response_model=FeedbackOut, status_code=201,
              responses={200: {"description": "identical repeat; nothing new stored"},
-                        404: {"description": "unknown decision"},
-                        409: {"description": "feedback already recorded with other values"},
+                        404: {"description": "unknown decision, or expired (removed by "
+                                             "retention)"},
+                        409: {"description": "feedback already recorded with other values, "
+                                             "or the tenant's feedback window closed"},
                         503: {"description": "the database is unavailable; retry later"}})
 async def feedback(body: FeedbackIn, service: ServiceDep, caller: CallerDep,
                    response: Response) -> FeedbackOut:

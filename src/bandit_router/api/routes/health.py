@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from bandit_router.api.deps import ServiceDep
+from bandit_router.http_errors import retry_after
 
 router = APIRouter(tags=["health"])
 
@@ -27,4 +28,4 @@ async def readyz(service: ServiceDep) -> JSONResponse:
                         content={"status": "ready" if ok else "not ready", "checks": checks,
                                  "posterior_stale": stale["stale"],
                                  "posterior_lag_s": stale["lag_s"]},
-                        headers=None if ok else {"Retry-After": "2"})
+                        headers=None if ok else {"Retry-After": retry_after(2)})

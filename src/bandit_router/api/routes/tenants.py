@@ -12,6 +12,8 @@ from bandit_router.api.deps import AdminDep, CallerDep, ServiceDep, SessionDep, 
 from bandit_router.api.schemas import (
     BudgetIn,
     BudgetOut,
+    FeedbackWindowIn,
+    FeedbackWindowOut,
     IssuedKeyOut,
     KeyIn,
     KeyOut,
@@ -22,7 +24,7 @@ from bandit_router.api.schemas import (
     UsageOut,
 )
 from bandit_router.policy.pacing import period_bounds
-from bandit_router.store import spend
+from bandit_router.store import missing, spend
 from bandit_router.store import tenants as store
 from bandit_router.tenancy import TenantState
 
@@ -36,8 +38,13 @@ KeyPath = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9
 def _out(row) -> TenantOut:
     state = TenantState.from_row(row)
     budget = state.budget and BudgetOut(**state.budget.__dict__)
+    window = None
+    if row.feedback_window_s is not None:
+        window = FeedbackWindowOut(window_s=row.feedback_window_s,
+                                   default_reward=row.default_reward,
+                                   late_feedback=row.late_feedback or "reject")
     return TenantOut(id=row.id, name=row.name, p95_latency_ms=row.p95_latency_ms, budget=budget,
-                     trust_reported_cost=state.trust_reported_cost)
+                     trust_reported_cost=state.trust_reported_cost, feedback_window=window)
 
 
 @router.post("/v1/tenants", response_model=TenantOut, status_code=201,
@@ -47,6 +54,23 @@ def create_tenant(body: TenantIn, _: AdminDep, service: ServiceDep, session: Ses
         row = store.create_tenant(session, body.id, body.name)
         if body.p95_latency_ms is not None:
             store.set_latency_sla(session, row.id, body.p95_latency_ms)
+        if body.feedback_window is not None:
+            _set_window(session, row.id, body.feedback_window)
+    service.sync_tenants()
+    return _out(row)
+
+
+def _set_window(session, tenant_id: str, body: FeedbackWindowIn):
+    return missing.set_feedback_window(session, tenant_id, body.window_s, body.default_reward,
+                                       body.late_feedback)
+
+
+@router.put("/v1/tenants/{tenant_id}/feedback-window", response_model=TenantOut)
+def put_feedback_window(tenant_id: TenantPath, body: FeedbackWindowIn, _: AdminDep,
+                        service: ServiceDep, session: SessionDep):
+    """Set (or with nulls switch off) the tenant's feedback window and default reward."""
+    with session.begin():
+        row = _set_window(session, tenant_id, body)
     service.sync_tenants()
     return _out(row)
 
