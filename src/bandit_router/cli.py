@@ -257,14 +257,17 @@ def tenants_revoke(key_id: str, database_url: Optional[str] = DbOpt) -> None:
 def tenants_budget(tenant_id: str,
                    period: str = typer.Option(..., help="hour, day or month"),
                    limit_usd: float = typer.Option(..., "--limit-usd", min=0.0),
-                   on_exhausted: str = typer.Option("cheapest", help="cheapest or reject"),
+                   on_exhausted: str = typer.Option(
+                       "cheapest", help="cheapest, reject, or fallback (the budget fallback "
+                       "line-up of the rules)"),
                    database_url: Optional[str] = DbOpt) -> None:
     """Set a tenant's budget (servers pick it up within BANDIT_ROUTER_POSTERIOR_POLL_S)."""
     from bandit_router.policy.pacing import PERIODS
     from bandit_router.store import tenants as t
 
-    if period not in PERIODS or on_exhausted not in ("cheapest", "reject") or limit_usd <= 0:
-        typer.echo("error: --period must be hour|day|month, --on-exhausted cheapest|reject, "
+    if (period not in PERIODS or on_exhausted not in ("cheapest", "reject", "fallback")
+            or limit_usd <= 0):
+        typer.echo("error: --period must be hour|day|month, --on-exhausted cheapest|reject|fallback, "
                    "--limit-usd > 0", err=True)
         raise typer.Exit(2)
     _store_call(database_url, lambda s: t.set_budget(s, tenant_id, period, limit_usd,

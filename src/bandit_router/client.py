@@ -257,7 +257,7 @@ class _Endpoints:
         return self._run(_Call("DELETE", f"/v1/keys/{key_id}", _nothing))
 
     def set_budget(self, tenant_id: str, *, period: Literal["hour", "day", "month"],
-                   limit_usd: float, on_exhausted: Literal["cheapest", "reject"] = "cheapest"
+                   limit_usd: float, on_exhausted: Literal["cheapest", "reject", "fallback"] = "cheapest"
                    ) -> Tenant:
         body = {"period": period, "limit_usd": limit_usd, "on_exhausted": on_exhausted}
         return self._run(_Call("PUT", f"/v1/tenants/{tenant_id}/budget", _json_as(Tenant),

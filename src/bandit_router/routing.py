@@ -16,6 +16,7 @@ import numpy as np
 from bandit_router.catalog import ModelSpec
 from bandit_router.features import Featurizer, estimate_tokens
 from bandit_router.policy import LinearPolicy, Posterior
+from bandit_router.rules import NoCandidateLeft, RuleBook, evaluate, fallback_mask
 
 
 class RoutingError(ValueError):
@@ -28,6 +29,10 @@ class UnknownModels(RoutingError):
 
 class NothingFits(RoutingError):
     pass
+
+
+class RuleLeavesNothing(RoutingError):
+    """An operator rule (or the budget fallback line-up) leaves no candidate; names the rule."""
 
 
 class BudgetExhausted(RuntimeError):
@@ -52,8 +57,10 @@ class RouteRequest:
     cost_weight: float | None = None
     max_latency_ms: float | None = None
     budget_remaining_usd: float | None = None  # None: no budget applies
-    on_exhausted: str = "cheapest"  # or "reject"
+    on_exhausted: str = "cheapest"  # or "reject", or "fallback" (the rules' line-up)
     budget_retry_after_s: float = 60.0
+    tenant_id: str | None = None  # whose rules apply (set by the service)
+    metadata: Mapping[str, Any] | None = None  # the request's metadata, which rules match on
 
 
 @dataclass(frozen=True)
@@ -93,6 +100,7 @@ class Router:
         self.cost_weight = cost_weight
         self.default_output_tokens = default_output_tokens
         self._models: dict[str, ModelSpec] = {m.id: m for m in models}
+        self.rules = RuleBook()  # operator rules (rules.py), swapped by the sync job
         self.latency_p95: dict[str, float] = {}
         self._seeds = np.random.SeedSequence(seed)
         self._seed_lock = threading.Lock()
@@ -105,6 +113,9 @@ class Router:
 
     def set_models(self, models: list[ModelSpec]) -> None:
         self._models = {m.id: m for m in models}
+
+    def set_rules(self, book: RuleBook) -> None:
+        self.rules = book
 
     def set_posterior(self, posterior: Posterior) -> None:
         if posterior.dim != self.featurizer.spec.dim:
@@ -148,15 +159,16 @@ class Router:
                  else self.default_output_tokens)
         need = n_in + n_out
         window = np.array([s.context_window for s in specs])
-        eligible = window >= need
-        if not eligible.any():
+        fits = window >= need
+        if not fits.any():
             raise NothingFits(
                 f"the prompt (~{n_in} tokens) plus expected output ({n_out} tokens) needs {need} "
                 f"tokens, more than the context window of every candidate "
                 f"(largest: {int(window.max())}, model {specs[int(window.argmax())].id})"
             )
-        cost = np.array([s.cost_usd(n_in, n_out) for s in specs])
         notes: dict[str, Any] = {}
+        eligible = self._apply_rules(req, specs, fits, need, notes)
+        cost = np.array([s.cost_usd(n_in, n_out) for s in specs])
         eligible = self._apply_latency(req, specs, eligible, notes)
         eligible = self._apply_budget(req, specs, cost, eligible, notes)
         lam = self.cost_weight if req.cost_weight is None else req.cost_weight
@@ -190,7 +202,7 @@ class Router:
             "explored": choice.explored,
             "models": per_model,
         }
-        for key in ("latency", "budget"):
+        for key in ("rules", "latency", "budget"):
             if key in notes:
                 explanation[key] = notes[key]
         return RouteDecision(
@@ -213,11 +225,53 @@ class Router:
     def _exclusion(spec: ModelSpec, need: int, notes: dict) -> str:
         if spec.context_window < need:
             return f"context window {spec.context_window} < {need} tokens needed"
-        reasons = (notes.get("latency_excluded", {}).get(spec.id),
+        reasons = (notes.get("rules_excluded", {}).get(spec.id),
+                   notes.get("latency_excluded", {}).get(spec.id),
                    notes.get("budget_excluded", {}).get(spec.id))
         return "; ".join(r for r in reasons if r) or "excluded"
 
     # -- eligibility rules ----------------------------------------------------------------
+    def _apply_rules(self, req: RouteRequest, specs: list[ModelSpec], fits: np.ndarray,
+                     need: int, notes: dict) -> np.ndarray:
+        """The operator's rules (rules.py) on the candidates whose context window fits."""
+        book = self.rules
+        notes["not_denied"] = fits  # the budget fallback's base (narrowed by deny rules below)
+        if not book.sets:
+            return fits
+        ids = [s.id for s in specs]
+        try:
+            outcome = evaluate(book, req.tenant_id, req.metadata, ids, [s.tags for s in specs])
+        except NoCandidateLeft as exc:
+            raise RuleLeavesNothing(str(exc)) from None
+        notes["rules"] = list(outcome.trace)
+        notes["rules_excluded"] = {i: outcome.reason(i) for i in ids if outcome.reason(i)}
+        notes["not_denied"] = np.array(outcome.not_denied) & fits
+        eligible = fits & np.array(outcome.allowed)
+        if not eligible.any():
+            left = [i for i, ok in zip(ids, outcome.allowed) if ok]
+            raise RuleLeavesNothing(
+                f"the rules leave only {', '.join(left)}, whose context window cannot hold the "
+                f"{need} tokens this request needs (rules applied: "
+                f"{', '.join(t['rule'] for t in outcome.trace)})")
+        return eligible
+
+    def _budget_fallback(self, req: RouteRequest, specs: list[ModelSpec], eligible: np.ndarray,
+                         notes: dict) -> np.ndarray | None:
+        """``on_exhausted = "fallback"``: the fallback line-up's candidates no deny rule removed
+        (None when no line-up is set: then the cheapest model serves, as with "cheapest")."""
+        lineup = self.rules.fallback(req.tenant_id)
+        if lineup is None:
+            return None
+        base = notes["not_denied"]
+        mask = np.array(fallback_mask(lineup, [s.id for s in specs], [s.tags for s in specs],
+                                      base.tolist()), dtype=bool)
+        if not mask.any():
+            raise RuleLeavesNothing(
+                "the budget is exhausted and the budget fallback line-up "
+                f"({', '.join(lineup.models + lineup.tags)}) has no usable candidate for this "
+                "request; change the line-up (PUT /v1/tenants/{id}/rules) or the candidates")
+        return mask
+
     def _apply_latency(self, req: RouteRequest, specs: list[ModelSpec], eligible: np.ndarray,
                        notes: dict) -> np.ndarray:
         """Exclude models whose recent p95 breaks the limit; if none is left, the fastest."""
@@ -256,6 +310,19 @@ class Router:
         if fits.any():
             notes["budget"] = {"remaining_usd": req.budget_remaining_usd, "exhausted": False}
             return fits
+        fallback = (self._budget_fallback(req, specs, eligible, notes)
+                    if req.on_exhausted == "fallback" else None)
+        if fallback is not None:
+            for i, s in enumerate(specs):
+                if fallback[i]:
+                    notes["budget_excluded"].pop(s.id, None)
+                elif s.id not in notes["budget_excluded"]:
+                    notes["budget_excluded"][s.id] = "not in the budget fallback line-up"
+            chosen_from = [s.id for i, s in enumerate(specs) if fallback[i]]
+            notes["budget"] = {"remaining_usd": req.budget_remaining_usd, "exhausted": True,
+                               "note": "budget exhausted; routed within the fallback line-up: "
+                                       + ", ".join(chosen_from)}
+            return fallback
         if req.on_exhausted == "reject":
             raise BudgetExhausted(
                 f"the tenant's budget is exhausted (remaining ${req.budget_remaining_usd:.6f}, "

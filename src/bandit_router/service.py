@@ -29,6 +29,7 @@ from bandit_router.jobs.pacing import pace_tenants
 from bandit_router.lookup import DecisionLookup
 from bandit_router.policy.pacing import period_bounds
 from bandit_router.routing import BudgetExhausted, RouteDecision, RouteRequest, Router
+from bandit_router import routing_config
 from bandit_router.tenancy import TenantState, tenant_request
 from bandit_router.store import migrate
 from bandit_router.store.codec import encode_features
@@ -39,6 +40,7 @@ from bandit_router.store.decisions import Outcome, record_decision
 from bandit_router.store.latency import recent_p95
 from bandit_router.store import tenants as tenant_store
 from bandit_router.store.models import list_models, record_model, to_spec
+from bandit_router.store.rules import load_rule_book
 from bandit_router.store.posteriors import (latest_version, load_posterior,
                                             oldest_unlearned_feedback)
 from bandit_router.store.errors import NotFound
@@ -107,6 +109,7 @@ class Service:
             migrate.upgrade(self.engine)
         if self.settings.models_file is not None:
             self.register_models(load_catalog(self.settings.models_file))
+            routing_config.register_from_file(self, self.settings.models_file)
         self.sync()
         if not self.posterior_loaded:
             self.refit(force=True)
@@ -174,6 +177,7 @@ class Service:
         decision is made again with the exact remaining budget.
         """
         tenant = self.tenants.get(tenant_id) if tenant_id is not None else None
+        request = replace(request, tenant_id=tenant_id)  # whose rules apply (rules.py)
         if tenant is not None:
             request = tenant_request(request, tenant)
         budget = tenant.budget if tenant is not None else None
@@ -473,6 +477,7 @@ class Service:
             elif newest is not None:
                 self.posterior_loaded = True
             self.router.set_models([to_spec(r) for r in list_models(s)])
+            self.router.set_rules(load_rule_book(s))
             if latency:
                 self.router.latency_p95 = recent_p95(s, self.settings.latency_window_s)
                 self._last_latency = time.monotonic()

@@ -33,6 +33,8 @@ class Behaviour:
     chunk_delay_s: float = 0.0
     cut_after: int | None = None  # a stream: drop the connection after this many chunks
     usage: tuple[int, int] | None = (12, 4)  # prompt and completion tokens; None = omit usage
+    content: str | None = None  # the answer's text (a stream: split into words); None = default
+    finish_reason: str = "stop"
 
 
 @dataclass
@@ -60,6 +62,8 @@ class FakeUpstream:
         return self
 
     def answer_text(self) -> str:
+        if self.behaviour.content is not None:
+            return self.behaviour.content
         return " ".join(f"tok{i}" for i in range(self.behaviour.chunks))
 
     async def _chat(self, request: Request) -> Response:
@@ -78,8 +82,9 @@ class FakeUpstream:
             return StreamingResponse(self._events(body), media_type="text/event-stream",
                                      headers={"x-upstream": self.name})
         doc = {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": body["model"],
-               "choices": [{"index": 0, "finish_reason": "stop",
-                            "message": {"role": "assistant", "content": f"answer from {self.name}"}}]}
+               "choices": [{"index": 0, "finish_reason": b.finish_reason,
+                            "message": {"role": "assistant", "content": (
+                                f"answer from {self.name}" if b.content is None else b.content)}}]}
         if b.usage:
             doc["usage"] = {"prompt_tokens": b.usage[0], "completion_tokens": b.usage[1],
                             "total_tokens": sum(b.usage)}
@@ -93,14 +98,16 @@ class FakeUpstream:
                    "model": body["model"], "choices": choices, **extra}
             return b"data: " + json.dumps(doc).encode() + b"\n\n"
 
-        for i in range(b.chunks):
+        words = (b.content.split(" ") if b.content is not None
+                 else [f"tok{i}" for i in range(b.chunks)])
+        for i, word in enumerate(words):
             if b.cut_after is not None and i >= b.cut_after:
                 raise ConnectionAbortedError("the fake upstream drops the stream mid-way")
             if b.chunk_delay_s:
                 await asyncio.sleep(b.chunk_delay_s)
-            last = i == b.chunks - 1
-            yield event([{"index": 0, "delta": {"content": f"tok{i}" + ("" if last else " ")},
-                          "finish_reason": "stop" if last else None}])
+            last = i == len(words) - 1
+            yield event([{"index": 0, "delta": {"content": word + ("" if last else " ")},
+                          "finish_reason": b.finish_reason if last else None}])
         if (body.get("stream_options") or {}).get("include_usage") and b.usage:
             yield event([], usage={"prompt_tokens": b.usage[0], "completion_tokens": b.usage[1],
                                    "total_tokens": sum(b.usage)})

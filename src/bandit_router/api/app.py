@@ -21,6 +21,7 @@ from bandit_router.api.routes import (
     health,
     models,
     route,
+    rules,
     status,
     tenants,
 )
@@ -70,7 +71,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None,
     errors.install(app)
     openapi.install(app)
     for module in (route, feedback, decisions, models, admin, health, tenants, status,
-                   observability):
+                   observability, rules):
         app.include_router(module.router)
     app.include_router(chat.router)
     if hot_paths:

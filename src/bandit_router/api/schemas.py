@@ -80,7 +80,12 @@ class RouteIn(Strict):
     max_latency_ms: Finite | None = Field(None, gt=0, le=3_600_000,
                                           description="only models whose recent p95 is below")
     metadata: Annotated[dict[str, Any] | None, AfterValidator(_storable_json)] = Field(
-        None, description="stored with the decision (≤ 16 KB as JSON)")
+        None, description="stored with the decision (≤ 16 KB as JSON); operator rules match on it")
+    cascade: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = Field(
+        None, description="route to the start of this cascade (models cheap → dear)")
+    escalate_from: Annotated[str, StringConstraints(
+        min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")] | None = Field(
+        None, description="a cascade decision whose answer failed: route to the chain's next model")
 
     @model_validator(mode="after")
     def _one_text(self) -> "RouteIn":
@@ -99,6 +104,8 @@ class RouteOut(BaseModel):
     policy_version: int
     estimated_cost_usd: float
     explanation: dict[str, Any]
+    cascade: dict[str, Any] | None = Field(
+        None, description='with `cascade`/`escalate_from`: {"name", "next": models after this one}')
 
 
 class FeedbackIn(Strict):
@@ -210,7 +217,9 @@ class TenantIn(Strict):
 class BudgetIn(Strict):
     period: Literal["hour", "day", "month"]
     limit_usd: Finite = Field(gt=0, le=1e9)
-    on_exhausted: Literal["cheapest", "reject"] = "cheapest"
+    on_exhausted: Literal["cheapest", "reject", "fallback"] = Field(
+        "cheapest", description='"fallback": route within the budget fallback line-up of the '
+                                "tenant's rules (PUT /v1/tenants/{id}/rules), else the global one")
 
 
 class SlaIn(Strict):

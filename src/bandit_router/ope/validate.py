@@ -25,6 +25,7 @@ from scipy.special import expit
 from bandit_router.ope.data import LoggedBandit
 from bandit_router.ope.meta import OUTCOMES, EvaluationConfig, evaluate_policy
 from bandit_router.ope.target import Candidate, action_probabilities
+from bandit_router.rules import GLOBAL, RuleBook, evaluate, rule_set_from_mapping
 from bandit_router.policy import (
     Observations,
     PolicySpec,
@@ -66,10 +67,30 @@ class World:
         return self.price[None, :] * (1.0 + 0.5 * X[:, 1:2] ** 2)
 
 
+# Operator rules of the validation world (``coverage(with_rules=True)``): requests of the
+# "free" plan (x₂ > 0.5, about 30%) may use only the cheap model, and "eu" requests
+# (x₃ < -1, about 16%) never the middle one; evaluated by the service's own rules.evaluate.
+RULES = RuleBook({GLOBAL: rule_set_from_mapping({"rules": [
+    {"name": "free-plan-cheap", "when": {"plan": "free"}, "allow_models": ["cheap"]},
+    {"name": "eu-no-middle", "when": {"region": "eu"}, "deny_models": ["middle"]}]})})
+
+
+def rule_eligibility(X: np.ndarray, book: RuleBook = RULES) -> np.ndarray:
+    """(n, arms) which arms the rules leave for each context's metadata."""
+    out = np.empty((len(X), len(ARMS)), dtype=bool)
+    for i, x in enumerate(X):
+        meta = {"plan": "free" if x[2] > 0.5 else "paid", "region": "eu" if x[3] < -1 else "us"}
+        out[i] = evaluate(book, None, meta, ARMS, [()] * len(ARMS)).allowed
+    return out
+
+
 def log_thompson(world: World, rng: np.random.Generator, n: int, floor: float = 0.05,
-                 refit_every: int = 100, prior: Prior = LOGGING_PRIOR) -> LoggedBandit:
-    """``n`` decisions of a learning Thompson sampler (λ = 0) with Bernoulli rewards."""
+                 refit_every: int = 100, prior: Prior = LOGGING_PRIOR,
+                 with_rules: bool = False) -> LoggedBandit:
+    """``n`` decisions of a learning Thompson sampler (λ = 0) with Bernoulli rewards; with
+    ``with_rules`` it chooses among the arms :data:`RULES` leave, and logs that eligibility."""
     X = world.contexts(rng, n)
+    eligible = rule_eligibility(X) if with_rules else np.ones((n, len(ARMS)), dtype=bool)
     mu, price = world.expected_reward(X), world.prices(X)
     spec = PolicySpec(kind="thompson", propensity_floor=floor, prior=prior, drift=None)
     policy = spec.policy()
@@ -78,7 +99,7 @@ def log_thompson(world: World, rng: np.random.Generator, n: int, floor: float = 
     actions, props = np.empty(n, dtype=np.intp), np.empty(n)
     rewards = np.empty(n)
     for t in range(n):
-        choice = policy.choose(view, X[t], rng)
+        choice = policy.choose(view, X[t], rng, eligible=eligible[t])
         actions[t], props[t] = choice.index, choice.propensity
         rewards[t] = float(rng.random() < mu[t, choice.index])
         if (t + 1) % refit_every == 0:
@@ -88,7 +109,7 @@ def log_thompson(world: World, rng: np.random.Generator, n: int, floor: float = 
             view = posterior.view(ARMS)
     rows = np.arange(n)
     return LoggedBandit(arms=ARMS, actions=actions, rewards=rewards, costs=price[rows, actions],
-                        propensities=props, eligible=np.ones((n, len(ARMS)), dtype=bool), X=X,
+                        propensities=props, eligible=eligible, X=X,
                         arm_costs=price, logged_cost_weight=np.zeros(n))
 
 
@@ -113,13 +134,17 @@ def candidates(cost_weight: float = 60.0) -> dict[str, Candidate]:
 
 
 def true_values(world: World, candidate: Candidate, posterior: Posterior,
-                rng: np.random.Generator, m: int = 100_000) -> np.ndarray:
-    """(reward, cost, utility) of ``candidate`` in expectation over contexts, by Monte Carlo."""
+                rng: np.random.Generator, m: int = 100_000,
+                with_rules: bool = False) -> np.ndarray:
+    """(reward, cost, utility) of ``candidate`` in expectation over contexts, by Monte Carlo
+    (under the same rules as the logs when ``with_rules``)."""
     X = world.contexts(rng, m)
     price = world.prices(X)
-    grid = LoggedBandit(arms=ARMS, actions=np.zeros(m, dtype=np.intp), rewards=np.zeros(m),
+    eligible = rule_eligibility(X) if with_rules else np.ones((m, len(ARMS)), dtype=bool)
+    first = np.argmax(eligible, axis=1)
+    grid = LoggedBandit(arms=ARMS, actions=first, rewards=np.zeros(m),
                         costs=np.zeros(m), propensities=np.ones(m),
-                        eligible=np.ones((m, len(ARMS)), dtype=bool), X=X, arm_costs=price)
+                        eligible=eligible, X=X, arm_costs=price)
     pi = action_probabilities(candidate, grid, lambda v: posterior)
     reward = float(np.mean(np.sum(pi * world.expected_reward(X), axis=1)))
     cost = float(np.mean(np.sum(pi * price, axis=1)))
@@ -128,19 +153,20 @@ def true_values(world: World, candidate: Candidate, posterior: Posterior,
 
 def coverage(runs: int, n: int, n_boot: int, seed: int = 0, truth_contexts: int = 100_000,
              names: tuple[str, ...] | None = None,
-             logging_prior: Prior = LOGGING_PRIOR) -> dict:
+             logging_prior: Prior = LOGGING_PRIOR, with_rules: bool = False) -> dict:
     """Per candidate, estimator and outcome: share of ``runs`` whose interval covers the truth."""
     world = World()
     root = np.random.SeedSequence(seed)
     pilot_seq, truth_seq, run_seq = root.spawn(3)
     posterior = pilot_posterior(world, np.random.default_rng(pilot_seq))
     chosen = {k: c for k, c in candidates().items() if names is None or k in names}
-    truth = {k: true_values(world, c, posterior, np.random.default_rng(truth_seq), truth_contexts)
+    truth = {k: true_values(world, c, posterior, np.random.default_rng(truth_seq), truth_contexts,
+                            with_rules=with_rules)
              for k, c in chosen.items()}
     config = EvaluationConfig(n_boot=n_boot)
     hits: dict = {}
     for run_rng in map(np.random.default_rng, run_seq.spawn(runs)):
-        data = log_thompson(world, run_rng, n, prior=logging_prior)
+        data = log_thompson(world, run_rng, n, prior=logging_prior, with_rules=with_rules)
         for name, cand in chosen.items():
             pi = action_probabilities(cand, data, lambda v: posterior)
             ev = evaluate_policy(data, pi, run_rng, cost_weight=cand.cost_weight, config=config)
@@ -167,9 +193,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--n", type=int, default=3000, help="logged decisions per run")
     ap.add_argument("--boot", type=int, default=1000, help="bootstrap resamples")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--rules", action="store_true",
+                    help="log and evaluate under operator rules (free plan: cheap only; eu: no "
+                         "middle model)")
     args = ap.parse_args(argv)
     start = time.perf_counter()
-    out = coverage(args.runs, args.n, args.boot, args.seed)
+    out = coverage(args.runs, args.n, args.boot, args.seed, with_rules=args.rules)
     print(f"{args.runs} runs × {args.n} decisions logged by Thompson sampling (floor 0.05), "
           f"{args.boot} bootstrap resamples, 95% percentile intervals, seed {args.seed}")
     print(f"{'candidate | estimator | outcome':58s} {'coverage':>8s} {'width':>10s} "

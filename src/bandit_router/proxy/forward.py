@@ -46,6 +46,7 @@ from bandit_router.routing import (
     NothingFits,
     RouteDecision,
     RouteRequest,
+    RuleLeavesNothing,
     UnknownModels,
 )
 from bandit_router.service import Service
@@ -111,6 +112,8 @@ class Attempt:
     usage: str | None = None  # "upstream" or "estimated", on the answering attempt
     retry_after_s: float | None = None  # the upstream's Retry-After on a 429 or 503
     missing_key: str | None = None  # the api_key_env variable that is not set (its name)
+    check: str | None = None  # a cascade's check: "pass", or why the answer failed it
+    cost_usd: float | None = None  # a cascade attempt's measured cost
 
     def describe(self) -> str:
         return f"{self.model} ({self.missing_key} is not set)" if self.missing_key else (
@@ -184,7 +187,8 @@ class Proxy:
             want_usage=stream and "include_usage" not in (body.get("stream_options") or {}),
             request=RouteRequest(
                 prompt=prompt_from_messages(body["messages"]), candidates=tuple(candidates),
-                expected_output_tokens=body.get("max_completion_tokens") or body.get("max_tokens")),
+                expected_output_tokens=body.get("max_completion_tokens") or body.get("max_tokens"),
+                metadata=body["metadata"] if isinstance(body.get("metadata"), dict) else None),
             deadline=self._clock() + self.settings.proxy_deadline_s,
         )
         first = await self._decide(call, call.request,
@@ -212,6 +216,29 @@ class Proxy:
     async def _try(self, call: _Call, decision: RouteDecision, spec: ModelSpec,
                    ticket: Ticket) -> Response | None:
         """One attempt; the answer to return, or None when the next model should be tried."""
+        tried = await self._attempt(call, decision, spec, ticket)
+        if tried is None:
+            return None
+        sent, attempt, t0 = tried
+        status = sent.response.status_code
+        headers = {**response_headers(sent.response.headers), DECISION_HEADER: decision.decision_id,
+                   MODEL_HEADER: spec.id}
+        if sent.chunks is not None:
+            attempt.first_byte_ms = attempt.latency_ms
+            relay = _Relay(self, call, decision, spec, ticket, sent, t0)
+            return _RelayResponse(relay, headers)
+        # Answered, or the request itself is wrong (4xx): the model is healthy either way.
+        self.breakers.report(ticket, True)
+        ok = status < 300
+        tokens = tokens_of_body(sent.response.content, decision.input_tokens) if ok else None
+        await self._record(call, decision, spec, "ok" if ok else "error", tokens,
+                           error=None if ok else f"upstream answered {status}")
+        return Response(sent.response.content, status_code=status, headers=headers)
+
+    async def _attempt(self, call: _Call, decision: RouteDecision, spec: ModelSpec,
+                       ticket: Ticket) -> tuple[_Sent, Attempt, float] | None:
+        """Send to one model: (what came, its attempt, start time), or None when the model gave
+        no answer (recorded as its failure: breaker, metric, error feedback)."""
         t0 = self._clock()
         try:
             sent = await self._send(call, spec, timeout_s=min(
@@ -236,19 +263,7 @@ class Proxy:
             attempt.retry_after_s = retry_after_s(sent.response.headers)
             await self._failed(decision, attempt)
             return None
-        headers = {**response_headers(sent.response.headers), DECISION_HEADER: decision.decision_id,
-                   MODEL_HEADER: spec.id}
-        if sent.chunks is not None:
-            attempt.first_byte_ms = attempt.latency_ms
-            relay = _Relay(self, call, decision, spec, ticket, sent, t0)
-            return _RelayResponse(relay, headers)
-        # Answered, or the request itself is wrong (4xx): the model is healthy either way.
-        self.breakers.report(ticket, True)
-        ok = status < 300
-        tokens = tokens_of_body(sent.response.content, decision.input_tokens) if ok else None
-        await self._record(call, decision, spec, "ok" if ok else "error", tokens,
-                           error=None if ok else f"upstream answered {status}")
-        return Response(sent.response.content, status_code=status, headers=headers)
+        return sent, attempt, t0
 
     async def _send(self, call: _Call, spec: ModelSpec, *, timeout_s: float) -> _Sent:
         """POST to the upstream; for a 200 stream, wait for its first bytes too."""
@@ -285,6 +300,8 @@ class Proxy:
         except NothingFits as exc:
             raise ProxyError(400, str(exc), code="context_length_exceeded",
                              param="messages") from None
+        except RuleLeavesNothing as exc:
+            raise ProxyError(422, str(exc), code="no_candidate_left", param="model") from None
         except UnknownModels as exc:  # retired between the line-up read and the decision
             raise ProxyError(404, str(exc), code="model_not_found", param="model") from None
         except BudgetExhausted as exc:

@@ -191,3 +191,15 @@ class RetentionRow(Base):
     name: Mapped[str] = mapped_column(String(32), primary_key=True)  # "decisions"
     expired_before: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class RoutingConfigRow(Base):
+    """Operator routing documents: rule sets (kind "rules", name "*" or a tenant id) and
+    cascades (kind "cascade", name the cascade's). Parsed and checked by rules.py/cascades.py."""
+
+    __tablename__ = "routing_config"
+
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    document: Mapped[dict] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -19,6 +19,8 @@ from starlette.responses import Response
 from bandit_router.api.deps import CallerDep, ServiceDep
 from bandit_router.features import prompt_from_messages
 from bandit_router.proxy.errors import ProxyError
+from bandit_router.cascades import CASCADE_PREFIX
+from bandit_router.proxy.cascade import complete_cascade
 from bandit_router.proxy.forward import Proxy
 
 
@@ -43,7 +45,8 @@ class ChatCompletionIn(BaseModel):
 
     model_config = ConfigDict(extra="allow")
     model: Annotated[str, StringConstraints(min_length=1, max_length=200)] = Field(
-        description='"auto", a registered model id, or a route group "group:<tag>"')
+        description='"auto", a registered model id, a route group "group:<tag>", or a '
+                    'cascade "cascade:<name>"')
     messages: list[dict[str, Any]] = Field(min_length=1, max_length=10_000)
     stream: bool | None = None
     stream_options: dict[str, Any] | None = None
@@ -111,6 +114,8 @@ async def chat_completions(request: Request, service: ServiceDep, caller: Caller
     # can post their rewards and its budget pays for them.
     try:
         body = _parse(await request.body(), service.settings.max_prompt_chars)
+        if body["model"].startswith(CASCADE_PREFIX):
+            return await complete_cascade(proxy, body, tenant_id=caller.tenant_id)
         return await proxy.complete(body, tenant_id=caller.tenant_id)
     except ProxyError as exc:
         return exc.response()

@@ -7,6 +7,7 @@ import logging
 from fastapi import APIRouter, HTTPException
 from starlette.concurrency import run_in_threadpool
 
+from bandit_router.api import cascade_route
 from bandit_router.api.deps import CallerDep, ServiceDep
 from bandit_router.api.schemas import RouteIn, RouteOut
 from bandit_router.features import prompt_from_messages
@@ -42,23 +43,30 @@ async def decide(body: RouteIn, service: Service, caller: Principal) -> RouteOut
     if len(prompt) > limit:
         raise HTTPException(413, f"the prompt has {len(prompt)} characters; the limit is {limit} "
                                  "(BANDIT_ROUTER_MAX_PROMPT_CHARS)")
+    candidates, metadata, cascade = (tuple(body.candidates) if body.candidates else None,
+                                     body.metadata, None)
+    if body.cascade is not None or body.escalate_from is not None:
+        candidates, metadata, cascade = await run_in_threadpool(
+            cascade_route.plan, service, body, caller.tenant_id)
     request = RouteRequest(
-        prompt=prompt, features=body.features,
-        candidates=tuple(body.candidates) if body.candidates else None,
+        prompt=prompt, features=body.features, candidates=candidates,
         expected_output_tokens=body.expected_output_tokens, input_tokens=body.input_tokens,
-        max_latency_ms=body.max_latency_ms,
+        max_latency_ms=body.max_latency_ms, metadata=body.metadata,
     )
-    if service.routes_in_memory(caller.tenant_id) and len(prompt) <= _INLINE_CHARS:
+    batched = cascade is None  # a cascade's next step reads this decision back at once
+    if batched and service.routes_in_memory(caller.tenant_id) and len(prompt) <= _INLINE_CHARS:
         # No I/O (the decision is logged by the background writer), ~0.1 ms of numpy:
         # cheaper on the event loop than a hop to the thread pool and back.
-        d = service.route(request, tenant_id=caller.tenant_id, metadata=body.metadata,
-                          batched=True)
+        d = service.route(request, tenant_id=caller.tenant_id, metadata=metadata,
+                          batched=batched)
     else:
         d = await run_in_threadpool(service.route, request, tenant_id=caller.tenant_id,
-                                    metadata=body.metadata, batched=True)
+                                    metadata=metadata, batched=batched)
     log.info("decision", extra={"decision_id": d.decision_id, "tenant": caller.tenant_id,
                                 "model": d.model, "policy_version": d.policy_version,
                                 "propensity": round(d.propensity, 6)})
     return RouteOut(decision_id=d.decision_id, model=d.model, fallbacks=d.fallbacks,
                     propensity=d.propensity, policy_version=d.policy_version,
-                    estimated_cost_usd=d.estimated_cost_usd, explanation=d.explanation)
+                    estimated_cost_usd=d.estimated_cost_usd, explanation=d.explanation,
+                    cascade=None if cascade is None else {"name": cascade.name,
+                                                          "next": list(cascade.after(d.model))})
