@@ -18,9 +18,13 @@ KS = (2, 5, 10, 20, 50)
 
 
 def _router(k: int, spec: FeatureSpec, rng: np.random.Generator) -> Router:
-    fz = Featurizer(spec)
+    return router_for(Featurizer(spec), k, rng)
+
+
+def router_for(fz, k: int, rng: np.random.Generator) -> Router:
+    """A router over ``k`` models whose posteriors saw realistic traffic, featurised by ``fz``."""
     arms = [f"model-{i:02d}" for i in range(k)]
-    stats = SufficientStats.empty(arms, spec.dim)
+    stats = SufficientStats.empty(arms, fz.spec.dim)
     X = fz.transform_many(prompts(400, seed=1))  # realistic statistics: 400 rows per arm
     for a in range(k):
         r = rng.random(len(X))

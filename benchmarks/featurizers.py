@@ -19,28 +19,16 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
-from bandit_router.catalog import ModelSpec  # noqa: E402
 from bandit_router.features import FeatureSpec, Featurizer  # noqa: E402
-from bandit_router.policy import PolicySpec, Posterior, Prior, SufficientStats  # noqa: E402
 from bandit_router.routing import RouteRequest, Router  # noqa: E402
 from benchmarks.common import machine, pct, prompts, save  # noqa: E402
+from benchmarks.decision import router_for  # noqa: E402
 
 K = 10
 
 
 def _router(fz: Featurizer) -> Router:
-    rng = np.random.default_rng(0)
-    arms = [f"model-{i:02d}" for i in range(K)]
-    stats = SufficientStats.empty(arms, fz.spec.dim)
-    X = fz.transform_many(prompts(400, seed=1))
-    for a in range(K):
-        stats.update(np.full(len(X), a), X, rng.random(len(X)))
-    models = [ModelSpec(id=m, input_price_per_mtok=0.1 * (i + 1),
-                        output_price_per_mtok=0.4 * (i + 1), context_window=128_000)
-              for i, m in enumerate(arms)]
-    policy = PolicySpec(kind="thompson", propensity_floor=0.01).policy()
-    return Router(fz, policy, Posterior.fit(stats, Prior()), models,
-                  seed=0)
+    return router_for(fz, K, np.random.default_rng(0))
 
 
 def run(n: int = 3000, block: int = 100) -> dict:
