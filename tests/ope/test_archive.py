@@ -30,6 +30,7 @@ def _traffic(client, n: int) -> None:
         assert client.post("/v1/feedback", json=body).status_code == 201
         if i % 30 == 29:
             assert client.post("/v1/admin/refit", headers=ADMIN).status_code == 200
+    assert client.app.state.service.flush()  # decisions are logged in batches
 
 
 @pytest.mark.parametrize("candidate", ["thompson", "fixed:model-b"])
