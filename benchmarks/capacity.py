@@ -16,14 +16,12 @@ from __future__ import annotations
 import json
 import sys
 import time
-import uuid
-from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import psycopg
 
-from benchmarks.common import PG_SERVER, ROOT, machine, prompts, save, uptime
+from benchmarks.common import ROOT, machine, pg_database, prompts, save, uptime
 from bandit_router.catalog import load_catalog
 from bandit_router.features import FeatureSpec, Featurizer
 from bandit_router.decision_ids import COMMITTED, IdIssuer
@@ -33,25 +31,6 @@ from bandit_router.store.codec import encode_features
 
 DAYS = 4
 RATES = (100, 1_000, 5_000)  # routes per second
-
-
-@contextmanager
-def database(revision: str):
-    from bandit_router.store import migrate
-    from bandit_router.store.db import make_engine
-
-    name = f"br_bench_capacity_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = f"postgresql+psycopg://{PG_SERVER.split('://', 1)[1]}/{name}"
-    try:
-        engine = make_engine(url)
-        migrate.upgrade(engine, revision)
-        engine.dispose()
-        yield url
-    finally:
-        with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _decisions(n_distinct: int = 3_000) -> list[tuple]:
@@ -136,7 +115,7 @@ def run(n: int = 200_000) -> dict:
     out = {"benchmark": "capacity", "machine": machine(), "uptime_before": uptime(),
            "decisions": n, "days": DAYS}
     end = datetime.now(timezone.utc)
-    with database("0005") as url:
+    with pg_database("br_bench_capacity", "0005") as url:
         out["load_seconds"] = round(load(url, n, end), 1)
         engine = make_engine(url)
         t0 = time.perf_counter()

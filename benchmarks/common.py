@@ -79,8 +79,8 @@ def save(name: str, result: dict) -> Path:
 
 
 @contextmanager
-def pg_database(prefix: str = "br_bench") -> Iterator[str]:
-    """A fresh, migrated database on the local server; dropped afterwards."""
+def pg_database(prefix: str = "br_bench", revision: str = "head") -> Iterator[str]:
+    """A fresh database on the local server, migrated to ``revision``; dropped afterwards."""
     import psycopg
 
     from bandit_router.store import migrate
@@ -92,7 +92,7 @@ def pg_database(prefix: str = "br_bench") -> Iterator[str]:
     url = f"postgresql+psycopg://{PG_SERVER.split('://', 1)[1]}/{name}"
     try:
         engine = make_engine(url)
-        migrate.upgrade(engine)
+        migrate.upgrade(engine, revision)
         engine.dispose()
         yield url
     finally:
