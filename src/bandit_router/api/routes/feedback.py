@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import APIRouter, HTTPException, Response
+from fastapi import APIRouter, Response
 
 from bandit_router import metrics
 from bandit_router.api.deps import CallerDep, ServiceDep
 from bandit_router.api.schemas import FeedbackIn, FeedbackOut
-from bandit_router.http_errors import retry_after
 from bandit_router.service import Service
 from bandit_router.store.decisions import Outcome
-from bandit_router.store.writer import Unavailable
 from bandit_router.store.errors import Conflict, NotFound
 from bandit_router.store.tenants import Principal
 
@@ -21,15 +19,6 @@ router = APIRouter(tags=["routing"])
 log = logging.getLogger("bandit_router.feedback")
 # The answer's HTTP status by FeedbackOut.status: a new row, or an identical repeat.
 STATUS_CODE = {"recorded": 201, "duplicate": 200}
-
-
-async def _record(service: Service, decision_id: str, outcome: Outcome,
-                  tenant_id: str | None) -> tuple[int, bool]:
-    try:
-        return await service.feedback_async(decision_id, outcome, tenant_id=tenant_id)
-    except Unavailable as exc:
-        raise HTTPException(503, str(exc),
-                            {"Retry-After": retry_after(exc.retry_after_s)}) from None
 
 
 @router.post("/v1/feedback", response_model=FeedbackOut, status_code=201,
@@ -53,7 +42,8 @@ async def record(body: FeedbackIn, service: Service, caller: Principal) -> Feedb
     # An app key sees only its tenant's decisions: another tenant's decision is a 404.
     tenant = caller.tenant_id or "-"
     try:
-        feedback_id, created = await _record(service, body.decision_id, outcome, caller.tenant_id)
+        feedback_id, created = await service.feedback_async(body.decision_id, outcome,
+                                                            tenant_id=caller.tenant_id)
     except (Conflict, NotFound) as exc:
         metrics.FEEDBACK.labels(tenant, "conflict" if isinstance(exc, Conflict) else
                                 "not_found").inc()
