@@ -21,7 +21,7 @@ from bandit_router.config import Settings, default_database_url
 def check_process_count(settings: Settings) -> None:
     """SQLite is one process: several workers would refit at once (the refit lock is a
     Postgres advisory lock) and contend for the file's single writer."""
-    if settings.database_url.get_secret_value().startswith("sqlite") and settings.workers > 1:
+    if settings.is_sqlite and settings.workers > 1:
         raise StartupError(
             f"--workers {settings.workers} needs PostgreSQL: the embedded SQLite database "
             "serves one process; use --workers 1, or set BANDIT_ROUTER_DATABASE_URL="
