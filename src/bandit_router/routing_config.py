@@ -76,5 +76,4 @@ def delete_cascade(service: "Service", name: str) -> None:
 
 
 def sync(service: "Service") -> None:
-    with service.sessions() as s:
-        service.router.set_rules(store.load_rule_book(s))
+    service.sync_rules()

@@ -142,7 +142,7 @@ def test_the_counter_is_reconciled_with_the_ledger(pg_client):
     svc = pg_client.app.state.service
     with svc.engine.begin() as conn:  # simulate drift: someone edited the counter by hand
         conn.execute(sa.text("UPDATE tenant_spend SET committed_usd = 7.0"))
-    svc._last_reconcile = 0.0
+    svc.syncer._last_reconcile = 0.0
     svc.sync()
     usage = pg_client.get("/v1/tenants/acme/usage").json()
     with svc.engine.connect() as conn:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -19,6 +19,9 @@ from pydantic.fields import FieldInfo
 
 from bandit_router.catalog import normalize_base_url
 from bandit_router.store.records import ModelUsage
+
+if TYPE_CHECKING:  # the client imports these schemas without the server's stack (numpy)
+    from bandit_router.routing import RouteDecision
 
 
 def _storable(value: str) -> str:
@@ -106,6 +109,15 @@ class RouteOut(BaseModel):
     explanation: dict[str, Any]
     cascade: dict[str, Any] | None = Field(
         None, description='with `cascade`/`escalate_from`: {"name", "next": models after this one}')
+
+    @classmethod
+    def of(cls, d: "RouteDecision", cascade: dict[str, Any] | None = None) -> "RouteOut":
+        """The answer for decision ``d``: the one conversion of a decision to the API."""
+        explanation = d.explanation if d.logged else {**d.explanation, "logged": False}
+        return cls(decision_id=d.decision_id, model=d.model, fallbacks=d.fallbacks,
+                   propensity=d.propensity, policy_version=d.policy_version,
+                   estimated_cost_usd=d.estimated_cost_usd, explanation=explanation,
+                   cascade=cascade)
 
 
 class FeedbackIn(Strict):

@@ -86,3 +86,21 @@ def reconcile(session: Session, tenant_id: str, period_start: datetime, end: dat
                     .values(committed_usd=total, n_decisions=n)
                     .execution_options(synchronize_session=False))
     return total
+
+
+def settle(session: Session, deltas: list[tuple[str | None, datetime | None, float]]) -> None:
+    """Move each ``(tenant, budget period start, charged − estimated)`` into the period's
+    committed spend, when feedback sets what a budgeted decision cost (its estimate was
+    reserved when it was routed). Decisions without a budget period are skipped. One update
+    per period, in one order for all writers (no deadlocks); the caller commits."""
+    total: dict[tuple[str, datetime], float] = {}
+    for tenant_id, start, delta in deltas:
+        if tenant_id is not None and start is not None:
+            total[(tenant_id, start)] = total.get((tenant_id, start), 0.0) + delta
+    for (tenant_id, start), delta in sorted(total.items()):
+        if delta != 0:
+            session.execute(update(SpendRow)
+                            .where(SpendRow.tenant_id == tenant_id,
+                                   SpendRow.period_start == start)
+                            .values(committed_usd=SpendRow.committed_usd + delta)
+                            .execution_options(synchronize_session=False))
