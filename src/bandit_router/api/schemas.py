@@ -17,7 +17,7 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 
-from bandit_router.catalog import normalize_base_url
+from bandit_router.catalog import ModelSpec, normalize_base_url
 from bandit_router.store.records import ModelUsage
 
 if TYPE_CHECKING:  # the client imports these schemas without the server's stack (numpy)
@@ -161,6 +161,10 @@ class ModelIn(Strict):
     def _http_only(cls, v: str | None) -> str | None:
         return None if v is None else normalize_base_url(v)  # a CatalogError is a ValueError
 
+    def spec(self, model_id: str) -> ModelSpec:
+        """The model this body registers as ``model_id``: the one conversion from the API."""
+        return ModelSpec(id=model_id, tags=tuple(self.tags), **self.model_dump(exclude={"tags"}))
+
 
 def _partial(model: type[BaseModel], name: str) -> type[BaseModel]:
     """``model`` with every required field optional (the same constraints and validators), for
@@ -184,6 +188,17 @@ class ModelOut(BaseModel):
     upstream_model: str | None
     typical_latency_ms: float | None
     observations: float = Field(description="discounted number of feedback rows in the posterior")
+
+    @classmethod
+    def of(cls, spec: ModelSpec, observations: float) -> "ModelOut":
+        """The answer for a registered model: the one conversion to the API (the environment
+        variable that holds its upstream key is not shown)."""
+        return cls(id=spec.id, provider=spec.provider,
+                   input_price_per_mtok=spec.input_price_per_mtok,
+                   output_price_per_mtok=spec.output_price_per_mtok,
+                   context_window=spec.context_window, tags=list(spec.tags),
+                   base_url=spec.base_url, upstream_model=spec.upstream_model,
+                   typical_latency_ms=spec.typical_latency_ms, observations=observations)
 
 
 class RefitOut(BaseModel):
