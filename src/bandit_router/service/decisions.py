@@ -1,29 +1,25 @@
 """Decide and log: every decision is recorded before anyone can give feedback on it, and a
 budgeted tenant's decision reserves its estimated cost in the same transaction.
 
-:func:`decision_row` is the one conversion of a decision to its ``decisions`` row, and
-``store.decisions.insert_decisions`` the one statement that writes it, batched by the
-background writer or, for a budgeted decision, inside its reservation's transaction.
+:func:`decision_row` is the one conversion of a decision to its ``decisions`` row, and the
+background writer (``store.writer.DecisionWriter``) the one path that writes it: queued, or
+committed in the next batch before the decision is answered (with its reservation).
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Mapping
-
-from sqlalchemy.orm import Session, sessionmaker
 
 from bandit_router.config import Settings
 from bandit_router.decision_ids import BATCHED, COMMITTED, IdIssuer
 from bandit_router.jobs.pacing import Paced
 from bandit_router.policy.pacing import period_bounds
 from bandit_router.routing import BudgetExhausted, RouteDecision, RouteRequest, Router
-from bandit_router.store import spend
 from bandit_router.store.codec import encode_features
-from bandit_router.store.db import transaction
-from bandit_router.store.decisions import insert_decisions
-from bandit_router.store.writer import DecisionWriter
+from bandit_router.store.writer import Committed, DecisionWriter, Reservation, unavailable
 from bandit_router.tenancy import TenantState
 
 
@@ -44,9 +40,8 @@ def decision_row(decision: RouteDecision, tenant_id: str | None, metadata: dict 
 
 
 class DecisionLog:
-    def __init__(self, router: Router, ids: IdIssuer, sessions: sessionmaker[Session],
-                 settings: Settings) -> None:
-        self.router, self.ids, self.sessions, self.settings = router, ids, sessions, settings
+    def __init__(self, router: Router, ids: IdIssuer, settings: Settings) -> None:
+        self.router, self.ids, self.settings = router, ids, settings
         self.writer: DecisionWriter | None = None  # set when the service starts
         # Per budgeted tenant: (period start, its committed spend as last read). Only the
         # first guess of a reservation; the database's conditional update decides.
@@ -86,10 +81,23 @@ class DecisionLog:
             if batched and writer is not None and self.settings.decision_batching:
                 return self._decide_and_queue(writer, runtime, request, tenant_id, metadata)
             decision = self.router.decide(request, self.ids.next(COMMITTED), runtime)
-            with transaction(self.sessions) as s:
-                insert_decisions(s.connection(), [decision_row(decision, tenant_id, metadata)])
+            self._commit(decision_row(decision, tenant_id, metadata))
             return decision
         return self._decide_and_reserve(runtime, tenant, request, metadata)
+
+    def _commit(self, row: dict, reservation: Reservation | None = None) -> Committed:
+        """Write ``row`` in the writer's next batch and wait for its commit. Gives up with a
+        database error (HTTP 503) after ``feedback_wait_s`` if the batch has not begun (then
+        the row is never written); a batch that has begun is waited for: its outcome decides."""
+        future = self.writer.commit(row, reservation)
+        try:
+            return future.result(timeout=self.settings.feedback_wait_s)
+        except concurrent.futures.TimeoutError:
+            if future.cancel():
+                raise unavailable(TimeoutError(
+                    f"the decision log did not begin within {self.settings.feedback_wait_s:g} s"
+                )) from None
+            return future.result()
 
     def _decide_and_queue(self, writer: DecisionWriter, runtime, request: RouteRequest,
                           tenant_id: str | None, metadata: dict | None) -> RouteDecision:
@@ -116,14 +124,13 @@ class DecisionLog:
                 on_exhausted=budget.on_exhausted,
                 budget_retry_after_s=max((end - now).total_seconds(), 1.0)),
                 self.ids.next(COMMITTED), runtime)
-            with transaction(self.sessions) as s:
-                limit = None if decision.budget_exhausted else budget.limit_usd
-                if spend.reserve(s, tenant.id, start, decision.estimated_cost_usd, limit):
-                    insert_decisions(s.connection(),
-                                     [decision_row(decision, tenant.id, metadata, start)])
-                    self._committed[tenant.id] = (start, committed + decision.estimated_cost_usd)
-                    return decision
-                committed, _ = spend.counter(s, tenant.id, start)
+            limit = None if decision.budget_exhausted else budget.limit_usd
+            done = self._commit(decision_row(decision, tenant.id, metadata, start), Reservation(
+                tenant.id, start, decision.estimated_cost_usd, limit))
+            if done.reserved:
+                self._committed[tenant.id] = (start, committed + decision.estimated_cost_usd)
+                return decision
+            committed = done.committed_usd
         self._committed[tenant.id] = (start, committed)
         raise BudgetExhausted("the tenant's budget is being used up by concurrent requests; "
                               "retry shortly", 1.0)

@@ -65,7 +65,7 @@ class Service:
             cost_weight=settings.cost_weight,
             default_output_tokens=settings.default_output_tokens,
         )
-        self.decisions = DecisionLog(self.router, ids, self.sessions, settings)
+        self.decisions = DecisionLog(self.router, ids, settings)
         self.desk = FeedbackDesk(self.lookup)
         self.auth = KeyAuth(settings, self.engine)
         self.syncer = RuntimeSync(self.router, self.sessions, settings, spec.dim,
@@ -139,6 +139,8 @@ class Service:
               metadata: dict | None = None, batched: bool = False) -> RouteDecision:
         """Decide and log the decision (``DecisionLog.route``); the one entry point of the
         API and the proxy, so ``bandit_router_decisions_total`` counts both."""
+        if self.decisions.writer is None:  # not started yet: the writer logs every decision
+            self._start_writers()
         decision = self.decisions.route(request, tenant_id=tenant_id, metadata=metadata,
                                         batched=batched)
         metrics.DECISIONS.labels(decision.model, tenant_id or "-").inc()

@@ -1,10 +1,17 @@
 """Batched writes off the request path: the decision log and feedback group commit.
 
-:class:`DecisionWriter` takes decision rows from request threads and inserts them from one
-background thread, many rows per transaction (``INSERT … ON CONFLICT DO NOTHING``, so a batch
-whose commit was lost in a dropped connection can be retried without duplicates). While the
-database is unreachable it keeps rows in memory up to a bound and retries with backoff; past
-the bound a decision is *unlogged*: counted, remembered, and never given a 2xx for feedback.
+(Two classes in one module past 300 lines: they share the batching discipline — linger,
+the transient/permanent error split, answering each waiting request after the commit.)
+
+:class:`DecisionWriter` is the one write path of the decision log. It takes decision rows
+from request threads and inserts them from one background thread, many rows per transaction
+(``INSERT … ON CONFLICT DO NOTHING``, so a batch whose commit was lost in a dropped connection
+can be retried without duplicates). A row is either *queued* (:meth:`DecisionWriter.submit`:
+answered at once; while the database is unreachable it is kept in memory up to a bound and
+retried with backoff; past the bound a decision is *unlogged*: counted, remembered, and never
+given a 2xx for feedback) or *committed* (:meth:`DecisionWriter.commit`: its request waits
+for the batch's commit, which also makes a budgeted decision's reservation, exactly once: a
+failed attempt is the request's error, never retried behind its back).
 
 :class:`FeedbackCommitter` commits queued feedback rows together in one transaction and hands
 each waiting request its own answer (created, identical repeat, conflict, unknown decision).
@@ -29,7 +36,8 @@ import psycopg
 from sqlalchemy import Engine, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, ProgrammingError
+from sqlalchemy.exc import (DataError, DBAPIError, IntegrityError, OperationalError,
+                            ProgrammingError)
 from sqlalchemy.orm import Session, sessionmaker
 
 from bandit_router.catalog import ModelSpec
@@ -61,6 +69,11 @@ def _transient(exc: BaseException) -> bool:
         exc, (IntegrityError, DataError, ProgrammingError))
 
 
+def unavailable(cause: Exception) -> OperationalError:
+    """The database error answered when the decision log cannot write now (HTTP 503)."""
+    return OperationalError("decision log", None, cause)
+
+
 def _linger(linger_s: float, queued: int, max_batch: int, closing: bool) -> float:
     """How long a writer lets a batch gather before taking it (one commit for many rows
     costs far less): not at all once a batch is full or while shutting down."""
@@ -78,6 +91,28 @@ class Logged(Enum):
     UNLOGGED = "unlogged"  # dropped: the buffer was full, or the database rejected the row
 
 
+class Reservation(NamedTuple):
+    """Money a budgeted decision takes from its tenant's period, if it fits under the limit
+    (``limit_usd`` None: unconditionally, e.g. routed to the cheapest once exhausted)."""
+    tenant_id: str
+    period_start: datetime
+    cost_usd: float
+    limit_usd: float | None
+
+
+class Committed(NamedTuple):
+    """The answer to :meth:`DecisionWriter.commit`."""
+    reserved: bool  # False: the reservation did not fit, and the row was not written
+    committed_usd: float | None  # the period's committed spend, read when it did not fit
+
+
+@dataclass(eq=False)
+class _Commit:
+    row: dict
+    reservation: Reservation | None
+    future: Future
+
+
 class DecisionWriter:
     """Inserts decision rows in batches from a background thread."""
 
@@ -90,8 +125,8 @@ class DecisionWriter:
         self.max_buffer = max_buffer
         self.retry_max_s = retry_max_s
         self._cond = threading.Condition()
-        self._queue: deque[dict] = deque()
-        self._pending: set[str] = set()
+        self._queue: deque[dict | _Commit] = deque()
+        self._pending: set[str] = set()  # ids of queued rows (not of committed ones)
         self._unlogged: OrderedDict[str, None] = OrderedDict()
         self._remember = remember_unlogged
         self._closing = False
@@ -116,6 +151,23 @@ class DecisionWriter:
             if len(self._queue) == 1:  # the writer may be asleep on an empty queue
                 self._cond.notify_all()
         return True
+
+    def commit(self, row: dict, reservation: Reservation | None = None) -> Future:
+        """Write ``row`` (and make ``reservation``) in the next batch's transaction: a future
+        of :class:`Committed`, or of the database's error. Raises that error (an
+        ``OperationalError``, as a failed commit would) at once while the writer is retrying
+        an outage with rows buffered, and when closed."""
+        fut: Future = Future()
+        with self._cond:
+            if self._closing:
+                raise unavailable(ConnectionError("the decision writer is closed"))
+            if self._pending and self.last_error is not None:
+                raise unavailable(ConnectionError(f"the decision log is retrying an outage "
+                                                  f"({self.last_error})"))
+            self._queue.append(_Commit(row, reservation, fut))
+            if len(self._queue) == 1:  # the writer may be asleep on an empty queue
+                self._cond.notify_all()
+        return fut
 
     def wait_logged(self, decision_id: str, timeout: float) -> Logged:
         """Wait until this process's buffer no longer holds ``decision_id``."""
@@ -188,13 +240,24 @@ class DecisionWriter:
                 time.sleep(linger)
             with self._cond:
                 batch = list(islice(self._queue, self.max_batch))
+            rows = [x for x in batch if isinstance(x, dict)]
+            commits = [x for x in batch if isinstance(x, _Commit)
+                       and x.future.set_running_or_notify_cancel()]  # else: given up
+            answers: dict[int, Committed | BaseException] = {}
             try:
-                self._write(batch)
+                answers = self._write(rows, commits)
                 failed: list[str] = []
                 backoff, self.last_error = 0.0, None
             except Exception as exc:  # noqa: BLE001 - classified below
                 if _transient(exc):
                     self.last_error = type(exc).__name__
+                    with self._cond:  # a committed row's request gets the error: not retried
+                        head = [self._queue.popleft() for _ in batch]
+                        self._queue.extendleft(reversed([x for x in head if isinstance(x, dict)]))
+                    for c in commits:
+                        c.future.set_exception(exc)
+                    if not rows:
+                        continue
                     backoff = min(max(backoff * 2, 0.05), self.retry_max_s)
                     log.warning("decision log: database unavailable (%s); %d buffered, retrying "
                                 "in %.2fs", type(exc).__name__, self.buffered, backoff)
@@ -203,19 +266,43 @@ class DecisionWriter:
                             return
                         self._cond.wait(backoff)
                     continue
-                failed = self._write_one_by_one(batch)
+                failed = self._write_one_by_one(rows)
+                for c in commits:  # each in its own transaction: one bad row fails alone
+                    try:
+                        answers.update(self._write([], [c]))
+                    except Exception as one:  # noqa: BLE001
+                        answers[id(c)] = one
             with self._cond:
                 for _ in batch:
                     self._queue.popleft()
-                for row in batch:
+                for row in rows:
                     self._pending.discard(row["id"])
                 for decision_id in failed:
                     self._forget(decision_id)
                 self._cond.notify_all()
+            for c in commits:
+                answer = answers[id(c)]
+                if isinstance(answer, BaseException):
+                    c.future.set_exception(answer)
+                else:
+                    c.future.set_result(answer)
 
-    def _write(self, rows: list[dict]) -> None:
+    def _write(self, rows: list[dict], commits: list[_Commit] = ()) -> dict[int, Committed]:
+        """One transaction: the reservations (in one order for all writers: no deadlocks),
+        then every row whose reservation fitted. Returns each commit's answer by ``id()``."""
+        answers = {}
         with self.engine.begin() as conn:
-            insert_decisions(conn, rows)
+            for c in sorted(commits, key=lambda c: () if c.reservation is None
+                            else tuple(c.reservation[:2])):
+                r = c.reservation
+                if r is None or spend.reserve(conn, *r):
+                    answers[id(c)] = Committed(True, None)
+                else:
+                    answers[id(c)] = Committed(False, spend.counter(conn, *r[:2])[0])
+            written = rows + [c.row for c in commits if answers[id(c)].reserved]
+            if written:
+                insert_decisions(conn, written)
+        return answers
 
     def _write_one_by_one(self, rows: list[dict]) -> list[str]:
         """Isolate rows the database rejects; transient errors are retried in place."""
