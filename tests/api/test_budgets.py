@@ -8,7 +8,7 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from bandit_router.catalog import ModelSpec
+from bandit_router.routing.catalog import ModelSpec
 from tests.conftest import ADMIN, TableLock, new_tenant, route
 
 # Costs per request with 1,000 input + 1,000 output tokens: cheap $0.002, dear $0.02.

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from bandit_router.decision_ids import COMMITTED, IdIssuer
+from bandit_router.store.decision_ids import COMMITTED, IdIssuer
 from bandit_router.jobs.lifecycle import retention_cutoff, run_retention
 from bandit_router.jobs.refit import refit
 from bandit_router.policy import Posterior

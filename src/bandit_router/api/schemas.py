@@ -17,7 +17,7 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 
-from bandit_router.catalog import ModelSpec, normalize_base_url
+from bandit_router.routing.catalog import ModelSpec, normalize_base_url
 from bandit_router.store.records import ModelUsage
 
 if TYPE_CHECKING:  # the client imports these schemas without the server's stack (numpy)

@@ -15,14 +15,14 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bandit_router.catalog import ModelSpec
+from bandit_router.routing.catalog import ModelSpec
 from bandit_router.policy import Posterior
 from bandit_router.policy.pacing import PacingState, calibrate_cost_weight, period_bounds
 from bandit_router.store.codec import decode_features
 from bandit_router.store.schema import DecisionRow
 from bandit_router.store import spend
 from bandit_router.store.spend import counter
-from bandit_router.tenancy import TenantState
+from bandit_router.routing.tenancy import TenantState
 
 # Aim a little under the line: exploration makes real choices costlier than greedy replays.
 PACING_MARGIN = 0.97

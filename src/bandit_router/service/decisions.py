@@ -14,13 +14,13 @@ from datetime import datetime, timezone
 from typing import Mapping
 
 from bandit_router.config import Settings
-from bandit_router.decision_ids import BATCHED, COMMITTED, IdIssuer
+from bandit_router.store.decision_ids import BATCHED, COMMITTED, IdIssuer
 from bandit_router.jobs.pacing import Paced
 from bandit_router.policy.pacing import period_bounds
 from bandit_router.routing import BudgetExhausted, RouteDecision, RouteRequest, Router
 from bandit_router.store.codec import encode_features
 from bandit_router.store.writer import Committed, DecisionWriter, Reservation, unavailable
-from bandit_router.tenancy import TenantState
+from bandit_router.routing.tenancy import TenantState
 
 
 def decision_row(decision: RouteDecision, tenant_id: str | None, metadata: dict | None,

@@ -12,7 +12,7 @@ import asyncio
 import time
 
 from bandit_router import metrics
-from bandit_router.lookup import DecisionLookup
+from bandit_router.service.lookup import DecisionLookup
 from bandit_router.store.decisions import Outcome
 from bandit_router.store.errors import NotFound
 from bandit_router.store.writer import (DecisionWriter, FeedbackCommitter, Logged, Settled,

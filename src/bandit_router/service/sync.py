@@ -26,7 +26,7 @@ from bandit_router.store.models import list_models, to_spec
 from bandit_router.store.posteriors import (latest_version, load_posterior,
                                             oldest_unlearned_feedback)
 from bandit_router.store.rules import load_rule_book
-from bandit_router.tenancy import TenantState
+from bandit_router.routing.tenancy import TenantState
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from bandit_router.decision_ids import decision_time
+from bandit_router.store.decision_ids import decision_time
 from bandit_router.store.errors import NotFound
 from bandit_router.store.schema import DecisionRow, FeedbackRow, RetentionRow
 

@@ -195,7 +195,7 @@ class RetentionRow(Base):
 
 class RoutingConfigRow(Base):
     """Operator routing documents: rule sets (kind "rules", name "*" or a tenant id) and
-    cascades (kind "cascade", name the cascade's). Parsed and checked by rules.py/cascades.py."""
+    cascades (kind "cascade", name the cascade's). Parsed and checked by routing/rules.py and routing/cascades.py."""
 
     __tablename__ = "routing_config"
 

@@ -40,7 +40,7 @@ from sqlalchemy.exc import (DataError, DBAPIError, IntegrityError, OperationalEr
                             ProgrammingError)
 from sqlalchemy.orm import Session, sessionmaker
 
-from bandit_router.catalog import ModelSpec
+from bandit_router.routing.catalog import ModelSpec
 from bandit_router.store import spend
 from bandit_router.store.decisions import (FEEDBACK_FIELDS, Outcome, insert_decisions,
                                            made_between, missing_decision)

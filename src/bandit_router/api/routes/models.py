@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Path, Response
 
 from bandit_router.api.deps import AdminDep, CallerDep, ServiceDep, SessionDep
 from bandit_router.api.schemas import ModelIn, ModelOut, ModelPatch
-from bandit_router.catalog import CatalogError, with_changes
+from bandit_router.routing.catalog import CatalogError, with_changes
 from bandit_router.store.models import (get_model, list_models, record_model, retire_model,
                                         to_spec)
 

@@ -26,7 +26,7 @@ from bandit_router.api.schemas import (
 from bandit_router.policy.pacing import period_bounds
 from bandit_router.store import missing, spend
 from bandit_router.store import tenants as store
-from bandit_router.tenancy import TenantState
+from bandit_router.routing.tenancy import TenantState
 
 router = APIRouter(tags=["tenants"])
 

@@ -19,7 +19,7 @@ from typing import Awaitable, Callable, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bandit_router.decision_ids import COMMITTED, IdIssuer, parse
+from bandit_router.store.decision_ids import COMMITTED, IdIssuer, parse
 from bandit_router.store.decisions import Expired, first_decision_in, missing_decision
 from bandit_router.store.errors import NotFound
 from bandit_router.store.writer import Logged, Unavailable

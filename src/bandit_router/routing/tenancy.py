@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from bandit_router.store.schema import TenantRow
 
 if TYPE_CHECKING:
-    from bandit_router.routing import RouteRequest
+    from bandit_router.routing.router import RouteRequest
 
 
 @dataclass(frozen=True)
