@@ -3,6 +3,9 @@
 The :class:`Router` holds one process's :class:`Runtime` (posterior, line-up, rules, p95
 latencies, tenants), a frozen snapshot the sync job replaces in one assignment, and is shared
 by the HTTP API and the proxy. It does no I/O: callers record the decision it returns.
+
+(Past 300 lines on purpose: the decision and its eligibility steps — rules, latency, budget —
+share one set of per-candidate arrays and notes; apart, they would hand them back and forth.)
 """
 
 from __future__ import annotations

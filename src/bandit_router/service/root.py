@@ -16,30 +16,30 @@ from sqlalchemy.orm import Session, sessionmaker
 from threadpoolctl import threadpool_limits
 
 from bandit_router import metrics
-from bandit_router.routing.catalog import ModelSpec, checked_for_registration, load_catalog
 from bandit_router.config import Settings
-from bandit_router.store.decision_ids import IdIssuer
 from bandit_router.features import FeatureSpec, Featurizer
 from bandit_router.jobs.lifecycle import lifecycle_jobs
 from bandit_router.jobs.refit import RefitConfig, RefitResult, refit
 from bandit_router.jobs.scheduler import start_scheduler
 from bandit_router.policy import Posterior
 from bandit_router.routing import RouteDecision, RouteRequest, Router
+from bandit_router.routing.catalog import ModelSpec, checked_for_registration, load_catalog
+from bandit_router.routing.tenancy import TenantState
+from bandit_router.service import routing_config
 from bandit_router.service.auth import KeyAuth
 from bandit_router.service.charge import charged
-from bandit_router.service import routing_config
 from bandit_router.service.decisions import DecisionLog
 from bandit_router.service.feedback import FeedbackDesk, count_settled
 from bandit_router.service.lookup import DecisionLookup
 from bandit_router.service.sync import RuntimeSync
-from bandit_router.store import migrate
 from bandit_router.store import tenants as tenant_store
+from bandit_router.store import migrate
 from bandit_router.store.db import engine_for, make_sessionmaker, ping, transaction
+from bandit_router.store.decision_ids import IdIssuer
 from bandit_router.store.decisions import Outcome
 from bandit_router.store.locks import MODELS_LOCK, OPERATOR_KEY_LOCK, exclusive_xact_lock
 from bandit_router.store.models import record_model
 from bandit_router.store.writer import DecisionWriter, FeedbackCommitter, Logged
-from bandit_router.routing.tenancy import TenantState
 
 log = logging.getLogger(__name__)
 
