@@ -11,8 +11,8 @@ import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bandit_router.cascades import Cascade, cascade_from_mapping, cascades_from_file, check_cascade
-from bandit_router.rules import GLOBAL, RuleError, RuleSet, check_rule_set, rule_set_from_mapping, \
+from bandit_router.routing.cascades import Cascade, cascade_from_mapping, cascades_from_file, check_cascade
+from bandit_router.routing.rules import GLOBAL, RuleError, RuleSet, check_rule_set, rule_set_from_mapping, \
     rule_sets_from_file
 from bandit_router.store.db import transaction
 from bandit_router.store import rules as store
@@ -76,5 +76,4 @@ def delete_cascade(service: "Service", name: str) -> None:
 
 
 def sync(service: "Service") -> None:
-    with service.sessions() as s:
-        service.router.set_rules(store.load_rule_book(s))
+    service.sync_rules()
