@@ -38,6 +38,7 @@ from benchmarks.http import cpu_seconds, server_pids
 
 LOGS = Path(tempfile.gettempdir()) / "bandit-router-bench-proxy"
 MODELS = ("bench-a", "bench-b", "bench-c")
+LITELLM_KEY = "sk-bench-0123456789abcdef0123456789abcdef"  # its proxy refuses to start without one
 PROMPT = ("Summarise in two sentences why the sky is blue, for a curious ten-year-old who "
           "already knows that sunlight is a mix of colours.")
 
@@ -169,8 +170,9 @@ def _serve_and_load(stack: ExitStack, tmp: Path, command: list[str] | None, roun
             [*command, "--config", str(litellm_config(tmp / "l.yaml", up)),
              "--port", str(port), "--num_workers", "1"], LOGS / "litellm.log",
             f"http://127.0.0.1:{port}/health/liveliness",
-            env={"LITELLM_LOG": "ERROR", "LITELLM_TELEMETRY": "False"}))
-        targets["litellm"] = (f"http://127.0.0.1:{port}/v1", None)
+            env={"LITELLM_LOG": "ERROR", "LITELLM_TELEMETRY": "False",
+                 "LITELLM_MASTER_KEY": LITELLM_KEY}))
+        targets["litellm"] = (f"http://127.0.0.1:{port}/v1", LITELLM_KEY)
     phases = _rounds(targets, rounds, requests, seconds, connections)
     answered = sum(p["status"].get("200", 0) for p in phases if p["target"] == "bandit-router")
     return phases, answered, list(targets)
