@@ -29,8 +29,8 @@ def record_usages(session: Session, rows: list[dict]) -> None:
     ORM's per-object work (the caller commits)."""
     for row in rows:
         _checked(row["status"])
-    if rows:
-        session.execute(insert(UsageRow), rows)
+    if rows:  # Core's executemany: the ORM's bulk path costs several times more per row
+        session.connection().execute(insert(UsageRow.__table__), rows)
 
 
 def get_usage(session: Session, decision_id: str, tenant_id: str | None = None) -> UsageRow:
