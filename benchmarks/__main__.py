@@ -1,4 +1,4 @@
-"""``python -m benchmarks [all|decision|http|refit|replicas] [--quick]``"""
+"""``python -m benchmarks [all|decision|http|refit|replicas|proxy] [--quick]``"""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import time
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
-BENCHMARKS = ("decision", "http", "refit", "replicas")
+BENCHMARKS = ("decision", "http", "refit", "replicas", "proxy")
 
 
 def main() -> None:
@@ -56,6 +56,10 @@ def main() -> None:
             from benchmarks import replicas
 
             replicas.run(seconds=3 if a.quick else 10.0)
+        elif name == "proxy":
+            from benchmarks import proxy
+
+            proxy.run(**(dict(rounds=1, requests=50, seconds=2) if a.quick else {}))
         print(f"({name}: {time.perf_counter() - t0:.0f} s)")
 
 

@@ -49,6 +49,8 @@ def configure(level: str = "INFO", json_lines: bool = True) -> dict:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     logging.getLogger("apscheduler").setLevel("WARNING")
+    # httpx logs one INFO line per request it sends (the demo's simulated app, the client).
+    logging.getLogger("httpx").setLevel("WARNING")
     return {
         "version": 1,
         "disable_existing_loggers": False,
@@ -62,5 +64,6 @@ def configure(level: str = "INFO", json_lines: bool = True) -> dict:
             # Our middleware logs every request with its id and duration instead.
             "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
             "apscheduler": {"level": "WARNING"},
+            "httpx": {"level": "WARNING"},
         },
     }

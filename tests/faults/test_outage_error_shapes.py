@@ -26,6 +26,7 @@ def test_an_outage_while_authenticating_answers_503_in_each_paths_error_shape(cl
     assert chat.status_code == 503 and int(chat.headers["retry-after"]) >= 1
     error = chat.json()["error"]
     assert "database is unavailable" in error["message"]
-    assert error["type"] == "api_error" and set(error) == {"message", "type", "code", "param"}
+    assert error["type"] == "server_error" and error["code"] == "database_unavailable"
+    assert set(error) == {"message", "type", "code", "param"}
     assert route.status_code == 503 and int(route.headers["retry-after"]) >= 1
     assert "database is unavailable" in route.json()["detail"]

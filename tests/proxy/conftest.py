@@ -81,19 +81,54 @@ def service_of(client: TestClient) -> Service:
     return client.app.state.service
 
 
+# The proxy answers before its records are committed (decisions by the batch writer, usage
+# rows and its own failure feedback by proxy/records.py, milliseconds later): these read
+# them back once they are there.
+def _eventually(read: Callable, timeout_s: float = 5.0):
+    import time
+
+    from bandit_router.store.errors import NotFound
+
+    end = time.monotonic() + timeout_s
+    while True:
+        try:
+            found = read()
+        except NotFound:
+            found = None
+        if found is not None or time.monotonic() > end:
+            return found
+        time.sleep(0.02)
+
+
 def usage(svc: Service, decision_id: str) -> UsageRow:
-    with svc.sessions() as s:
-        return get_usage(s, decision_id)
+    def read():
+        with svc.sessions() as s:
+            return get_usage(s, decision_id)
+
+    found = _eventually(read)
+    if found is None:
+        raise AssertionError(f"no usage recorded for {decision_id} within 5 s")
+    return found
 
 
 def decision(svc: Service, decision_id: str) -> DecisionRow:
-    with svc.sessions() as s:
-        return get_decision(s, decision_id)
+    def read():
+        with svc.sessions() as s:
+            return get_decision(s, decision_id)
+
+    found = _eventually(read)
+    if found is None:
+        raise AssertionError(f"decision {decision_id} not logged within 5 s")
+    return found
 
 
-def feedback(svc: Service, decision_id: str) -> FeedbackRow | None:
-    with svc.sessions() as s:
-        return s.query(FeedbackRow).filter_by(decision_id=decision_id).one_or_none()
+def feedback(svc: Service, decision_id: str, timeout_s: float = 2.0) -> FeedbackRow | None:
+    """The decision's feedback, or None if none came within ``timeout_s``."""
+    def read():
+        with svc.sessions() as s:
+            return s.query(FeedbackRow).filter_by(decision_id=decision_id).one_or_none()
+
+    return _eventually(read, timeout_s)
 
 
 @pytest.fixture

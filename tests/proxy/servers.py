@@ -78,9 +78,11 @@ class FakeUpstream:
             headers = {"retry-after": b.retry_after} if b.retry_after else {}
             return JSONResponse({"error": {"message": f"{self.name} is failing", "type": "server_error",
                                            "code": None}}, status_code=b.status, headers=headers)
+        # Like OpenAI's API: every answer carries the upstream's own x-request-id.
+        ids = {"x-upstream": self.name, "x-request-id": f"req_{self.name}_{len(self.requests)}"}
         if body.get("stream"):
             return StreamingResponse(self._events(body), media_type="text/event-stream",
-                                     headers={"x-upstream": self.name})
+                                     headers=ids)
         doc = {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": body["model"],
                "choices": [{"index": 0, "finish_reason": b.finish_reason,
                             "message": {"role": "assistant", "content": (
@@ -88,14 +90,18 @@ class FakeUpstream:
         if b.usage:
             doc["usage"] = {"prompt_tokens": b.usage[0], "completion_tokens": b.usage[1],
                             "total_tokens": sum(b.usage)}
-        return JSONResponse(doc, headers={"x-upstream": self.name})
+        return JSONResponse(doc, headers=ids)
 
     async def _events(self, body: dict[str, Any]):
         b = self.behaviour
 
+        # Asked for usage, OpenAI's API puts "usage": null in every chunk before the last.
+        asked = bool((body.get("stream_options") or {}).get("include_usage"))
+
         def event(choices: list, **extra) -> bytes:
             doc = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1,
-                   "model": body["model"], "choices": choices, **extra}
+                   "model": body["model"], "choices": choices,
+                   **({"usage": None} if asked else {}), **extra}
             return b"data: " + json.dumps(doc).encode() + b"\n\n"
 
         words = (b.content.split(" ") if b.content is not None

@@ -58,7 +58,14 @@ def test_tries_that_got_no_answer_are_not_learned_as_a_bad_reward(proxy, upstrea
 
 
 def _attempts(client, decision_id: str) -> list[dict]:
-    return client.get(f"/v1/decisions/{decision_id}").json()["usage"]["attempts"]
+    """The attempts in the decision's usage, once recorded (milliseconds after the answer)."""
+    import time
+
+    end = time.monotonic() + 5
+    while (usage := client.get(f"/v1/decisions/{decision_id}").json()["usage"]) is None:
+        assert time.monotonic() < end, f"no usage recorded for {decision_id}"
+        time.sleep(0.02)
+    return usage["attempts"]
 
 
 def test_a_missing_upstream_key_names_the_variable_and_how_to_set_it(proxy, monkeypatch):
@@ -94,11 +101,14 @@ def test_with_nothing_to_forward_to_the_answer_says_what_to_register(make_servic
             assert "PUT /v1/models/{id}" in err["message"]
 
 
-def test_the_status_endpoint_shows_a_model_in_cooldown_and_its_failed_tries(proxy, upstreams):
+def test_the_status_endpoint_shows_a_model_in_cooldown_and_its_failed_tries(proxy, upstreams,
+                                                                            wait_for):
     upstreams[0].behaviour.status = 503
     for i in range(2):  # the threshold of these tests
         assert chat(proxy, content=f"q{i}").headers["x-bandit-router-model"] == "model-b"
-    data = proxy.get("/v1/status").json()
+    # The failures' feedback is committed in the background, milliseconds after the answers.
+    data = wait_for(lambda: (d := proxy.get("/v1/status").json()) and {
+        m["id"]: m for m in d["models"]}["model-a"]["failures"] == 2 and d)
     by = {m["id"]: m for m in data["models"]}
     assert by["model-a"]["circuit"]["state"] == "open"
     assert 0 < by["model-a"]["circuit"]["retry_in_s"] <= 0.5

@@ -1,4 +1,5 @@
-"""Every domain error maps to one HTTP status here, with a message that says what to fix."""
+"""The app's exception handlers: every error is answered in the shape of its path, domain
+errors as :mod:`bandit_router.http_errors` maps them, with a message that says what to fix."""
 
 from __future__ import annotations
 
@@ -6,16 +7,13 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError, DBAPIError, OperationalError
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import DataError, DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from bandit_router import metrics
-from bandit_router.routing.catalog import CatalogError
-from bandit_router.http_errors import DATABASE_UNAVAILABLE, error_body, retry_after
-from bandit_router.routing import BudgetExhausted, NoModels, RoutingError
-from bandit_router.store.errors import Conflict, NotFound
-from bandit_router.store.writer import Unavailable
+from bandit_router.http_errors import DOMAIN_ERRORS, error_body, problem_of
 
 log = logging.getLogger(__name__)
 
@@ -47,49 +45,23 @@ def install(app: FastAPI) -> None:
         summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
         return _reply(request, 422, f"invalid request: {summary}", errors=errors)
 
-    @app.exception_handler(CatalogError)
-    async def _bad_model(request: Request, exc: CatalogError):
-        return _reply(request, 422, str(exc))
+    async def _domain(request: Request, exc: Exception):
+        """Every domain error, as :func:`bandit_router.http_errors.problem_of` says."""
+        problem = problem_of(exc)
+        if problem is None:
+            return await _unexpected(request, exc)
+        if isinstance(exc, DataError):
+            log.warning("database refused a value on %s %s", request.method, request.url.path)
+        elif isinstance(exc, DBAPIError):
+            metrics.DB_ERRORS.labels("api").inc()
+            log.error("database error on %s %s: %s", request.method, request.url.path,
+                      type(exc.orig).__name__ if exc.orig is not None else type(exc).__name__)
+        path = request.url.path
+        return JSONResponse(problem.body_on(path), status_code=problem.status_on(path),
+                            headers=problem.headers())
 
-    @app.exception_handler(NotFound)
-    async def _not_found(request: Request, exc: NotFound):
-        return _reply(request, 404, str(exc))
-
-    @app.exception_handler(Unavailable)
-    async def _unavailable(request: Request, exc: Unavailable):
-        return _reply(request, 503, str(exc),
-                      headers={"Retry-After": retry_after(exc.retry_after_s)})
-
-    @app.exception_handler(Conflict)
-    async def _conflict(request: Request, exc: Conflict):
-        return _reply(request, 409, str(exc))
-
-    @app.exception_handler(RoutingError)
-    async def _routing(request: Request, exc: RoutingError):
-        return _reply(request, 422, str(exc))
-
-    @app.exception_handler(BudgetExhausted)
-    async def _budget(request: Request, exc: BudgetExhausted):
-        return _reply(request, 429, str(exc),
-                      headers={"Retry-After": retry_after(exc.retry_after_s)})
-
-    @app.exception_handler(NoModels)
-    async def _no_models(request: Request, exc: NoModels):
-        return _reply(request, 503, str(exc), headers={"Retry-After": retry_after(5)})
-
-    @app.exception_handler(DataError)
-    async def _bad_value(request: Request, exc: DataError):
-        log.warning("database refused a value on %s %s", request.method, request.url.path)
-        return _reply(request, 422, "a value in the request cannot be stored (check text for "
-                      "control characters and numbers for range); nothing was stored")
-
-    @app.exception_handler(OperationalError)
-    @app.exception_handler(DBAPIError)
-    async def _db_down(request: Request, exc: DBAPIError):
-        metrics.DB_ERRORS.labels("api").inc()
-        log.error("database error on %s %s: %s", request.method, request.url.path,
-                  type(exc.orig).__name__ if exc.orig is not None else type(exc).__name__)
-        return _reply(request, 503, DATABASE_UNAVAILABLE, headers={"Retry-After": retry_after(2)})
+    for cls in DOMAIN_ERRORS:
+        app.add_exception_handler(cls, _domain)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
@@ -98,6 +70,12 @@ def install(app: FastAPI) -> None:
             detail = ("the body could not be parsed: send UTF-8 encoded JSON, nested at most a "
                       "few hundred levels deep, with integers of at most 4300 digits")
         return _reply(request, exc.status_code, detail, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(request: Request, exc: ClientDisconnect):
+        # The caller hung up before its body was whole: nobody to answer, nothing wrong here.
+        log.info("the client disconnected during %s %s", request.method, request.url.path)
+        return Response(status_code=400)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):

@@ -21,19 +21,17 @@ from dataclasses import replace
 from typing import Any
 
 import anyio
-import httpx
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from bandit_router.routing.cascades import (CASCADE_PREFIX, Answer, Cascade, answer_of_completion,
                                     local_checks)
 from bandit_router.routing.catalog import ModelSpec
-from bandit_router.features import prompt_from_messages
+from bandit_router.proxy.attempts import Call, no_answer
 from bandit_router.proxy.errors import ProxyError
-from bandit_router.proxy.forward import DECISION_HEADER, MODEL_HEADER, Proxy, _Call, _label
+from bandit_router.proxy.forward import Proxy
 from bandit_router.proxy.meter import StreamMeter, Tokens, tokens_of_body
-from bandit_router.proxy.upstream import response_headers
-from bandit_router.routing import RouteDecision, RouteRequest
+from bandit_router.proxy.transport import FAILURES, Reply, label_of
+from bandit_router.routing import RouteDecision
 from bandit_router.store.decisions import Outcome
 
 log = logging.getLogger(__name__)
@@ -70,25 +68,18 @@ async def complete_cascade(proxy: Proxy, body: dict[str, Any], *,
                          code="model_not_forwardable", param="model")
     if cascade.checks.min_mean_logprob is not None and "logprobs" not in body:
         body = {**body, "logprobs": True}
-    call = _Call(
-        body=body, stream=stream, tenant_id=tenant_id,
-        want_usage=stream and "include_usage" not in (body.get("stream_options") or {}),
-        request=RouteRequest(
-            prompt=prompt_from_messages(body["messages"]),
-            candidates=tuple(chain) if cascade.start == "bandit" else (chain[0],),
-            expected_output_tokens=body.get("max_completion_tokens") or body.get("max_tokens"),
-            metadata=body["metadata"] if isinstance(body.get("metadata"), dict) else None),
-        deadline=proxy._clock() + proxy.settings.proxy_deadline_s)
+    call = proxy.call(body, tuple(chain) if cascade.start == "bandit" else (chain[0],),
+                      tenant_id)
     meta = {"proxy": {"requested_model": body["model"], "stream": stream},
             "cascade": {"name": cascade.name, "escalated_from": None}}
-    decision = await proxy._decide(call, call.request, meta)
+    decision = await proxy.decide(call, call.request, meta)
     steps: list[str] = []
     last: tuple[RouteDecision, Response] | None = None
     for model in [decision.model, *cascade.after(decision.model)]:
-        if proxy._clock() >= call.deadline:
+        if proxy.clock() >= call.deadline:
             break
         if model != decision.model or steps:
-            decision = await proxy._decide(
+            decision = await proxy.decide(
                 call, replace(call.request, candidates=(model,)),
                 {"cascade": {"name": cascade.name, "escalated_from": decision.decision_id}})
         result = await _attempt(proxy, call, cascade, decision, models[model])
@@ -103,7 +94,7 @@ async def complete_cascade(proxy: Proxy, body: dict[str, Any], *,
         if verdict == "pass":
             break
     if last is None:
-        raise proxy._no_answer(body["model"], call.attempts, None)
+        raise no_answer(body["model"], call.attempts, None, proxy.settings.proxy_deadline_s)
     decision, response = last
     response.headers[CASCADE_HEADER] = cascade.name
     response.headers[CHAIN_HEADER] = ",".join(steps)
@@ -111,37 +102,36 @@ async def complete_cascade(proxy: Proxy, body: dict[str, Any], *,
     return response
 
 
-async def _attempt(proxy: Proxy, call: _Call, cascade: Cascade, decision: RouteDecision,
+async def _attempt(proxy: Proxy, call: Call, cascade: Cascade, decision: RouteDecision,
                    spec: ModelSpec) -> tuple[str, Response] | None:
     """One model: its answer checked. ("pass" | "fail" | "request_error", the response to give
     the caller), or None when the model gave no answer."""
     ticket = proxy.breakers.acquire(spec.id)
     if ticket is None:
         return None
-    tried = await proxy._attempt(call, decision, spec, ticket)
+    tried = await proxy.attempt(call, decision, spec, ticket)
     if tried is None:
         return None
     sent, attempt, _ = tried
-    status = sent.response.status_code
+    status = sent.status
     try:
-        content = sent.response.content if sent.chunks is None else await _drain(proxy, sent)
-    except (httpx.HTTPError, TimeoutError) as exc:  # a stream broke off: no whole answer
+        content = sent.content if sent.chunks is None else await _drain(proxy, sent)
+    except FAILURES as exc:  # a stream broke off: no whole answer
         proxy.breakers.report(ticket, False)
-        attempt.status = f"stream {_label(exc)}"
-        await proxy._failed(decision, attempt)
+        attempt.status = f"stream {label_of(exc)}"
+        proxy.failed(decision, attempt)
         return None
     proxy.breakers.report(ticket, True)
-    headers = {**response_headers(sent.response.headers), DECISION_HEADER: decision.decision_id,
-               MODEL_HEADER: spec.id}
+    headers = proxy.headers(sent, decision, spec)
     if status >= 300:
-        await proxy._record(call, decision, spec, "error", None,
+        await proxy.record(call, decision, spec, "error", None,
                             error=f"upstream answered {status}")
         return "request_error", Response(content, status_code=status, headers=headers)
     if sent.chunks is None:
         doc = _json(content)
         answer, tokens = answer_of_completion(doc), tokens_of_body(content, decision.input_tokens)
     else:
-        meter = StreamMeter(drop_usage_chunk=call.want_usage)
+        meter = StreamMeter(drop_usage_chunk=call.want_usage, drop_null_usage=call.want_usage)
         content = meter.feed(content) + meter.flush()
         answer, tokens = _stream_answer(content), meter.tokens(decision.input_tokens)
     failure = local_checks(cascade.checks, answer, call.body)
@@ -149,27 +139,26 @@ async def _attempt(proxy: Proxy, call: _Call, cascade: Cascade, decision: RouteD
         failure = await _verify(proxy, cascade, spec.id, call.body, answer)
     cost = spec.cost_usd(tokens.input, tokens.output)
     attempt.check, attempt.cost_usd = ("pass" if failure is None else failure), cost
-    await proxy._record(call, decision, spec, "ok" if failure is None else "check_failed", tokens,
+    await proxy.record(call, decision, spec, "ok" if failure is None else "check_failed", tokens,
                         error=None if failure is None else f"cascade check failed: {failure}")
     if failure is not None:
-        await _charge_failure(proxy, cascade, decision, tokens, cost, attempt.latency_ms, failure)
+        _charge_failure(proxy, cascade, decision, tokens, cost, attempt.latency_ms, failure)
     return ("pass" if failure is None else "fail"), Response(content, status_code=status,
                                                              headers=headers)
 
 
-async def _drain(proxy: Proxy, sent) -> bytes:
+async def _drain(proxy: Proxy, sent: Reply) -> bytes:
     """Read a stream to its end (bounded by the idle timeout between chunks)."""
     parts = [sent.first]
     try:
         while True:
             with anyio.fail_after(proxy.settings.proxy_stream_idle_timeout_s):
-                chunk = await anext(sent.chunks, None)
+                chunk = await sent.next_chunk()
             if chunk is None:
                 break
             parts.append(chunk)
     finally:
-        with anyio.CancelScope(shield=True):
-            await sent.response.aclose()
+        sent.close()
     return b"".join(parts)
 
 
@@ -200,29 +189,28 @@ async def _verify(proxy: Proxy, cascade: Cascade, model: str, body: dict[str, An
     asked counts as a failed check (the answer was not verified)."""
     checks = cascade.checks
     try:
-        r = await proxy.client.post(checks.verifier_url, timeout=checks.verifier_timeout_s, json={
+        status, verdict = await proxy.upstreams.post_json(checks.verifier_url, {
             "cascade": cascade.name, "model": model, "messages": body.get("messages"),
-            "answer": answer.text})
-        verdict = r.json() if r.status_code < 300 else None
-    except (httpx.HTTPError, ValueError) as exc:
-        return f"verifier: not reachable ({_label(exc)})"
+            "answer": answer.text}, checks.verifier_timeout_s)
+    except FAILURES as exc:
+        return f"verifier: not reachable ({label_of(exc)})"
+    if status >= 300:
+        verdict = None
     if not isinstance(verdict, dict) or not isinstance(verdict.get("pass"), bool):
-        return f"verifier: answered {r.status_code} without a boolean 'pass'"
+        return f"verifier: answered {status} without a boolean 'pass'"
     if verdict["pass"]:
         return None
     return "verifier: " + str(verdict.get("reason") or "failed")[:200]
 
 
-async def _charge_failure(proxy: Proxy, cascade: Cascade, decision: RouteDecision,
-                          tokens: Tokens, cost: float, latency_ms: float, failure: str) -> None:
-    """Feedback for an answer that failed its check: its cost is charged, and (unless the
-    cascade's failure_reward is false) the failure is learned as that reward."""
+def _charge_failure(proxy: Proxy, cascade: Cascade, decision: RouteDecision,
+                    tokens: Tokens, cost: float, latency_ms: float, failure: str) -> None:
+    """Feedback for an answer that failed its check (in the background): its cost is
+    charged, and (unless the cascade's failure_reward is false) the failure is learned as
+    that reward."""
     learned = cascade.failure_reward is not None
     outcome = Outcome(reward=cascade.failure_reward,
                       error=None if learned else f"cascade check failed: {failure}"[:2000],
                       input_tokens=tokens.input, output_tokens=tokens.output, cost_usd=cost,
                       latency_ms=latency_ms)
-    try:
-        await run_in_threadpool(proxy.service.feedback, decision.decision_id, outcome)
-    except Exception:
-        log.exception("could not record the failed check of decision %s", decision.decision_id)
+    proxy.records.later(proxy.feedback(decision.decision_id, outcome))

@@ -1,13 +1,14 @@
 """Errors of the proxy, answered in OpenAI's format so that OpenAI SDKs raise them cleanly:
-``{"error": {"message", "type", "code", "param"}}``."""
+``{"error": {"message", "type", "code", "param"}}`` (the vocabulary is
+:mod:`bandit_router.http_errors`)."""
 
 from __future__ import annotations
 
 import json
 
-from fastapi.responses import JSONResponse
+from starlette.responses import JSONResponse
 
-from bandit_router.http_errors import openai_error, retry_after
+from bandit_router.http_errors import Problem, problem_of
 
 
 class ProxyError(Exception):
@@ -16,18 +17,28 @@ class ProxyError(Exception):
                  retry_after_s: float | None = None,
                  headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
-        self.status = status
-        self.message = message
-        self.type = type
-        self.code = code
-        self.param = param
-        self.headers = dict(headers or {})
-        if retry_after_s is not None:
-            self.headers["retry-after"] = retry_after(retry_after_s)
+        self.problem = Problem(status, message, retry_after_s, type=type, code=code,
+                               param=param)
+        self.headers = {**self.problem.headers(), **(headers or {})}
+
+    @classmethod
+    def of(cls, exc: BaseException) -> "ProxyError | None":
+        """The proxy's answer to a domain exception (None for one that is not a domain
+        error), as the API would answer it on this path."""
+        problem = problem_of(exc)
+        if problem is None:
+            return None
+        self = cls.__new__(cls)
+        Exception.__init__(self, problem.message)
+        self.problem, self.headers = problem, problem.headers()
+        return self
+
+    @property
+    def status(self) -> int:
+        return self.problem.openai_status or self.problem.status
 
     def body(self) -> dict:
-        return openai_error(self.status, self.message, type=self.type, code=self.code,
-                            param=self.param)
+        return self.problem.openai_body()
 
     def response(self) -> JSONResponse:
         return JSONResponse(self.body(), status_code=self.status, headers=self.headers)

@@ -15,6 +15,9 @@ from typing import Any
 from bandit_router.features import estimate_tokens
 
 _EVENT_END = re.compile(rb"\r?\n\r?\n")
+_NULL_USAGE = re.compile(rb'"usage"\s*:\s*null')
+# ``"usage": null`` with the comma that joins it to its neighbour, on either side.
+_NULL_USAGE_MEMBER = re.compile(rb',\s*"usage"\s*:\s*null|"usage"\s*:\s*null\s*,?')
 
 
 @dataclass(frozen=True)
@@ -58,11 +61,14 @@ class StreamMeter:
 
     With ``drop_usage_chunk`` the usage-only chunk (empty ``choices``) is read but not
     forwarded: the proxy asked for it, the caller did not, and code that reads
-    ``chunk.choices[0]`` would break on it.
+    ``chunk.choices[0]`` would break on it. With ``drop_null_usage`` the ``"usage": null``
+    that OpenAI puts in every other chunk of such a stream is taken out too, so the caller
+    sees the stream it asked for.
     """
 
-    def __init__(self, *, drop_usage_chunk: bool) -> None:
+    def __init__(self, *, drop_usage_chunk: bool, drop_null_usage: bool = False) -> None:
         self.drop_usage_chunk = drop_usage_chunk
+        self.drop_null_usage = drop_null_usage
         self.usage: tuple[int, int] | None = None
         self.chunks = 0
         self.done = False
@@ -76,35 +82,42 @@ class StreamMeter:
         for m in _EVENT_END.finditer(self._buffer):
             event = self._buffer[start:m.end()]
             start = m.end()
-            if self._keep(event.rstrip(b"\r\n")):
-                out.append(event)
+            kept = self._keep(event.rstrip(b"\r\n"))
+            if kept is not None:
+                out.append(kept + event[len(event.rstrip(b"\r\n")):])
         self._buffer = self._buffer[start:]
         return b"".join(out)
 
     def flush(self) -> bytes:
         """What is left at the end of the stream (an event without its blank line)."""
         rest, self._buffer = self._buffer, b""
-        if rest.strip() and not self._keep(rest.rstrip(b"\r\n")):
-            return b""
-        return rest
+        if not rest.strip():
+            return rest
+        kept = self._keep(rest.rstrip(b"\r\n"))
+        return b"" if kept is None else kept + rest[len(rest.rstrip(b"\r\n")):]
 
-    def _keep(self, event: bytes) -> bool:
+    def _keep(self, event: bytes) -> bytes | None:
+        """The event to forward (rewritten without a null usage), or None to drop it."""
         data = b"\n".join(line[5:].lstrip() for line in event.splitlines()
                           if line.startswith(b"data:"))
         if not data:
-            return True  # comments, keep-alives, named events without data
+            return event  # comments, keep-alives, named events without data
         if data == b"[DONE]":
             self.done = True
-            return True
-        if b'"usage"' in data and not re.search(rb'"usage"\s*:\s*null', data):
-            obj = _parse(data)
-            usage = _usage(obj)
-            if usage is not None:
-                self.usage = usage
-                if self.drop_usage_chunk and not obj.get("choices"):
-                    return False
+            return event
+        if b'"usage"' in data:
+            if _NULL_USAGE.search(data):
+                if self.drop_null_usage:
+                    event = _NULL_USAGE_MEMBER.sub(b"", event)
+            else:
+                obj = _parse(data)
+                usage = _usage(obj)
+                if usage is not None:
+                    self.usage = usage
+                    if self.drop_usage_chunk and not obj.get("choices"):
+                        return None
         self.chunks += 1
-        return True
+        return event
 
     def tokens(self, input_estimate: int) -> Tokens:
         """Counted so far: upstream usage if it came, else one token per content chunk (as

@@ -23,8 +23,11 @@ FALLBACK_STATUSES = frozenset({401, 403, 408, 429})
 _DROPPED_HEADERS = frozenset({
     "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
     "transfer-encoding", "upgrade", "content-length", "content-encoding", "set-cookie",
-    "date", "server",
+    "date", "server", "x-request-id",
 })
+# The upstream's request id (what its provider's support asks for), under a name of its own:
+# ``x-request-id`` is bandit-router's (api/observability.py), one per answer.
+UPSTREAM_REQUEST_ID_HEADER = "x-bandit-router-upstream-request-id"
 
 
 class MissingApiKey(RuntimeError):
@@ -78,7 +81,12 @@ def is_model_failure(status: int) -> bool:
 
 
 def response_headers(upstream: Mapping[str, str]) -> dict[str, str]:
-    return {k: v for k, v in upstream.items() if k.lower() not in _DROPPED_HEADERS}
+    """The upstream's headers to pass on to the caller."""
+    out = {k: v for k, v in upstream.items() if k.lower() not in _DROPPED_HEADERS}
+    upstream_id = upstream.get("x-request-id")
+    if upstream_id:
+        out[UPSTREAM_REQUEST_ID_HEADER] = upstream_id
+    return out
 
 
 def retry_after_s(headers: Mapping[str, str]) -> float | None:
