@@ -21,7 +21,7 @@ def test_the_spread_is_exact_for_lower_triangular_dense_and_partly_zero_factors(
     for _ in range(5):
         x = rng.normal(size=d)
         mean, sd = view.predict(x)
-        exact = view.sigma * np.sqrt(np.einsum("d,kcd,kce,e->k", x, rinv, rinv, x))
+        exact = view.sigma * np.linalg.norm(np.einsum("kcd,d->kc", rinv, x), axis=1)
         np.testing.assert_allclose(mean, view.theta @ x, rtol=1e-12)
         np.testing.assert_allclose(sd, exact, rtol=1e-4, atol=1e-7)
 
@@ -30,3 +30,18 @@ def test_an_all_zero_factor_has_no_spread():
     view = ArmView(arms=("a",), theta=np.ones((1, 3)), rinv=np.zeros((1, 3, 3)),
                    sigma=np.ones(1), n=np.zeros(1))
     assert view.predict(np.ones(3))[1].tolist() == [0.0]
+
+
+def test_a_block_alone_on_the_diagonal_is_skipped_where_x_is_zero_and_read_where_it_is_not():
+    """The caller features' block, when no caller has sent any, is its own band."""
+    rng = np.random.default_rng(0)
+    d, k = 40, 3
+    rinv = np.tril(rng.normal(size=(k, d, d)))
+    rinv[:, 30:, :30] = 0.0  # rows 30.. use only columns 30..
+    view = ArmView(arms=("a", "b", "c"), theta=np.zeros((k, d)), rinv=rinv, sigma=np.ones(k),
+                   n=np.zeros(k))
+    for x in (np.r_[rng.normal(size=30), np.zeros(10)], np.r_[np.zeros(30), rng.normal(size=10)],
+              rng.normal(size=d)):
+        exact = np.linalg.norm(np.einsum("kcd,d->kc", rinv, x), axis=1)
+        np.testing.assert_allclose(view.predict(x)[1], exact, rtol=1e-5)
+    assert view.predict(np.zeros(d))[1].tolist() == [0.0, 0.0, 0.0]
