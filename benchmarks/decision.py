@@ -50,7 +50,7 @@ def _timed(decide, args: list, block: int, out: list) -> None:
 
 
 def run(n: int = 3000, block: int = 100) -> dict:
-    from bandit_router.features import scan
+    from importlib.util import find_spec
 
     threadpool_limits(1)
     spec = FeatureSpec()
@@ -67,18 +67,21 @@ def run(n: int = 3000, block: int = 100) -> dict:
     vw_version = vw_ref.available()
     out = {"benchmark": "decision", "machine": machine(), "feature_dim": spec.dim,
            "prompt_chars": len(texts[0]), "featurize_us": pct(t_feat, 1e6),
-           "featurizer_scan": "c" if scan.NATIVE else "numpy",
+           "featurizer_scan": "c" if find_spec("bandit_router.features._scan") else "numpy",
            "vowpalwabbit": vw_version or "missing", "vowpalwabbit_args": vw_ref.ARGS,
+           "vowpalwabbit_with_word_pairs_args": vw_ref.PAIRS,
            "by_k": {}, "vowpalwabbit_by_k": {}}
     print(f"machine speed reference (sum(range(1000))): {out['machine']['speed_reference_us']} µs")
     print(f"featurise 2 KB prompt ({out['featurizer_scan']} scan): {out['featurize_us']}")
-    print(f"Vowpal Wabbit ({vw_ref.ARGS}): "
+    print(f"Vowpal Wabbit ({vw_ref.ARGS}; with word pairs: --ngram s2): "
           + (vw_version if vw_version else "missing (pip install 'bandit-router[bench]')"))
     train = prompts(400, seed=1)
     for k in KS:
         router = _router(k, spec, rng)
         reqs = [RouteRequest(prompt=p) for p in texts]
         vw = vw_ref.VWDecider(k, train, np.random.default_rng(k)) if vw_version else None
+        pairs = (vw_ref.VWDecider(k, train, np.random.default_rng(k), vw_ref.PAIRS)
+                 if vw_version else None)
         gc.collect()
         gc.freeze()  # as `bandit-router serve` does once it has started
         for r, p in zip(reqs[:100], texts):
@@ -87,10 +90,12 @@ def run(n: int = 3000, block: int = 100) -> dict:
                 vw.decide(p)
         times: list = []
         vw_times: list = []
+        pair_times: list = []
         while len(times) < n:
             _timed(router.decide, reqs, block, times)
             if vw:
                 _timed(vw.decide, texts, block, vw_times)
+                _timed(pairs.decide, texts, block, pair_times)
         gc.unfreeze()
         res = pct(times, 1e6)
         res["decisions_per_s_one_core"] = round(len(times) / sum(times))
@@ -102,10 +107,14 @@ def run(n: int = 3000, block: int = 100) -> dict:
             ref["decisions_per_s_one_core"] = round(len(vw_times) / sum(vw_times))
             ref["p99_ratio_ours_to_vw"] = round(res["p99"] / ref["p99"], 2)
             ref["p50_ratio_ours_to_vw"] = round(res["p50"] / ref["p50"], 2)
+            ref["with_word_pairs"] = pct(pair_times, 1e6)
             out["vowpalwabbit_by_k"][str(k)] = ref
             vw.close()
+            pairs.close()
             line += (f"  | VW p50 {ref['p50']:8.1f}  p99 {ref['p99']:8.1f}  → ours/VW: p99 "
-                     f"{ref['p99_ratio_ours_to_vw']:.2f}, p50 {ref['p50_ratio_ours_to_vw']:.2f}")
+                     f"{ref['p99_ratio_ours_to_vw']:.2f}, p50 {ref['p50_ratio_ours_to_vw']:.2f}"
+                     f"  | VW with word pairs p50 {ref['with_word_pairs']['p50']:8.1f}  p99 "
+                     f"{ref['with_word_pairs']['p99']:8.1f}")
         else:
             line += "  | VW missing"
         print(line)

@@ -3,7 +3,10 @@
 
 ``--cb_explore_adf --squarecb -q sa``: one shared context (the prompt's words) and K action
 lines, with the shared × action interactions so that the context changes each model's score,
-as bandit-router's per-model linear model does. One decision is what an application would do
+as bandit-router's per-model linear model does (without ``-q`` the shared words add the same
+to every action and cannot change a choice). That is the reference the decision benchmark
+compares with; ``PAIRS`` adds ``--ngram s2``, the word pairs that bandit-router's features also
+hash, and is printed beside it for context. One decision is what an application would do
 with VW: the raw prompt → VW's text format → ``predict`` → sample an action from the PMF.
 Trained first on 4,000 logged examples (random actions, random rewards) so that its weights
 are not empty.
@@ -14,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 ARGS = "--cb_explore_adf --squarecb -q sa --quiet"
+PAIRS = ARGS + " --ngram s2"
 
 
 def available() -> str | None:
@@ -26,12 +30,13 @@ def available() -> str | None:
 
 
 class VWDecider:
-    def __init__(self, k: int, train: list[str], rng: np.random.Generator) -> None:
+    def __init__(self, k: int, train: list[str], rng: np.random.Generator,
+                 args: str = ARGS) -> None:
         import vowpalwabbit
 
         self.k = k
         self.rng = rng
-        self.vw = vowpalwabbit.Workspace(ARGS)
+        self.vw = vowpalwabbit.Workspace(args)
         self.actions = [f"|a model=model-{i:02d} price:{0.1 * (i + 1):.2f}" for i in range(k)]
         for i in range(4000):
             a = int(rng.integers(k))
