@@ -72,9 +72,23 @@ static int add_markers(PyObject *markers, int group, Marker *m, int *n_markers, 
 /* Every marker's non-overlapping occurrences in one pass: at each byte only the markers that
  * start with it are compared. Leftmost-first and skipping past a match per marker is exactly
  * what bytes.count does for each marker on its own. */
-static void count_markers(const unsigned char *b, Py_ssize_t n, Marker *m, const int *head,
-                          long long *totals) {
+static void count_markers(const unsigned char *b, Py_ssize_t n, Marker *m, int n_markers,
+                          const int *head, long long *totals) {
+    /* Prefilter: which first bytes start a one-byte marker, which two-byte prefixes a longer
+     * one; most positions are rejected by one look-up. */
+    unsigned char single[256] = {0};
+    unsigned char pairs[65536 / 8] = {0};
+    for (int j = 0; j < n_markers; j++) {
+        if (m[j].len == 1) {
+            single[m[j].pat[0]] = 1;
+        } else {
+            unsigned p = m[j].pat[0] | (unsigned)m[j].pat[1] << 8;
+            pairs[p >> 3] |= (unsigned char)(1u << (p & 7));
+        }
+    }
     for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned p = b[i] | (i + 1 < n ? (unsigned)b[i + 1] << 8 : 0u);
+        if (!single[b[i]] && !(i + 1 < n && (pairs[p >> 3] >> (p & 7) & 1))) continue;
         for (int j = head[b[i]]; j >= 0; j = m[j].next) {
             Marker *k = &m[j];
             if (i >= k->next_ok && i + k->len <= n &&
@@ -168,7 +182,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         for (int c = 0; c < 256; c++) head[c] = -1;
         if (add_markers(code_markers, 0, markers, &n_markers, head) < 0) goto done;
         if (add_markers(math_markers, 1, markers, &n_markers, head) < 0) goto done;
-        count_markers(b, n, markers, head, totals);
+        count_markers(b, n, markers, n_markers, head, totals);
         code = totals[0];
         math = totals[1];
     }
