@@ -119,9 +119,11 @@ def run(rate: float = 1500.0, seconds: float = 60.0, connections: int = 32, k: i
          "seconds": seconds},
         # Open loop at half the rate just measured at saturation (resolved below).
         {"endpoint": "route", "mode": "open", "rate": "half-saturation", "seconds": seconds},
-        {"endpoint": "feedback", "mode": "open", "rate": rate, "seconds": seconds},
+        # Feedback at saturation before the fixed rate: an offered rate above what the machine
+        # serves would otherwise use up the decision ids that saturation needs.
         {"endpoint": "feedback", "mode": "saturation", "connections": connections,
          "seconds": seconds},
+        {"endpoint": "feedback", "mode": "open", "rate": rate, "seconds": seconds},
     ]
     out = {"benchmark": "http", "machine": machine(), "uptime_before": uptime(),
            "workers": workers, "k": k, "offered_rate_rps": rate}
