@@ -4,12 +4,13 @@ Two implementations give identical counts (``tests/features/test_scan.py`` compa
 thousands of prompts): ``_scan.c``, a small C extension that ``pip install`` builds when a C
 compiler is there (``hatch_build.py``), and numpy, used when it is not.
 
-Why the compiled one exists (issue 19, measured with ``python -m benchmarks decision`` on a
-2 KB prompt; benchmarks/README.md): the numpy path costs ~120–230 µs on this 2-core machine,
-of which ~60 µs are 23 substring counts and the rest a dozen array passes that each allocate;
-the C scan does the same in one pass over the bytes plus one ``memchr`` per marker, ~5–10 µs,
-so featurising stopped being the largest part of a decision. The numpy path stays the
-definition that the C one must match, and what a machine without a compiler runs.
+Why the compiled one exists (issue 19; ``python -m benchmarks decision``, 2 KB prompts, on a
+busy 2-core machine; benchmarks/README.md): the numpy path took 99 µs at the median (~60 µs of
+it in 23 substring counts, the rest a dozen array passes that each allocate), 40 % of a
+decision at K = 2; the C scan does the same in one pass over the bytes plus a marker pass that
+one look-up per byte mostly rejects: 24.5 µs for the whole ``Featurizer.transform``. The numpy
+path stays the definition that the C one must match, and what a machine without a compiler
+runs.
 """
 
 from __future__ import annotations
