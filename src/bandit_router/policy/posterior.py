@@ -15,6 +15,7 @@ import io
 import json
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -105,7 +106,7 @@ class _Spread:
         nz = np.any(rinv != 0, axis=0)  # (d, d): where some arm's factor is non-zero
         self.bands = []  # (output offset, K·rows, first column, end column, (K·rows, cols))
         offset = 0
-        for lo, hi, c0, c1 in _bands(nz, k):
+        for lo, hi, c0, c1 in _cached_bands(np.packbits(nz).tobytes(), d, k):
             m = np.ascontiguousarray(rinv[:, lo:hi, c0:c1].reshape(k * (hi - lo), c1 - c0),
                                      dtype=np.float32)
             self.bands.append((offset, k * (hi - lo), c0, c1, m))
@@ -132,6 +133,14 @@ class _Spread:
 
 # What one more matrix-vector product costs, in bytes read (~1 µs of call overhead).
 BAND_COST_BYTES = 16_384
+
+
+@lru_cache(maxsize=32)
+def _cached_bands(packed: bytes, d: int, k: int) -> tuple[tuple[int, int, int, int], ...]:
+    """:func:`_bands` of a packed pattern: every refit of a posterior has the same pattern
+    (lower-triangular), so the ~10 ms of its dynamic programme are paid once per process."""
+    bits = np.unpackbits(np.frombuffer(packed, dtype=np.uint8), count=d * d)
+    return tuple(_bands(bits.reshape(d, d).astype(bool), k))
 
 
 def _bands(nz: np.ndarray, k: int) -> list[tuple[int, int, int, int]]:
