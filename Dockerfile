@@ -15,7 +15,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PATH=/opt/venv/bin:$PATH \
     BANDIT_ROUTER_DATABASE_URL=sqlite:////data/bandit-router.db
 
 WORKDIR /app
-COPY pyproject.toml README.md alembic.ini ./
+COPY pyproject.toml README.md alembic.ini hatch_build.py ./
 COPY src ./src
 COPY simulations ./simulations
 COPY migrations ./migrations

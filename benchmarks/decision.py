@@ -1,4 +1,7 @@
-"""In-process decision cost: featurise a 2 KB prompt and choose among K models."""
+"""In-process decision cost: featurise a 2 KB prompt and choose among K models, beside Vowpal
+Wabbit's contextual bandit on the same prompts in the same run (benchmarks/vw.py; "missing"
+when the ``bench`` extra is not installed). The two alternate in blocks of 100 decisions so
+that a busy machine slows both alike."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from benchmarks import vw as vw_ref
 from benchmarks.common import machine, pct, prompts, save
 from bandit_router.routing.catalog import ModelSpec
 from bandit_router.features import FeatureSpec, Featurizer
@@ -37,7 +41,17 @@ def router_for(fz, k: int, rng: np.random.Generator) -> Router:
                   seed=0)
 
 
-def run(n: int = 3000) -> dict:
+def _timed(decide, args: list, block: int, out: list) -> None:
+    """Append ``block`` more timings of ``decide`` over ``args``, round robin."""
+    for i in range(len(out), len(out) + block):
+        t0 = time.perf_counter()
+        decide(args[i % len(args)])
+        out.append(time.perf_counter() - t0)
+
+
+def run(n: int = 3000, block: int = 100) -> dict:
+    from importlib.util import find_spec
+
     threadpool_limits(1)
     spec = FeatureSpec()
     rng = np.random.default_rng(0)
@@ -50,27 +64,60 @@ def run(n: int = 3000) -> dict:
         t0 = time.perf_counter()
         fz.transform(texts[i % len(texts)])
         t_feat.append(time.perf_counter() - t0)
+    vw_version = vw_ref.available()
     out = {"benchmark": "decision", "machine": machine(), "feature_dim": spec.dim,
-           "prompt_chars": len(texts[0]), "featurize_us": pct(t_feat, 1e6), "by_k": {}}
+           "prompt_chars": len(texts[0]), "featurize_us": pct(t_feat, 1e6),
+           "featurizer_scan": "c" if find_spec("bandit_router.features._scan") else "numpy",
+           "vowpalwabbit": vw_version or "missing", "vowpalwabbit_args": vw_ref.ARGS,
+           "vowpalwabbit_with_word_pairs_args": vw_ref.PAIRS,
+           "by_k": {}, "vowpalwabbit_by_k": {}}
     print(f"machine speed reference (sum(range(1000))): {out['machine']['speed_reference_us']} µs")
-    print(f"featurise 2 KB prompt: {out['featurize_us']}")
+    print(f"featurise 2 KB prompt ({out['featurizer_scan']} scan): {out['featurize_us']}")
+    print(f"Vowpal Wabbit ({vw_ref.ARGS}; with word pairs: --ngram s2): "
+          + (vw_version if vw_version else "missing (pip install 'bandit-router[bench]')"))
+    train = prompts(400, seed=1)
     for k in KS:
         router = _router(k, spec, rng)
         reqs = [RouteRequest(prompt=p) for p in texts]
+        vw = vw_ref.VWDecider(k, train, np.random.default_rng(k)) if vw_version else None
+        pairs = (vw_ref.VWDecider(k, train, np.random.default_rng(k), vw_ref.PAIRS)
+                 if vw_version else None)
         gc.collect()
         gc.freeze()  # as `bandit-router serve` does once it has started
-        for r in reqs[:100]:
+        for r, p in zip(reqs[:100], texts):
             router.decide(r)
-        times = []
-        for i in range(n):
-            t0 = time.perf_counter()
-            router.decide(reqs[i % len(reqs)])
-            times.append(time.perf_counter() - t0)
+            if vw:
+                vw.decide(p)
+        times: list = []
+        vw_times: list = []
+        pair_times: list = []
+        while len(times) < n:
+            _timed(router.decide, reqs, block, times)
+            if vw:
+                _timed(vw.decide, texts, block, vw_times)
+                _timed(pairs.decide, texts, block, pair_times)
+        gc.unfreeze()
         res = pct(times, 1e6)
-        res["decisions_per_s_one_core"] = round(n / sum(times))
+        res["decisions_per_s_one_core"] = round(len(times) / sum(times))
         out["by_k"][str(k)] = res
-        print(f"K={k:3d} decide incl. featurising (µs): p50 {res['p50']:8.1f}  "
-              f"p99 {res['p99']:8.1f}  {res['decisions_per_s_one_core']} decisions/s")
+        line = (f"K={k:3d} decide incl. featurising (µs): p50 {res['p50']:8.1f}  "
+                f"p99 {res['p99']:8.1f}  {res['decisions_per_s_one_core']} decisions/s")
+        if vw:
+            ref = pct(vw_times, 1e6)
+            ref["decisions_per_s_one_core"] = round(len(vw_times) / sum(vw_times))
+            ref["p99_ratio_ours_to_vw"] = round(res["p99"] / ref["p99"], 2)
+            ref["p50_ratio_ours_to_vw"] = round(res["p50"] / ref["p50"], 2)
+            ref["with_word_pairs"] = pct(pair_times, 1e6)
+            out["vowpalwabbit_by_k"][str(k)] = ref
+            vw.close()
+            pairs.close()
+            line += (f"  | VW p50 {ref['p50']:8.1f}  p99 {ref['p99']:8.1f}  → ours/VW: p99 "
+                     f"{ref['p99_ratio_ours_to_vw']:.2f}, p50 {ref['p50_ratio_ours_to_vw']:.2f}"
+                     f"  | VW with word pairs p50 {ref['with_word_pairs']['p50']:8.1f}  p99 "
+                     f"{ref['with_word_pairs']['p99']:8.1f}")
+        else:
+            line += "  | VW missing"
+        print(line)
     ks = np.array([int(k) for k in out["by_k"]])
     p50 = np.array([v["p50"] for v in out["by_k"].values()])
     slope, intercept = np.polyfit(ks, p50, 1)

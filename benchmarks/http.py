@@ -1,5 +1,7 @@
 """HTTP ``/v1/route`` and ``/v1/feedback`` against ``bandit-router serve`` on Postgres, with
-load from a separate process (benchmarks/loadgen.py) on loopback."""
+load from a separate process (benchmarks/loadgen.py) on loopback, beside a trivial FastAPI
+endpoint (benchmarks/trivial.py) served and loaded the same way before and after, so that
+throughput is also a ratio to what this machine gives any FastAPI endpoint in the same run."""
 
 from __future__ import annotations
 
@@ -14,8 +16,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from benchmarks.common import (ROOT, app_key, machine, models_toml, pg_database, prompts,
-                               refitter, save, server, uptime)
+from benchmarks.common import (ROOT, app_key, free_port, machine, models_toml, pg_database,
+                               prompts, refitter, save, server, uptime, wait_ready)
 
 
 SERVER_LOG = Path(tempfile.gettempdir()) / "bandit-router-bench-http-server.log"
@@ -79,6 +81,35 @@ def committed(url: str) -> tuple[set[str], list[str]]:
     return decisions, feedback
 
 
+def reference(seconds: float, connections: int, workers: int) -> dict:
+    """Saturation throughput of the trivial endpoint: uvicorn with ``workers`` workers, the
+    same load generator, the same route requests, ``connections`` connections."""
+    import signal
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "benchmarks.trivial:app", "--port", str(port),
+         "--workers", str(workers), "--log-level", "warning", "--no-access-log"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(base, proc)
+        pids = server_pids(port)
+        run_load(base, "unused", [{"endpoint": "route", "mode": "saturation",
+                                   "connections": 8, "seconds": 3}])  # warm-up
+        cpu0 = cpu_seconds(pids)
+        p = run_load(base, "unused", [{"endpoint": "route", "mode": "saturation",
+                                       "connections": connections, "seconds": seconds}]
+                     )["phases"][0]
+        p["server_cpu_ms_per_request"] = round(
+            1e3 * (cpu_seconds(pids) - cpu0) / max(p["requests"], 1), 3)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(30)
+    p.pop("p99_ms_by_second", None)
+    return p
+
+
 def run(rate: float = 1500.0, seconds: float = 60.0, connections: int = 32, k: int = 10,
         workers: int = 2) -> dict:
     phases = [
@@ -86,13 +117,18 @@ def run(rate: float = 1500.0, seconds: float = 60.0, connections: int = 32, k: i
         {"endpoint": "route", "mode": "open", "rate": rate, "seconds": seconds},
         {"endpoint": "route", "mode": "saturation", "connections": connections,
          "seconds": seconds},
-        {"endpoint": "feedback", "mode": "open", "rate": rate, "seconds": seconds},
+        # Open loop at half the rate just measured at saturation (resolved below).
+        {"endpoint": "route", "mode": "open", "rate": "half-saturation", "seconds": seconds},
+        # Feedback at saturation before the fixed rate: an offered rate above what the machine
+        # serves would otherwise use up the decision ids that saturation needs.
         {"endpoint": "feedback", "mode": "saturation", "connections": connections,
          "seconds": seconds},
+        {"endpoint": "feedback", "mode": "open", "rate": rate, "seconds": seconds},
     ]
     out = {"benchmark": "http", "machine": machine(), "uptime_before": uptime(),
            "workers": workers, "k": k, "offered_rate_rps": rate}
     SERVER_LOG.unlink(missing_ok=True)
+    references = [reference(seconds, connections, workers)]
     with tempfile.TemporaryDirectory() as tmp, pg_database() as url:
         models = models_toml(Path(tmp) / "models.toml", k)
         # Serving processes only poll for new posteriors; a separate process refits every 30 s.
@@ -106,6 +142,10 @@ def run(rate: float = 1500.0, seconds: float = 60.0, connections: int = 32, k: i
             routed: list[str] = []
             acked: list[str] = []
             for phase in phases:  # one load process per phase, to measure CPU per phase
+                if phase.get("rate") == "half-saturation":
+                    saturated = [r for r in results if r["endpoint"] == "route"
+                                 and r["mode"] == "saturation"][-1]
+                    phase = dict(phase, rate=round(saturated["throughput_rps"] / 2, 1))
                 pids, pg = server_pids(port), backend_pids(url)
                 cpu0, pg0 = cpu_seconds(pids), cpu_seconds(pg)
                 res = run_load(base, key, [phase], ids)
@@ -123,7 +163,12 @@ def run(rate: float = 1500.0, seconds: float = 60.0, connections: int = 32, k: i
         out["refits_during_run_s"] = refits
         # The server has shut down (draining its writers): count what is committed.
         decisions, feedback = committed(url)
+    references.append(reference(seconds, connections, workers))
     out["phases"] = results[1:]
+    ref_rps = sum(r["throughput_rps"] for r in references) / len(references)
+    out["trivial_fastapi_endpoint"] = {"runs": references, "mean_throughput_rps": round(ref_rps, 1)}
+    for p in out["phases"]:
+        p["ratio_to_trivial_endpoint"] = round(p["throughput_rps"] / ref_rps, 3)
     out["durability"] = {
         "route_200": len(routed), "decisions_committed": len(decisions),
         "feedback_2xx": len(acked), "feedback_committed": len(feedback),
@@ -139,6 +184,16 @@ def run(rate: float = 1500.0, seconds: float = 60.0, connections: int = 32, k: i
               f"p50 {lat['p50']} ms  p99 {lat['p99']} ms  errors {p['errors']}  "
               f"CPU/request: server {p['server_cpu_ms_per_request']} ms, "
               f"postgres {p['postgres_cpu_ms_per_request']} ms")
+    print("trivial FastAPI endpoint, same workers and load, before and after: "
+          + ", ".join(f"{r['throughput_rps']:.1f} rps (p99 {r['latency_ms']['p99']} ms, "
+                      f"CPU/request {r['server_cpu_ms_per_request']} ms)" for r in references))
+    for p in out["phases"]:
+        if p["mode"] == "saturation":
+            print(f"{p['endpoint']} at saturation / trivial endpoint: "
+                  f"{p['ratio_to_trivial_endpoint']:.3f}")
+    half = [p for p in out["phases"] if p["endpoint"] == "route" and p["mode"] == "open"][-1]
+    print(f"route open loop at half saturation ({half['rate']:.0f} rps): p99 "
+          f"{half['latency_ms']['p99']} ms")
     print(f"durability: {out['durability']}")
     save("http" if rate == 1500 else f"http-{rate:.0f}rps", out)
     return out

@@ -21,7 +21,8 @@ from typing import Mapping
 
 import numpy as np
 
-from bandit_router.features.hashing import ngram_hashes, stable_hash, token_hashes
+from bandit_router.features.hashing import stable_hash
+from bandit_router.features.scan import Counts, scan
 
 DENSE_NAMES = (
     "log_chars",
@@ -34,19 +35,6 @@ DENSE_NAMES = (
     "non_ascii_share",
 )
 N_DENSE = len(DENSE_NAMES)
-
-# Cheap structure signals: substring counts run in C, unlike regular expressions, which
-# cost more than the whole hashing step on a 2 KB prompt.
-_CODE_MARKERS = (b"```", b"def ", b"class ", b"return", b"import ", b"#include", b"function",
-                 b"=>", b"};", b"select ", b"</")
-_MATH_MARKERS = (b"\\frac", b"\\sum", b"\\int", b"\\sqrt", b"$", b"solve", b"equation",
-                 b"integral", b"derivative", b"probability", b"theorem", b"prove")
-_DIGITS = b"0123456789"
-_MATH_SYMBOLS = b"=+*/^<>"
-
-
-def _count_bytes(data: bytes, chars: bytes) -> int:
-    return len(data) - len(data.translate(None, chars))
 
 
 @dataclass(frozen=True)
@@ -81,22 +69,20 @@ class Featurizer:
 
     def __init__(self, spec: FeatureSpec | None = None) -> None:
         self.spec = spec or FeatureSpec()
-        self._mask = np.uint64(self.spec.n_buckets - 1)
-        self._pow2 = self.spec.n_buckets & (self.spec.n_buckets - 1) == 0
+        # A subclass with its own word block needs the token count only, not the hashes.
+        self._hashed = type(self)._words is Featurizer._words
 
     def transform(self, prompt: str, extra: Mapping[str, float] | None = None) -> np.ndarray:
         spec = self.spec
         x = np.zeros(spec.dim, dtype=np.float64)
         data = prompt.encode("utf-8", errors="replace")
         n_bytes = len(data)
-        data = data[: spec.max_bytes]
-        lowered = data.lower()  # ASCII-only lower-casing, which is what the hash needs
-
-        tokens = token_hashes(lowered)
+        lowered = data[: spec.max_bytes].lower()  # ASCII-only lower-casing, what the hash needs
+        counts = scan(lowered, spec.n_buckets, spec.max_ngram, self._hashed)
         x[0] = 1.0
-        x[1 : 1 + N_DENSE] = self._dense(data, lowered, n_bytes, len(tokens))
-        if len(tokens):
-            self._words(prompt, tokens, x[spec.bucket_slice])
+        x[1 : 1 + N_DENSE] = self._dense(counts, n_bytes, len(lowered))
+        if counts.tokens:
+            self._words(prompt, counts, x[spec.bucket_slice])
         if extra and spec.n_caller:
             base = spec.caller_slice.start
             for name, value in extra.items():
@@ -107,13 +93,10 @@ class Featurizer:
                 x[slot] += sign * math.copysign(math.log1p(abs(v)), v)
         return x
 
-    def _words(self, prompt: str, tokens: np.ndarray, out: np.ndarray) -> None:
+    def _words(self, prompt: str, counts: Counts, out: np.ndarray) -> None:
         """Fill the word block ``out`` (L2-normalised): signed hashed n-gram counts here;
         ``features.semantic`` puts a word-embedding average there instead."""
-        h = ngram_hashes(tokens, self.spec.max_ngram)
-        idx = (h & self._mask) if self._pow2 else (h % np.uint64(self.spec.n_buckets))
-        sign = 1.0 - 2.0 * ((h >> np.uint64(63)) & np.uint64(1)).astype(np.float64)
-        block = np.bincount(idx.astype(np.intp), weights=sign, minlength=self.spec.n_buckets)
+        block = counts.block
         norm = float(np.sqrt(block @ block))
         if norm > 0.0:
             out[:] = block / norm
@@ -126,23 +109,19 @@ class Featurizer:
         return out
 
     @staticmethod
-    def _dense(data: bytes, lowered: bytes, n_bytes: int, n_words: int) -> list[float]:
-        if not data:
+    def _dense(c: Counts, n_bytes: int, n: int) -> list[float]:
+        """The structure signals from the scan's counts; ``n`` bytes were scanned."""
+        if not n:
             return [0.0] * N_DENSE
-        n = len(data)
-        digits = _count_bytes(data, _DIGITS)
-        non_ascii = n - len(data.translate(None, bytes(range(128, 256))))
-        code = sum(lowered.count(m) for m in _CODE_MARKERS)
-        math_ = sum(lowered.count(m) for m in _MATH_MARKERS) + _count_bytes(data, _MATH_SYMBOLS) // 2
         return [
             math.log1p(n_bytes) / 10.0,
-            math.log1p(n_words) / 8.0,
-            math.log1p(data.count(b"\n")) / 5.0,
-            digits / n,
-            min(code, 10) / 10.0,
-            min(math_, 10) / 10.0,
-            1.0 if b"?" in data else 0.0,
-            non_ascii / n,
+            math.log1p(c.tokens) / 8.0,
+            math.log1p(c.newlines) / 5.0,
+            c.digits / n,
+            min(c.code, 10) / 10.0,
+            min(c.math + c.math_symbols // 2, 10) / 10.0,
+            1.0 if c.questions else 0.0,
+            c.non_ascii / n,
         ]
 
 

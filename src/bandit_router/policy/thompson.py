@@ -36,13 +36,16 @@ class ThompsonSampling(LinearPolicy):
         return utility + sd * rng.standard_normal(len(utility))
 
     def _argmax_probability(self, chosen, utility, sd, elig_idx):
-        c = int(np.flatnonzero(elig_idx == chosen)[0])
         if len(utility) == 1:
             return 1.0
+        c = int(np.searchsorted(elig_idx, chosen))  # elig_idx is ascending (flatnonzero)
         s = np.maximum(sd, 1e-12)
-        others = np.arange(len(utility)) != c
         values = utility[c] + s[c] * _GRID  # (G,)
-        z = (values[None, :] - utility[others, None]) / s[others, None]
+        # Every arm's row, then the chosen arm's row set to Φ(∞) = 1 exactly: the product is
+        # bit for bit the product over the others, with fewer array operations than
+        # selecting them.
+        z = (values[None, :] - utility[:, None]) / s[:, None]
+        z[c] = np.inf
         # A product of CDFs in [0, 1] cannot overflow; where it underflows the integrand is
         # below 1e-300 and adds nothing. ndtr is ~4x cheaper than log_ndtr.
-        return float(min(1.0, _W_PHI @ ndtr(z).prod(axis=0)))
+        return float(min(1.0, _W_PHI @ ndtr(z, out=z).prod(axis=0)))
