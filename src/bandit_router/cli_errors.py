@@ -102,7 +102,9 @@ def explain(exc: BaseException) -> str | None:
     from pydantic import ValidationError
     from sqlalchemy.exc import ArgumentError, InterfaceError, NoSuchModuleError, OperationalError
 
-    if isinstance(exc, StartupError):
+    from bandit_router.features.semantic import SemanticFeaturesUnavailable
+
+    if isinstance(exc, (StartupError, SemanticFeaturesUnavailable)):
         return str(exc)
     if isinstance(exc, CatalogError):
         return f"{exc} (check a models file with `bandit-router models FILE`)"

@@ -20,7 +20,7 @@ from bandit_router import metrics
 from bandit_router.catalog import ModelSpec, checked_for_registration, load_catalog
 from bandit_router.config import Settings
 from bandit_router.decision_ids import BATCHED, COMMITTED, IdIssuer
-from bandit_router.features import FeatureSpec, Featurizer
+from bandit_router.features import featurizer_for
 from bandit_router.jobs.refit import RefitConfig, RefitResult, refit
 from bandit_router.jobs.lifecycle import lifecycle_jobs
 from bandit_router.jobs.scheduler import start_scheduler
@@ -41,7 +41,7 @@ from bandit_router.store.latency import recent_p95
 from bandit_router.store import tenants as tenant_store
 from bandit_router.store.models import list_models, record_model, to_spec
 from bandit_router.store.rules import load_rule_book
-from bandit_router.store.posteriors import (latest_version, load_posterior,
+from bandit_router.store.posteriors import (fitted_on, latest_version, load_posterior,
                                             oldest_unlearned_feedback)
 from bandit_router.store.errors import NotFound
 from bandit_router.store.locks import MODELS_LOCK, OPERATOR_KEY_LOCK, exclusive_xact_lock
@@ -62,12 +62,11 @@ class Service:
         self.lookup = DecisionLookup(
             self.ids, make_sessionmaker(self.feedback_engine), wait_s=settings.feedback_wait_s,
             grace_s=settings.decision_grace_s, in_flight_s=settings.decision_in_flight_s)
-        spec = FeatureSpec(n_buckets=settings.feature_buckets, max_ngram=settings.feature_ngrams,
-                           n_caller=settings.feature_caller_slots)
-        self.refit_config = RefitConfig.from_settings(settings, spec.dim)
+        spec = settings.feature_spec()
+        self.refit_config = RefitConfig.from_settings(settings, spec)
         self.prior = self.refit_config.spec.prior
         self.router = Router(
-            Featurizer(spec),
+            featurizer_for(spec),
             self.refit_config.spec.policy(),
             Posterior.from_prior([], spec.dim, self.prior, version=0),
             [],
@@ -76,6 +75,7 @@ class Service:
         )
         self.posterior_loaded = False
         self._served_watermark: int | None = None  # feedback id the served posterior learned to
+        self._skipped_version: int | None = None  # newest version not served: other features
         self._unlearned_since: float | None = None  # epoch s of the oldest feedback not learned
         self.tenants: dict[str, TenantState] = {}
         self.scheduler = None
@@ -467,7 +467,16 @@ class Service:
             newest = latest_version(s)
             if newest is not None and newest != self.router.posterior.version:
                 row = load_posterior(s, newest)
-                if row.feature_dim == self.refit_config.dim:
+                cfg = self.refit_config
+                if not fitted_on(row, cfg.features, cfg.dim):
+                    if newest != self._skipped_version:  # say it once per version
+                        self._skipped_version = newest
+                        log.warning("posterior version %d was fitted on other features (%s, "
+                                    "size %d) than this process makes (%s, size %d): not "
+                                    "served; the refit learns a new one", newest,
+                                    row.feature_spec or "hashed n-grams", row.feature_dim,
+                                    cfg.features, cfg.dim)
+                else:
                     post = Posterior.from_bytes(row.payload)
                     post.version = int(row.version)
                     self.router.set_posterior(post)

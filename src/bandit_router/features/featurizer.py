@@ -34,6 +34,8 @@ DENSE_NAMES = (
     "non_ascii_share",
 )
 N_DENSE = len(DENSE_NAMES)
+# Word blocks: signed hashed n-grams (here) or WordLlama embeddings (features.semantic).
+WORD_BLOCKS = ("hashed", "wordllama")
 
 # Cheap structure signals: substring counts run in C, unlike regular expressions, which
 # cost more than the whole hashing step on a 2 KB prompt.
@@ -57,10 +59,21 @@ class FeatureSpec:
     max_ngram: int = 2
     n_caller: int = 16
     max_bytes: int = 65_536
+    words: str = "hashed"  # what fills the word block: one of WORD_BLOCKS
 
     def __post_init__(self) -> None:
         if self.n_buckets < 1 or self.n_caller < 0 or self.max_ngram < 1:
             raise ValueError("n_buckets ≥ 1, n_caller ≥ 0 and max_ngram ≥ 1 are required")
+        if self.words not in WORD_BLOCKS:
+            raise ValueError(f"words must be one of {', '.join(WORD_BLOCKS)}; got {self.words!r}")
+
+    @property
+    def name(self) -> str:
+        """What a vector of this spec means, e.g. ``hashed-256x2+16`` or ``wordllama-64+16``:
+        stored with every posterior, so that one fitted on other features is never served."""
+        words = (f"hashed-{self.n_buckets}x{self.max_ngram}" if self.words == "hashed"
+                 else f"{self.words}-{self.n_buckets}")
+        return f"{words}+{self.n_caller}"
 
     @property
     def dim(self) -> int:
@@ -77,10 +90,17 @@ class FeatureSpec:
 
 
 class Featurizer:
-    """Turns a prompt and optional caller features into a ``float64`` vector of ``spec.dim``."""
+    """Turns a prompt and optional caller features into a ``float64`` vector of ``spec.dim``,
+    with hashed n-grams as the word block (``features.featurizer_for`` picks the class of a
+    spec's word block)."""
+
+    words = "hashed"  # the word block this class makes
 
     def __init__(self, spec: FeatureSpec | None = None) -> None:
-        self.spec = spec or FeatureSpec()
+        self.spec = spec or FeatureSpec(words=self.words)
+        if self.spec.words != self.words:
+            raise ValueError(f"{type(self).__name__} makes {self.words} word features, the "
+                             f"spec asks for {self.spec.words}: use features.featurizer_for")
         self._mask = np.uint64(self.spec.n_buckets - 1)
         self._pow2 = self.spec.n_buckets & (self.spec.n_buckets - 1) == 0
 
