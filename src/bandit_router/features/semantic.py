@@ -63,8 +63,7 @@ def _model():
     tokenizer = Tokenizer.from_str(wl.tokenizer.to_str())
     tokenizer.no_padding()
     tokenizer.no_truncation()
-    table = np.ascontiguousarray(wl.embedding, dtype=np.float64)
-    return tokenizer, table
+    return tokenizer, np.asarray(wl.embedding, dtype=np.float32)
 
 
 class _WordCache:
@@ -91,7 +90,7 @@ class _WordCache:
         np.cumsum(lengths[:-1], out=starts[1:])
         # Every word has ≥ 1 token (the tokenizer prepends "▁"), so no segment is empty.
         rows = np.add.reduceat(self._table[np.minimum(flat, len(self._table) - 1)], starts,
-                               axis=0)
+                               axis=0, dtype=np.float64)
         return rows.astype(np.float32)
 
     def add(self, words: list[str]) -> None:
