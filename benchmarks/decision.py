@@ -10,7 +10,7 @@ from threadpoolctl import threadpool_limits
 
 from benchmarks.common import machine, pct, prompts, save
 from bandit_router.catalog import ModelSpec
-from bandit_router.features import FeatureSpec, featurizer_for
+from bandit_router.features import DEFAULT_SPEC, FeatureSpec, featurizer_for
 from bandit_router.policy import PolicySpec, Posterior, Prior, SufficientStats
 from bandit_router.routing import RouteRequest, Router
 
@@ -39,7 +39,7 @@ def router_for(fz, k: int, rng: np.random.Generator) -> Router:
 
 def run(n: int = 3000) -> dict:
     threadpool_limits(1)
-    spec = FeatureSpec()
+    spec = DEFAULT_SPEC
     rng = np.random.default_rng(0)
     texts = prompts(256, seed=2)
     fz = featurizer_for(spec)

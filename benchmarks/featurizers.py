@@ -35,6 +35,7 @@ VARIANTS = {  # name → spec; the first is the reference the others are compare
     "hashed-256": FeatureSpec(words="hashed", n_buckets=256),
     "hashed-32": FeatureSpec(words="hashed", n_buckets=32),
     "wordllama-256": FeatureSpec(words="wordllama", n_buckets=256),
+    "wordllama-128": FeatureSpec(words="wordllama", n_buckets=128),
     "wordllama-64": FeatureSpec(words="wordllama", n_buckets=64),
     "wordllama-32": FeatureSpec(words="wordllama", n_buckets=32),
 }

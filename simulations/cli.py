@@ -16,7 +16,7 @@ import click
 import numpy as np
 import typer
 
-from bandit_router.features import FeatureSpec, Featurizer, featurizer_for
+from bandit_router.features import DEFAULT_SPEC, FeatureSpec, Featurizer, featurizer_for
 from bandit_router.policy import DriftDetector, PolicySpec, Prior
 from simulations import experiment, report
 from simulations.data import (
@@ -125,13 +125,13 @@ def simulate(
     precision: float = typer.Option(Prior().precision, "--prior-precision"),
     exploration: float = typer.Option(Prior().exploration, "--exploration",
                                       help="Thompson posterior spread multiplier"),
-    n_buckets: int = typer.Option(FeatureSpec().n_buckets, "--n-buckets",
+    n_buckets: int = typer.Option(DEFAULT_SPEC.n_buckets, "--n-buckets",
                                   help="size of the word block: hashed n-gram buckets, or "
                                   "WordLlama dimensions (32, 64, 128, 256)"),
-    max_ngram: int = typer.Option(FeatureSpec().max_ngram, "--max-ngram",
+    max_ngram: int = typer.Option(DEFAULT_SPEC.max_ngram, "--max-ngram",
                                   help="longest hashed word n-gram (1 = unigrams only)"),
     featurizer_name: str = typer.Option(
-        FeatureSpec().words, "--featurizer", help="word block of the features, as the "
+        DEFAULT_SPEC.words, "--featurizer", help="word block of the features, as the "
         "service's BANDIT_ROUTER_FEATURE_WORDS: wordllama (static word embeddings) or hashed "
         "(signed hashed word n-grams)"),
     features: Optional[Path] = typer.Option(

@@ -91,7 +91,10 @@ def _database_error(exc) -> str:
 def _setting_error(exc) -> str:
     parts = []
     for e in exc.errors():
-        name = str(e["loc"][0]) if e.get("loc") else "?"
+        if not e.get("loc"):  # a check across settings: its input is every setting, secrets
+            parts.append(e["msg"].removeprefix("Value error, "))  # too; its message names them
+            continue
+        name = str(e["loc"][0])
         shown = "" if name in _SECRET_SETTINGS else f"={e.get('input')!r}"
         parts.append(f"BANDIT_ROUTER_{name.upper()}{shown}: {e['msg']}")
     return "invalid setting " + "; ".join(parts)

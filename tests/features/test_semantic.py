@@ -94,3 +94,17 @@ def test_without_wordllama_installed_the_error_says_what_to_install(monkeypatch)
             WordLlamaFeaturizer()
     finally:
         semantic._model.cache_clear()
+
+
+def test_the_service_default_is_wordllama_and_a_bad_size_is_refused_with_what_to_choose():
+    from pydantic import ValidationError
+
+    from bandit_router.config import Settings
+    from bandit_router.features import DEFAULT_SPEC
+
+    assert Settings().feature_spec() == DEFAULT_SPEC
+    assert DEFAULT_SPEC.name == "wordllama-128+16" and DEFAULT_SPEC.dim == 153
+    assert isinstance(featurizer_for(DEFAULT_SPEC), WordLlamaFeaturizer)
+    with pytest.raises(ValidationError, match="choose one of them"):
+        Settings(feature_words="wordllama", feature_buckets=100)
+    assert Settings(feature_words="hashed", feature_buckets=100).feature_spec().dim == 125

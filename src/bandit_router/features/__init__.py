@@ -2,6 +2,7 @@
 word block imports its library lazily, when such a featuriser is built)."""
 
 from bandit_router.features.featurizer import (
+    DEFAULT_SPEC,
     DENSE_NAMES,
     WORD_BLOCKS,
     FeatureSpec,
@@ -20,5 +21,5 @@ def featurizer_for(spec: FeatureSpec) -> Featurizer:
     return Featurizer(spec)
 
 
-__all__ = ["DENSE_NAMES", "WORD_BLOCKS", "FeatureSpec", "Featurizer", "estimate_tokens",
+__all__ = ["DEFAULT_SPEC", "DENSE_NAMES", "WORD_BLOCKS", "FeatureSpec", "Featurizer", "estimate_tokens",
            "featurizer_for", "prompt_from_messages"]
