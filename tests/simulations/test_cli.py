@@ -175,7 +175,7 @@ def test_families_scenario_on_wordllama_features(tmp_path):
     assert summary["frontier"]["policies"]["strongest"]["margin"]["mean"] == pytest.approx(
         0.0, abs=1e-9)  # the strongest model is a vertex of the hull
     res = runner.invoke(app, ["simulate", "--scenario", "families", "--featurizer", "bert"])
-    assert res.exit_code == 2 and "hashed or wordllama" in res.output
+    assert res.exit_code == 2 and "one of hashed, wordllama" in res.output
 
 
 def test_runs_are_charged_each_calls_real_price_while_deciding_on_the_mean(tmp_path):
