@@ -23,7 +23,7 @@ import psycopg
 
 from benchmarks.common import ROOT, machine, pg_database, prompts, save, uptime
 from bandit_router.routing.catalog import load_catalog
-from bandit_router.features import FeatureSpec, Featurizer
+from bandit_router.features import DEFAULT_SPEC, featurizer_for
 from bandit_router.store.decision_ids import COMMITTED, IdIssuer
 from bandit_router.policy import Posterior, PolicySpec
 from bandit_router.routing import RouteRequest, Router
@@ -36,9 +36,9 @@ RATES = (100, 1_000, 5_000)  # routes per second
 def _decisions(n_distinct: int = 3_000) -> list[tuple]:
     """Rows of real routing decisions (without id and time)."""
     specs = load_catalog(ROOT / "examples" / "models.toml")
-    spec = FeatureSpec()
+    spec = DEFAULT_SPEC
     policy = PolicySpec(kind="thompson")
-    router = Router(Featurizer(spec), policy.policy(),
+    router = Router(featurizer_for(spec), policy.policy(),
                     Posterior.from_prior([], spec.dim, policy.prior, version=0), specs)
     rng = np.random.default_rng(3)
     texts = prompts(n_distinct, size=2048, seed=9)
@@ -144,7 +144,7 @@ def run(n: int = 200_000) -> dict:
                 create_ms.append((time.perf_counter() - t0) * 1e3)
         out["partition_create_ms_per_day"] = round(float(np.median(create_ms)), 2)
 
-        cfg = RefitConfig.from_settings(Settings(database_url=url), FeatureSpec().dim)
+        cfg = RefitConfig.from_settings(Settings(database_url=url), DEFAULT_SPEC)
         t0 = time.perf_counter()
         full = refit(engine, cfg, force=True)
         out["refit_all_rows_seconds"] = round(time.perf_counter() - t0, 2)

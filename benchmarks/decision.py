@@ -14,7 +14,7 @@ from threadpoolctl import threadpool_limits
 from benchmarks import vw as vw_ref
 from benchmarks.common import machine, pct, prompts, save
 from bandit_router.routing.catalog import ModelSpec
-from bandit_router.features import FeatureSpec, Featurizer
+from bandit_router.features import DEFAULT_SPEC, FeatureSpec, featurizer_for
 from bandit_router.policy import PolicySpec, Posterior, Prior, SufficientStats
 from bandit_router.routing import RouteRequest, Router
 
@@ -22,7 +22,7 @@ KS = (2, 5, 10, 20, 50)
 
 
 def _router(k: int, spec: FeatureSpec, rng: np.random.Generator) -> Router:
-    return router_for(Featurizer(spec), k, rng)
+    return router_for(featurizer_for(spec), k, rng)
 
 
 def router_for(fz, k: int, rng: np.random.Generator) -> Router:
@@ -53,10 +53,10 @@ def run(n: int = 3000, block: int = 100) -> dict:
     from importlib.util import find_spec
 
     threadpool_limits(1)
-    spec = FeatureSpec()
+    spec = DEFAULT_SPEC
     rng = np.random.default_rng(0)
     texts = prompts(256, seed=2)
-    fz = Featurizer(spec)
+    fz = featurizer_for(spec)
     for p in texts[:50]:
         fz.transform(p)
     t_feat = []

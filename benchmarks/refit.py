@@ -16,14 +16,14 @@ import numpy as np
 import psycopg
 
 from benchmarks.common import ROOT, machine, pg_database, prompts, save, uptime
-from bandit_router.features import FeatureSpec, Featurizer
+from bandit_router.features import DEFAULT_SPEC, featurizer_for
 from bandit_router.store.codec import encode_features
 
 K = 10
 
 
 def _blobs(n_distinct: int = 20_000) -> list[bytes]:
-    fz = Featurizer(FeatureSpec())
+    fz = featurizer_for(DEFAULT_SPEC)
     rng = np.random.default_rng(5)
     texts = prompts(n_distinct, size=2048, seed=4)
     cut = rng.integers(60, 2048, size=n_distinct)  # prompts of every length up to 2 KB
@@ -78,7 +78,7 @@ def _child(url: str) -> None:
     from bandit_router.store.db import make_engine
 
     threadpool_limits(1)  # as the service does
-    cfg = RefitConfig.from_settings(Settings(database_url=url), FeatureSpec().dim)
+    cfg = RefitConfig.from_settings(Settings(database_url=url), DEFAULT_SPEC)
     engine = make_engine(url)
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.perf_counter()
@@ -93,7 +93,7 @@ def _child(url: str) -> None:
 
 def run(n: int = 1_000_000, n_more: int = 10_000) -> dict:
     out = {"benchmark": "refit", "machine": machine(), "uptime_before": uptime(), "k": K,
-           "feature_dim": FeatureSpec().dim, "rows": n, "incremental_rows": n_more}
+           "feature_dim": DEFAULT_SPEC.dim, "rows": n, "incremental_rows": n_more}
     blobs = _blobs()
     out["mean_nonzeros_per_row"] = round(float(np.mean([(len(b) - 8) / 8 for b in blobs])), 1)
     start = datetime.now(timezone.utc) - timedelta(days=2)

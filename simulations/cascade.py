@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from bandit_router.features import Featurizer
+from bandit_router.features import DEFAULT_SPEC, featurizer_for
 from bandit_router.policy import Observations, PolicySpec, Posterior, learn
 from simulations import runner
 from simulations.data import Dataset, Scenario, load_responses, synthetic, DEFAULT_STEPS
@@ -136,7 +136,7 @@ def compare(data: Dataset, accuracy: float, seed: int = 0, correct_at: float = 0
 
 
 def _dataset(args, seed: int) -> Dataset:
-    featurizer = Featurizer()
+    featurizer = featurizer_for(DEFAULT_SPEC)
     if args.data:
         return load_responses(args.data, featurizer, {}, [], 256, None).shuffled(
             np.random.default_rng(seed))

@@ -16,7 +16,7 @@ import click
 import numpy as np
 import typer
 
-from bandit_router.features import FeatureSpec, Featurizer
+from bandit_router.features import DEFAULT_SPEC, FeatureSpec, Featurizer, featurizer_for
 from bandit_router.policy import DriftDetector, PolicySpec, Prior
 from simulations import experiment, report
 from simulations.data import (
@@ -125,13 +125,15 @@ def simulate(
     precision: float = typer.Option(Prior().precision, "--prior-precision"),
     exploration: float = typer.Option(Prior().exploration, "--exploration",
                                       help="Thompson posterior spread multiplier"),
-    n_buckets: int = typer.Option(FeatureSpec().n_buckets, "--n-buckets",
-                                  help="hashed n-gram buckets of the featuriser"),
-    max_ngram: int = typer.Option(FeatureSpec().max_ngram, "--max-ngram",
+    n_buckets: int = typer.Option(DEFAULT_SPEC.n_buckets, "--n-buckets",
+                                  help="size of the word block: hashed n-gram buckets, or "
+                                  "WordLlama dimensions (32, 64, 128, 256)"),
+    max_ngram: int = typer.Option(DEFAULT_SPEC.max_ngram, "--max-ngram",
                                   help="longest hashed word n-gram (1 = unigrams only)"),
     featurizer_name: str = typer.Option(
-        "hashed", "--featurizer", help="word block of the features: hashed (the service's "
-        "n-gram hashing) or wordllama (static embeddings; needs bandit-router[semantic])"),
+        DEFAULT_SPEC.words, "--featurizer", help="word block of the features, as the "
+        "service's BANDIT_ROUTER_FEATURE_WORDS: wordllama (static word embeddings) or hashed "
+        "(signed hashed word n-grams)"),
     features: Optional[Path] = typer.Option(
         None, "--features", help="precomputed request features (.npy, one row per request "
         "of --data in file order, e.g. from `python -m simulations.embed`) instead of the "
@@ -242,8 +244,7 @@ def simulate(
         "features": ({"file": str(features), "dim": first.X.shape[1]} if features is not None
                      else {"n_buckets": n_buckets, "max_ngram": max_ngram,
                            "dim": featurizer.spec.dim,
-                           **({"featurizer": featurizer_name}
-                              if featurizer_name != "hashed" else {})}),
+                           "featurizer": featurizer_name, "name": featurizer.spec.name}),
         "policies": {c.label: c.describe() for c in configs},
         "results": experiment.policy_summary(runs),
         "runs": runs,
@@ -277,14 +278,10 @@ def simulate(
 
 
 def _featurizer(name: str, spec: FeatureSpec) -> Featurizer:
-    if name == "hashed":
-        return Featurizer(spec)
-    if name != "wordllama":
-        raise typer.BadParameter(f"unknown featurizer {name!r}; choose hashed or wordllama")
-    from bandit_router.features.semantic import SemanticFeaturesUnavailable, WordLlamaFeaturizer
+    from bandit_router.features.semantic import SemanticFeaturesUnavailable
 
     try:
-        return WordLlamaFeaturizer(spec)
+        return featurizer_for(replace(spec, words=name))
     except (SemanticFeaturesUnavailable, ValueError) as exc:
         raise typer.BadParameter(str(exc)) from None
 

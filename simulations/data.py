@@ -18,7 +18,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from bandit_router.routing.catalog import ModelSpec, load_catalog
-from bandit_router.features import FeatureSpec, Featurizer, estimate_tokens
+from bandit_router.features import DEFAULT_SPEC, Featurizer, estimate_tokens, featurizer_for
 
 _TRUE = {"true", "t", "yes", "y"}
 _FALSE = {"false", "f", "no", "n"}
@@ -351,7 +351,7 @@ def load_responses(
     if features is not None:
         X = read_features(features, len(table.prompts))
     else:
-        X = (featurizer or Featurizer(FeatureSpec())).transform_many(table.prompts)
+        X = (featurizer or featurizer_for(DEFAULT_SPEC)).transform_many(table.prompts)
     cost = request_costs(table.prompts, table.models, costs, catalogs, output_tokens,
                          table.cost)
     charged = None
@@ -451,7 +451,7 @@ def synthetic(name: str, seed: int, scenario: Scenario | None = None,
         return Dataset(name=name, models=w.models, X=w.X, reward=w.reward,
                        expected=w.expected, cost=w.quoted, charged=w.charged)
     rng = np.random.default_rng(seed)
-    featurizer = featurizer or Featurizer(FeatureSpec())
+    featurizer = featurizer or featurizer_for(DEFAULT_SPEC)
     n = sc.steps
     change = int(sc.change_at * n)
     models = list(_BASE_MODELS)

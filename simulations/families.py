@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bandit_router.features import FeatureSpec, Featurizer, estimate_tokens
+from bandit_router.features import DEFAULT_SPEC, Featurizer, estimate_tokens, featurizer_for
 
 FAMILIES = ("code", "math", "science", "commonsense", "legal", "chat")
 GRADED = ("legal", "chat")
@@ -380,7 +380,7 @@ class World:
 def generate(seed: int, steps: int, featurizer: Featurizer | None = None) -> World:
     """The ``families`` world of ``seed`` (deterministic)."""
     rng = np.random.default_rng([seed, 17])
-    featurizer = featurizer or Featurizer(FeatureSpec())
+    featurizer = featurizer or featurizer_for(DEFAULT_SPEC)
     fam = rng.integers(0, len(FAMILIES), size=steps)
     texts, visible = [], np.empty(steps)
     for i, f in enumerate(fam):

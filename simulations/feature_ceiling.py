@@ -106,7 +106,7 @@ def _feature_sets(args, prompts: list[str]):
     """(label, X) for every hashed shape asked for, then the precomputed file if any."""
     for n_buckets in args.buckets:
         for max_ngram in args.ngrams:
-            spec = FeatureSpec(n_buckets=n_buckets, max_ngram=max_ngram)
+            spec = FeatureSpec(words="hashed", n_buckets=n_buckets, max_ngram=max_ngram)
             yield (f"buckets {n_buckets:5d}  n-grams ≤ {max_ngram}  d = {spec.dim:5d}",
                    Featurizer(spec).transform_many(prompts))
     if args.features is not None:

@@ -14,7 +14,7 @@ from bandit_router.policy import Posterior, Prior, SufficientStats, ThompsonSamp
 
 threadpool_limits(1)
 nb, ng = int(sys.argv[1]), int(sys.argv[2])
-f = Featurizer(FeatureSpec(n_buckets=nb, max_ngram=ng))
+f = Featurizer(FeatureSpec(words="hashed", n_buckets=nb, max_ngram=ng))
 d = f.spec.dim; K = 10
 rng = np.random.default_rng(0)
 arms = [f"m{i}" for i in range(K)]

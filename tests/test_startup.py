@@ -119,6 +119,15 @@ def test_a_bad_setting_is_one_line_naming_the_variable(tmp_path, name, value, ex
     assert expected in line
 
 
+def test_a_setting_that_contradicts_another_says_what_to_choose_without_echoing_secrets(
+        tmp_path):
+    line = _one_error_line(_run(tmp_path, "serve", env={
+        "BANDIT_ROUTER_FEATURE_BUCKETS": "100",
+        "BANDIT_ROUTER_DATABASE_URL": f"postgresql+psycopg://postgres:Pw-9d2f7a@{PG_HOSTPORT}/x"}))
+    assert "BANDIT_ROUTER_FEATURE_BUCKETS=100: WordLlama embeddings have 32, 64, 128, 256" in line
+    assert "Pw-9d2f7a" not in line
+
+
 def test_serve_refuses_several_workers_on_sqlite(tmp_path):
     line = _one_error_line(_run(tmp_path, "serve", "--workers", "2", "--port",
                                 str(_free_port())))

@@ -91,7 +91,10 @@ def _database_error(exc) -> str:
 def _setting_error(exc) -> str:
     parts = []
     for e in exc.errors():
-        name = str(e["loc"][0]) if e.get("loc") else "?"
+        if not e.get("loc"):  # a check across settings: its input is every setting, secrets
+            parts.append(e["msg"].removeprefix("Value error, "))  # too; its message names them
+            continue
+        name = str(e["loc"][0])
         shown = "" if name in _SECRET_SETTINGS else f"={e.get('input')!r}"
         parts.append(f"BANDIT_ROUTER_{name.upper()}{shown}: {e['msg']}")
     return "invalid setting " + "; ".join(parts)
@@ -102,7 +105,9 @@ def explain(exc: BaseException) -> str | None:
     from pydantic import ValidationError
     from sqlalchemy.exc import ArgumentError, InterfaceError, NoSuchModuleError, OperationalError
 
-    if isinstance(exc, StartupError):
+    from bandit_router.features.semantic import SemanticFeaturesUnavailable
+
+    if isinstance(exc, (StartupError, SemanticFeaturesUnavailable)):
         return str(exc)
     if isinstance(exc, CatalogError):
         return f"{exc} (check a models file with `bandit-router models FILE`)"

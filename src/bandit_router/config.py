@@ -10,7 +10,7 @@ import platformdirs
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bandit_router.features.featurizer import N_DENSE
+from bandit_router.features.featurizer import DEFAULT_SPEC, N_DENSE, FeatureSpec
 from bandit_router.policy import DriftDetector, PolicySpec, Prior
 
 
@@ -63,9 +63,18 @@ class Settings(BaseSettings):
         "weights (unset: prior_precision); higher keeps their spread small until data "
         "supports them")
 
-    feature_buckets: int = Field(256, ge=8, le=65_536)
-    feature_ngrams: int = Field(2, ge=1, le=3)
-    feature_caller_slots: int = Field(16, ge=0, le=1024)
+    # The defaults are features.DEFAULT_SPEC (features/featurizer.py), chosen by measurement:
+    # simulations/README.md, "Semantic features".
+    feature_words: Literal["hashed", "wordllama"] = Field(
+        DEFAULT_SPEC.words, description="what describes the prompt's words: wordllama (static "
+        "word embeddings, feature_buckets ∈ 32, 64, 128, 256 dimensions) or hashed (signed "
+        "hashed word n-grams, feature_buckets buckets). Changing it, or feature_buckets, "
+        "restarts learning from the prior: logged feedback keeps only its feature vectors")
+    feature_buckets: int = Field(DEFAULT_SPEC.n_buckets, ge=8, le=65_536,
+                                 description="size of the word block")
+    feature_ngrams: int = Field(DEFAULT_SPEC.max_ngram, ge=1, le=3,
+                                description="longest hashed word n-gram (hashed words only)")
+    feature_caller_slots: int = Field(DEFAULT_SPEC.n_caller, ge=0, le=1024)
 
     refit_interval_s: float = Field(30.0, gt=0)
     half_life_s: float | None = Field(
@@ -190,6 +199,22 @@ class Settings(BaseSettings):
                              "database URL is SQLite (unset the pooler, or point the URL at "
                              "PgBouncer)")
         return self
+
+    @model_validator(mode="after")
+    def _word_block_size(self) -> "Settings":
+        from bandit_router.features.semantic import DIMS
+
+        if self.feature_words == "wordllama" and self.feature_buckets not in DIMS:
+            raise ValueError(
+                f"BANDIT_ROUTER_FEATURE_BUCKETS={self.feature_buckets}: WordLlama embeddings "
+                f"have {', '.join(map(str, DIMS))} dimensions; choose one of them (or set "
+                "BANDIT_ROUTER_FEATURE_WORDS=hashed)")
+        return self
+
+    def feature_spec(self) -> FeatureSpec:
+        """The request features these settings describe."""
+        return FeatureSpec(words=self.feature_words, n_buckets=self.feature_buckets,
+                           max_ngram=self.feature_ngrams, n_caller=self.feature_caller_slots)
 
     @property
     def is_sqlite(self) -> bool:

@@ -1,4 +1,4 @@
-"""The optional WordLlama word block: the real library's embeddings, in the service's layout."""
+"""The WordLlama word block: the real library's embeddings, in the service's layout."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from bandit_router.features import FeatureSpec, Featurizer
+from bandit_router.features import FeatureSpec, Featurizer, featurizer_for
 from bandit_router.features import semantic
 from bandit_router.features.semantic import SemanticFeaturesUnavailable, WordLlamaFeaturizer
 
@@ -21,16 +21,42 @@ def test_word_block_is_wordllamas_own_normalised_embedding_in_the_hashed_layout(
     import wordllama
     from wordllama import WordLlama
 
-    f = WordLlamaFeaturizer()
+    f = WordLlamaFeaturizer(FeatureSpec(words="wordllama", n_buckets=256))
     x = f.transform(PROMPT)
-    hashed = Featurizer().transform(PROMPT)
-    assert x.shape == hashed.shape == (FeatureSpec().dim,)
+    hashed = Featurizer(FeatureSpec(words="hashed", n_buckets=256)).transform(PROMPT)
+    assert x.shape == hashed.shape == (f.spec.dim,)
     outside = np.ones(len(x), bool)
     outside[f.spec.bucket_slice] = False
     np.testing.assert_array_equal(x[outside], hashed[outside])  # bias, structure, caller
     wl = WordLlama.load(cache_dir=os.path.dirname(wordllama.__file__), disable_download=True)
-    np.testing.assert_allclose(x[f.spec.bucket_slice], wl.embed([PROMPT], norm=True)[0],
+    # Words are tokenized one by one, as the library tokenizes them after a space; a word
+    # after a line break (which the library tokenizes without its "▁") is read the same.
+    words = " ".join(PROMPT.split())
+    np.testing.assert_allclose(x[f.spec.bucket_slice], wl.embed([words], norm=True)[0],
                                atol=1e-5)
+    assert x[f.spec.bucket_slice] @ wl.embed([PROMPT], norm=True)[0] > 0.85
+
+
+def test_the_word_cache_never_changes_a_vector():
+    texts = [PROMPT, "the same words again: merges two sorted lists", "ünïcode wörds ok",
+             " ".join(f"w{i}" for i in range(50)), PROMPT.upper(), ""]
+    fresh = [WordLlamaFeaturizer(FeatureSpec(words="wordllama", n_buckets=64)).transform(t)
+             for t in texts]
+    tiny = WordLlamaFeaturizer(FeatureSpec(words="wordllama", n_buckets=64), cache_words=7)
+    for _ in range(2):  # overflowing prompts, restarts of the cache, hits and misses
+        for t, want in zip(texts, fresh):
+            np.testing.assert_array_equal(tiny.transform(t), want)
+
+
+def test_featurisers_are_chosen_by_the_spec():
+    spec = FeatureSpec(words="wordllama", n_buckets=32)
+    assert isinstance(featurizer_for(spec), WordLlamaFeaturizer)
+    assert type(featurizer_for(FeatureSpec(words="hashed"))) is Featurizer
+    assert spec.name == "wordllama-32+16" and spec.dim == 1 + 8 + 32 + 16
+    with pytest.raises(ValueError, match="featurizer_for"):
+        Featurizer(spec)
+    with pytest.raises(ValueError, match="words must be one of"):
+        FeatureSpec(words="minilm")
 
 
 def test_similar_requests_are_closer_than_unrelated_ones():
@@ -52,19 +78,33 @@ def test_same_text_gives_the_same_vector_in_another_process():
 
 
 def test_empty_prompt_and_truncated_dimensions():
-    f = WordLlamaFeaturizer(FeatureSpec(n_buckets=64))
+    f = WordLlamaFeaturizer(FeatureSpec(words="wordllama", n_buckets=64))
     assert f.transform("").shape == (1 + 8 + 64 + 16,)
     assert not f.transform("")[f.spec.bucket_slice].any()
     assert np.linalg.norm(f.transform(PROMPT)[f.spec.bucket_slice]) == pytest.approx(1.0)
     with pytest.raises(ValueError, match="n_buckets=100"):
-        WordLlamaFeaturizer(FeatureSpec(n_buckets=100))
+        WordLlamaFeaturizer(FeatureSpec(words="wordllama", n_buckets=100))
 
 
 def test_without_wordllama_installed_the_error_says_what_to_install(monkeypatch):
     semantic._model.cache_clear()
     monkeypatch.setitem(sys.modules, "wordllama", None)  # import now fails
     try:
-        with pytest.raises(SemanticFeaturesUnavailable, match=r"bandit-router\[semantic\]"):
+        with pytest.raises(SemanticFeaturesUnavailable, match="pip install wordllama"):
             WordLlamaFeaturizer()
     finally:
         semantic._model.cache_clear()
+
+
+def test_the_service_default_is_wordllama_and_a_bad_size_is_refused_with_what_to_choose():
+    from pydantic import ValidationError
+
+    from bandit_router.config import Settings
+    from bandit_router.features import DEFAULT_SPEC
+
+    assert Settings().feature_spec() == DEFAULT_SPEC
+    assert DEFAULT_SPEC.name == "wordllama-128+16" and DEFAULT_SPEC.dim == 153
+    assert isinstance(featurizer_for(DEFAULT_SPEC), WordLlamaFeaturizer)
+    with pytest.raises(ValidationError, match="choose one of them"):
+        Settings(feature_words="wordllama", feature_buckets=100)
+    assert Settings(feature_words="hashed", feature_buckets=100).feature_spec().dim == 125

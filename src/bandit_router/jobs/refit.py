@@ -19,10 +19,12 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from bandit_router.config import Settings
+from bandit_router.features import FeatureSpec
 from bandit_router.policy import Observations, PolicySpec, Posterior, SufficientStats, learn
 from bandit_router.store.locks import REFIT_LOCK, held_lock
 from bandit_router.store.posteriors import (
     feedback_high_water_mark,
+    fitted_on,
     load_posterior,
     record_posterior,
     training_batches,
@@ -35,11 +37,12 @@ log = logging.getLogger(__name__)
 class RefitConfig:
     spec: PolicySpec  # half-life in seconds
     dim: int
+    features: str  # FeatureSpec.name: what the posterior's weights are weights of
 
     @classmethod
-    def from_settings(cls, settings: Settings, dim: int) -> "RefitConfig":
-        """The refit the service runs under ``settings`` for features of size ``dim``."""
-        return cls(spec=settings.policy_spec(), dim=dim)
+    def from_settings(cls, settings: Settings, features: FeatureSpec) -> "RefitConfig":
+        """The refit the service runs under ``settings`` for the features ``features``."""
+        return cls(spec=settings.policy_spec(), dim=features.dim, features=features.name)
 
 
 @dataclass(frozen=True)
@@ -80,9 +83,22 @@ def _refit_locked(session: Session, cfg: RefitConfig, force: bool, start: float,
 
     prev_row = load_posterior(session)
     prev = None
-    if prev_row is not None and prev_row.feature_dim == cfg.dim:
+    watermark = 0
+    if prev_row is not None and fitted_on(prev_row, cfg.features, cfg.dim):
         prev = Posterior.from_bytes(prev_row.payload)
-    watermark = prev_row.watermark if prev is not None else 0
+        watermark = prev_row.watermark
+    elif prev_row is not None:
+        # Other features (a changed BANDIT_ROUTER_FEATURE_* setting). Only feature vectors
+        # are logged, not prompts, so the feedback learned so far cannot be featurised
+        # again: learning restarts from the prior, with the feedback logged after it.
+        watermark = prev_row.watermark
+        log.warning(
+            "posterior version %d was fitted on other features (%s, size %d) than this "
+            "service makes (%s, size %d): learning restarts from the prior with the feedback "
+            "received after it; the %d feedback it had learned cannot be featurised again "
+            "(prompts are not stored)", prev_row.version,
+            prev_row.feature_spec or "hashed n-grams",
+            prev_row.feature_dim, cfg.features, cfg.dim, prev_row.n_feedback)
     n_before = prev_row.n_feedback if prev is not None else 0
     if prev is not None and high_water <= watermark and not force:
         return RefitResult(None, 0, n_before, time.perf_counter() - start, "up to date")
@@ -98,7 +114,8 @@ def _refit_locked(session: Session, cfg: RefitConfig, force: bool, start: float,
     posterior = learned.posterior
     seconds = time.perf_counter() - start
     version = record_posterior(
-        session, policy=cfg.spec.kind, feature_dim=cfg.dim, watermark=max(high_water, watermark),
+        session, policy=cfg.spec.kind, feature_dim=cfg.dim, feature_spec=cfg.features,
+        watermark=max(high_water, watermark),
         n_feedback=n_before + new_rows, fit_seconds=seconds,
         payload=posterior.to_bytes(),
     )

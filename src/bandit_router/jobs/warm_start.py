@@ -23,7 +23,7 @@ from bandit_router.jobs.refit import RefitConfig, with_refit_lock
 from bandit_router.policy import Posterior, SufficientStats
 from bandit_router.policy import warm_start as learn_offline
 from bandit_router.store.models import list_models
-from bandit_router.store.posteriors import load_posterior, record_posterior
+from bandit_router.store.posteriors import fitted_on, load_posterior, record_posterior
 
 log = logging.getLogger(__name__)
 
@@ -67,13 +67,13 @@ def warm_start(engine: Engine, cfg: RefitConfig, featurizer: Featurizer, prompts
                                  f"{cfg.dim}")
         row = load_posterior(session)
         prev = None
-        if row is not None and row.feature_dim == cfg.dim:
+        if row is not None and fitted_on(row, cfg.features, cfg.dim):
             prev = Posterior.from_bytes(row.payload)
         stats = prev.stats if prev is not None else SufficientStats.empty([], cfg.dim, t=t)
         posterior = learn_offline(cfg.spec, stats, [models[j] for j in use], X,
                                   scores[:, use], t, weight).posterior
         version = record_posterior(
-            session, policy=cfg.spec.kind, feature_dim=cfg.dim,
+            session, policy=cfg.spec.kind, feature_dim=cfg.dim, feature_spec=cfg.features,
             watermark=row.watermark if prev is not None else 0,
             n_feedback=row.n_feedback if prev is not None else 0,
             fit_seconds=time.perf_counter() - start, payload=posterior.to_bytes())

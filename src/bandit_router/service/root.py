@@ -17,7 +17,7 @@ from threadpoolctl import threadpool_limits
 
 from bandit_router import metrics
 from bandit_router.config import Settings
-from bandit_router.features import FeatureSpec, Featurizer
+from bandit_router.features import featurizer_for
 from bandit_router.jobs.lifecycle import lifecycle_jobs
 from bandit_router.jobs.refit import RefitConfig, RefitResult, refit
 from bandit_router.jobs.scheduler import start_scheduler
@@ -54,12 +54,11 @@ class Service:
         self.lookup = DecisionLookup(
             ids, make_sessionmaker(self.feedback_engine), wait_s=settings.feedback_wait_s,
             grace_s=settings.decision_grace_s, in_flight_s=settings.decision_in_flight_s)
-        spec = FeatureSpec(n_buckets=settings.feature_buckets, max_ngram=settings.feature_ngrams,
-                           n_caller=settings.feature_caller_slots)
-        self.refit_config = RefitConfig.from_settings(settings, spec.dim)
+        spec = settings.feature_spec()
+        self.refit_config = RefitConfig.from_settings(settings, spec)
         self.prior = self.refit_config.spec.prior
         self.router = Router(
-            Featurizer(spec),
+            featurizer_for(spec),
             self.refit_config.spec.policy(),
             Posterior.from_prior([], spec.dim, self.prior, version=0),
             [],
@@ -69,7 +68,7 @@ class Service:
         self.decisions = DecisionLog(self.router, ids, settings)
         self.desk = FeedbackDesk(self.lookup)
         self.auth = KeyAuth(settings, self.engine)
-        self.syncer = RuntimeSync(self.router, self.sessions, settings, spec.dim,
+        self.syncer = RuntimeSync(self.router, self.sessions, settings, spec.name, spec.dim,
                                   on_paced=self.decisions.note_paced)
         self.scheduler = None
 

@@ -23,7 +23,7 @@ from bandit_router.routing import Router, Runtime
 from bandit_router.store import tenants as tenant_store
 from bandit_router.store.latency import recent_p95
 from bandit_router.store.models import list_models, to_spec
-from bandit_router.store.posteriors import (latest_version, load_posterior,
+from bandit_router.store.posteriors import (fitted_on, latest_version, load_posterior,
                                             oldest_unlearned_feedback)
 from bandit_router.store.rules import load_rule_book
 from bandit_router.routing.tenancy import TenantState
@@ -33,12 +33,15 @@ log = logging.getLogger(__name__)
 
 class RuntimeSync:
     def __init__(self, router: Router, sessions: sessionmaker[Session], settings: Settings,
-                 dim: int, on_paced: Callable[[Mapping[str, Paced]], None]) -> None:
-        self.router, self.sessions, self.settings, self.dim = router, sessions, settings, dim
+                 features: str, dim: int, on_paced: Callable[[Mapping[str, Paced]], None]
+                 ) -> None:
+        self.router, self.sessions, self.settings = router, sessions, settings
+        self.features, self.dim = features, dim  # what this process's posterior must be of
         self.on_paced = on_paced  # told the committed spend each pacing read
         self.posterior_loaded = False
         self._served_watermark: int | None = None  # feedback id the served posterior learned to
         self._unlearned_since: float | None = None  # epoch s of the oldest feedback not learned
+        self._skipped_version: int | None = None  # newest version not served: other features
         self._lock = threading.Lock()  # one swap at a time: none undoes another's
         self._last_reconcile = 0.0
         self.last_latency = 0.0
@@ -78,7 +81,13 @@ class RuntimeSync:
             self.posterior_loaded = True
             return served
         row = load_posterior(session, newest)
-        if row.feature_dim != self.dim:
+        if not fitted_on(row, self.features, self.dim):
+            if newest != self._skipped_version:  # say it once per version
+                self._skipped_version = newest
+                log.warning("posterior version %d was fitted on other features (%s, size %d) "
+                            "than this process makes (%s, size %d): not served; the refit "
+                            "learns a new one", newest, row.feature_spec or "hashed n-grams",
+                            row.feature_dim, self.features, self.dim)
             return served
         self.posterior_loaded = True
         self._served_watermark = int(row.watermark)

@@ -27,13 +27,23 @@ def load_posterior(session: Session, version: int | None = None) -> PosteriorRow
     return session.get(PosteriorRow, version)
 
 
+def fitted_on(row: PosteriorRow, features: str, dim: int) -> bool:
+    """Whether the stored version ``row`` was fitted on features ``features`` (a
+    ``FeatureSpec.name``) of size ``dim``. Versions stored before they recorded it (NULL)
+    were fitted on the hashed features of their size, the only kind there was."""
+    if row.feature_dim != dim:
+        return False
+    return (row.feature_spec == features if row.feature_spec is not None
+            else features.startswith("hashed-"))
+
+
 def record_posterior(
-    session: Session, *, policy: str, feature_dim: int, watermark: int, n_feedback: int,
-    fit_seconds: float, payload: bytes,
+    session: Session, *, policy: str, feature_dim: int, feature_spec: str, watermark: int,
+    n_feedback: int, fit_seconds: float, payload: bytes,
 ) -> int:
     row = PosteriorRow(created_at=datetime.now(timezone.utc), policy=policy,
-                       feature_dim=feature_dim, watermark=watermark, n_feedback=n_feedback,
-                       fit_seconds=fit_seconds, payload=payload)
+                       feature_dim=feature_dim, feature_spec=feature_spec, watermark=watermark,
+                       n_feedback=n_feedback, fit_seconds=fit_seconds, payload=payload)
     session.add(row)
     session.flush()
     return int(row.version)

@@ -99,6 +99,8 @@ class PosteriorRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     policy: Mapped[str] = mapped_column(String(32))
     feature_dim: Mapped[int] = mapped_column(Integer)
+    # FeatureSpec.name of the features it was fitted on; NULL before migration 0008.
+    feature_spec: Mapped[str | None] = mapped_column(String(64))
     watermark: Mapped[int] = mapped_column(BigInteger)
     n_feedback: Mapped[int] = mapped_column(BigInteger)
     fit_seconds: Mapped[float] = mapped_column(Float)
