@@ -35,10 +35,11 @@ def test_every_estimator_covers_the_true_value_in_at_least_90_percent_of_100_run
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "under operator rules IPS and SNIPS miss the per-cell bar at seed 0: over these 100 runs "
-    "the linucb candidate's SNIPS utility covers 87 % and IPS utility 89 % (docs/ope.md, "
-    "'Logs with operator rules': the same cells cover 94–95 % over 400 other runs; no "
-    "bookkeeping error was found). strict: remove this mark when it passes"))
+    "under operator rules IPS and SNIPS miss the per-cell bar over these 100 runs: the linucb "
+    "candidate's SNIPS utility covers 87 %, IPS utility 89 %; over 400 runs of the same seed "
+    "every cell covers 91–96 % (python -m bandit_router.ope.validate --rules --runs 400 "
+    "--boot 300; docs/ope.md, 'Logs with operator rules'). strict: remove this mark when it "
+    "passes"))
 def test_under_operator_rules_every_estimator_covers_the_true_value_in_90_percent_of_runs():
     """Logs where rules removed models for some requests (free plan: cheap only; eu: no
     middle model), the eligibility logged per decision, and the candidates evaluated, and
