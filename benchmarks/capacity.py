@@ -22,9 +22,9 @@ import numpy as np
 import psycopg
 
 from benchmarks.common import ROOT, machine, pg_database, prompts, save, uptime
-from bandit_router.catalog import load_catalog
+from bandit_router.routing.catalog import load_catalog
 from bandit_router.features import FeatureSpec, Featurizer
-from bandit_router.decision_ids import COMMITTED, IdIssuer
+from bandit_router.store.decision_ids import COMMITTED, IdIssuer
 from bandit_router.policy import Posterior, PolicySpec
 from bandit_router.routing import RouteRequest, Router
 from bandit_router.store.codec import encode_features

@@ -9,7 +9,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from benchmarks.common import machine, pct, prompts, save
-from bandit_router.catalog import ModelSpec
+from bandit_router.routing.catalog import ModelSpec
 from bandit_router.features import FeatureSpec, Featurizer
 from bandit_router.policy import PolicySpec, Posterior, Prior, SufficientStats
 from bandit_router.routing import RouteRequest, Router

@@ -17,7 +17,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from bandit_router.catalog import ModelSpec, load_catalog
+from bandit_router.routing.catalog import ModelSpec, load_catalog
 from bandit_router.features import FeatureSpec, Featurizer, estimate_tokens
 
 _TRUE = {"true", "t", "yes", "y"}

@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bandit_router.api.app import create_app
-from bandit_router.catalog import ModelSpec
+from bandit_router.routing.catalog import ModelSpec
 from bandit_router.config import Settings
 from bandit_router.service import Service
 from bandit_router.store import migrate

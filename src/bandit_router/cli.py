@@ -153,7 +153,7 @@ def warm_start_cmd(
 @app.command("models")
 def models_cmd(file: Path = typer.Argument(..., help="models TOML to check and print")) -> None:
     """Validate a models TOML file and print the line-up with a sample call price."""
-    from bandit_router.catalog import CatalogError, checked_for_registration, load_catalog
+    from bandit_router.routing.catalog import CatalogError, checked_for_registration, load_catalog
 
     try:  # the checks `serve` makes when it registers the file
         allowed = _settings().upstream_key_env_allow

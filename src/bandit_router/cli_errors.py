@@ -15,7 +15,7 @@ from typing import Any
 
 import typer
 
-from bandit_router.catalog import CatalogError
+from bandit_router.routing.catalog import CatalogError
 
 # Settings whose values are never echoed back in an error.
 _SECRET_SETTINGS = {"database_url", "admin_key"}

@@ -83,7 +83,8 @@ class Settings(BaseSettings):
         None, gt=0, description="report the posterior stale (/readyz, stays 200) when feedback "
                                 "has waited this long without a refit learning it; default "
                                 "4 × refit_interval_s")
-    posterior_poll_s: float = Field(2.0, gt=0, description="how often a process checks for a newer posterior")
+    posterior_poll_s: float = Field(2.0, gt=0, description="how often a process checks for a "
+                                    "newer posterior; also how long it trusts a key it confirmed")
     scheduler: bool = Field(True, description="run the refit scheduler in this process")
     refit_in_process: bool = Field(
         True, description="the scheduler also refits (not only polls); set false on serving "
@@ -129,7 +130,8 @@ class Settings(BaseSettings):
                                          "before one group commit (adds to its answer time)")
     writer_retry_max_s: float = Field(2.0, gt=0, description="longest backoff of the writers")
     feedback_wait_s: float = Field(
-        5.0, gt=0, description="how long feedback waits for its decision to be logged before 503")
+        5.0, gt=0, description="how long feedback waits for its decision to be logged, and a "
+                               "decision committed before its answer for the log, before 503")
     decision_in_flight_s: float = Field(
         600.0, gt=0, description="how long after it was routed a decision that is not in the "
                                  "database may still be in the routing process's buffer: its "

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import typer
 
-from bandit_router.catalog import load_catalog
+from bandit_router.routing.catalog import load_catalog
 from bandit_router.cli_errors import StartupError, announce_database
 from bandit_router.config import Settings, default_database_url
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import time
 
 import pytest
 import sqlalchemy as sa
+from fastapi.testclient import TestClient
 
-from tests.conftest import ADMIN, TWO_MODELS, new_tenant, route
+from bandit_router.api.app import create_app
+from tests.conftest import ADMIN, OPERATOR_KEY, TWO_MODELS, new_tenant, route
 
 
 @pytest.fixture
@@ -116,3 +119,27 @@ def test_stored_operator_keys_work_and_are_created_once(make_service, pg_url):
         r = c.post("/v1/tenants", json={"name": "Initech"},
                    headers={"Authorization": f"Bearer {key}"})
         assert r.status_code == 201 and r.json()["id"].startswith("t_")
+
+
+def test_a_revoked_key_is_refused_at_once_where_it_was_revoked_and_within_the_poll_interval_elsewhere(
+        make_client, make_service, pg_url):
+    poll_s = 1.0
+    here = make_client(pg_url, TWO_MODELS, posterior_poll_s=poll_s)
+    other_service = make_service(pg_url, admin_key=OPERATOR_KEY, posterior_poll_s=poll_s)
+    with TestClient(create_app(service=other_service), raise_server_exceptions=False) as there:
+        issued = here.post("/v1/tenants/acme/keys", headers=ADMIN).json()
+        key = {"Authorization": f"Bearer {issued['key']}"}
+        for app in (here, there):  # both processes have now confirmed (and cached) the key
+            assert app.post("/v1/route", json={"prompt": "hi"}, headers=key).status_code == 200
+        assert here.delete(f"/v1/keys/{issued['id']}", headers=ADMIN).status_code == 204
+        revoked = time.monotonic()
+        refused = here.post("/v1/route", json={"prompt": "hi"}, headers=key)
+        assert refused.status_code == 401 and "revoked" in refused.json()["detail"]
+        while there.post("/v1/route", json={"prompt": "hi"}, headers=key).status_code == 200:
+            assert time.monotonic() - revoked < poll_s + 0.5, "still accepted on the other process"
+            time.sleep(0.05)
+        assert there.get("/v1/models", headers=key).status_code == 401
+        # A key that was never revoked keeps working on both.
+        acme = {"Authorization": here.headers["authorization"]}
+        for app in (here, there):
+            assert app.post("/v1/route", json={"prompt": "hi"}, headers=acme).status_code == 200

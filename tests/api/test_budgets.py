@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 import sqlalchemy as sa
 
-from bandit_router.catalog import ModelSpec
-from tests.conftest import ADMIN, route
+from bandit_router.routing.catalog import ModelSpec
+from tests.conftest import ADMIN, TableLock, new_tenant, route
 
 # Costs per request with 1,000 input + 1,000 output tokens: cheap $0.002, dear $0.02.
 LINEUP = [
@@ -142,7 +143,7 @@ def test_the_counter_is_reconciled_with_the_ledger(pg_client):
     svc = pg_client.app.state.service
     with svc.engine.begin() as conn:  # simulate drift: someone edited the counter by hand
         conn.execute(sa.text("UPDATE tenant_spend SET committed_usd = 7.0"))
-    svc._last_reconcile = 0.0
+    svc.syncer._last_reconcile = 0.0
     svc.sync()
     usage = pg_client.get("/v1/tenants/acme/usage").json()
     with svc.engine.connect() as conn:
@@ -165,3 +166,29 @@ def test_usage_reports_the_paced_cost_weight(pg_client):
     usage = pg_client.get("/v1/tenants/acme/usage").json()
     assert usage["period"] == "hour" and usage["limit_usd"] == 0.05
     assert usage["cost_weight"] is not None and usage["cost_weight"] >= 0
+
+
+def test_a_budgeted_decision_the_log_cannot_take_in_time_is_a_503_and_reserves_nothing(
+        make_client, pg_url):
+    client = make_client(pg_url, LINEUP, feedback_wait_s=1.0)
+    _budget(client, 10.0)
+    other = new_tenant(client, "globex")  # no budget: its decisions are queued
+    svc = client.app.state.service
+    lock = TableLock(pg_url, "decisions", "ACCESS EXCLUSIVE")
+    try:
+        assert client.post("/v1/route", json={"prompt": "x"}, headers=other).status_code == 200
+        time.sleep(0.3)  # the writer's batch now waits for the lock
+        started = time.monotonic()
+        r = client.post("/v1/route", json=BODY)  # committed behind it, with its reservation
+        assert r.status_code == 503 and int(r.headers["retry-after"]) >= 1, r.text
+        assert time.monotonic() - started < 1.0 + 1.0
+    finally:
+        lock.release()
+    assert svc.flush(10)
+    with svc.engine.connect() as conn:
+        spent = conn.execute(sa.text("SELECT coalesce(sum(committed_usd), 0) FROM tenant_spend "
+                                     "WHERE tenant_id = 'acme'")).scalar()
+        logged = conn.execute(sa.text("SELECT count(*) FROM decisions WHERE tenant_id = 'acme'"
+                                      )).scalar()
+    assert spent == 0 and logged == 0  # nothing answered, so nothing reserved or logged
+    assert client.post("/v1/route", json=BODY).status_code == 200  # and it works again

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from bandit_router.catalog import CatalogError, load_catalog
+from bandit_router.routing.catalog import CatalogError, load_catalog
 from tests.conftest import ADMIN, TWO_MODELS
 
 NEW = {"input_price_per_mtok": 0.5, "output_price_per_mtok": 1.5, "context_window": 32000}

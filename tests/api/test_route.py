@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bandit_router.catalog import ModelSpec
+from bandit_router.routing.catalog import ModelSpec
 from tests.conftest import TWO_MODELS, route
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bandit_router.catalog import CatalogError, ModelSpec
+from bandit_router.routing.catalog import CatalogError, ModelSpec
 from bandit_router.ope.sources import from_database
 from bandit_router.store.decisions import get_decision
 from tests.conftest import ADMIN, route

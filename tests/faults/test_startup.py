@@ -24,7 +24,7 @@ def test_two_workers_start_together_on_a_new_database_and_stay_up(pg_url, make_s
 def test_workers_registering_the_same_models_at_once_both_succeed(make_service, pg_url):
     import threading
 
-    from bandit_router.catalog import ModelSpec
+    from bandit_router.routing.catalog import ModelSpec
 
     a, b = make_service(pg_url), make_service(pg_url)
     for round_ in range(5):

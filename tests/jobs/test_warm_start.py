@@ -8,7 +8,7 @@ import numpy as np
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
-from bandit_router.catalog import ModelSpec
+from bandit_router.routing.catalog import ModelSpec
 from bandit_router.cli import app
 from bandit_router.jobs.warm_start import warm_start
 from tests.conftest import TWO_MODELS, route

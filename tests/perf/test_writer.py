@@ -122,8 +122,7 @@ def test_a_full_buffer_marks_decisions_unlogged_and_refuses_their_feedback(make_
         routed = [svc.route(RouteRequest(prompt=f"p {i}"), batched=True) for i in range(5)]
     finally:
         lock.release()
-    assert [d.explanation.get("logged", True) for d in routed] == [True, True, False, False,
-                                                                  False]
+    assert [d.logged for d in routed] == [True, True, False, False, False]
     assert svc.flush(10)
     assert svc.feedback(routed[0].decision_id, Outcome(reward=1.0))[1] is True
     with pytest.raises(NotFound, match="could not be logged"):

@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bandit_router.api.app import create_app
-from bandit_router.catalog import ModelSpec
+from bandit_router.routing.catalog import ModelSpec
 from bandit_router.service import Service
 from bandit_router.store.decisions import get_decision
 from bandit_router.store.schema import DecisionRow, FeedbackRow, UsageRow

@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from bandit_router.api.app import create_app
-from bandit_router.catalog import ModelSpec
+from bandit_router.routing.catalog import ModelSpec
 from tests.conftest import ADMIN, OPERATOR_KEY, new_tenant
 from tests.proxy.conftest import KEY_ENV, PROXY_SETTINGS, SECRET, decision, feedback, usage
 from tests.proxy.servers import ServerThread

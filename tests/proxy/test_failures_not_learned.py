@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bandit_router.api.app import create_app
-from bandit_router.catalog import ModelSpec
+from bandit_router.routing.catalog import ModelSpec
 from tests.proxy.conftest import AUTH, KEY_ENV, PROXY_SETTINGS, SECRET, chat, feedback, service_of
 
 

@@ -9,17 +9,18 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from bandit_router.decision_ids import COMMITTED, IdIssuer
+from bandit_router.store.decision_ids import COMMITTED, IdIssuer
 from bandit_router.jobs.lifecycle import retention_cutoff, run_retention
 from bandit_router.jobs.refit import refit
 from bandit_router.policy import Posterior
 from bandit_router.routing import RouteRequest
 from bandit_router.store import partitions
-from bandit_router.store.decisions import Outcome, record_decision
+from bandit_router.service.decisions import decision_row
+from bandit_router.store.decisions import Outcome, insert_decisions
 from bandit_router.store.db import transaction
 from bandit_router.store.missing import set_feedback_window
 from bandit_router.store.retention import Horizons
-from bandit_router.store.schema import DecisionRow, UsageRow
+from bandit_router.store.schema import UsageRow
 from tests.conftest import ADMIN
 
 # A fixed "now" at noon, so that day boundaries fall where the test expects them.
@@ -40,11 +41,10 @@ def _log_past_decisions(svc, per_day: int = 4, tenant: str = "acme") -> dict[int
         for i in range(per_day):
             decision = svc.router.decide(RouteRequest(prompt=f"day {k} request {i}"))
             when = NOW - timedelta(days=k) + timedelta(seconds=i)
-            values = svc._decision_values(decision, tenant, None)
+            values = decision_row(decision, tenant, None)
             values.update(id=IdIssuer().next(COMMITTED, int(when.timestamp() * 1000)), created_at=when)
-            values["request_metadata"] = values.pop("metadata")
             with transaction(svc.sessions) as s:
-                record_decision(s, DecisionRow(**values))
+                insert_decisions(s.connection(), [values])
                 s.add(UsageRow(decision_id=values["id"], recorded_at=when,
                                model_id=values["model_id"], status="ok", cost_usd=0.001,
                                attempts=[]))

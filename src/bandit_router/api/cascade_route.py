@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from bandit_router.api.schemas import RouteIn
-from bandit_router.cascades import Cascade
+from bandit_router.routing.cascades import Cascade
 from bandit_router.routing import RoutingError
 from bandit_router.service import Service
 from bandit_router.store.decisions import get_decision

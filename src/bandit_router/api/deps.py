@@ -6,7 +6,6 @@ from typing import Annotated, Iterator
 
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from bandit_router.api.ratelimit import RateLimiter
 from bandit_router.service import Service
@@ -38,10 +37,7 @@ async def principal_of_header(header: str | None, service: Service,
     secret = secret.strip()
     if scheme.lower() != "bearer" or not secret or len(secret) > 200:
         raise HTTPException(401, "the Authorization header must be `Bearer <key>`", _CHALLENGE)
-    if service.key_reader is not None:  # Postgres: on the event loop, no thread hop
-        principal = await service.authenticate_async(secret)
-    else:
-        principal = await run_in_threadpool(service.authenticate, secret)
+    principal = await service.authenticate(secret)
     if principal is None:
         raise HTTPException(401, "invalid or revoked API key", _CHALLENGE)
     if limiter is not None:

@@ -11,7 +11,7 @@ from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bandit_router import metrics
-from bandit_router.catalog import CatalogError
+from bandit_router.routing.catalog import CatalogError
 from bandit_router.http_errors import DATABASE_UNAVAILABLE, error_body, retry_after
 from bandit_router.routing import BudgetExhausted, NoModels, RoutingError
 from bandit_router.store.errors import Conflict, NotFound

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -17,8 +17,11 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 
-from bandit_router.catalog import normalize_base_url
+from bandit_router.routing.catalog import ModelSpec, normalize_base_url
 from bandit_router.store.records import ModelUsage
+
+if TYPE_CHECKING:  # the client imports these schemas without the server's stack (numpy)
+    from bandit_router.routing import RouteDecision
 
 
 def _storable(value: str) -> str:
@@ -107,6 +110,15 @@ class RouteOut(BaseModel):
     cascade: dict[str, Any] | None = Field(
         None, description='with `cascade`/`escalate_from`: {"name", "next": models after this one}')
 
+    @classmethod
+    def of(cls, d: "RouteDecision", cascade: dict[str, Any] | None = None) -> "RouteOut":
+        """The answer for decision ``d``: the one conversion of a decision to the API."""
+        explanation = d.explanation if d.logged else {**d.explanation, "logged": False}
+        return cls(decision_id=d.decision_id, model=d.model, fallbacks=d.fallbacks,
+                   propensity=d.propensity, policy_version=d.policy_version,
+                   estimated_cost_usd=d.estimated_cost_usd, explanation=explanation,
+                   cascade=cascade)
+
 
 class FeedbackIn(Strict):
     decision_id: Annotated[str, StringConstraints(min_length=1, max_length=64,
@@ -149,6 +161,10 @@ class ModelIn(Strict):
     def _http_only(cls, v: str | None) -> str | None:
         return None if v is None else normalize_base_url(v)  # a CatalogError is a ValueError
 
+    def spec(self, model_id: str) -> ModelSpec:
+        """The model this body registers as ``model_id``: the one conversion from the API."""
+        return ModelSpec(id=model_id, tags=tuple(self.tags), **self.model_dump(exclude={"tags"}))
+
 
 def _partial(model: type[BaseModel], name: str) -> type[BaseModel]:
     """``model`` with every required field optional (the same constraints and validators), for
@@ -172,6 +188,17 @@ class ModelOut(BaseModel):
     upstream_model: str | None
     typical_latency_ms: float | None
     observations: float = Field(description="discounted number of feedback rows in the posterior")
+
+    @classmethod
+    def of(cls, spec: ModelSpec, observations: float) -> "ModelOut":
+        """The answer for a registered model: the one conversion to the API (the environment
+        variable that holds its upstream key is not shown)."""
+        return cls(id=spec.id, provider=spec.provider,
+                   input_price_per_mtok=spec.input_price_per_mtok,
+                   output_price_per_mtok=spec.output_price_per_mtok,
+                   context_window=spec.context_window, tags=list(spec.tags),
+                   base_url=spec.base_url, upstream_model=spec.upstream_model,
+                   typical_latency_ms=spec.typical_latency_ms, observations=observations)
 
 
 class RefitOut(BaseModel):

@@ -2,25 +2,27 @@
 
 Reads the tenant's position in its budget period, replays its recent requests through the
 current posterior means, and returns the cost weight λ that keeps spend on the budget line
-(see :mod:`bandit_router.policy.pacing`).
+(see :mod:`bandit_router.policy.pacing`). It edits nothing of the caller's: the sync job puts
+the λs into the next runtime snapshot.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from typing import Iterable, Mapping, NamedTuple
 
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bandit_router.catalog import ModelSpec
+from bandit_router.routing.catalog import ModelSpec
 from bandit_router.policy import Posterior
 from bandit_router.policy.pacing import PacingState, calibrate_cost_weight, period_bounds
 from bandit_router.store.codec import decode_features
 from bandit_router.store.schema import DecisionRow
 from bandit_router.store import spend
 from bandit_router.store.spend import counter
-from bandit_router.tenancy import TenantState
+from bandit_router.routing.tenancy import TenantState
 
 # Aim a little under the line: exploration makes real choices costlier than greedy replays.
 PACING_MARGIN = 0.97
@@ -29,7 +31,7 @@ RECENT_REQUESTS = 200
 
 def paced_cost_weight(
     session: Session, tenant_id: str, period: str, limit_usd: float, now: datetime,
-    posterior: Posterior, models: dict[str, ModelSpec], default: float,
+    posterior: Posterior, models: Mapping[str, ModelSpec], default: float,
 ) -> tuple[float, float]:
     """(λ, committed spend) for the tenant now; ``default`` λ when there is nothing to replay."""
     start, end = period_bounds(period, now)
@@ -68,12 +70,19 @@ def paced_cost_weight(
     return calibrate_cost_weight(mean, cost, target, eligible), committed
 
 
-def pace_tenants(session: Session, tenants: list[TenantState], *, reconcile: bool,
-                 posterior: Posterior, models: dict[str, ModelSpec],
-                 default_cost_weight: float) -> None:
-    """Set each budgeted tenant's paced λ and committed spend; with ``reconcile``, first
-    re-derive its budget counter from the ledger (each in its own short transaction)."""
+class Paced(NamedTuple):
+    cost_weight: float  # λ that keeps the tenant's spend on its budget line
+    committed_usd: float  # its spend and reservations in the current period, as read
+    period_start: datetime  # of that period
+
+
+def pace_tenants(session: Session, tenants: Iterable[TenantState], *, reconcile: bool,
+                 posterior: Posterior, models: Mapping[str, ModelSpec],
+                 default_cost_weight: float) -> dict[str, Paced]:
+    """Each budgeted tenant's paced λ and committed spend, by tenant id; with ``reconcile``,
+    first re-derive its budget counter from the ledger (each in its own short transaction)."""
     now = datetime.now(timezone.utc)
+    paced = {}
     for t in tenants:
         if t.budget is None:
             continue
@@ -81,7 +90,8 @@ def pace_tenants(session: Session, tenants: list[TenantState], *, reconcile: boo
             start, end = period_bounds(t.budget.period, now)
             with session.begin():
                 spend.reconcile(session, t.id, start, end)
-        t.cost_weight, t.committed_usd = paced_cost_weight(
+        paced[t.id] = Paced(*paced_cost_weight(
             session, t.id, t.budget.period, t.budget.limit_usd, now, posterior, models,
-            default_cost_weight)
+            default_cost_weight), period_bounds(t.budget.period, now)[0])
         session.rollback()
+    return paced

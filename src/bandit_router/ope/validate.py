@@ -25,7 +25,7 @@ from scipy.special import expit
 from bandit_router.ope.data import LoggedBandit
 from bandit_router.ope.meta import OUTCOMES, EvaluationConfig, evaluate_policy
 from bandit_router.ope.target import Candidate, action_probabilities
-from bandit_router.rules import GLOBAL, RuleBook, evaluate, rule_set_from_mapping
+from bandit_router.routing.rules import GLOBAL, RuleBook, evaluate, rule_set_from_mapping
 from bandit_router.policy import (
     Observations,
     PolicySpec,

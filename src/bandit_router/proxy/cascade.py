@@ -25,9 +25,9 @@ import httpx
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from bandit_router.cascades import (CASCADE_PREFIX, Answer, Cascade, answer_of_completion,
+from bandit_router.routing.cascades import (CASCADE_PREFIX, Answer, Cascade, answer_of_completion,
                                     local_checks)
-from bandit_router.catalog import ModelSpec
+from bandit_router.routing.catalog import ModelSpec
 from bandit_router.features import prompt_from_messages
 from bandit_router.proxy.errors import ProxyError
 from bandit_router.proxy.forward import DECISION_HEADER, MODEL_HEADER, Proxy, _Call, _label

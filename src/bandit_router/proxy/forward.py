@@ -26,7 +26,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from bandit_router import metrics
-from bandit_router.catalog import ModelSpec
+from bandit_router.routing.catalog import ModelSpec
 from bandit_router.features import prompt_from_messages
 from bandit_router.proxy.circuit import CircuitBreakers, Ticket
 from bandit_router.proxy.errors import ProxyError

@@ -11,7 +11,7 @@ import os
 from typing import Any, Mapping
 
 import bandit_router
-from bandit_router.catalog import OWN_SETTINGS_PREFIX, ModelSpec
+from bandit_router.routing.catalog import OWN_SETTINGS_PREFIX, ModelSpec
 
 # Statuses after which another model may well answer: overload, outage, rate limit, and a
 # key the operator configured wrongly for this upstream. Other 4xx mean the request itself

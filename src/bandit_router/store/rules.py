@@ -12,8 +12,8 @@ from datetime import datetime, timezone
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bandit_router.cascades import Cascade, cascade_from_mapping
-from bandit_router.rules import RuleBook, RuleError, RuleSet, rule_set_from_mapping
+from bandit_router.routing.cascades import Cascade, cascade_from_mapping
+from bandit_router.routing.rules import RuleBook, RuleError, RuleSet, rule_set_from_mapping
 from bandit_router.store.errors import NotFound
 from bandit_router.store.schema import RoutingConfigRow
 

@@ -138,7 +138,7 @@ class TenantRow(Base):
     budget_limit_usd: Mapped[float | None] = mapped_column(Float)
     budget_on_exhausted: Mapped[str | None] = mapped_column(String(16))
     # Charge this tenant's decisions at the cost its app reports, even below what the service
-    # measured or estimated (set by the operator; see Service._charged).
+    # measured or estimated (set by the operator; see service/charge.py).
     trust_reported_cost: Mapped[bool] = mapped_column(Boolean, default=False)
     # Missing feedback: after feedback_window_s without feedback a decision gets default_reward
     # (origin "default"); late_feedback "replace" lets later feedback replace it, else 409.
@@ -195,7 +195,7 @@ class RetentionRow(Base):
 
 class RoutingConfigRow(Base):
     """Operator routing documents: rule sets (kind "rules", name "*" or a tenant id) and
-    cascades (kind "cascade", name the cascade's). Parsed and checked by rules.py/cascades.py."""
+    cascades (kind "cascade", name the cascade's). Parsed and checked by routing/rules.py and routing/cascades.py."""
 
     __tablename__ = "routing_config"
 

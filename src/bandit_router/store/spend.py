@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, case, func, select, update
+from sqlalchemy import Connection, and_, case, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -20,15 +20,16 @@ from bandit_router.store.records import ModelUsage
 from bandit_router.store.schema import DecisionRow, FeedbackRow, SpendRow
 
 
-def _ensure_row(session: Session, tenant_id: str, period_start: datetime) -> None:
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+def _ensure_row(session: Session | Connection, tenant_id: str, period_start: datetime) -> None:
+    dialect = session.dialect if isinstance(session, Connection) else session.get_bind().dialect
+    insert = pg_insert if dialect.name == "postgresql" else sqlite_insert
     stmt = insert(SpendRow).values(tenant_id=tenant_id, period_start=period_start,
                                    committed_usd=0.0, n_decisions=0)
     session.execute(stmt.on_conflict_do_nothing())
 
 
-def reserve(session: Session, tenant_id: str, period_start: datetime, cost_usd: float,
-            limit_usd: float | None) -> bool:
+def reserve(session: Session | Connection, tenant_id: str, period_start: datetime,
+            cost_usd: float, limit_usd: float | None) -> bool:
     """Add ``cost_usd`` to the period's committed spend if it fits under ``limit_usd``
     (``None``: unconditionally). Returns whether it was reserved. Caller commits."""
     _ensure_row(session, tenant_id, period_start)
@@ -43,9 +44,11 @@ def reserve(session: Session, tenant_id: str, period_start: datetime, cost_usd: 
     return result.rowcount == 1
 
 
-def counter(session: Session, tenant_id: str, period_start: datetime) -> tuple[float, int]:
-    row = session.get(SpendRow, (tenant_id, period_start))
-    return (row.committed_usd, row.n_decisions) if row is not None else (0.0, 0)
+def counter(session: Session | Connection, tenant_id: str,
+            period_start: datetime) -> tuple[float, int]:
+    row = session.execute(select(SpendRow.committed_usd, SpendRow.n_decisions).where(
+        SpendRow.tenant_id == tenant_id, SpendRow.period_start == period_start)).first()
+    return (row[0], row[1]) if row is not None else (0.0, 0)
 
 
 def ledger(session: Session, tenant_id: str, start: datetime, end: datetime) -> list[ModelUsage]:
@@ -86,3 +89,21 @@ def reconcile(session: Session, tenant_id: str, period_start: datetime, end: dat
                     .values(committed_usd=total, n_decisions=n)
                     .execution_options(synchronize_session=False))
     return total
+
+
+def settle(session: Session, deltas: list[tuple[str | None, datetime | None, float]]) -> None:
+    """Move each ``(tenant, budget period start, charged − estimated)`` into the period's
+    committed spend, when feedback sets what a budgeted decision cost (its estimate was
+    reserved when it was routed). Decisions without a budget period are skipped. One update
+    per period, in one order for all writers (no deadlocks); the caller commits."""
+    total: dict[tuple[str, datetime], float] = {}
+    for tenant_id, start, delta in deltas:
+        if tenant_id is not None and start is not None:
+            total[(tenant_id, start)] = total.get((tenant_id, start), 0.0) + delta
+    for (tenant_id, start), delta in sorted(total.items()):
+        if delta != 0:
+            session.execute(update(SpendRow)
+                            .where(SpendRow.tenant_id == tenant_id,
+                                   SpendRow.period_start == start)
+                            .values(committed_usd=SpendRow.committed_usd + delta)
+                            .execution_options(synchronize_session=False))

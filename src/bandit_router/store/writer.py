@@ -1,10 +1,17 @@
 """Batched writes off the request path: the decision log and feedback group commit.
 
-:class:`DecisionWriter` takes decision rows from request threads and inserts them from one
-background thread, many rows per transaction (``INSERT … ON CONFLICT DO NOTHING``, so a batch
-whose commit was lost in a dropped connection can be retried without duplicates). While the
-database is unreachable it keeps rows in memory up to a bound and retries with backoff; past
-the bound a decision is *unlogged*: counted, remembered, and never given a 2xx for feedback.
+(Two classes in one module past 300 lines: they share the batching discipline — linger,
+the transient/permanent error split, answering each waiting request after the commit.)
+
+:class:`DecisionWriter` is the one write path of the decision log. It takes decision rows
+from request threads and inserts them from one background thread, many rows per transaction
+(``INSERT … ON CONFLICT DO NOTHING``, so a batch whose commit was lost in a dropped connection
+can be retried without duplicates). A row is either *queued* (:meth:`DecisionWriter.submit`:
+answered at once; while the database is unreachable it is kept in memory up to a bound and
+retried with backoff; past the bound a decision is *unlogged*: counted, remembered, and never
+given a 2xx for feedback) or *committed* (:meth:`DecisionWriter.commit`: its request waits
+for the batch's commit, which also makes a budgeted decision's reservation, exactly once: a
+failed attempt is the request's error, never retried behind its back).
 
 :class:`FeedbackCommitter` commits queued feedback rows together in one transaction and hands
 each waiting request its own answer (created, identical repeat, conflict, unknown decision).
@@ -14,7 +21,6 @@ references its decision, an acknowledged feedback also proves its decision was c
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -27,19 +33,22 @@ from itertools import islice
 from typing import Callable, NamedTuple
 
 import psycopg
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, ProgrammingError
+from sqlalchemy.exc import (DataError, DBAPIError, IntegrityError, OperationalError,
+                            ProgrammingError)
 from sqlalchemy.orm import Session, sessionmaker
 
-from bandit_router.store.db import raw_connection
-from bandit_router.store.decisions import (FEEDBACK_FIELDS, Outcome, made_between,
-                                           missing_decision)
+from bandit_router.routing.catalog import ModelSpec
+from bandit_router.store import spend
+from bandit_router.store.decisions import (FEEDBACK_FIELDS, Outcome, insert_decisions,
+                                           made_between, missing_decision)
 from bandit_router.store.errors import Conflict, StoreError
 from bandit_router.store.locks import FEEDBACK_LOCK, shared_xact_lock
 from bandit_router.store.missing import closed_windows, drop_defaults, window_closed
-from bandit_router.store.schema import DecisionRow, FeedbackRow, SpendRow, UsageRow
+from bandit_router.store.models import to_spec
+from bandit_router.store.schema import DecisionRow, FeedbackRow, ModelRow, TenantRow, UsageRow
 
 log = logging.getLogger(__name__)
 
@@ -60,21 +69,15 @@ def _transient(exc: BaseException) -> bool:
         exc, (IntegrityError, DataError, ProgrammingError))
 
 
+def unavailable(cause: Exception) -> OperationalError:
+    """The database error answered when the decision log cannot write now (HTTP 503)."""
+    return OperationalError("decision log", None, cause)
+
+
 def _linger(linger_s: float, queued: int, max_batch: int, closing: bool) -> float:
     """How long a writer lets a batch gather before taking it (one commit for many rows
     costs far less): not at all once a batch is full or while shutting down."""
     return 0.0 if closing or queued >= max_batch else linger_s
-
-
-_DECISION_COLUMNS_SQL = [c.name for c in DecisionRow.__table__.columns]
-_JSON_COLUMNS = {c.name for c in DecisionRow.__table__.columns
-                 if c.type.__class__.__name__ == "JSON"}
-# The same statement SQLAlchemy would build, written once: the decision log is the hottest
-# write, and psycopg's pipelined executemany without the ORM costs a fraction per row.
-_PG_INSERT_DECISIONS = (
-    f"INSERT INTO decisions ({', '.join(_DECISION_COLUMNS_SQL)}) VALUES ("
-    + ", ".join("%s::json" if c in _JSON_COLUMNS else "%s" for c in _DECISION_COLUMNS_SQL)
-    + ") ON CONFLICT DO NOTHING")  # any unique key: on Postgres (id, created_at), see migration 0006
 
 
 def _insert(engine: Engine):
@@ -88,6 +91,28 @@ class Logged(Enum):
     UNLOGGED = "unlogged"  # dropped: the buffer was full, or the database rejected the row
 
 
+class Reservation(NamedTuple):
+    """Money a budgeted decision takes from its tenant's period, if it fits under the limit
+    (``limit_usd`` None: unconditionally, e.g. routed to the cheapest once exhausted)."""
+    tenant_id: str
+    period_start: datetime
+    cost_usd: float
+    limit_usd: float | None
+
+
+class Committed(NamedTuple):
+    """The answer to :meth:`DecisionWriter.commit`."""
+    reserved: bool  # False: the reservation did not fit, and the row was not written
+    committed_usd: float | None  # the period's committed spend, read when it did not fit
+
+
+@dataclass(eq=False)
+class _Commit:
+    row: dict
+    reservation: Reservation | None
+    future: Future
+
+
 class DecisionWriter:
     """Inserts decision rows in batches from a background thread."""
 
@@ -99,10 +124,9 @@ class DecisionWriter:
         self.max_batch = max_batch
         self.max_buffer = max_buffer
         self.retry_max_s = retry_max_s
-        self._stmt = _insert(engine)(DecisionRow.__table__).on_conflict_do_nothing()
         self._cond = threading.Condition()
-        self._queue: deque[dict] = deque()
-        self._pending: set[str] = set()
+        self._queue: deque[dict | _Commit] = deque()
+        self._pending: set[str] = set()  # ids of queued rows (not of committed ones)
         self._unlogged: OrderedDict[str, None] = OrderedDict()
         self._remember = remember_unlogged
         self._closing = False
@@ -127,6 +151,23 @@ class DecisionWriter:
             if len(self._queue) == 1:  # the writer may be asleep on an empty queue
                 self._cond.notify_all()
         return True
+
+    def commit(self, row: dict, reservation: Reservation | None = None) -> Future:
+        """Write ``row`` (and make ``reservation``) in the next batch's transaction: a future
+        of :class:`Committed`, or of the database's error. Raises that error (an
+        ``OperationalError``, as a failed commit would) at once while the writer is retrying
+        an outage with rows buffered, and when closed."""
+        fut: Future = Future()
+        with self._cond:
+            if self._closing:
+                raise unavailable(ConnectionError("the decision writer is closed"))
+            if self._pending and self.last_error is not None:
+                raise unavailable(ConnectionError(f"the decision log is retrying an outage "
+                                                  f"({self.last_error})"))
+            self._queue.append(_Commit(row, reservation, fut))
+            if len(self._queue) == 1:  # the writer may be asleep on an empty queue
+                self._cond.notify_all()
+        return fut
 
     def wait_logged(self, decision_id: str, timeout: float) -> Logged:
         """Wait until this process's buffer no longer holds ``decision_id``."""
@@ -199,13 +240,24 @@ class DecisionWriter:
                 time.sleep(linger)
             with self._cond:
                 batch = list(islice(self._queue, self.max_batch))
+            rows = [x for x in batch if isinstance(x, dict)]
+            commits = [x for x in batch if isinstance(x, _Commit)
+                       and x.future.set_running_or_notify_cancel()]  # else: given up
+            answers: dict[int, Committed | BaseException] = {}
             try:
-                self._write(batch)
+                answers = self._write(rows, commits)
                 failed: list[str] = []
                 backoff, self.last_error = 0.0, None
             except Exception as exc:  # noqa: BLE001 - classified below
                 if _transient(exc):
                     self.last_error = type(exc).__name__
+                    with self._cond:  # a committed row's request gets the error: not retried
+                        head = [self._queue.popleft() for _ in batch]
+                        self._queue.extendleft(reversed([x for x in head if isinstance(x, dict)]))
+                    for c in commits:
+                        c.future.set_exception(exc)
+                    if not rows:
+                        continue
                     backoff = min(max(backoff * 2, 0.05), self.retry_max_s)
                     log.warning("decision log: database unavailable (%s); %d buffered, retrying "
                                 "in %.2fs", type(exc).__name__, self.buffered, backoff)
@@ -214,27 +266,43 @@ class DecisionWriter:
                             return
                         self._cond.wait(backoff)
                     continue
-                failed = self._write_one_by_one(batch)
+                failed = self._write_one_by_one(rows)
+                for c in commits:  # each in its own transaction: one bad row fails alone
+                    try:
+                        answers.update(self._write([], [c]))
+                    except Exception as one:  # noqa: BLE001
+                        answers[id(c)] = one
             with self._cond:
                 for _ in batch:
                     self._queue.popleft()
-                for row in batch:
+                for row in rows:
                     self._pending.discard(row["id"])
                 for decision_id in failed:
                     self._forget(decision_id)
                 self._cond.notify_all()
+            for c in commits:
+                answer = answers[id(c)]
+                if isinstance(answer, BaseException):
+                    c.future.set_exception(answer)
+                else:
+                    c.future.set_result(answer)
 
-    def _write(self, rows: list[dict]) -> None:
-        if self.engine.dialect.name != "postgresql":
-            with self.engine.begin() as conn:
-                conn.execute(self._stmt, rows)
-            return
-        # As SQLAlchemy's JSON type does (none_as_null=False), None is stored as JSON null.
-        params = [tuple(json.dumps(r[c]) if c in _JSON_COLUMNS else r[c]
-                        for c in _DECISION_COLUMNS_SQL) for r in rows]
-        with raw_connection(self.engine) as raw, raw.cursor() as cur:
-            cur.executemany(_PG_INSERT_DECISIONS, params)
-            raw.commit()
+    def _write(self, rows: list[dict], commits: list[_Commit] = ()) -> dict[int, Committed]:
+        """One transaction: the reservations (in one order for all writers: no deadlocks),
+        then every row whose reservation fitted. Returns each commit's answer by ``id()``."""
+        answers = {}
+        with self.engine.begin() as conn:
+            for c in sorted(commits, key=lambda c: () if c.reservation is None
+                            else tuple(c.reservation[:2])):
+                r = c.reservation
+                if r is None or spend.reserve(conn, *r):
+                    answers[id(c)] = Committed(True, None)
+                else:
+                    answers[id(c)] = Committed(False, spend.counter(conn, *r[:2])[0])
+            written = rows + [c.row for c in commits if answers[id(c)].reserved]
+            if written:
+                insert_decisions(conn, written)
+        return answers
 
     def _write_one_by_one(self, rows: list[dict]) -> list[str]:
         """Isolate rows the database rejects; transient errors are retried in place."""
@@ -274,7 +342,21 @@ _DECISION_COLUMNS = (DecisionRow.id, DecisionRow.tenant_id, DecisionRow.created_
                      DecisionRow.model_id,
                      DecisionRow.input_tokens_est, DecisionRow.output_tokens_est,
                      DecisionRow.estimated_cost_usd, DecisionRow.budget_period_start)
-ChargeFn = Callable[[Session, DecisionRow, Outcome, "float | None", "str | None"], float]
+
+
+class Charging(NamedTuple):
+    """Everything the charge rule is given for one new feedback: it looks nothing up."""
+    estimated_cost_usd: float  # the estimate made when routing
+    input_tokens_est: int
+    output_tokens_est: int
+    outcome: Outcome
+    usage_cost_usd: float | None  # what the proxy measured, if it served the call
+    model: ModelSpec | None  # the decision's model (its prices), when the outcome has tokens
+    trusted: bool  # the reporter may lower the charge: the service, the operator, or a
+    #                tenant marked ``trust_reported_cost``
+
+
+ChargeFn = Callable[[Charging], float]
 
 
 class Settled(NamedTuple):
@@ -288,11 +370,10 @@ class Settled(NamedTuple):
 class FeedbackCommitter:
     """Group commit of feedback: one transaction for everything queued meanwhile.
 
-    ``charge(session, decision, outcome, usage_cost_usd, reporter_tenant_id)`` says what a
-    decision cost (``usage_cost_usd``: what the proxy measured, if anything; the reporter: the
-    tenant whose app key posted the outcome, None for the service or the operator); it runs inside the transaction,
-    whose spend counters are settled in the same commit. ``on_settled`` is told, after each
-    commit, of the feedback it newly recorded (for counters such as spend per model).
+    ``charge`` is a pure function from :class:`Charging` (gathered here, inside the
+    transaction) to what a decision costs its tenant; the spend counters are settled in the
+    same commit. ``on_settled`` is told, after each commit, of the feedback it newly recorded
+    (for counters such as spend per model).
     """
 
     def __init__(self, sessions: sessionmaker[Session], charge: ChargeFn, *,
@@ -391,8 +472,8 @@ class FeedbackCommitter:
             # The proxy's measurements, in one query: a reported cost may not go below them.
             usage = dict(s.execute(select(UsageRow.decision_id, UsageRow.cost_usd)
                                    .where(UsageRow.decision_id.in_(sorted(first)))).all())
-            charged = {d: self.charge(s, decisions[d], items[i].outcome, usage.get(d),
-                                      items[i].tenant_id) for d, i in first.items()}
+            charged = {d: self.charge(c) for d, c in _charging(
+                s, {d: (decisions[d], items[i]) for d, i in first.items()}, usage).items()}
             late = closed_windows(s, [decisions[d] for d in first], now)
             rows = [dict(decision_id=d, decision_created_at=decisions[d].created_at,
                          received_at=now, charged_usd=charged[d],
@@ -419,19 +500,8 @@ class FeedbackCommitter:
                 existing = {f.decision_id: f for f in s.scalars(select(FeedbackRow).where(
                     FeedbackRow.decision_id.in_(look),
                     *made_between(FeedbackRow.decision_created_at, look)))}
-            settle: dict[tuple, float] = {}
-            for d, fid in created.items():
-                dec = decisions[d]
-                if dec.budget_period_start is not None and dec.tenant_id is not None:
-                    key = (dec.tenant_id, dec.budget_period_start)
-                    settle[key] = settle.get(key, 0.0) + charged[d] - dec.estimated_cost_usd
-            for (tenant_id, start), delta in sorted(settle.items()):
-                if delta != 0:
-                    s.execute(update(SpendRow)
-                              .where(SpendRow.tenant_id == tenant_id,
-                                     SpendRow.period_start == start)
-                              .values(committed_usd=SpendRow.committed_usd + delta)
-                              .execution_options(synchronize_session=False))
+            spend.settle(s, [(decisions[d].tenant_id, decisions[d].budget_period_start,
+                              charged[d] - decisions[d].estimated_cost_usd) for d in created])
             for i, it in enumerate(items):
                 if results[i] is not None:
                     continue
@@ -455,3 +525,26 @@ class FeedbackCommitter:
         settled.extend(Settled(decisions[d].tenant_id, decisions[d].model_id, charged[d],
                                items[first[d]].outcome.reward) for d in created)
         return results
+
+
+def _charging(session: Session, pending: dict[str, tuple], usage: dict[str, float]
+              ) -> dict[str, Charging]:
+    """By decision id, what the charge rule needs of each ``(decision, _Pending)``: the model
+    (one query, only for outcomes that report tokens without a cost) and whether its reporter
+    is trusted (one query, only for outcomes that report a cost or tokens)."""
+    def reports(o: Outcome) -> bool:
+        return o.cost_usd is not None or o.input_tokens is not None or o.output_tokens is not None
+
+    priced = {d.model_id for d, it in pending.values()
+              if it.outcome.cost_usd is None and reports(it.outcome)}
+    models = ({r.id: to_spec(r) for r in session.scalars(
+        select(ModelRow).where(ModelRow.id.in_(sorted(priced))))} if priced else {})
+    reporters = {it.tenant_id for _, it in pending.values()
+                 if it.tenant_id is not None and reports(it.outcome)}
+    trusted = (set(session.scalars(select(TenantRow.id).where(
+        TenantRow.id.in_(sorted(reporters)), TenantRow.trust_reported_cost.is_(True))))
+        if reporters else set())
+    return {d_id: Charging(d.estimated_cost_usd, d.input_tokens_est, d.output_tokens_est,
+                           it.outcome, usage.get(d_id), models.get(d.model_id),
+                           it.tenant_id is None or it.tenant_id in trusted)
+            for d_id, (d, it) in pending.items()}

@@ -19,7 +19,7 @@ from starlette.responses import Response
 from bandit_router.api.deps import CallerDep, ServiceDep
 from bandit_router.features import prompt_from_messages
 from bandit_router.proxy.errors import ProxyError
-from bandit_router.cascades import CASCADE_PREFIX
+from bandit_router.routing.cascades import CASCADE_PREFIX
 from bandit_router.proxy.cascade import complete_cascade
 from bandit_router.proxy.forward import Proxy
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
-
-from bandit_router.api.deps import CallerDep, ServiceDep, SessionDep
-from bandit_router.store.decisions import get_decision
 from sqlalchemy import select
 
+from bandit_router.api.deps import CallerDep, ServiceDep
+from bandit_router.store.decisions import get_decision
 from bandit_router.store.schema import FeedbackRow, UsageRow
 
 router = APIRouter(tags=["routing"])
@@ -19,19 +19,24 @@ DecisionPath = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
 @router.get("/v1/decisions/{decision_id}")
-def decision(decision_id: DecisionPath, caller: CallerDep, service: ServiceDep,
-             session: SessionDep) -> dict[str, Any]:
+async def decision(decision_id: DecisionPath, caller: CallerDep,
+                   service: ServiceDep) -> dict[str, Any]:
     """Tenant-scoped: an app key sees its own tenant's decisions only (others are 404)."""
     # It may still be in this process's batch writer, or in another worker's: the rule
     # feedback follows (404 only when it cannot be on its way; else 503 after the wait).
     deadline = service.lookup.deadline()
-    state = service.wait_for_decision(decision_id, deadline)
+    state = await service.desk.logged(decision_id, deadline)
 
-    def find():
-        session.rollback()  # a fresh snapshot on every look
-        return get_decision(session, decision_id, caller.tenant_id)
+    def find() -> dict[str, Any]:
+        with service.sessions() as session:  # a fresh snapshot on every look
+            return _answer(session, get_decision(session, decision_id, caller.tenant_id))
 
-    d = service.lookup.until_found(find, decision_id, caller.tenant_id, state, deadline)
+    return await service.lookup.until_found(lambda: asyncio.to_thread(find), decision_id,
+                                            caller.tenant_id, state, deadline)
+
+
+def _answer(session, d) -> dict[str, Any]:
+    """The stored decision ``d`` with its feedback and the proxy's usage record, if any."""
     fb = session.scalar(select(FeedbackRow).where(FeedbackRow.decision_id == d.id))
     usage = session.get(UsageRow, d.id)
     return {

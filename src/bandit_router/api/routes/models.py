@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Response
 
-from bandit_router import routing_config
+from bandit_router.service import routing_config
 from bandit_router.api.deps import AdminDep, CallerDep, ServiceDep, SessionDep
 from bandit_router.api.schemas import ModelIn, ModelOut, ModelPatch
-from bandit_router.catalog import CatalogError, ModelSpec, with_changes
+from bandit_router.routing.catalog import CatalogError, with_changes
 from bandit_router.store.models import (get_model, list_models, record_model, retire_model,
                                         to_spec)
 
@@ -22,12 +22,7 @@ ModelPath = Annotated[str, Path(min_length=1, max_length=200,
 def _out(row, service) -> ModelOut:
     stats = service.router.posterior.stats
     obs = float(stats.n[stats.arms.index(row.id)]) if row.id in stats.arms else 0.0
-    return ModelOut(id=row.id, provider=row.provider,
-                    input_price_per_mtok=row.input_price_per_mtok,
-                    output_price_per_mtok=row.output_price_per_mtok,
-                    context_window=row.context_window, tags=list(row.tags or []),
-                    base_url=row.base_url, upstream_model=row.upstream_model,
-                    typical_latency_ms=row.typical_latency_ms, observations=round(obs, 3))
+    return ModelOut.of(to_spec(row), round(obs, 3))
 
 
 @router.get("/v1/models")
@@ -47,8 +42,7 @@ def put_model(model_id: ModelPath, body: ModelIn, _: AdminDep, service: ServiceD
     """Register a model, or replace a registered one **as a whole**: an optional field left
     out (`provider`, `base_url`, `tags`, …) is cleared. To change some fields and keep the
     others, use `PATCH /v1/models/{id}`."""
-    spec = service.checked_model(ModelSpec(id=model_id, tags=tuple(body.tags),
-                                           **body.model_dump(exclude={"tags"})))
+    spec = service.checked_model(body.spec(model_id))
     with session.begin():
         routing_config.check_lineup(session, f"putting model {model_id!r} with tags "
                                     f"{list(spec.tags)}", spec=spec)

@@ -65,8 +65,5 @@ async def decide(body: RouteIn, service: Service, caller: Principal) -> RouteOut
     log.info("decision", extra={"decision_id": d.decision_id, "tenant": caller.tenant_id,
                                 "model": d.model, "policy_version": d.policy_version,
                                 "propensity": round(d.propensity, 6)})
-    return RouteOut(decision_id=d.decision_id, model=d.model, fallbacks=d.fallbacks,
-                    propensity=d.propensity, policy_version=d.policy_version,
-                    estimated_cost_usd=d.estimated_cost_usd, explanation=d.explanation,
-                    cascade=None if cascade is None else {"name": cascade.name,
-                                                          "next": list(cascade.after(d.model))})
+    return RouteOut.of(d, None if cascade is None else {"name": cascade.name,
+                                                       "next": list(cascade.after(d.model))})

@@ -10,10 +10,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Response
 
-from bandit_router import routing_config
+from bandit_router.service import routing_config
 from bandit_router.api.deps import AdminDep, CallerDep, ServiceDep, SessionDep, check_tenant_access
 from bandit_router.api.routes.tenants import TenantPath
-from bandit_router.rules import EMPTY, GLOBAL
+from bandit_router.routing.rules import EMPTY, GLOBAL
 from bandit_router.store import tenants as tenant_store
 
 router = APIRouter(tags=["rules"])

@@ -26,7 +26,7 @@ from bandit_router.api.schemas import (
 from bandit_router.policy.pacing import period_bounds
 from bandit_router.store import missing, spend
 from bandit_router.store import tenants as store
-from bandit_router.tenancy import TenantState
+from bandit_router.routing.tenancy import TenantState
 
 router = APIRouter(tags=["tenants"])
 
@@ -102,9 +102,13 @@ def list_keys(tenant_id: TenantPath, _: AdminDep, session: SessionDep) -> dict[s
 
 
 @router.delete("/v1/keys/{key_id}", status_code=204)
-def revoke_key(key_id: KeyPath, _: AdminDep, session: SessionDep) -> Response:
+def revoke_key(key_id: KeyPath, _: AdminDep, service: ServiceDep,
+               session: SessionDep) -> Response:
     with session.begin():
         store.revoke_key(session, key_id)
+    # Refused from the next request on here; by other processes within posterior_poll_s,
+    # when their key cache looks again (service/auth.py).
+    service.auth.forget(key_id)
     return Response(status_code=204)
 
 

@@ -26,7 +26,7 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
-from bandit_router.catalog import CatalogError
+from bandit_router.routing.catalog import CatalogError
 
 GLOBAL = "*"  # the scope of the global rule set (no tenant id can be "*")
 

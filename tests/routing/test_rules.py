@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bandit_router.rules import (GLOBAL, NoCandidateLeft, RuleBook, RuleError, evaluate,
+from bandit_router.routing.rules import (GLOBAL, NoCandidateLeft, RuleBook, RuleError, evaluate,
                                  rule_set_from_mapping, rule_sets_from_file)
 
 IDS = ["small", "mini", "large"]

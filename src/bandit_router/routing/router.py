@@ -1,22 +1,27 @@
 """Decide which model answers a request: candidates → eligibility → features → policy.
 
-The :class:`Router` holds the current posterior and line-up of one process and is shared by
-the HTTP API and the proxy. It does no I/O: callers record the decision it returns.
+The :class:`Router` holds one process's :class:`Runtime` (posterior, line-up, rules, p95
+latencies, tenants), a frozen snapshot the sync job replaces in one assignment, and is shared
+by the HTTP API and the proxy. It does no I/O: callers record the decision it returns.
+
+(Past 300 lines on purpose: the decision and its eligibility steps — rules, latency, budget —
+share one set of per-candidate arrays and notes; apart, they would hand them back and forth.)
 """
 
 from __future__ import annotations
 
 import threading
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
 import numpy as np
 
-from bandit_router.catalog import ModelSpec
+from bandit_router.routing.catalog import ModelSpec
 from bandit_router.features import Featurizer, estimate_tokens
 from bandit_router.policy import LinearPolicy, Posterior
-from bandit_router.rules import NoCandidateLeft, RuleBook, evaluate, fallback_mask
+from bandit_router.routing.rules import NoCandidateLeft, RuleBook, evaluate, fallback_mask
+from bandit_router.routing.tenancy import TenantState
 
 
 class RoutingError(ValueError):
@@ -64,7 +69,22 @@ class RouteRequest:
 
 
 @dataclass(frozen=True)
+class Runtime:
+    """What one process routes with, as of its last sync. Built whole and swapped in one
+    assignment (:meth:`Router.swap`), never edited: a request reads one consistent snapshot."""
+
+    posterior: Posterior
+    models: Mapping[str, ModelSpec]
+    rules: RuleBook = field(default_factory=RuleBook)
+    latency_p95: Mapping[str, float] = field(default_factory=dict)
+    tenants: Mapping[str, TenantState] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class RouteDecision:
+    """A decision: the one record the decision log (``service.decisions.decision_row``) and
+    the API answer (``api.schemas.RouteOut.of``) are converted from."""
+
     decision_id: str
     model: str
     fallbacks: list[str]
@@ -77,11 +97,13 @@ class RouteDecision:
     input_tokens: int
     output_tokens: int
     estimated_cost_usd: float
-    explanation: dict[str, Any]
+    explanation: dict[str, Any]  # for display: control flow reads the typed fields
+    budget_exhausted: bool = False  # no candidate fitted the remaining budget
+    logged: bool = True  # False: answered while the decision log could not take it
 
 
 class Router:
-    """Thread-safe: the posterior and line-up are swapped atomically by the sync job."""
+    """Thread-safe: the runtime snapshot is swapped atomically by the sync job."""
 
     def __init__(
         self,
@@ -96,33 +118,41 @@ class Router:
     ) -> None:
         self.featurizer = featurizer
         self.policy = policy
-        self.posterior = posterior
         self.cost_weight = cost_weight
         self.default_output_tokens = default_output_tokens
-        self._models: dict[str, ModelSpec] = {m.id: m for m in models}
-        self.rules = RuleBook()  # operator rules (rules.py), swapped by the sync job
-        self.latency_p95: dict[str, float] = {}
+        self.runtime = Runtime(posterior, {m.id: m for m in models})
+        self.swap(self.runtime)
         self._seeds = np.random.SeedSequence(seed)
         self._seed_lock = threading.Lock()
         self._local = threading.local()
 
-    # -- state swapped by the background sync -------------------------------------------
+    # -- the snapshot swapped by the background sync ----------------------------------------
+    def swap(self, runtime: Runtime) -> None:
+        """Serve ``runtime`` from the next decision on (one assignment)."""
+        if runtime.posterior.dim != self.featurizer.spec.dim:
+            raise ValueError(f"posterior has feature size {runtime.posterior.dim}, "
+                             f"featurizer {self.featurizer.spec.dim}")
+        self.runtime = runtime
+
+    def swapped(self, **changes: Any) -> None:
+        """Swap in the current snapshot with ``changes`` (fields of :class:`Runtime`)."""
+        self.swap(replace(self.runtime, **changes))
+
     @property
-    def models(self) -> dict[str, ModelSpec]:
-        return self._models
+    def posterior(self) -> Posterior:
+        return self.runtime.posterior
 
-    def set_models(self, models: list[ModelSpec]) -> None:
-        self._models = {m.id: m for m in models}
+    @property
+    def models(self) -> Mapping[str, ModelSpec]:
+        return self.runtime.models
 
-    def set_rules(self, book: RuleBook) -> None:
-        self.rules = book
+    @property
+    def rules(self) -> RuleBook:
+        return self.runtime.rules
 
-    def set_posterior(self, posterior: Posterior) -> None:
-        if posterior.dim != self.featurizer.spec.dim:
-            raise ValueError(
-                f"posterior has feature size {posterior.dim}, featurizer {self.featurizer.spec.dim}"
-            )
-        self.posterior = posterior
+    @property
+    def latency_p95(self) -> Mapping[str, float]:
+        return self.runtime.latency_p95
 
     # -- the decision -------------------------------------------------------------------
     def _rng(self) -> np.random.Generator:
@@ -133,10 +163,12 @@ class Router:
             rng = self._local.rng = np.random.default_rng(child)
         return rng
 
-    def decide(self, req: RouteRequest, decision_id: str | None = None) -> RouteDecision:
-        """Choose a model for ``req``; ``decision_id`` names the decision (default: a UUID)."""
-        models = self._models  # one consistent snapshot for this request
-        posterior = self.posterior
+    def decide(self, req: RouteRequest, decision_id: str | None = None,
+               runtime: Runtime | None = None) -> RouteDecision:
+        """Choose a model for ``req``; ``decision_id`` names the decision (default: a UUID);
+        ``runtime``: the snapshot to decide with (default: the current one)."""
+        rt = self.runtime if runtime is None else runtime  # one snapshot for this request
+        models, posterior = rt.models, rt.posterior
         if not models:
             raise NoModels(
                 "no models are registered; add one with PUT /v1/models/{id} "
@@ -167,10 +199,11 @@ class Router:
                 f"(largest: {int(window.max())}, model {specs[int(window.argmax())].id})"
             )
         notes: dict[str, Any] = {}
-        eligible = self._apply_rules(req, specs, fits, need, notes)
+        eligible = self._apply_rules(rt.rules, req, specs, fits, need, notes)
         cost = np.array([s.cost_usd(n_in, n_out) for s in specs])
-        eligible = self._apply_latency(req, specs, eligible, notes)
-        eligible = self._apply_budget(req, specs, cost, eligible, notes)
+        latency_p95 = rt.latency_p95
+        eligible = self._apply_latency(latency_p95, req, specs, eligible, notes)
+        eligible = self._apply_budget(rt.rules, req, specs, cost, eligible, notes)
         lam = self.cost_weight if req.cost_weight is None else req.cost_weight
 
         x = self.featurizer.transform(req.prompt, req.features)
@@ -190,8 +223,8 @@ class Router:
                      "utility": u, "score": score, "observations": n, "eligible": ok}
             if not ok:
                 entry["reason"] = self._exclusion(s, need, notes)
-            if s.id in self.latency_p95:
-                entry["latency_p95_ms"] = round(self.latency_p95[s.id], 1)
+            if s.id in latency_p95:
+                entry["latency_p95_ms"] = round(latency_p95[s.id], 1)
             per_model[s.id] = entry
         chosen = ids[choice.index]
         explanation = {
@@ -219,6 +252,7 @@ class Router:
             output_tokens=n_out,
             estimated_cost_usd=float(cost[choice.index]),
             explanation=explanation,
+            budget_exhausted=notes.get("exhausted", False),
         )
 
     @staticmethod
@@ -231,10 +265,10 @@ class Router:
         return "; ".join(r for r in reasons if r) or "excluded"
 
     # -- eligibility rules ----------------------------------------------------------------
-    def _apply_rules(self, req: RouteRequest, specs: list[ModelSpec], fits: np.ndarray,
-                     need: int, notes: dict) -> np.ndarray:
+    @staticmethod
+    def _apply_rules(book: RuleBook, req: RouteRequest, specs: list[ModelSpec],
+                     fits: np.ndarray, need: int, notes: dict) -> np.ndarray:
         """The operator's rules (rules.py) on the candidates whose context window fits."""
-        book = self.rules
         notes["not_denied"] = fits  # the budget fallback's base (narrowed by deny rules below)
         if not book.sets:
             return fits
@@ -255,11 +289,12 @@ class Router:
                 f"{', '.join(t['rule'] for t in outcome.trace)})")
         return eligible
 
-    def _budget_fallback(self, req: RouteRequest, specs: list[ModelSpec], eligible: np.ndarray,
+    @staticmethod
+    def _budget_fallback(book: RuleBook, req: RouteRequest, specs: list[ModelSpec],
                          notes: dict) -> np.ndarray | None:
         """``on_exhausted = "fallback"``: the fallback line-up's candidates no deny rule removed
         (None when no line-up is set: then the cheapest model serves, as with "cheapest")."""
-        lineup = self.rules.fallback(req.tenant_id)
+        lineup = book.fallback(req.tenant_id)
         if lineup is None:
             return None
         base = notes["not_denied"]
@@ -272,12 +307,13 @@ class Router:
                 "request; change the line-up (PUT /v1/tenants/{id}/rules) or the candidates")
         return mask
 
-    def _apply_latency(self, req: RouteRequest, specs: list[ModelSpec], eligible: np.ndarray,
-                       notes: dict) -> np.ndarray:
+    @staticmethod
+    def _apply_latency(latency_p95: Mapping[str, float], req: RouteRequest,
+                       specs: list[ModelSpec], eligible: np.ndarray, notes: dict) -> np.ndarray:
         """Exclude models whose recent p95 breaks the limit; if none is left, the fastest."""
         if req.max_latency_ms is None:
             return eligible
-        p95 = np.array([self.latency_p95.get(s.id, s.typical_latency_ms or np.nan)
+        p95 = np.array([latency_p95.get(s.id, s.typical_latency_ms or np.nan)
                         for s in specs], dtype=float)
         fits = eligible & ~(p95 > req.max_latency_ms)  # unknown latency (NaN) is allowed
         excluded = {s.id: f"p95 latency {p95[i]:.0f} ms > {req.max_latency_ms:.0f} ms"
@@ -296,8 +332,9 @@ class Router:
         notes["latency_excluded"] = excluded
         return fits
 
-    def _apply_budget(self, req: RouteRequest, specs: list[ModelSpec], cost: np.ndarray,
-                      eligible: np.ndarray, notes: dict) -> np.ndarray:
+    @classmethod
+    def _apply_budget(cls, book: RuleBook, req: RouteRequest, specs: list[ModelSpec],
+                      cost: np.ndarray, eligible: np.ndarray, notes: dict) -> np.ndarray:
         """Exclude models the remaining budget cannot pay for; when none is left, the
         cheapest (``on_exhausted="cheapest"``) or :class:`BudgetExhausted` (``"reject"``)."""
         if req.budget_remaining_usd is None:
@@ -310,7 +347,8 @@ class Router:
         if fits.any():
             notes["budget"] = {"remaining_usd": req.budget_remaining_usd, "exhausted": False}
             return fits
-        fallback = (self._budget_fallback(req, specs, eligible, notes)
+        notes["exhausted"] = True
+        fallback = (cls._budget_fallback(book, req, specs, notes)
                     if req.on_exhausted == "fallback" else None)
         if fallback is not None:
             for i, s in enumerate(specs):

@@ -13,13 +13,13 @@ lost, because a retried feedback is stored once (an identical repeat is a 200).
 
 from __future__ import annotations
 
+import asyncio
 import time
-from concurrent.futures import Future
-from typing import Callable, TypeVar
+from typing import Awaitable, Callable, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bandit_router.decision_ids import COMMITTED, IdIssuer, parse
+from bandit_router.store.decision_ids import COMMITTED, IdIssuer, parse
 from bandit_router.store.decisions import Expired, first_decision_in, missing_decision
 from bandit_router.store.errors import NotFound
 from bandit_router.store.writer import Logged, Unavailable
@@ -76,18 +76,20 @@ class DecisionLookup:
             return 0.0  # it was committed just now: look again at once
         return min(max(self.grace_s, 0.01) * 2 ** (misses - 1), LONGEST_PAUSE_S)
 
-    def until_found(self, find: Callable[[], T], decision_id: str, tenant_id: str | None,
-                    state: Logged, deadline: float, misses: int = 0) -> T:
-        """``find()`` until it stops raising NotFound, pausing as :meth:`missing` says;
-        :class:`Unavailable` once ``deadline`` would pass. ``misses``: looks already made."""
+    async def until_found(self, find: Callable[[], Awaitable[T]], decision_id: str,
+                          tenant_id: str | None, state: Logged, deadline: float) -> T:
+        """``await find()`` until it stops raising NotFound, pausing as :meth:`missing` says;
+        :class:`Unavailable` once ``deadline`` would pass."""
+        misses = 0
         while True:
-            if misses:
-                pause = self.missing(decision_id, tenant_id, state, misses, deadline)
+            if misses:  # the database is asked in a thread: the event loop keeps serving
+                pause = await asyncio.to_thread(self.missing, decision_id, tenant_id, state,
+                                                misses, deadline)
                 if time.monotonic() + pause >= deadline:
                     raise self.not_yet(decision_id)
-                time.sleep(pause)
+                await asyncio.sleep(pause)
             try:
-                return find()
+                return await find()
             except Expired:
                 raise
             except NotFound:
@@ -105,12 +107,3 @@ class DecisionLookup:
             f"the database did not store the feedback within {self.wait_s:g} s "
             "(BANDIT_ROUTER_FEEDBACK_WAIT_S; is a table locked?); retry: if it was stored "
             "meanwhile, an identical repeat is answered 200 and stored once", RETRY_AFTER_S)
-
-    def committed(self, future: Future, deadline: float):
-        """The result of a feedback commit, waited for until ``deadline`` at most; then the
-        commit is cancelled if it has not begun, and :class:`Unavailable` is raised."""
-        try:
-            return future.result(timeout=max(deadline - time.monotonic(), 0.0))
-        except TimeoutError:
-            future.cancel()
-            raise self.too_slow() from None

@@ -14,8 +14,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-from bandit_router.catalog import CatalogError, normalize_base_url
-from bandit_router.rules import RuleError, _unknown
+from bandit_router.routing.catalog import CatalogError, normalize_base_url
+from bandit_router.routing.rules import RuleError, _unknown
 
 CASCADE_PREFIX = "cascade:"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from sqlalchemy.orm import Session
 
-from bandit_router.cascades import Cascade, cascade_from_mapping, cascades_from_file, check_cascade
-from bandit_router.catalog import ModelSpec
-from bandit_router.rules import GLOBAL, RuleError, RuleSet, check_rule_set, dangling, \
+from bandit_router.routing.cascades import Cascade, cascade_from_mapping, cascades_from_file, check_cascade
+from bandit_router.routing.catalog import ModelSpec
+from bandit_router.routing.rules import GLOBAL, RuleError, RuleSet, check_rule_set, dangling, \
     rule_set_from_mapping, rule_sets_from_file
 from bandit_router.store.db import transaction
 from bandit_router.store import rules as store
@@ -110,5 +110,4 @@ def check_lineup(session: Session, change: str, *, remove: str | None = None,
 
 
 def sync(service: "Service") -> None:
-    with service.sessions() as s:
-        service.router.set_rules(store.load_rule_book(s))
+    service.sync_rules()

@@ -1,0 +1,84 @@
+"""Who is calling: the operator key from the settings, or a stored key, with an in-process
+cache so that a request costs no database round trip.
+
+A key the database confirmed is served from the cache for ``posterior_poll_s`` (the interval
+within which every process also picks up a new posterior); after that it is looked up again.
+So a revoked key is refused at once on the process that revoked it (:meth:`KeyAuth.forget`)
+and, on every other process and replica, within that interval. While the database is
+unreachable, a key it confirmed within ``auth_cache_ttl_s`` keeps working.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import threading
+import time
+from collections import OrderedDict
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
+
+from bandit_router.config import Settings
+from bandit_router.store import tenants as store
+from bandit_router.store.db import AsyncReader
+from bandit_router.store.tenants import Principal
+from bandit_router.store.writer import _transient
+
+_MAX_KEYS = 10_000
+
+
+class KeyAuth:
+    def __init__(self, settings: Settings, engine: Engine) -> None:
+        self.settings = settings
+        self.engine = engine
+        url = settings.database_url.get_secret_value()
+        # Postgres: the lookup runs on the event loop (one prepared statement, no thread hop).
+        self.reader = (AsyncReader(url, pooler=settings.database_pooler)
+                       if engine.dialect.name == "postgresql" else None)
+        self._cache: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    async def authenticate(self, secret: str) -> Principal | None:
+        """The caller's principal, or None for an unknown or revoked key."""
+        configured = self.settings.admin_key
+        if configured is not None and hmac.compare_digest(
+                secret.encode(), configured.get_secret_value().encode()):
+            return Principal(role="admin", tenant_id=None, key_id=None)
+        digest = store.hash_key(secret)
+        with self._lock:
+            hit = self._cache.get(digest)
+        age = None if hit is None else time.monotonic() - hit[1]
+        if age is not None and age <= self.settings.posterior_poll_s:
+            return hit[0]
+        try:
+            row = await self._lookup(digest)
+        except DBAPIError as exc:
+            # The database is unreachable: a key it confirmed lately, or the error again.
+            if _transient(exc) and age is not None and age <= self.settings.auth_cache_ttl_s:
+                return hit[0]
+            raise
+        return self._remember(digest, store.principal_of(row, digest))
+
+    async def _lookup(self, digest: str) -> store.KeyRow | None:
+        if self.reader is None:
+            return await asyncio.to_thread(store.key_row, self.engine, digest)
+        found = await self.reader.fetchone(store.KEY_SQL, (digest,))
+        return store.KeyRow(*found) if found is not None else None
+
+    def _remember(self, digest: str, principal: Principal | None) -> Principal | None:
+        with self._lock:
+            if principal is None:
+                self._cache.pop(digest, None)
+                return None
+            self._cache[digest] = (principal, time.monotonic())
+            self._cache.move_to_end(digest)
+            if len(self._cache) > _MAX_KEYS:
+                self._cache.popitem(last=False)
+        return principal
+
+    def forget(self, key_id: str) -> None:
+        """Stop accepting key ``key_id`` from the cache (it was revoked through this process)."""
+        with self._lock:
+            for digest in [d for d, (p, _) in self._cache.items() if p.key_id == key_id]:
+                del self._cache[digest]
