@@ -6,12 +6,17 @@ import numpy as np
 import pytest
 
 from bandit_router.ope import (
+    Candidate,
     DoublyRobust,
     EstimatorInputs,
     InverseProbabilityWeighting,
+    LoggedBandit,
     SelfNormalizedIPW,
+    action_probabilities,
+    evaluate_policy,
     overlap,
 )
+from bandit_router.ope.meta import EvaluationConfig
 from bandit_router.ope.bootstrap import bootstrap_intervals
 from bandit_router.ope.estimators import ESTIMATORS
 from bandit_router.ope.reward_model import cross_fitted_predictions
@@ -114,3 +119,27 @@ def test_the_reward_model_predicts_from_a_single_logged_decision():
                                  np.random.default_rng(0))
     assert q.shape == (1, 4, 2)
     assert q[0, 1] == pytest.approx([0.8, 0.002], abs=0.2)
+
+
+def test_the_doubly_robust_cost_model_uses_each_models_price_as_estimated_when_deciding():
+    # A cost is tokens × price, not linear in the request features: here the price grows with
+    # x² (as with long prompts). With the decision-time prices as a regressor, the DR cost
+    # estimate of "always the dear model" no longer carries the importance weights' noise.
+    rng = np.random.default_rng(4)
+    n = 3000
+    x = rng.normal(size=n)
+    X = np.column_stack([np.ones(n), x])
+    prices = np.array([0.0002, 0.004])[None, :] * (1 + x[:, None] ** 2)
+    p_dear = np.where(x > 1, 0.05, 0.5)  # the logger seldom tried the dear model on long prompts
+    actions = (rng.random(n) < p_dear).astype(np.intp)
+    propensities = np.where(actions == 1, p_dear, 1 - p_dear)
+    costs = prices[np.arange(n), actions] * rng.uniform(0.9, 1.1, n)
+    data = LoggedBandit(arms=("cheap", "dear"), actions=actions, rewards=rng.random(n),
+                        costs=costs, propensities=propensities,
+                        eligible=np.ones((n, 2), dtype=bool), X=X, arm_costs=prices)
+    ev = evaluate_policy(data, action_probabilities(Candidate("fixed", model="dear"), data),
+                         np.random.default_rng(5), config=EvaluationConfig(n_boot=300))
+    truth = 0.004 * 2.0  # E[1 + x²] = 2
+    dr, ips = ev.estimates["DR"]["cost_usd"], ev.estimates["IPS"]["cost_usd"]
+    assert dr.low <= truth <= dr.high
+    assert dr.high - dr.low < 0.25 * (ips.high - ips.low)

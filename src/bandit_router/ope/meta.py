@@ -58,6 +58,16 @@ class Evaluation:
         return self.overlap.trustworthy
 
 
+def _price_features(data: LoggedBandit) -> np.ndarray | None:
+    """Each model's price as estimated when deciding, scaled to order one: the regressor that
+    lets the doubly robust cost model predict a cost (tokens × price) that is not linear in
+    the request features. Without it the cost's importance-weighted residuals keep the
+    price's heavy tail (docs/ope.md, "Logs with operator rules")."""
+    if data.arm_costs is None or not np.any(data.arm_costs > 0):
+        return None
+    return (data.arm_costs / data.arm_costs[data.arm_costs > 0].mean())[..., None]
+
+
 def evaluate_policy(
     data: LoggedBandit, target: np.ndarray, rng: np.random.Generator, *,
     cost_weight: float | None = None, candidate: str = "candidate",
@@ -86,7 +96,8 @@ def evaluate_policy(
     if any(e.needs_model for e in estimators):
         X = data.X if data.X is not None else np.ones((data.n, 1))
         q_rc = cross_fitted_predictions(X, data.actions, y[:, :2], data.k, rng,
-                                        folds=config.folds, ridge=config.ridge)
+                                        folds=config.folds, ridge=config.ridge,
+                                        arm_features=_price_features(data))
         q = np.concatenate([q_rc, (q_rc[..., 0] - lam[:, None] * q_rc[..., 1])[..., None]],
                            axis=2)
     inputs = EstimatorInputs.build(y, data.actions, data.propensities, target, q)

@@ -6,6 +6,10 @@ computed against a model that has seen ``y`` (Chernozhukov et al., "Double/debia
 learning for treatment and structural parameters", Econometrics Journal 2018, §3).
 Predictions are shrunk towards the training folds' mean outcome, so an arm with few logged
 rows is predicted near the average rather than near zero.
+
+``arm_features`` adds regressors that differ per arm, such as each model's price as estimated
+when deciding: a cost is roughly that price, which a regression on the request features
+alone cannot reproduce (it is a product of tokens and price, not linear in the features).
 """
 
 from __future__ import annotations
@@ -15,13 +19,22 @@ import numpy as np
 
 def cross_fitted_predictions(X: np.ndarray, actions: np.ndarray, Y: np.ndarray, n_arms: int,
                              rng: np.random.Generator, folds: int = 5,
-                             ridge: float = 1.0) -> np.ndarray:
+                             ridge: float = 1.0,
+                             arm_features: np.ndarray | None = None) -> np.ndarray:
     """``q̂(x_i, a)`` for every row ``i``, arm ``a`` and outcome column: an (n, K, m) array.
 
     ``X`` is (n, d), ``actions`` (n,) arm indices, ``Y`` (n, m) outcomes of the logged arms.
+    ``arm_features`` (n, K, e), if given, are regressors of arm ``a`` at row ``i`` besides
+    ``X``; scale them to order one (the ridge penalises every coefficient alike).
     With ``folds`` < 2 (or fewer rows than folds) every prediction is in-sample.
     """
-    n, d = X.shape
+    if arm_features is not None:
+        # Row i's design for arm a is [x_i, f_{i,a}]: fitted on the logged arm's row.
+        Xa = np.concatenate([np.broadcast_to(X[:, None, :], (len(X), n_arms, X.shape[1])),
+                             arm_features], axis=2)
+    else:
+        Xa = None
+    n, d = X.shape if Xa is None else (len(X), Xa.shape[2])
     m = Y.shape[1]
     folds = max(1, min(folds, n))
     fold = np.empty(n, dtype=np.intp)
@@ -35,7 +48,7 @@ def cross_fitted_predictions(X: np.ndarray, actions: np.ndarray, Y: np.ndarray, 
     bounds = np.flatnonzero(np.diff(cell[order])) + 1
     for group in np.split(order, bounds):
         f, a = divmod(int(cell[group[0]]), n_arms)
-        Xg = X[group]
+        Xg = X[group] if Xa is None else Xa[group, a]
         gram[f, a] = Xg.T @ Xg
         xy[f, a] = Xg.T @ Y[group]
         xsum[f, a] = Xg.sum(axis=0)
@@ -56,5 +69,8 @@ def cross_fitted_predictions(X: np.ndarray, actions: np.ndarray, Y: np.ndarray, 
     q = np.empty((n, n_arms, m))
     for f in range(folds):
         rows = fold == f
-        q[rows] = ybar[f] + np.einsum("nd,kdm->nkm", X[rows], theta[f])
+        if Xa is None:
+            q[rows] = ybar[f] + np.einsum("nd,kdm->nkm", X[rows], theta[f])
+        else:
+            q[rows] = ybar[f][None, None] + np.einsum("nkd,kdm->nkm", Xa[rows], theta[f])
     return q

@@ -77,18 +77,22 @@ RULES = RuleBook({GLOBAL: rule_set_from_mapping({"rules": [
 
 def rule_eligibility(X: np.ndarray, book: RuleBook = RULES) -> np.ndarray:
     """(n, arms) which arms the rules leave for each context's metadata."""
+    free, eu = X[:, 2] > 0.5, X[:, 3] < -1
     out = np.empty((len(X), len(ARMS)), dtype=bool)
-    for i, x in enumerate(X):
-        meta = {"plan": "free" if x[2] > 0.5 else "paid", "region": "eu" if x[3] < -1 else "us"}
-        out[i] = evaluate(book, None, meta, ARMS, [()] * len(ARMS)).allowed
+    for f in (False, True):  # four metadata combinations: evaluate each once
+        for e in (False, True):
+            meta = {"plan": "free" if f else "paid", "region": "eu" if e else "us"}
+            out[(free == f) & (eu == e)] = evaluate(book, None, meta, ARMS,
+                                                    [()] * len(ARMS)).allowed
     return out
 
 
 def log_thompson(world: World, rng: np.random.Generator, n: int, floor: float = 0.05,
                  refit_every: int = 100, prior: Prior = LOGGING_PRIOR,
-                 with_rules: bool = False) -> LoggedBandit:
+                 with_rules: bool = False, log_eligibility: bool = True) -> LoggedBandit:
     """``n`` decisions of a learning Thompson sampler (λ = 0) with Bernoulli rewards; with
-    ``with_rules`` it chooses among the arms :data:`RULES` leave, and logs that eligibility."""
+    ``with_rules`` it chooses among the arms :data:`RULES` leave, and logs that eligibility
+    (unless ``log_eligibility`` is False: a broken log that says every arm was a candidate)."""
     X = world.contexts(rng, n)
     eligible = rule_eligibility(X) if with_rules else np.ones((n, len(ARMS)), dtype=bool)
     mu, price = world.expected_reward(X), world.prices(X)
@@ -108,8 +112,9 @@ def log_thompson(world: World, rng: np.random.Generator, n: int, floor: float = 
             posterior = learn(spec, posterior.stats, [batch], float(t + 1)).posterior
             view = posterior.view(ARMS)
     rows = np.arange(n)
+    logged = eligible if log_eligibility else np.ones_like(eligible)
     return LoggedBandit(arms=ARMS, actions=actions, rewards=rewards, costs=price[rows, actions],
-                        propensities=props, eligible=eligible, X=X,
+                        propensities=props, eligible=logged, X=X,
                         arm_costs=price, logged_cost_weight=np.zeros(n))
 
 
@@ -153,8 +158,12 @@ def true_values(world: World, candidate: Candidate, posterior: Posterior,
 
 def coverage(runs: int, n: int, n_boot: int, seed: int = 0, truth_contexts: int = 100_000,
              names: tuple[str, ...] | None = None,
-             logging_prior: Prior = LOGGING_PRIOR, with_rules: bool = False) -> dict:
-    """Per candidate, estimator and outcome: share of ``runs`` whose interval covers the truth."""
+             logging_prior: Prior = LOGGING_PRIOR, with_rules: bool = False,
+             forget_eligibility: bool = False) -> dict:
+    """Per candidate, estimator and outcome: share of ``runs`` whose interval covers the truth.
+
+    ``forget_eligibility`` (with ``with_rules``) logs every arm as a candidate although the
+    rules removed some: what the check must catch."""
     world = World()
     root = np.random.SeedSequence(seed)
     pilot_seq, truth_seq, run_seq = root.spawn(3)
@@ -166,7 +175,8 @@ def coverage(runs: int, n: int, n_boot: int, seed: int = 0, truth_contexts: int 
     config = EvaluationConfig(n_boot=n_boot)
     hits: dict = {}
     for run_rng in map(np.random.default_rng, run_seq.spawn(runs)):
-        data = log_thompson(world, run_rng, n, prior=logging_prior, with_rules=with_rules)
+        data = log_thompson(world, run_rng, n, prior=logging_prior, with_rules=with_rules,
+                            log_eligibility=not forget_eligibility)
         for name, cand in chosen.items():
             pi = action_probabilities(cand, data, lambda v: posterior)
             ev = evaluate_policy(data, pi, run_rng, cost_weight=cand.cost_weight, config=config)

@@ -228,21 +228,32 @@ def _scope_label(scope: str) -> str:
 def check_rule_set(rule_set: RuleSet, models: Mapping[str, Any]) -> None:
     """Every model and tag a rule names must exist in the line-up ``models`` (id → spec with
     ``tags``): a typo would otherwise make the rule silently do nothing."""
+    for name, bad_ids, bad_tags in dangling(rule_set, models):
+        if bad_ids:
+            raise RuleError(f"rule {name!r} names unknown model(s) {', '.join(bad_ids)}; "
+                            f"registered: {', '.join(sorted(models)) or 'none'}")
+        tags = sorted({t for m in models.values() for t in m.tags})
+        raise RuleError(f"rule {name!r} names tag(s) no registered model carries: "
+                        f"{', '.join(bad_tags)}; tags in use: {', '.join(tags) or 'none'}")
+
+
+def dangling(rule_set: RuleSet, models: Mapping[str, Any]
+             ) -> list[tuple[str, list[str], list[str]]]:
+    """(rule name, models it names that ``models`` lacks, tags no model of ``models`` carries)
+    for every rule (and the budget fallback line-up) of ``rule_set`` naming something missing."""
     tags = {t for m in models.values() for t in m.tags}
     lineups = [(r.name, r.allow_models + r.deny_models + ((r.pin,) if r.pin else ()),
                 r.allow_tags + r.deny_tags) for r in rule_set.rules]
     if rule_set.budget_fallback is not None:
         lineups.append(("budget_fallback", rule_set.budget_fallback.models,
                         rule_set.budget_fallback.tags))
+    out = []
     for name, ids, tag_names in lineups:
-        bad = [i for i in ids if i not in models]
-        if bad:
-            raise RuleError(f"rule {name!r} names unknown model(s) {', '.join(bad)}; "
-                            f"registered: {', '.join(sorted(models)) or 'none'}")
-        bad = [t for t in tag_names if t not in tags]
-        if bad:
-            raise RuleError(f"rule {name!r} names tag(s) no registered model carries: "
-                            f"{', '.join(bad)}; tags in use: {', '.join(sorted(tags)) or 'none'}")
+        bad_ids = [i for i in ids if i not in models]
+        bad_tags = [t for t in tag_names if t not in tags]
+        if bad_ids or bad_tags:
+            out.append((name, bad_ids, bad_tags))
+    return out
 
 
 def _rule_json(rule: Rule) -> dict[str, Any]:

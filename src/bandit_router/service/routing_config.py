@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping
+
+from sqlalchemy.orm import Session
 
 from bandit_router.routing.cascades import Cascade, cascade_from_mapping, cascades_from_file, check_cascade
-from bandit_router.routing.rules import GLOBAL, RuleError, RuleSet, check_rule_set, rule_set_from_mapping, \
-    rule_sets_from_file
+from bandit_router.routing.catalog import ModelSpec
+from bandit_router.routing.rules import GLOBAL, RuleError, RuleSet, check_rule_set, dangling, \
+    rule_set_from_mapping, rule_sets_from_file
 from bandit_router.store.db import transaction
 from bandit_router.store import rules as store
+from bandit_router.store.errors import Conflict
+from bandit_router.store.models import list_models, to_spec
 
 if TYPE_CHECKING:
     from bandit_router.service import Service
@@ -73,6 +78,35 @@ def delete_cascade(service: "Service", name: str) -> None:
     with transaction(service.sessions) as s:
         store.delete_cascade(s, name)
     sync(service)
+
+
+def check_lineup(session: Session, change: str, *, remove: str | None = None,
+                 spec: ModelSpec | None = None) -> None:
+    """Refuse (:class:`Conflict`, a 409) a change of the line-up — removing model ``remove``,
+    or registering or changing ``spec`` — after which a stored rule or cascade would name a
+    model that is gone or a tag no model carries: such a rule would otherwise stop matching
+    silently, or answer 422 on every request it applies to. ``change`` says what was asked
+    ("deleting model 'x'"); the message names every rule and cascade in the way."""
+    models: Mapping[str, ModelSpec] = {r.id: to_spec(r) for r in list_models(session)
+                                       if r.id != remove}
+    if spec is not None:
+        models = {**models, spec.id: spec}
+    book = store.load_rule_book(session)
+    problems = []
+    for scope, rule_set in sorted(book.sets.items()):
+        where = "global" if scope == GLOBAL else f"tenant {scope}"  # as explanation.rules
+        for name, ids, tags in dangling(rule_set, models):
+            named = ", ".join([f"model {i}" for i in ids] + [f"tag {t}" for t in tags])
+            what = "the budget fallback line-up" if name == "budget_fallback" else f"rule {name!r}"
+            problems.append(f"{what} ({where}) names {named}")
+    for name, cascade in sorted(book.cascades.items()):
+        gone = [m for m in cascade.models if m not in models]
+        if gone:
+            problems.append(f"cascade {name!r} names model {', '.join(gone)}")
+    if problems:
+        raise Conflict(f"{change} is refused: {'; '.join(problems)}. Change or delete those "
+                       "first (PUT /v1/rules, PUT /v1/tenants/{id}/rules, PUT or DELETE "
+                       "/v1/cascades/{name}), then retry")
 
 
 def sync(service: "Service") -> None:

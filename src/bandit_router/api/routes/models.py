@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Response
 
+from bandit_router.service import routing_config
 from bandit_router.api.deps import AdminDep, CallerDep, ServiceDep, SessionDep
 from bandit_router.api.schemas import ModelIn, ModelOut, ModelPatch
 from bandit_router.routing.catalog import CatalogError, with_changes
@@ -43,6 +44,8 @@ def put_model(model_id: ModelPath, body: ModelIn, _: AdminDep, service: ServiceD
     others, use `PATCH /v1/models/{id}`."""
     spec = service.checked_model(body.spec(model_id))
     with session.begin():
+        routing_config.check_lineup(session, f"putting model {model_id!r} with tags "
+                                    f"{list(spec.tags)}", spec=spec)
         created = record_model(session, spec)
     service.sync_models()
     response.status_code = 201 if created else 200
@@ -61,14 +64,20 @@ def patch_model(model_id: ModelPath, body: ModelPatch, _: AdminDep, service: Ser
                                                       body.model_dump(exclude_unset=True)))
         except CatalogError as exc:
             raise HTTPException(422, str(exc)) from None
+        routing_config.check_lineup(session, f"changing model {model_id!r}", spec=spec)
         record_model(session, spec)
     service.sync_models()
     return _out(get_model(session, model_id), service)
 
 
-@router.delete("/v1/models/{model_id:path}", status_code=204)
+@router.delete("/v1/models/{model_id:path}", status_code=204, responses={409: {
+    "description": "a rule or cascade names the model (the message says which)"}})
 def delete_model(model_id: ModelPath, _: AdminDep, service: ServiceDep, session: SessionDep) -> Response:
+    """Stop routing to a model. Refused with 409 while a rule or cascade names it (or a
+    rule names a tag only it carries): change those first."""
     with session.begin():
+        get_model(session, model_id)  # 404 before 409
+        routing_config.check_lineup(session, f"deleting model {model_id!r}", remove=model_id)
         retire_model(session, model_id)
     service.sync_models()
     return Response(status_code=204)
