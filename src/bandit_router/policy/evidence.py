@@ -41,12 +41,21 @@ def blocks(d: int, head: int, bias: bool) -> list[slice]:
     return out + [b for b in (slice(1, head), slice(head, d)) if b.stop > b.start]
 
 
-def noise_variance(A, b, s, n, theta, prior) -> np.ndarray:
-    """Each arm's residual variance, shrunk towards the prior guess (``noise_pseudo_count``)."""
+def noise_variance(A, b, s, n, theta, prior, rinv=None, lam=None) -> np.ndarray:
+    """Each arm's residual variance, shrunk towards the prior guess (``noise_pseudo_count``).
+    With ``prior.noise_dof`` (and the factor ``rinv`` at precisions ``lam``), the residuals
+    count ``n − γ`` degrees of freedom, γ = Σ_j (1 − λ_j [P⁻¹]_jj) the number of weights the
+    data determine (MacKay's noise update): in-sample residuals of a loosely regularised fit
+    understate the noise of new requests."""
+    # Weighted residual sum of squares Σ w (r − θᵀx)² = s − 2θᵀb + θᵀAθ.
     ssr = s - 2 * np.einsum("kd,kd->k", theta, b) + np.einsum("ki,kij,kj->k", theta, A, theta)
     ssr = np.maximum(ssr, 0.0)
     a0 = prior.noise_pseudo_count
-    noise_var = (a0 * prior.noise_var + ssr) / np.maximum(a0 + n, 1e-12)
+    dof = n
+    if prior.noise_dof and rinv is not None:
+        gamma = (1.0 - lam * np.einsum("kij,kij->kj", rinv, rinv)).sum(axis=1)
+        dof = np.maximum(n - gamma, 0.0)
+    noise_var = (a0 * prior.noise_var + ssr) / np.maximum(a0 + dof, 1e-12)
     return np.clip(noise_var, 1e-4, max(prior.noise_var, 1e-4) * 4)
 
 
@@ -84,7 +93,7 @@ def precisions(A: np.ndarray, b: np.ndarray, s: np.ndarray, n: np.ndarray, mu0: 
     parts = blocks(d, prior.head, bias=prior.pool > 0)
     for _ in range(iterations):
         rinv, theta = factor(A, lam, b + lam * mu0)
-        sig2 = noise_variance(A, b, s, n, theta, prior)
+        sig2 = noise_variance(A, b, s, n, theta, prior, rinv, lam)
         pinv_diag = np.einsum("kij,kij->kj", rinv, rinv)  # [P⁻¹]_jj = Σ_i (R⁻¹)_ij²
         dev2 = (theta - mu0) ** 2
         new = lam.copy()

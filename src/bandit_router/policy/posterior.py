@@ -43,6 +43,7 @@ class Prior:
     # (:mod:`bandit_router.policy.evidence`): "none" (fixed), "arm" (each model its own) or
     # "shared" (one per block for all models); the fixed values above are where it starts.
     evidence: str = "none"
+    noise_dof: float = 0.0  # 1: the noise estimate counts n − γ residual degrees of freedom
 
     def __post_init__(self) -> None:
         if self.precision <= 0 or self.noise_var <= 0 or self.noise_pseudo_count < 0:
@@ -210,4 +211,5 @@ def _solve(stats: SufficientStats, prior: Prior):
                                   shared=prior.evidence == "shared")
     # P = R Rᵀ (Cholesky), so P⁻¹ = R⁻ᵀR⁻¹ and xᵀP⁻¹x = ‖R⁻¹x‖².
     rinv, theta = evidence.factor(A, lam, b + lam * mu0)
-    return theta, rinv, np.sqrt(evidence.noise_variance(A, b, s, n, theta, prior)), lam
+    noise = evidence.noise_variance(A, b, s, n, theta, prior, rinv, lam)
+    return theta, rinv, np.sqrt(noise), lam
