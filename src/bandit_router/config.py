@@ -212,4 +212,7 @@ class Settings(BaseSettings):
                                       bias_precision=self.prior_bias_precision,
                                       tail_precision=self.prior_tail_precision,
                                       evidence=self.prior_evidence, pool=self.prior_pool,
+                                      # evidence's noise update goes with it; "none" is the
+                                      # fixed prior of before, whole
+                                      noise_dof=0.0 if self.prior_evidence == "none" else 1.0,
                                       head=1 + N_DENSE))

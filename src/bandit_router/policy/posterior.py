@@ -3,7 +3,9 @@
 With prior ``θ ~ N(μ₀, σ²/λ₀ · I)`` and discounted sufficient statistics ``A, b`` the
 posterior is ``N(m, σ² P⁻¹)`` with ``P = λ₀I + A`` and ``m = P⁻¹(λ₀μ₀ + b)``
 (Bishop, *Pattern Recognition and Machine Learning*, §3.3). The noise variance ``σ²`` of
-each arm is estimated from its weighted residuals, shrunk towards a prior guess.
+each arm is estimated from its weighted residuals, shrunk towards a prior guess. By default
+(``Prior.evidence``) the precisions of the structure and word blocks are learned from the
+statistics at every fit (:mod:`bandit_router.policy.evidence`).
 
 The prior mean puts ``optimism`` on the bias feature and zero elsewhere, so a model that
 has never been tried is predicted to earn ``optimism`` everywhere and gets explored.
@@ -42,8 +44,8 @@ class Prior:
     # Precision of the structure and word blocks learned by evidence at every refit
     # (:mod:`bandit_router.policy.evidence`): "none" (fixed), "arm" (each model its own) or
     # "shared" (one per block for all models); the fixed values above are where it starts.
-    evidence: str = "none"
-    noise_dof: float = 0.0  # 1: the noise estimate counts n − γ residual degrees of freedom
+    evidence: str = "shared"
+    noise_dof: float = 1.0  # 1: the noise estimate counts n − γ residual degrees of freedom
 
     def __post_init__(self) -> None:
         if self.precision <= 0 or self.noise_var <= 0 or self.noise_pseudo_count < 0:
