@@ -72,7 +72,7 @@ def _with_knobs(refit_every: int, spec: PolicySpec,
         if key == "refit_every":
             refit_every = int(value)
         elif key in {f.name for f in fields(Prior)}:
-            prior[key] = float(value)
+            prior[key] = value if isinstance(getattr(spec.prior, key), str) else float(value)
         elif key == "half_life":
             top[key] = None if value.lower() in _NONE else float(value)
         elif key == "drift" and value.lower() == "none":

@@ -62,6 +62,13 @@ class Settings(BaseSettings):
         Prior.tail_precision, gt=0, description="prior precision of the hashed-word and caller "
         "weights (unset: prior_precision); higher keeps their spread small until data "
         "supports them")
+    prior_evidence: Literal["none", "arm", "shared"] = Field(
+        Prior.evidence, description="learn the prior precision of the structure and word "
+        "weights by evidence at each refit: per model (arm), one for all models (shared), or "
+        "not (none)")
+    prior_pool: float = Field(Prior.pool, ge=0, description="weight of the pooled fit of all "
+                              "models as every model's prior mean (0: optimism on the bias); "
+                              "with prior_evidence the bias's precision is learned too")
 
     # The defaults are features.DEFAULT_SPEC (features/featurizer.py), chosen by measurement:
     # simulations/README.md, "Semantic features".
@@ -231,4 +238,8 @@ class Settings(BaseSettings):
                                       exploration=self.exploration,
                                       bias_precision=self.prior_bias_precision,
                                       tail_precision=self.prior_tail_precision,
+                                      evidence=self.prior_evidence, pool=self.prior_pool,
+                                      # evidence's noise update goes with it; "none" is the
+                                      # fixed prior of before, whole
+                                      noise_dof=0.0 if self.prior_evidence == "none" else 1.0,
                                       head=1 + N_DENSE))

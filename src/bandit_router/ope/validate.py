@@ -39,7 +39,8 @@ ARMS = ("cheap", "middle", "strong")
 # The validation world's own logging prior, fixed here rather than taken from the service's
 # defaults so that this check measures the estimators, not a change of defaults (docs/ope.md
 # reports coverage on logs of the current defaults too).
-LOGGING_PRIOR = Prior(precision=1.0, optimism=0.5, exploration=1.0)
+LOGGING_PRIOR = Prior(precision=1.0, optimism=0.5, exploration=1.0, evidence="none",
+                      noise_dof=0.0)
 
 
 @dataclass(frozen=True)

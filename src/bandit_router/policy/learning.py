@@ -118,4 +118,4 @@ def learn(spec: PolicySpec, stats: SufficientStats, batches: Iterable[Observatio
                      half_life=spec.half_life, weight=batch.weight)
         rows += len(batch)
     posterior = Posterior.fit(stats, spec.prior, version)
-    return Learned(stats, posterior, tuple(dict.fromkeys(alarms)), rows)
+    return Learned(posterior.stats, posterior, tuple(dict.fromkeys(alarms)), rows)

@@ -3,7 +3,9 @@
 With prior ``θ ~ N(μ₀, σ²/λ₀ · I)`` and discounted sufficient statistics ``A, b`` the
 posterior is ``N(m, σ² P⁻¹)`` with ``P = λ₀I + A`` and ``m = P⁻¹(λ₀μ₀ + b)``
 (Bishop, *Pattern Recognition and Machine Learning*, §3.3). The noise variance ``σ²`` of
-each arm is estimated from its weighted residuals, shrunk towards a prior guess.
+each arm is estimated from its weighted residuals, shrunk towards a prior guess. By default
+(``Prior.evidence``) the precisions of the structure and word blocks are learned from the
+statistics at every fit (:mod:`bandit_router.policy.evidence`).
 
 The prior mean puts ``optimism`` on the bias feature and zero elsewhere, so a model that
 has never been tried is predicted to earn ``optimism`` everywhere and gets explored.
@@ -14,12 +16,15 @@ from __future__ import annotations
 import io
 import json
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 import numpy as np
 
+from bandit_router.policy import evidence
 from bandit_router.policy.stats import SufficientStats
+
+EVIDENCE = ("none", "arm", "shared")
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,11 @@ class Prior:
     tail_precision: float | None = None
     head: int = 9  # 1 + features.N_DENSE: the bias and the structure signals
     pool: float = 0.0  # 0: prior mean at ``optimism``; > 0: at the pooled fit of all models
+    # Precision of the structure and word blocks learned by evidence at every refit
+    # (:mod:`bandit_router.policy.evidence`): "none" (fixed), "arm" (each model its own) or
+    # "shared" (one per block for all models); the fixed values above are where it starts.
+    evidence: str = "shared"
+    noise_dof: float = 1.0  # 1: the noise estimate counts n − γ residual degrees of freedom
 
     def __post_init__(self) -> None:
         if self.precision <= 0 or self.noise_var <= 0 or self.noise_pseudo_count < 0:
@@ -48,6 +58,8 @@ class Prior:
             raise ValueError("head must be ≥ 1")
         if self.exploration < 0 or self.pool < 0:
             raise ValueError("exploration and pool must be ≥ 0")
+        if self.evidence not in EVIDENCE:
+            raise ValueError(f"evidence must be one of {', '.join(EVIDENCE)}")
 
     def precisions(self, d: int) -> np.ndarray:
         """Prior precision of each weight: ``bias_precision`` on the bias, else ``precision``."""
@@ -205,7 +217,9 @@ class Posterior:
 
     @classmethod
     def fit(cls, stats: SufficientStats, prior: Prior, version: int = 0) -> "Posterior":
-        theta, rinv, noise_sd = _solve(stats.A, stats.b, stats.s, stats.n, prior)
+        theta, rinv, noise_sd, lam = _solve(stats, prior)
+        if prior.evidence != "none":  # where the next refit's fixed point starts
+            stats = replace(stats, precision=lam)
         return cls(stats=stats, prior=prior, theta=theta, rinv=rinv,
                    sigma=noise_sd * prior.exploration, version=version, noise_sd=noise_sd)
 
@@ -275,20 +289,15 @@ def prior_mean(A: np.ndarray, b: np.ndarray, prior: Prior) -> np.ndarray:
     return np.linalg.solve(P, prior.pool * b.sum(axis=0) + lam * mu0)
 
 
-def _solve(A: np.ndarray, b: np.ndarray, s: np.ndarray, n: np.ndarray, prior: Prior):
+def _solve(stats: SufficientStats, prior: Prior):
+    A, b, s, n = stats.A, stats.b, stats.s, stats.n
     k, d = b.shape
     mu0 = prior_mean(A, b, prior)
-    lam = prior.precisions(d)
-    P = A + np.diag(lam)
-    rhs = b + lam * mu0
+    lam = np.broadcast_to(prior.precisions(d), (k, d))
+    if prior.evidence != "none":
+        lam = evidence.precisions(A, b, s, n, mu0, lam, stats.precision, prior,
+                                  shared=prior.evidence == "shared")
     # P = R Rᵀ (Cholesky), so P⁻¹ = R⁻ᵀR⁻¹ and xᵀP⁻¹x = ‖R⁻¹x‖².
-    R = np.linalg.cholesky(P)
-    rinv = np.linalg.inv(R)
-    theta = np.einsum("kij,kj->ki", np.swapaxes(rinv, 1, 2), np.einsum("kij,kj->ki", rinv, rhs))
-    # Weighted residual sum of squares Σ w (r - θᵀx)² = s - 2θᵀb + θᵀAθ.
-    ssr = s - 2 * np.einsum("kd,kd->k", theta, b) + np.einsum("ki,kij,kj->k", theta, A, theta)
-    ssr = np.maximum(ssr, 0.0)
-    a0 = prior.noise_pseudo_count
-    noise_var = (a0 * prior.noise_var + ssr) / np.maximum(a0 + n, 1e-12)
-    noise_var = np.clip(noise_var, 1e-4, max(prior.noise_var, 1e-4) * 4)
-    return theta, rinv, np.sqrt(noise_var)
+    rinv, theta = evidence.factor(A, lam, b + lam * mu0)
+    noise = evidence.noise_variance(A, b, s, n, theta, prior, rinv, lam)
+    return theta, rinv, np.sqrt(noise), lam

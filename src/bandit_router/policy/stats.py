@@ -4,7 +4,9 @@ For every arm ``k`` we keep ``A_k = Σ w xxᵀ``, ``b_k = Σ w x r``, ``s_k = Σ
 ``n_k = Σ w`` over its observations, where an observation's weight halves every
 ``half_life`` units of time. Decaying is a scalar multiplication of everything, so a refit
 after new data costs O(new rows · d²) instead of a rescan of history. ``cusum_k`` is the
-state of the arm's change detector (:mod:`bandit_router.policy.drift`).
+state of the arm's change detector (:mod:`bandit_router.policy.drift`); ``precision_k`` the
+prior precision of each weight last learned by evidence (:mod:`bandit_router.policy.evidence`;
+NaN: not learned yet), where the next refit's fixed point starts.
 """
 
 from __future__ import annotations
@@ -28,10 +30,13 @@ class SufficientStats:
     n: np.ndarray = field(repr=False)  # (K,)
     t: float = 0.0
     cusum: np.ndarray | None = field(default=None, repr=False)  # (K, 2)
+    precision: np.ndarray | None = field(default=None, repr=False)  # (K, d)
 
     def __post_init__(self) -> None:
         if self.cusum is None:
             self.cusum = np.zeros((len(self.arms), 2))
+        if self.precision is None:
+            self.precision = np.full((len(self.arms), self.dim), np.nan)
 
     @classmethod
     def empty(cls, arms: list[str], dim: int, t: float = 0.0) -> "SufficientStats":
@@ -49,7 +54,7 @@ class SufficientStats:
     def copy(self) -> "SufficientStats":
         return SufficientStats(arms=list(self.arms), dim=self.dim, A=self.A.copy(),
                                b=self.b.copy(), s=self.s.copy(), n=self.n.copy(), t=self.t,
-                               cusum=self.cusum.copy())
+                               cusum=self.cusum.copy(), precision=self.precision.copy())
 
     def with_arms(self, arms: list[str]) -> "SufficientStats":
         """A copy holding ``arms`` in that order; unknown arms start empty, others are dropped."""
@@ -58,7 +63,7 @@ class SufficientStats:
             if a in self.arms:
                 j = self.arms.index(a)
                 out.A[i], out.b[i], out.s[i], out.n[i] = self.A[j], self.b[j], self.s[j], self.n[j]
-                out.cusum[i] = self.cusum[j]
+                out.cusum[i], out.precision[i] = self.cusum[j], self.precision[j]
         return out
 
     def forget(self, k: int, keep: float) -> None:
@@ -122,7 +127,7 @@ class SufficientStats:
         buf = io.BytesIO()
         meta = json.dumps({"arms": self.arms, "dim": self.dim, "t": self.t})
         np.savez(buf, A=self.A, b=self.b, s=self.s, n=self.n, cusum=self.cusum,
-                 meta=np.array(meta))
+                 precision=self.precision, meta=np.array(meta))
         return buf.getvalue()
 
     @classmethod
@@ -130,5 +135,6 @@ class SufficientStats:
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
             cusum = z["cusum"] if "cusum" in z.files else None  # absent before drift detection
+            precision = z["precision"] if "precision" in z.files else None  # … and evidence
             return cls(arms=meta["arms"], dim=meta["dim"], A=z["A"], b=z["b"], s=z["s"],
-                       n=z["n"], t=meta["t"], cusum=cusum)
+                       n=z["n"], t=meta["t"], cusum=cusum, precision=precision)
