@@ -26,7 +26,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
-from starlette.requests import ClientDisconnect, Request
 from starlette.types import Receive, Scope, Send
 
 from bandit_router.api.deps import principal_of_header
@@ -56,9 +55,9 @@ class HotRoute(APIRoute):
         self.app = self.serve
 
     async def serve(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive)
-        body, caller = await body_and_caller(request, self.schema)
-        status, out = await self.handler(body, request.app.state.service, caller)
+        state = scope["app"].state
+        body, caller = await body_and_caller(scope, receive, self.schema)
+        status, out = await self.handler(body, state.service, caller)
         payload = out.__pydantic_serializer__.to_json(out)
         await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", b"application/json"),
@@ -66,12 +65,14 @@ class HotRoute(APIRoute):
         await send({"type": "http.response.body", "body": payload})
 
 
-async def body_and_caller(request: Request, schema: type[M]) -> tuple[M, Principal]:
+async def body_and_caller(scope: Scope, receive: Receive,
+                          schema: type[M]) -> tuple[M, Principal]:
     """The request's body validated against ``schema``, and who sends it."""
-    value = await _parsed(request)
-    app = request.app
-    caller = await principal_of_header(request.headers.get("authorization"),
-                                       app.state.service, app.state.rate_limiter)
+    headers = dict(scope["headers"])
+    value = await _parsed(receive, headers.get(b"content-type"))
+    state = scope["app"].state
+    caller = await principal_of_header(headers.get(b"authorization", b"").decode("latin-1"),
+                                       state.service, state.rate_limiter)
     if value is _MISSING:
         errors = [{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}]
     else:
@@ -82,16 +83,21 @@ async def body_and_caller(request: Request, schema: type[M]) -> tuple[M, Princip
     raise RequestValidationError(errors, body=value)
 
 
-async def _parsed(request: Request) -> Any:
+async def _parsed(receive: Receive, content_type: bytes | None) -> Any:
     """The body as JSON if it is declared JSON, else its bytes (which no schema accepts);
     ``_MISSING`` if it is empty."""
-    try:
-        raw = await request.body()
-    except ClientDisconnect:  # nobody reads the answer; FastAPI's, without an error log
-        raise HTTPException(400, _UNPARSEABLE) from None
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # the client left; nobody reads the answer
+            raise HTTPException(400, _UNPARSEABLE)  # FastAPI's, without an error log
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    raw = b"".join(chunks)
     if not raw:
         return _MISSING
-    if not _is_json(request.headers.get("content-type")):
+    if not _is_json(content_type.decode("latin-1") if content_type else None):
         return raw
     try:
         return json.loads(raw)
