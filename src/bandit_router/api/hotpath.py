@@ -1,18 +1,18 @@
-"""``POST /v1/route`` and ``POST /v1/feedback``, the two calls made for every LLM request, as
-plain Starlette routes: FastAPI documents them, Starlette serves them.
+"""``POST /v1/route`` and ``POST /v1/feedback``, the two calls made for every LLM request:
+documented by FastAPI, served by Starlette's routing as plain ASGI apps.
 
 Why: FastAPI's per-request machinery (matching through included routers, dependency
-solving, response revalidation) cost more CPU than the decision itself (server CPU per route
-0.95 → 0.80 ms when it was first bypassed; benchmarks/README.md).
+solving, response revalidation) costs more CPU than the decision itself (see "How the fast
+paths work" in benchmarks/README.md).
 
 A :class:`HotRoute` is declared to FastAPI like any route — its ``declared`` function's
 signature names the body schema and the key (``CallerDep``), and ``response_model`` the
-answer — so ``/openapi.json`` documents its body, answers and errors as before (``api.openapi``
-reads them from the declaration). Requests are answered by a plain ``Request → Response``
-endpoint instead, which :func:`body_and_caller` serves the way FastAPI would, in FastAPI's
-order and with its words: the body is read and parsed once (not JSON: 422; not parseable:
-400), then the key is checked (401, 429), then the body is validated (422). Every error is
-raised, and answered by the handlers ``api.errors`` registers, through Starlette's own lookup.
+answer — so ``/openapi.json`` documents its body, answers and errors as for any route
+(``api.openapi`` reads them from the declaration). A request is served the way FastAPI
+would serve it, in FastAPI's order and with its words: the body is read and parsed once
+(not JSON: 422; not parseable: 400), then the key is checked (401, 429), then the body is
+validated (422). Every error is raised, and answered by the handlers ``api.errors``
+registers, found by Starlette's own lookup (its ``ExceptionMiddleware``).
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ class HotRoute(APIRoute):
 
     async def serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = scope["app"].state
-        body, caller = await body_and_caller(scope, receive, self.schema)
+        body, caller = await _body_and_caller(scope, receive, self.schema)
         status, out = await self.handler(body, state.service, caller)
         payload = out.__pydantic_serializer__.to_json(out)
         await send({"type": "http.response.start", "status": status,
@@ -65,10 +65,10 @@ class HotRoute(APIRoute):
         await send({"type": "http.response.body", "body": payload})
 
 
-async def body_and_caller(scope: Scope, receive: Receive,
+async def _body_and_caller(scope: Scope, receive: Receive,
                           schema: type[M]) -> tuple[M, Principal]:
     """The request's body validated against ``schema``, and who sends it."""
-    headers = dict(scope["headers"])
+    headers = dict(reversed(scope["headers"]))  # the first of a repeated header, as Starlette
     value = await _parsed(receive, headers.get(b"content-type"))
     state = scope["app"].state
     caller = await principal_of_header(headers.get(b"authorization", b"").decode("latin-1"),
