@@ -1,28 +1,54 @@
-"""/v1/route and /v1/feedback are served by ``api.hotpath`` without FastAPI's routing; its
-answers must be the ones FastAPI's route gives, for every kind of request."""
+"""/v1/route and /v1/feedback are plain Starlette routes (``api.hotpath``); their answers must
+be the ones an ordinary FastAPI route with the same schemas gives, for every kind of
+request."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
-from fastapi import HTTPException
+from fastapi import FastAPI, HTTPException, Response
 from fastapi.testclient import TestClient
 
+from bandit_router.api import errors
 from bandit_router.api.app import create_app
-from bandit_router.api.deps import get_principal
+from bandit_router.api.deps import CallerDep, ServiceDep, get_principal
+from bandit_router.api.routes.feedback import STATUS_CODE, record
+from bandit_router.api.routes.route import decide
+from bandit_router.api.schemas import FeedbackIn, FeedbackOut, RouteIn, RouteOut
 from tests.conftest import TWO_MODELS, new_tenant
 
 AUTH = "Authorization"
 
 
+def fastapi_routes(service) -> FastAPI:
+    """The same calls as ordinary FastAPI routes over the same schemas and functions, with
+    the app's error handlers: the answers the hot routes must give word for word."""
+    app = FastAPI()
+    app.state.service, app.state.rate_limiter = service, None
+    errors.install(app)
+
+    @app.post("/v1/route")
+    async def route(body: RouteIn, service: ServiceDep, caller: CallerDep) -> RouteOut:
+        return await decide(body, service, caller)
+
+    @app.post("/v1/feedback", status_code=201)
+    async def feedback(body: FeedbackIn, service: ServiceDep, caller: CallerDep,
+                       response: Response) -> FeedbackOut:
+        out = await record(body, service, caller)
+        response.status_code = STATUS_CODE[out.status]
+        return out
+
+    return app
+
+
 @pytest.fixture
 def two_apps(make_service, db_url):
-    """The same started service behind the app with the hot paths and the app without."""
+    """The same started service behind the app and behind ordinary FastAPI routes."""
     svc = make_service(db_url, TWO_MODELS, admin_key="test-operator-key-0123456789",
                        max_prompt_chars=1000)
     hot = TestClient(create_app(service=svc), raise_server_exceptions=False)
-    plain = TestClient(create_app(service=svc, hot_paths=False), raise_server_exceptions=False)
+    plain = TestClient(fastapi_routes(svc), raise_server_exceptions=False)
     with hot, plain:
         acme = new_tenant(hot, "acme")
         other = new_tenant(hot, "other")
@@ -57,6 +83,11 @@ def test_errors_are_word_for_word_those_of_the_fastapi_route(two_apps):
         ("/v1/route", {"body": {"prompt": "hi"}, "headers": {AUTH: "Basic abc"}}),
         ("/v1/route", {"raw": b'{"prompt": "hi"', "headers": acme}),  # invalid JSON
         ("/v1/route", {"raw": b"[1, 2]", "headers": acme}),
+        ("/v1/route", {"raw": b"", "headers": acme}),  # no body
+        ("/v1/route", {"raw": b"[" * 100_000 + b"]" * 100_000, "headers": acme}),  # too deep
+        ("/v1/route", {"raw": b'{"prompt": "\xff"}', "headers": acme}),  # not UTF-8
+        ("/v1/route", {"raw": b'{"prompt": 3}', "headers": {}}),  # invalid, no key: 401
+        ("/v1/route", {"raw": b'{"prompt": 3', "headers": {}}),  # not JSON, no key: 422
         ("/v1/route", {"body": {"prompt": 3}, "headers": acme}),
         ("/v1/route", {"body": {"prompt": "a", "messages": []}, "headers": acme}),
         ("/v1/route", {"body": {"prompt": "a", "colour": "red"}, "headers": acme}),
@@ -95,7 +126,7 @@ def test_a_route_answer_has_the_same_shape_and_headers(two_apps):
                                                 "metadata": {"user": "u1"}}, headers=acme)
     assert a.status_code == b.status_code == 200
     assert a.headers["content-type"] == b.headers["content-type"] == "application/json"
-    assert a.headers["x-request-id"] and b.headers["x-request-id"]
+    assert a.headers["x-request-id"]
     ja, jb = a.json(), b.json()
     assert set(ja) == set(jb)
     assert set(ja["explanation"]) == set(jb["explanation"])
@@ -107,12 +138,28 @@ def test_a_route_answer_has_the_same_shape_and_headers(two_apps):
     assert r.headers["x-request-id"] == "abc-1"
 
 
-def test_a_valid_request_is_answered_without_the_fastapi_route(two_apps):
-    """Were the hot path to hand valid requests on, this override would refuse them."""
+def test_the_content_type_decides_whether_the_body_is_json(two_apps):
+    hot, plain, acme, _ = two_apps
+    body = json.dumps({"prompt": "hi"}).encode()
+    for content_type in ("text/plain", "application/merge-patch+json", "APPLICATION/JSON",
+                         "application/json;charset=latin-1", "application/jsonx", None):
+        headers = dict(acme)
+        if content_type is not None:
+            headers["Content-Type"] = content_type
+        a, b = hot.post("/v1/route", content=body, headers=headers), plain.post(
+            "/v1/route", content=body, headers=headers)
+        assert a.status_code == b.status_code, (content_type, a.text, b.text)
+        if a.status_code != 200:
+            _same(a, b)
+
+
+def test_a_valid_request_is_answered_without_fastapi_dependency_solving(two_apps):
+    """Dependency overrides act only on FastAPI's own routes: were the hot calls served by
+    one, this override would refuse them."""
     hot, _, acme, _ = two_apps
 
     def refuse():
-        raise HTTPException(418, "went through FastAPI's route")
+        raise HTTPException(418, "went through FastAPI's dependency solving")
 
     hot.app.dependency_overrides[get_principal] = refuse
     routed = hot.post("/v1/route", json={"prompt": "hi"}, headers=acme)
@@ -120,8 +167,3 @@ def test_a_valid_request_is_answered_without_the_fastapi_route(two_apps):
     fed = hot.post("/v1/feedback", json={"decision_id": routed.json()["decision_id"],
                                          "reward": 0.5}, headers=acme)
     assert fed.status_code == 201, fed.text
-    # Another content type is left to FastAPI (and so meets the override).
-    other = hot.post("/v1/route", content=json.dumps({"prompt": "hi"}),
-                     headers={**acme, "Content-Type": "text/plain"})
-    assert other.status_code == 418
-    # Admin calls on other paths are untouched.

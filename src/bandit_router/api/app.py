@@ -10,7 +10,6 @@ from fastapi_offline import FastAPIOffline
 
 import bandit_router
 from bandit_router.api import errors, observability, openapi
-from bandit_router.api.hotpath import HotPaths
 from bandit_router.api.limits import BodyReadDeadline, BodySizeLimit
 from bandit_router.api.ratelimit import RateLimiter
 from bandit_router.api.routes import (
@@ -30,11 +29,8 @@ from bandit_router.jobs.observe import collect_gauges
 from bandit_router.service import Service
 
 
-def create_app(settings: Settings | None = None, service: Service | None = None, *,
-               hot_paths: bool = True) -> FastAPI:
-    """Build the app. Without ``service`` one is built from ``settings`` and started with it.
-    ``hot_paths=False`` serves /v1/route and /v1/feedback through FastAPI's routing too (the
-    answers are the same; see ``api.hotpath``)."""
+def create_app(settings: Settings | None = None, service: Service | None = None) -> FastAPI:
+    """Build the app. Without ``service`` one is built from ``settings`` and started with it."""
     settings = settings or (service.settings if service else Settings())
     owned = service is None
 
@@ -70,12 +66,13 @@ def create_app(settings: Settings | None = None, service: Service | None = None,
                               if settings.rate_limit_per_s else None)
     errors.install(app)
     openapi.install(app)
-    for module in (route, feedback, decisions, models, admin, health, tenants, status,
+    # The hot endpoints first in the routing table: plain Starlette routes (api.hotpath),
+    # matched before the included routers are searched.
+    app.router.routes[:0] = [route.ROUTE, feedback.FEEDBACK]
+    for module in (decisions, models, admin, health, tenants, status,
                    observability, rules):
         app.include_router(module.router)
     app.include_router(chat.router)
-    if hot_paths:
-        app.add_middleware(HotPaths)  # innermost: inside the body limit and request context
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(BodyReadDeadline, timeout_s=settings.request_body_timeout_s)
     app.add_middleware(observability.RequestContext)

@@ -1,86 +1,63 @@
-"""``POST /v1/route`` and ``POST /v1/feedback``, the two calls made for every LLM request,
-served without FastAPI's per-request machinery (routing table, dependency solving,
-response revalidation), which cost more CPU than the decision itself.
+"""``POST /v1/route`` and ``POST /v1/feedback``, the two calls made for every LLM request:
+documented by FastAPI, served by Starlette's routing as plain ASGI apps.
 
-Only a request that parses and validates takes this path: it is checked against the same
-pydantic schema, then authenticated and answered by the same functions as the FastAPI
-route (``routes.route.decide``, ``routes.feedback.record``). Any other request — not JSON,
-invalid JSON, a schema error — is handed on untouched, body included, to the FastAPI
-route, so that its error response is exactly the documented one. An error raised after
-validation (authentication, rate limit, routing, database) is answered by the exception
-handlers the app registers, as it would be there. The routes stay in the OpenAPI schema.
+Why: FastAPI's per-request machinery (matching through included routers, dependency
+solving, response revalidation) costs more CPU than the decision itself (see "How the fast
+paths work" in benchmarks/README.md).
+
+A :class:`HotRoute` is declared to FastAPI like any route — its ``declared`` function's
+signature names the body schema and the key (``CallerDep``), and ``response_model`` the
+answer — so ``/openapi.json`` documents its body, answers and errors as for any route
+(``api.openapi`` reads them from the declaration). A request is served the way FastAPI
+would serve it, in FastAPI's order and with its words: the body is read and parsed once
+(not JSON: 422; not parseable: 400), then the key is checked (401, 429), then the body is
+validated (422). Every error is raised, and answered by the handlers ``api.errors``
+registers, found by Starlette's own lookup (its ``ExceptionMiddleware``).
 """
 
 from __future__ import annotations
 
+import email.message
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
-from starlette.requests import Request
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.exceptions import HTTPException
+from starlette.types import Receive, Scope, Send
 
 from bandit_router.api.deps import principal_of_header
-from bandit_router.api.routes.feedback import STATUS_CODE, record
-from bandit_router.api.routes.route import decide
-from bandit_router.api.schemas import FeedbackIn, RouteIn
+from bandit_router.store.tenants import Principal
 
-_JSON_TYPES = {b"application/json", b"application/json; charset=utf-8"}
-
-
-async def _route(body: RouteIn, app: Any, caller: Any) -> tuple[int, BaseModel]:
-    return 200, await decide(body, app.state.service, caller)
+M = TypeVar("M", bound=BaseModel)
+# FastAPI's words for a body it cannot parse, which api.errors rewords for the user.
+_UNPARSEABLE = "There was an error parsing the body"
+_JSON_TYPES = {"application/json", "application/json; charset=utf-8"}
+_MISSING: Any = object()
 
 
-async def _feedback(body: FeedbackIn, app: Any, caller: Any) -> tuple[int, BaseModel]:
-    out = await record(body, app.state.service, caller)
-    return STATUS_CODE[out.status], out
+Handler = Callable[[Any, Any, Principal], Awaitable[tuple[int, BaseModel]]]
 
 
-Handler = Callable[[Any, Any, Any], Awaitable[tuple[int, BaseModel]]]
-_ENDPOINTS: dict[str, tuple[type[BaseModel], Handler]] = {
-    "/v1/route": (RouteIn, _route),
-    "/v1/feedback": (FeedbackIn, _feedback),
-}
+class HotRoute(APIRoute):
+    """A POST route documented by FastAPI from ``declared`` and served by ``handler`` as a
+    plain ASGI app: no dependency solving, no response revalidation. ``handler(body,
+    service, caller)`` gets the body validated against ``declared``'s body schema and returns
+    the HTTP status and the answer."""
 
+    def __init__(self, path: str, handler: Handler, *, declared: Callable, **kwargs) -> None:
+        super().__init__(path, declared, methods=["POST"], name=handler.__name__, **kwargs)
+        self.description = kwargs.get("description", "")  # not declared's docstring
+        self.schema = self.body_field.field_info.annotation
+        self.handler = handler
+        self.app = self.serve
 
-class HotPaths:
-    """ASGI middleware: answers the hot endpoints directly, passes everything else on."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        endpoint = (_ENDPOINTS.get(scope["path"])
-                    if scope["type"] == "http" and scope["method"] == "POST" else None)
-        if endpoint is None:
-            await self.app(scope, receive, send)
-            return
-        headers = dict(scope["headers"])
-        if headers.get(b"content-type", b"").lower() not in _JSON_TYPES:
-            await self.app(scope, receive, send)
-            return
-        read = await _read_body(receive)
-        if read is None:  # the client went away before sending the whole body
-            return
-        raw, receive = read
-        schema, handler = endpoint
-        try:
-            body = schema.model_validate(json.loads(raw))
-        except (ValueError, ValidationError, RecursionError):  # JSONDecodeError is a ValueError
-            await self.app(scope, receive, send)  # FastAPI words the error
-            return
-        app = scope["app"]
-        try:
-            caller = await principal_of_header(
-                headers.get(b"authorization", b"").decode("latin-1") or None,
-                app.state.service, app.state.rate_limiter)
-            status, out = await handler(body, app, caller)
-        except Exception as exc:  # noqa: BLE001 - answered by the app's own handler
-            response = await _handler_for(app, exc)(Request(scope), exc)
-            await response(scope, receive, send)
-            return
+    async def serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        state = scope["app"].state
+        body, caller = await _body_and_caller(scope, receive, self.schema)
+        status, out = await self.handler(body, state.service, caller)
         payload = out.__pydantic_serializer__.to_json(out)
         await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", b"application/json"),
@@ -88,34 +65,58 @@ class HotPaths:
         await send({"type": "http.response.body", "body": payload})
 
 
-async def _read_body(receive: Receive) -> tuple[bytes, Receive] | None:
-    """The whole request body, and a ``receive`` that replays it for the next app; None if
-    the client disconnected first."""
+async def _body_and_caller(scope: Scope, receive: Receive,
+                          schema: type[M]) -> tuple[M, Principal]:
+    """The request's body validated against ``schema``, and who sends it."""
+    headers = dict(reversed(scope["headers"]))  # the first of a repeated header, as Starlette
+    value = await _parsed(receive, headers.get(b"content-type"))
+    state = scope["app"].state
+    caller = await principal_of_header(headers.get(b"authorization", b"").decode("latin-1"),
+                                       state.service, state.rate_limiter)
+    if value is _MISSING:
+        errors = [{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}]
+    else:
+        try:
+            return schema.model_validate(value, from_attributes=True), caller
+        except ValidationError as exc:
+            errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+    raise RequestValidationError(errors, body=value)
+
+
+async def _parsed(receive: Receive, content_type: bytes | None) -> Any:
+    """The body as JSON if it is declared JSON, else its bytes (which no schema accepts);
+    ``_MISSING`` if it is empty."""
     chunks = []
     while True:
         message = await receive()
-        if message["type"] != "http.request":
-            return None
+        if message["type"] != "http.request":  # the client left; nobody reads the answer
+            raise HTTPException(400, _UNPARSEABLE)  # FastAPI's, without an error log
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
             break
     raw = b"".join(chunks)
-    replayed = False
+    if not raw:
+        return _MISSING
+    if not _is_json(content_type.decode("latin-1") if content_type else None):
+        return raw
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise RequestValidationError(
+            [{"type": "json_invalid", "loc": ("body", exc.pos), "msg": "JSON decode error",
+              "input": {}, "ctx": {"error": exc.msg}}], body=exc.doc) from None
+    except (ValueError, RecursionError):  # not UTF-8, an integer too long, nested too deep
+        raise HTTPException(400, _UNPARSEABLE) from None
 
-    async def replay() -> Message:
-        nonlocal replayed
-        if not replayed:
-            replayed = True
-            return {"type": "http.request", "body": raw, "more_body": False}
-        return await receive()
 
-    return raw, replay
-
-
-def _handler_for(app: Any, exc: Exception) -> Callable:
-    """The app's registered handler for ``exc``, by its class's method resolution order."""
-    for cls in type(exc).__mro__:
-        handler = app.exception_handlers.get(cls)
-        if handler is not None:
-            return handler
-    raise exc
+def _is_json(content_type: str | None) -> bool:
+    """As FastAPI decides: ``application/json`` or ``application/*+json``; none is not."""
+    if content_type in _JSON_TYPES:  # the usual header, without parsing it
+        return True
+    if not content_type:
+        return False
+    message = email.message.Message()
+    message["content-type"] = content_type
+    subtype = message.get_content_subtype()
+    return message.get_content_maintype() == "application" and (
+        subtype == "json" or subtype.endswith("+json"))

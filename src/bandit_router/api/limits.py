@@ -111,7 +111,7 @@ class BodyReadDeadline:
 
         try:
             await self.app(scope, timed, watched)
-        except BodyTimeout as exc:  # raised outside a FastAPI route (the hot paths)
+        except BodyTimeout as exc:  # raised where no exception handler answered it
             if started:
                 raise
             await _send_error(scope, send, 408, exc.detail, ((b"connection", b"close"),))

@@ -4,40 +4,24 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import APIRouter, Response
-
 from bandit_router import metrics
 from bandit_router.api.deps import CallerDep, ServiceDep
+from bandit_router.api.hotpath import HotRoute
 from bandit_router.api.schemas import FeedbackIn, FeedbackOut
 from bandit_router.service import Service
 from bandit_router.store.decisions import Outcome
 from bandit_router.store.errors import Conflict, NotFound
 from bandit_router.store.tenants import Principal
 
-router = APIRouter(tags=["routing"])
-
 log = logging.getLogger("bandit_router.feedback")
 # The answer's HTTP status by FeedbackOut.status: a new row, or an identical repeat.
 STATUS_CODE = {"recorded": 201, "duplicate": 200}
 
 
-@router.post("/v1/feedback", response_model=FeedbackOut, status_code=201,
-             responses={200: {"description": "identical repeat; nothing new stored"},
-                        404: {"description": "unknown decision, or expired (removed by "
-                                             "retention)"},
-                        409: {"description": "feedback already recorded with other values, "
-                                             "or the tenant's feedback window closed"},
-                        503: {"description": "the database is unavailable; retry later"}})
-async def feedback(body: FeedbackIn, service: ServiceDep, caller: CallerDep,
-                   response: Response) -> FeedbackOut:
-    out = await record(body, service, caller)
-    response.status_code = STATUS_CODE[out.status]
-    return out
-
-
-async def record(body: FeedbackIn, service: Service, caller: Principal) -> FeedbackOut:
-    """Store a validated outcome; returns only once it is committed (also served by
-    ``api.hotpath``); its ``status`` gives the HTTP status by ``STATUS_CODE``."""
+async def record(body: FeedbackIn, service: ServiceDep, caller: CallerDep) -> FeedbackOut:
+    """Store a validated outcome; returns only once it is committed; its ``status`` gives the
+    HTTP status by ``STATUS_CODE``. FastAPI reads the call's documentation from this
+    signature (``FEEDBACK``); ``feedback`` passes the arguments itself."""
     outcome = Outcome(**body.model_dump(exclude={"decision_id"}))
     # An app key sees only its tenant's decisions: another tenant's decision is a 404.
     tenant = caller.tenant_id or "-"
@@ -55,3 +39,20 @@ async def record(body: FeedbackIn, service: Service, caller: Principal) -> Feedb
     # service.feedback returns only after the commit: only now may we acknowledge.
     return FeedbackOut(decision_id=body.decision_id, status="recorded" if created else "duplicate",
                        feedback_id=feedback_id)
+
+
+async def feedback(body: FeedbackIn, service: Service,
+                   caller: Principal) -> tuple[int, FeedbackOut]:
+    out = await record(body, service, caller)
+    return STATUS_CODE[out.status], out
+
+
+# Served by `feedback`, documented by FastAPI from `record`'s signature.
+FEEDBACK = HotRoute(
+    "/v1/feedback", feedback, declared=record, response_model=FeedbackOut, status_code=201,
+    tags=["routing"],
+    responses={200: {"description": "identical repeat; nothing new stored"},
+               404: {"description": "unknown decision, or expired (removed by retention)"},
+               409: {"description": "feedback already recorded with other values, "
+                                    "or the tenant's feedback window closed"},
+               503: {"description": "the database is unavailable; retry later"}})

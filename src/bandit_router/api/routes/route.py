@@ -4,38 +4,26 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import APIRouter, HTTPException
+from fastapi import HTTPException
 from starlette.concurrency import run_in_threadpool
 
 from bandit_router.api import cascade_route
 from bandit_router.api.deps import CallerDep, ServiceDep
+from bandit_router.api.hotpath import HotRoute
 from bandit_router.api.schemas import RouteIn, RouteOut
 from bandit_router.features import prompt_from_messages
 from bandit_router.routing import RouteRequest
 from bandit_router.service import Service
 from bandit_router.store.tenants import Principal
 
-router = APIRouter(tags=["routing"])
 # Longer prompts are featurised in the thread pool so that one cannot stall the event loop.
 _INLINE_CHARS = 32_768
 log = logging.getLogger("bandit_router.decisions")
 
 
-@router.post("/v1/route", response_model=RouteOut, status_code=200, responses={
-    413: {"description": "the body or the prompt is over its limit "
-                         "(BANDIT_ROUTER_MAX_BODY_BYTES, BANDIT_ROUTER_MAX_PROMPT_CHARS)"},
-    422: {"description": "invalid input (each field named), or no candidate model can take the "
-                         "request (e.g. no context window holds the prompt)"},
-    429: {"description": "the tenant's budget is used up (`on_exhausted: reject`) or the key's "
-                         "rate limit is hit; retry after `Retry-After` seconds"},
-    503: {"description": "no model is registered, or the database is unavailable; retry after "
-                         "`Retry-After`"}})
-async def route(body: RouteIn, service: ServiceDep, caller: CallerDep) -> RouteOut:
-    return await decide(body, service, caller)
-
-
-async def decide(body: RouteIn, service: Service, caller: Principal) -> RouteOut:
-    """The route for a validated request (also served by ``api.hotpath``)."""
+async def decide(body: RouteIn, service: ServiceDep, caller: CallerDep) -> RouteOut:
+    """The route for a validated request. FastAPI reads the call's documentation from this
+    signature (``ROUTE``); ``route`` passes the arguments itself."""
     prompt = body.prompt if body.prompt is not None else prompt_from_messages(
         m.model_dump() for m in body.messages
     )
@@ -67,3 +55,20 @@ async def decide(body: RouteIn, service: Service, caller: Principal) -> RouteOut
                                 "propensity": round(d.propensity, 6)})
     return RouteOut.of(d, None if cascade is None else {"name": cascade.name,
                                                        "next": list(cascade.after(d.model))})
+
+
+async def route(body: RouteIn, service: Service, caller: Principal) -> tuple[int, RouteOut]:
+    return 200, await decide(body, service, caller)
+
+
+# Served by `route`, documented by FastAPI from `decide`'s signature.
+ROUTE = HotRoute("/v1/route", route, declared=decide, response_model=RouteOut, status_code=200,
+                 tags=["routing"], responses={
+    413: {"description": "the body or the prompt is over its limit "
+                         "(BANDIT_ROUTER_MAX_BODY_BYTES, BANDIT_ROUTER_MAX_PROMPT_CHARS)"},
+    422: {"description": "invalid input (each field named), or no candidate model can take the "
+                         "request (e.g. no context window holds the prompt)"},
+    429: {"description": "the tenant's budget is used up (`on_exhausted: reject`) or the key's "
+                         "rate limit is hit; retry after `Retry-After` seconds"},
+    503: {"description": "no model is registered, or the database is unavailable; retry after "
+                         "`Retry-After`"}})
