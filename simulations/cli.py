@@ -2,6 +2,10 @@
 
 The main CLI runs :func:`command` when asked to simulate; ``python -m simulations`` runs it
 alone.
+
+Past 300 lines on purpose: the simulate command's options (data, scenario, sweep, warm start,
+features, cost grid, policy knobs) and their one-line validation are the researcher's whole
+interface; the work is in runner.py, experiment.py, frontier.py and plots.py.
 """
 
 from __future__ import annotations

@@ -17,6 +17,9 @@ Small models lose more on hard requests. Graded families (legal, chat) score lik
 Beta draw in [0, 1] with that mean; the others are right or wrong (0/1). The two dear models
 are best overall but not by much on commonsense and chat; on each family a different cheap
 model is the best of the cheap ones, about as good there as the mid-priced generalists.
+
+Past 300 lines on purpose: most of it is the templates and vocabularies of the six families
+(data, not logic); the world's rules are the tables at the top and ``generate``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""Request and response bodies. All validation of caller input happens here."""
+"""Request and response bodies. All validation of caller input happens here.
+
+Just past 300 lines on purpose: one place for every body the API accepts or answers, so that
+the validation rules (and the OpenAPI document generated from them) are read in one file.
+"""
 
 from __future__ import annotations
 

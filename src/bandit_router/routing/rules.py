@@ -18,6 +18,9 @@ then the router's own limits (context window, latency, budget). When the tenant'
 exhausted and it chose ``on_exhausted = "fallback"``, the candidates are the fallback line-up
 (the tenant's, else the global one) minus what step 1 denied.
 A step that leaves no candidate raises :class:`NoCandidateLeft` naming the rule.
+
+Just past 300 lines on purpose: parsing, validation and evaluation of the rules in one module,
+so that the order above is written, checked and applied in one place.
 """
 
 from __future__ import annotations
