@@ -77,6 +77,15 @@ def test_same_text_gives_the_same_vector_in_another_process():
     np.testing.assert_array_equal(here, np.load(io.BytesIO(out.stdout)))
 
 
+def test_text_the_tokenizer_cannot_take_is_featurised_as_its_utf8_replacement():
+    # JSON can carry a lone surrogate; the tokenizer refuses it (a 500 on /v1/route before).
+    f = WordLlamaFeaturizer(FeatureSpec(words="wordllama", n_buckets=64), cache_words=8)
+    for text in ("\ud800 lone surrogate", "x\u0000y", "emoji 🚀 and 日本語 \udfff"):
+        x = f.transform(text)
+        assert np.isfinite(x).all() and np.linalg.norm(x[f.spec.bucket_slice]) > 0
+    assert np.array_equal(f.transform("\ud800 lone"), f.transform("? lone"))
+
+
 def test_empty_prompt_and_truncated_dimensions():
     f = WordLlamaFeaturizer(FeatureSpec(words="wordllama", n_buckets=64))
     assert f.transform("").shape == (1 + 8 + 64 + 16,)

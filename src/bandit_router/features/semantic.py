@@ -83,7 +83,11 @@ class _WordCache:
 
     def vectors(self, words: list[str]) -> np.ndarray:
         """Embedding of each distinct word of ``words``, shape (len(words), dim), float32."""
-        enc = self._tokenizer.encode_batch(words, add_special_tokens=False)
+        # The tokenizer takes valid Unicode only: a lone surrogate (which JSON can carry) is
+        # replaced as the hashed path's UTF-8 encoding replaces it.
+        text = [w if w.isascii() else w.encode("utf-8", "replace").decode("utf-8")
+                for w in words]
+        enc = self._tokenizer.encode_batch(text, add_special_tokens=False)
         lengths = np.fromiter((len(e.ids) for e in enc), dtype=np.intp, count=len(enc))
         flat = np.fromiter((i for e in enc for i in e.ids), dtype=np.intp,
                            count=int(lengths.sum()))
