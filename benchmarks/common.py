@@ -132,13 +132,18 @@ def server(url: str, models: Path, *, workers: int = 2, port: int | None = None,
         wait_ready(base, proc)
         yield base
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(10)
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """End ``proc`` and its process group: SIGTERM, then SIGKILL after 30 s."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
 
 
 def wait_ready(base: str, proc: subprocess.Popen | None = None, timeout: float = 60.0) -> None:

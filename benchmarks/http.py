@@ -17,7 +17,8 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from benchmarks.common import (ROOT, app_key, free_port, machine, models_toml, pg_database,
-                               prompts, refitter, save, server, uptime, wait_ready)
+                               prompts, refitter, save, server, stop, uptime,
+                               wait_ready)
 
 
 SERVER_LOG = Path(tempfile.gettempdir()) / "bandit-router-bench-http-server.log"
@@ -84,8 +85,6 @@ def committed(url: str) -> tuple[set[str], list[str]]:
 def reference(seconds: float, connections: int, workers: int) -> dict:
     """Saturation throughput of the trivial endpoint: uvicorn with ``workers`` workers, the
     same load generator, the same route requests, ``connections`` connections."""
-    import signal
-
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "benchmarks.trivial:app", "--port", str(port),
@@ -104,8 +103,7 @@ def reference(seconds: float, connections: int, workers: int) -> dict:
         p["server_cpu_ms_per_request"] = round(
             1e3 * (cpu_seconds(pids) - cpu0) / max(p["requests"], 1), 3)
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(30)
+        stop(proc)
     p.pop("p99_ms_by_second", None)
     return p
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -33,7 +32,7 @@ from typing import Iterator
 import httpx
 import numpy as np
 
-from benchmarks.common import ROOT, app_key, free_port, machine, save, server, uptime
+from benchmarks.common import ROOT, app_key, free_port, machine, save, server, stop, uptime
 from benchmarks.http import cpu_seconds, server_pids
 
 LOGS = Path(tempfile.gettempdir()) / "bandit-router-bench-proxy"
@@ -71,13 +70,7 @@ def process(cmd: list[str], log: Path, ready: str, env: dict | None = None) -> I
             time.sleep(0.3)
         yield
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(10)
+        stop(proc)
 
 
 def upstream(port: int) -> list[str]:
