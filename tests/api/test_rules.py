@@ -30,11 +30,31 @@ LINE_UP = [
               context_window=100_000, tags=("frontier",)),
 ]
 FREE_CHEAP = {"name": "free-plan-cheap", "when": {"plan": "free"}, "allow_tags": ["cheap"]}
+# Two models as a models file writes them: "small" tagged cheap, "large" untagged.
+FILE_MODELS = '''
+[[models]]
+id = "small"
+input_price_per_mtok = 0.1
+output_price_per_mtok = 0.2
+context_window = 1000
+tags = ["cheap"]
+
+[[models]]
+id = "large"
+input_price_per_mtok = 10
+output_price_per_mtok = 30
+context_window = 1000
+'''
 
 
 @pytest.fixture
 def app(make_client, pg_url):
     return make_client(pg_url, LINE_UP)
+
+
+def free_plan_rule_toml(name: str, tag: str) -> str:
+    """A models file's global rule: free-plan requests only to models tagged ``tag``."""
+    return f'\n[[rules]]\nname = "{name}"\nwhen = {{ plan = "free" }}\nallow_tags = ["{tag}"]\n'
 
 
 def put_rules(client, body, tenant=None):
@@ -140,25 +160,7 @@ def test_rules_of_an_unknown_tenant_are_a_404_and_app_keys_cannot_set_rules(app)
 
 def test_rules_in_the_models_file_are_loaded_and_checked_on_start(make_service, pg_url, tmp_path):
     good = tmp_path / "models.toml"
-    good.write_text('''
-[[models]]
-id = "small"
-input_price_per_mtok = 0.1
-output_price_per_mtok = 0.2
-context_window = 1000
-tags = ["cheap"]
-
-[[models]]
-id = "large"
-input_price_per_mtok = 10
-output_price_per_mtok = 30
-context_window = 1000
-
-[[rules]]
-name = "free-plan-cheap"
-when = { plan = "free" }
-allow_tags = ["cheap"]
-''')
+    good.write_text(FILE_MODELS + free_plan_rule_toml("free-plan-cheap", "cheap"))
     svc = make_service(pg_url, models_file=str(good))
     assert [r.name for r in svc.router.rules.sets["*"].rules] == ["free-plan-cheap"]
     bad = tmp_path / "bad.toml"
@@ -204,20 +206,7 @@ def test_a_models_file_that_drops_a_tag_a_stored_rule_names_stops_the_start(make
     """The file registers its models on every start and may change their tags; a rule stored
     over the API that names a tag no model carries any more would silently match nothing."""
     first = tmp_path / "models.toml"
-    first.write_text('''
-[[models]]
-id = "small"
-input_price_per_mtok = 0.1
-output_price_per_mtok = 0.2
-context_window = 1000
-tags = ["cheap"]
-
-[[models]]
-id = "large"
-input_price_per_mtok = 10
-output_price_per_mtok = 30
-context_window = 1000
-''')
+    first.write_text(FILE_MODELS)
     svc = make_service(pg_url, models_file=str(first))
     put_rule_set(svc, GLOBAL, {"rules": [FREE_CHEAP]})
     svc.stop()
@@ -227,11 +216,6 @@ context_window = 1000
         make_service(pg_url, models_file=str(second))
     # the same file with a [[rules]] table that replaces the global scope starts
     third = tmp_path / "fixed.toml"
-    third.write_text(second.read_text() + '''
-[[rules]]
-name = "free-plan-small"
-when = { plan = "free" }
-allow_tags = ["small"]
-''')
+    third.write_text(second.read_text() + free_plan_rule_toml("free-plan-small", "small"))
     svc = make_service(pg_url, models_file=str(third))
     assert [r.name for r in svc.router.rules.sets["*"].rules] == ["free-plan-small"]
