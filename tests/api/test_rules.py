@@ -3,12 +3,20 @@ fallback line-up, validation, and logs that keep what the policy chose from."""
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 
 from bandit_router.routing.catalog import CatalogError, ModelSpec
 from bandit_router.ope.sources import from_database
+from bandit_router.routing.rules import GLOBAL, rule_set_from_mapping
+from bandit_router.service.routing_config import put_rule_set
 from bandit_router.store.decisions import get_decision
+from bandit_router.store.locks import MODELS_LOCK, exclusive_xact_lock
+from bandit_router.store.models import retire_model
+from bandit_router.store.rules import save_rule_set
 from tests.conftest import ADMIN, route
 
 LINE_UP = [
@@ -22,11 +30,31 @@ LINE_UP = [
               context_window=100_000, tags=("frontier",)),
 ]
 FREE_CHEAP = {"name": "free-plan-cheap", "when": {"plan": "free"}, "allow_tags": ["cheap"]}
+# Two models as a models file writes them: "small" tagged cheap, "large" untagged.
+FILE_MODELS = '''
+[[models]]
+id = "small"
+input_price_per_mtok = 0.1
+output_price_per_mtok = 0.2
+context_window = 1000
+tags = ["cheap"]
+
+[[models]]
+id = "large"
+input_price_per_mtok = 10
+output_price_per_mtok = 30
+context_window = 1000
+'''
 
 
 @pytest.fixture
 def app(make_client, pg_url):
     return make_client(pg_url, LINE_UP)
+
+
+def free_plan_rule_toml(name: str, tag: str) -> str:
+    """A models file's global rule: free-plan requests only to models tagged ``tag``."""
+    return f'\n[[rules]]\nname = "{name}"\nwhen = {{ plan = "free" }}\nallow_tags = ["{tag}"]\n'
 
 
 def put_rules(client, body, tenant=None):
@@ -132,28 +160,62 @@ def test_rules_of_an_unknown_tenant_are_a_404_and_app_keys_cannot_set_rules(app)
 
 def test_rules_in_the_models_file_are_loaded_and_checked_on_start(make_service, pg_url, tmp_path):
     good = tmp_path / "models.toml"
-    good.write_text('''
-[[models]]
-id = "small"
-input_price_per_mtok = 0.1
-output_price_per_mtok = 0.2
-context_window = 1000
-tags = ["cheap"]
-
-[[models]]
-id = "large"
-input_price_per_mtok = 10
-output_price_per_mtok = 30
-context_window = 1000
-
-[[rules]]
-name = "free-plan-cheap"
-when = { plan = "free" }
-allow_tags = ["cheap"]
-''')
+    good.write_text(FILE_MODELS + free_plan_rule_toml("free-plan-cheap", "cheap"))
     svc = make_service(pg_url, models_file=str(good))
     assert [r.name for r in svc.router.rules.sets["*"].rules] == ["free-plan-cheap"]
     bad = tmp_path / "bad.toml"
     bad.write_text(good.read_text().replace('allow_tags = ["cheap"]', 'allow_tags = ["cheep"]'))
     with pytest.raises(CatalogError, match="cheep"):
         make_service(pg_url, models_file=str(bad))
+
+
+def test_a_rule_put_waits_for_a_model_delete_in_flight_then_refuses_the_deleted_model(app):
+    """Without the lock the PUT was checked against this process's line-up, where the model
+    being deleted by another transaction still stood, and stored a rule naming a gone model."""
+    svc = app.app.state.service
+    with ThreadPoolExecutor(1) as pool:
+        with svc.sessions() as s, s.begin():
+            exclusive_xact_lock(s, MODELS_LOCK)  # what DELETE /v1/models/medium holds
+            retire_model(s, "medium")
+            pending = pool.submit(put_rules, app, {"rules": [
+                {"name": "pro-medium", "when": {"plan": "pro"}, "allow_models": ["medium"]}]})
+            time.sleep(1.0)
+            assert not pending.done(), "the PUT must wait for the line-up change to end"
+        r = pending.result(timeout=30)
+    assert r.status_code == 422 and "medium" in r.json()["detail"], r.text
+    assert app.get("/v1/rules", headers=ADMIN).json()["global"]["rules"] == []
+
+
+def test_a_model_delete_waits_for_a_rule_put_in_flight_then_is_a_409_naming_the_rule(app):
+    svc = app.app.state.service
+    with ThreadPoolExecutor(1) as pool:
+        with svc.sessions() as s, s.begin():
+            exclusive_xact_lock(s, MODELS_LOCK)  # what PUT /v1/rules holds
+            save_rule_set(s, GLOBAL, rule_set_from_mapping({"rules": [
+                {"name": "pro-medium", "when": {"plan": "pro"}, "allow_models": ["medium"]}]}))
+            pending = pool.submit(app.delete, "/v1/models/medium", headers=ADMIN)
+            time.sleep(1.0)
+            assert not pending.done(), "the delete must wait for the rule write to end"
+        r = pending.result(timeout=30)
+    assert r.status_code == 409 and "pro-medium" in r.json()["detail"], r.text
+    assert app.get("/v1/models/medium", headers=ADMIN).status_code == 200
+
+
+def test_a_models_file_that_drops_a_tag_a_stored_rule_names_stops_the_start(make_service,
+                                                                             pg_url, tmp_path):
+    """The file registers its models on every start and may change their tags; a rule stored
+    over the API that names a tag no model carries any more would silently match nothing."""
+    first = tmp_path / "models.toml"
+    first.write_text(FILE_MODELS)
+    svc = make_service(pg_url, models_file=str(first))
+    put_rule_set(svc, GLOBAL, {"rules": [FREE_CHEAP]})
+    svc.stop()
+    second = tmp_path / "retagged.toml"
+    second.write_text(first.read_text().replace('tags = ["cheap"]', 'tags = ["small"]'))
+    with pytest.raises(CatalogError, match="free-plan-cheap.*tag cheap"):
+        make_service(pg_url, models_file=str(second))
+    # the same file with a [[rules]] table that replaces the global scope starts
+    third = tmp_path / "fixed.toml"
+    third.write_text(second.read_text() + free_plan_rule_toml("free-plan-small", "small"))
+    svc = make_service(pg_url, models_file=str(third))
+    assert [r.name for r in svc.router.rules.sets["*"].rules] == ["free-plan-small"]

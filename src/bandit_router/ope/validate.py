@@ -23,6 +23,7 @@ import numpy as np
 from scipy.special import expit
 
 from bandit_router.ope.data import LoggedBandit
+from bandit_router.ope.guard import GuardResult, coverage_guard, shrink_factor, shrunk
 from bandit_router.ope.meta import OUTCOMES, EvaluationConfig, evaluate_policy
 from bandit_router.ope.target import Candidate, action_probabilities
 from bandit_router.routing.rules import GLOBAL, RuleBook, evaluate, rule_set_from_mapping
@@ -160,11 +161,13 @@ def true_values(world: World, candidate: Candidate, posterior: Posterior,
 def coverage(runs: int, n: int, n_boot: int, seed: int = 0, truth_contexts: int = 100_000,
              names: tuple[str, ...] | None = None,
              logging_prior: Prior = LOGGING_PRIOR, with_rules: bool = False,
-             forget_eligibility: bool = False) -> dict:
+             forget_eligibility: bool = False, shrink: float | None = None) -> dict:
     """Per candidate, estimator and outcome: share of ``runs`` whose interval covers the truth.
 
     ``forget_eligibility`` (with ``with_rules``) logs every arm as a candidate although the
-    rules removed some: what the check must catch."""
+    rules removed some: what the check must catch. ``shrink`` also counts, on the same runs,
+    how often the intervals shrunk by that factor about their estimate cover (``"shrunk"``
+    per cell): the guard's negative control (:func:`bandit_router.ope.guard.shrink_factor`)."""
     world = World()
     root = np.random.SeedSequence(seed)
     pilot_seq, truth_seq, run_seq = root.spawn(3)
@@ -185,20 +188,34 @@ def coverage(runs: int, n: int, n_boot: int, seed: int = 0, truth_contexts: int 
                 for j, o in enumerate(OUTCOMES):
                     e = per[o]
                     cell = hits.setdefault((name, est, o), {"covered": 0, "width": 0.0,
-                                                            "error": 0.0, "untrusted": 0})
+                                                            "error": 0.0, "untrusted": 0,
+                                                            "shrunk": 0})
                     cell["covered"] += int(e.low <= truth[name][j] <= e.high)
+                    if shrink is not None:
+                        low, high = shrunk(e.value, e.low, e.high, shrink)
+                        cell["shrunk"] += int(low <= truth[name][j] <= high)
                     cell["width"] += (e.high - e.low) / runs
                     cell["error"] += (e.value - truth[name][j]) / runs
                     cell["untrusted"] += int(not ev.trustworthy)
     return {"runs": runs, "n": n, "n_boot": n_boot, "seed": seed,
             "truth": {k: dict(zip(OUTCOMES, map(float, v))) for k, v in truth.items()},
             "cells": {f"{c} | {e} | {o}": {"coverage": v["covered"] / runs,
+                                           "covered_runs": v["covered"],
                                            "mean_width": v["width"], "mean_error": v["error"],
-                                           "untrusted_runs": v["untrusted"]}
+                                           "untrusted_runs": v["untrusted"],
+                                           **({"shrunk_covered_runs": v["shrunk"]}
+                                              if shrink is not None else {})}
                       for (c, e, o), v in hits.items()}}
 
 
-def main(argv: list[str] | None = None) -> None:
+def guard(out: dict, negative_control: bool = False) -> GuardResult:
+    """:func:`~bandit_router.ope.guard.coverage_guard` on a :func:`coverage` table (on its
+    shrunk intervals with ``negative_control``)."""
+    key = "shrunk_covered_runs" if negative_control else "covered_runs"
+    return coverage_guard({k: v[key] for k, v in out["cells"].items()}, out["runs"])
+
+
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=50)
     ap.add_argument("--n", type=int, default=3000, help="logged decisions per run")
@@ -209,7 +226,8 @@ def main(argv: list[str] | None = None) -> None:
                          "middle model)")
     args = ap.parse_args(argv)
     start = time.perf_counter()
-    out = coverage(args.runs, args.n, args.boot, args.seed, with_rules=args.rules)
+    out = coverage(args.runs, args.n, args.boot, args.seed, with_rules=args.rules,
+                   shrink=shrink_factor())
     print(f"{args.runs} runs × {args.n} decisions logged by Thompson sampling (floor 0.05), "
           f"{args.boot} bootstrap resamples, 95% percentile intervals, seed {args.seed}")
     print(f"{'candidate | estimator | outcome':58s} {'coverage':>8s} {'width':>10s} "
@@ -217,8 +235,15 @@ def main(argv: list[str] | None = None) -> None:
     for key, v in out["cells"].items():
         print(f"{key:58s} {v['coverage']:8.0%} {v['mean_width']:10.4g} {v['mean_error']:+10.2g} "
               f"{v['untrusted_runs']:9d}")
+    result = guard(out)
+    print(result.summary())
+    control = guard(out, negative_control=True)
+    shrunk_mean = control.mean_coverage
+    print(f"negative control (the same intervals shrunk ×{shrink_factor():.3f}, mean coverage "
+          f"{shrunk_mean:.1%}): {'rejected' if not control.passed else 'NOT rejected'}")
     print(f"({time.perf_counter() - start:.0f} s)")
+    return 0 if result.passed and not control.passed else 1
 
 
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    raise SystemExit(main())
