@@ -110,6 +110,8 @@ async def measure(args) -> dict:
             key = json.loads(body)["key"]
             routes = [("/v1/route", {"prompt": texts[i % len(texts)]})
                       for i in range(args.requests)]
+            if args.gc_threshold:
+                gc.set_threshold(args.gc_threshold)
             await load(app, routes[:300], key, args.concurrency)  # warm-up
             await load(trivial.app, routes[:300], None, args.concurrency)
             profiler = None
@@ -169,6 +171,8 @@ def main() -> None:
     p.add_argument("--concurrency", type=int, default=16)
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--log-level", default="WARNING")
+    p.add_argument("--gc-threshold", type=int, default=0,
+                   help="gc.set_threshold(N) once the app has started (an experiment)")
     p.add_argument("--profile", choices=["route", "feedback"])
     p.add_argument("--save", default=None, help="write results/<name>.json")
     args = p.parse_args()
@@ -178,7 +182,7 @@ def main() -> None:
     except ImportError:
         pass
     out = asyncio.run(measure(args))
-    print(f"median CPU per request: trivial {out['median_trivial_cpu_us']} µs, route "
+    print(f"median CPU per request: trivial {out['median_trivial_cpu_us']:.0f} µs, route "
           f"{out['median_route_cpu_us']} µs ({out['route_cpu_over_trivial']}×), feedback "
           f"{out['median_feedback_cpu_us']} µs ({out['feedback_cpu_over_trivial']}×)")
     if args.save:

