@@ -49,8 +49,9 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         gc.freeze()
         # A request allocates a few thousand objects, nearly all freed at once by reference
         # counting; at Python's default (a young collection every 700 allocations) each
-        # request paid several collections. Measured in process (benchmarks/asgi_cost.py,
-        # --gc-threshold, same minutes): −15 % of a route's CPU at 20,000.
+        # request paid several collections. Measured in process (benchmarks/asgi_cost.py
+        # --gc-threshold, alternated): about −9 % of a route's CPU at 20,000
+        # (benchmarks/README.md, 2026-12-06).
         gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
         if svc.scheduler is not None:
             svc.scheduler.add_job(collect_gauges, "interval", args=[svc], seconds=60,
