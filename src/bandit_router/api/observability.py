@@ -30,9 +30,6 @@ def _id_source() -> None:
 
 _id_source()
 os.register_at_fork(after_in_child=_id_source)  # a forked worker must not repeat its parent's
-# The latency histogram's child per (endpoint, method, status), found once: ``labels()``
-# checks and joins its arguments on every call.
-_LATENCY: dict[tuple[str, str, int], object] = {}
 
 
 class RequestContext:
@@ -68,11 +65,8 @@ class RequestContext:
             path = scope.get("path", "")
             elapsed = time.perf_counter() - start
             endpoint = path if path in _TIMED else "other"
-            key = (endpoint, scope.get("method", ""), status)
-            child = _LATENCY.get(key)
-            if child is None:
-                child = _LATENCY[key] = metrics.HTTP_LATENCY.labels(key[0], key[1], str(status))
-            child.observe(elapsed)
+            metrics.child(metrics.HTTP_LATENCY, endpoint, scope.get("method", ""),
+                          str(status)).observe(elapsed)
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("request", extra={"method": scope.get("method"), "path": path,
                                             "status": status,
