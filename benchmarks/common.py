@@ -101,9 +101,21 @@ def pg_database(prefix: str = "br_bench", revision: str = "head") -> Iterator[st
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free loopback port: any (the kernel's choice), or one in ``BR_BENCH_PORTS``
+    (``LOW-HIGH``), for a machine where several people's servers must not collide."""
+    span = os.environ.get("BR_BENCH_PORTS")
+    candidates = [0]
+    if span:
+        low, high = (int(x) for x in span.split("-"))
+        candidates = list(np.random.default_rng().permutation(np.arange(low, high + 1)))
+    for port in candidates:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", int(port)))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise RuntimeError(f"no free port in BR_BENCH_PORTS={span}")
 
 
 def models_toml(path: Path, k: int) -> Path:

@@ -29,6 +29,9 @@ from bandit_router.jobs.observe import collect_gauges
 from bandit_router.service import Service
 
 
+GC_YOUNG_THRESHOLD = 20_000
+
+
 def create_app(settings: Settings | None = None, service: Service | None = None) -> FastAPI:
     """Build the app. Without ``service`` one is built from ``settings`` and started with it."""
     settings = settings or (service.settings if service else Settings())
@@ -44,6 +47,12 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         # garbage scan only young objects instead of stalling the event loop for tens of ms.
         gc.collect()
         gc.freeze()
+        # A request allocates a few thousand objects, nearly all freed at once by reference
+        # counting; at Python's default (a young collection every 700 allocations) each
+        # request paid several collections. Measured in process (benchmarks/asgi_cost.py
+        # --gc-threshold, alternated): about −9 % of a route's CPU at 20,000
+        # (benchmarks/README.md, 2026-12-06).
+        gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
         if svc.scheduler is not None:
             svc.scheduler.add_job(collect_gauges, "interval", args=[svc], seconds=60,
                                   id="gauges", max_instances=1, coalesce=True,

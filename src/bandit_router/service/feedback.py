@@ -74,6 +74,7 @@ class FeedbackDesk:
 def count_settled(settled: list[Settled]) -> None:
     """Spend and reward counters, as each feedback batch commits."""
     for item in settled:
-        metrics.SPEND.labels(item.tenant_id or "-", item.model_id).inc(max(item.charged_usd, 0.0))
+        metrics.child(metrics.SPEND, item.tenant_id or "-", item.model_id).inc(
+            max(item.charged_usd, 0.0))
         if item.reward is not None:
-            metrics.REWARD.labels(item.model_id).observe(item.reward)
+            metrics.child(metrics.REWARD, item.model_id).observe(item.reward)

@@ -143,7 +143,7 @@ class Service:
             self._start_writers()
         decision = self.decisions.route(request, tenant_id=tenant_id, metadata=metadata,
                                         batched=batched)
-        metrics.DECISIONS.labels(decision.model, tenant_id or "-").inc()
+        metrics.child(metrics.DECISIONS, decision.model, tenant_id or "-").inc()
         return decision
 
     def routes_in_memory(self, tenant_id: str | None) -> bool:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Iterable
 
-from sqlalchemy import and_, delete, exists, literal, select, update
+from sqlalchemy import Connection, and_, delete, exists, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -59,7 +59,8 @@ def set_feedback_window(session: Session, tenant_id: str, window_s: float | None
     return row
 
 
-def closed_windows(session: Session, decisions: Iterable, now: datetime) -> dict[str, str]:
+def closed_windows(session: Session | Connection, decisions: Iterable,
+                   now: datetime) -> dict[str, str]:
     """Of ``decisions`` (rows with ``id, tenant_id, created_at``), those whose tenant's window
     closed before ``now``: decision id -> the tenant's late-feedback policy."""
     decisions = [d for d in decisions if d.tenant_id is not None]

@@ -29,10 +29,10 @@ async def record(body: FeedbackIn, service: ServiceDep, caller: CallerDep) -> Fe
         feedback_id, created = await service.feedback_async(body.decision_id, outcome,
                                                             tenant_id=caller.tenant_id)
     except (Conflict, NotFound) as exc:
-        metrics.FEEDBACK.labels(tenant, "conflict" if isinstance(exc, Conflict) else
-                                "not_found").inc()
+        metrics.child(metrics.FEEDBACK, tenant, "conflict" if isinstance(exc, Conflict) else
+                      "not_found").inc()
         raise
-    metrics.FEEDBACK.labels(tenant, "recorded" if created else "duplicate").inc()
+    metrics.child(metrics.FEEDBACK, tenant, "recorded" if created else "duplicate").inc()
     log.info("feedback", extra={"decision_id": body.decision_id, "tenant": caller.tenant_id,
                                 "reward": body.reward,
                                 "status": "recorded" if created else "duplicate"})
