@@ -10,7 +10,7 @@ statistics at every fit (:mod:`bandit_router.policy.evidence`).
 The prior mean puts ``optimism`` on the bias feature and zero elsewhere, so a model that
 has never been tried is predicted to earn ``optimism`` everywhere and gets explored.
 
-Each fit also solves every arm's cost regression with the same factor
+Each fit also solves every arm's cost regression on the same statistics
 (:mod:`bandit_router.policy.cost`); a view carries its weights when any were learned.
 
 Past 300 lines: the banded spread reader (:class:`_Spread`, issue 19's speed work) lives
@@ -224,7 +224,7 @@ class Posterior:
             self.noise_sd = (self.sigma / e if e > 0
                              else np.full(len(self.sigma), np.sqrt(self.prior.noise_var)))
         if self.cost_w is None:  # payloads stored before costs were learned: from the stats
-            self.cost_w = cost_model.weights(self.rinv, self.stats.b_cost)
+            self.cost_w = cost_model.weights(self.stats.A, self.stats.b_cost)
 
     @property
     def arms(self) -> list[str]:
@@ -241,7 +241,7 @@ class Posterior:
             stats = replace(stats, precision=lam)
         return cls(stats=stats, prior=prior, theta=theta, rinv=rinv,
                    sigma=noise_sd * prior.exploration, version=version, noise_sd=noise_sd,
-                   cost_w=cost_model.weights(rinv, stats.b_cost))
+                   cost_w=cost_model.weights(stats.A, stats.b_cost))
 
     @classmethod
     def from_prior(cls, arms: list[str], dim: int, prior: Prior, version: int = 0) -> "Posterior":
