@@ -84,6 +84,10 @@ def _with_knobs(refit_every: int, spec: PolicySpec,
         elif key in ("drift_slack", "drift_threshold", "drift_keep"):
             if drift is not None:
                 drift[key.removeprefix("drift_")] = float(value)
+        elif key in spec_fields and isinstance(getattr(spec, key), bool):
+            if value.lower() not in ("0", "1", "true", "false", "on", "off"):
+                raise ValueError(f"knob {key!r} takes 0 or 1, got {value!r}")
+            top[key] = value.lower() in ("1", "true", "on")
         elif key in spec_fields:
             top[key] = float(value)
         else:

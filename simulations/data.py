@@ -49,9 +49,10 @@ class Dataset:
     latency_ms: np.ndarray | None = None  # (n, K)
     drift_step: int | None = None  # first step after a change in the world
     request_ids: np.ndarray | None = None  # (n,) stable ids of the original rows
-    # Offline evaluations to warm start from: features (m, d) and every model's score
-    # (m, K, NaN where a model was not evaluated); never replayed or scored.
-    warm: tuple[np.ndarray, np.ndarray] | None = None
+    # Offline evaluations to warm start from: features (m, d), every model's score (m, K,
+    # NaN where a model was not evaluated) and, when known, each call's decision-time and
+    # charged price (m, K each, else None); never replayed or scored.
+    warm: tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None] | None = None
     # (n, K) what the call is charged when that is only known afterwards (the answer's length
     # is part of the price); None: ``cost``. Runs are scored on ``billed``.
     charged: np.ndarray | None = None
@@ -375,26 +376,40 @@ def warm_split(data: Dataset, fraction: float) -> Dataset:
         raise DataError(f"--warm-start-fraction must lie strictly between 0 and 1, got {fraction}")
     m = int(round(fraction * data.n))
     rest = data.take(np.arange(m, data.n))
-    return replace(rest, warm=(data.X[:m], data.reward[:m]))
+    priced = data.charged is not None
+    return replace(rest, warm=(data.X[:m], data.reward[:m], data.cost[:m] if priced else None,
+                               data.charged[:m] if priced else None))
 
 
 def read_warm_start(path: str | Path, models: Sequence[str], featurizer: Featurizer
-                    ) -> tuple[tuple[np.ndarray, np.ndarray], list[str]]:
+                    ) -> tuple[tuple, list[str]]:
     """Offline evaluations from a response file set, as ``Dataset.warm`` for ``models``.
 
     Returns the evidence and the file's models that are not in ``models`` (ignored).
-    Models that the file does not evaluate get NaN scores (they keep their prior).
+    Models that the file does not evaluate get NaN scores (they keep their prior). When the
+    file prices its calls (``|total_cost``), each call's charged price is that, and its
+    decision-time price the model's mean price over the file, as a replay of the file would
+    decide (:func:`load_responses`); models without a price column learn no cost.
     """
     table = read_responses(path)
     unknown = [m for m in table.models if m not in models]
-    scores = np.full((len(table.prompts), len(models)), np.nan)
+    shape = (len(table.prompts), len(models))
+    scores = np.full(shape, np.nan)
+    charged = np.full(shape, np.nan) if table.cost is not None else None
     for j, m in enumerate(models):
         if m in table.models:
             scores[:, j] = table.quality[:, table.models.index(m)]
+            if charged is not None:
+                charged[:, j] = table.cost[:, table.models.index(m)]
+    estimate = None
+    if charged is not None:
+        with np.errstate(invalid="ignore"):  # NaN columns: no price, no cost learned
+            estimate = np.broadcast_to(np.nanmean(charged, axis=0, keepdims=True)
+                                       if len(charged) else charged, shape).copy()
     if len(unknown) == len(table.models):
         raise DataError(f"{path} evaluates none of the models {', '.join(models)} "
                         f"(it has {', '.join(table.models)})")
-    return (featurizer.transform_many(table.prompts), scores), unknown
+    return (featurizer.transform_many(table.prompts), scores, estimate, charged), unknown
 
 
 # --------------------------------------------------------------------------- synthetic

@@ -105,7 +105,10 @@ def holdout_ceiling(data: Dataset, config: PolicyConfig, cost_weights: Sequence[
     half = data.n // 2
     train, test = data.take(np.arange(half)), data.take(np.arange(half, data.n))
     start = SufficientStats.empty(list(data.models), data.X.shape[1])
-    batch = Observations.full_information(data.models, train.X, train.reward)
+    priced = train.charged is not None
+    batch = Observations.full_information(data.models, train.X, train.reward,
+                                          estimate=train.cost if priced else None,
+                                          charged=train.charged if priced else None)
     view = learn(config.spec, start, [batch], now=0.0).posterior.view(data.models)
     greedy = config.spec.policy(data.k)
     rng = np.random.default_rng(0)

@@ -4,8 +4,9 @@ Learning policies decide on a fixed :class:`~bandit_router.policy.Posterior`; fe
 buffered and every ``refit_every`` events it goes through the service's own learning step
 (:func:`bandit_router.policy.learn`: decay to the current step, half-life counted in
 requests; change scan; update; fit) — the service's batching, by construction. Only the
-chosen model's reward is fed back, except for the supervised ``ceiling``, which sees every
-model's outcome.
+chosen model's reward and, where the data has real per-call prices (``Dataset.charged``),
+the chosen call's price are fed back, except for the supervised ``ceiling``, which sees
+every model's outcome and price.
 """
 
 from __future__ import annotations
@@ -97,13 +98,20 @@ def features(data: Dataset, cfg: PolicyConfig) -> np.ndarray:
 
 def observations(data: Dataset, cfg: PolicyConfig, rows: np.ndarray,
                  arm: np.ndarray) -> Observations:
-    """The feedback of steps ``rows`` (where ``arm`` was chosen), observed at step + 1."""
+    """The feedback of steps ``rows`` (where ``arm`` was chosen), observed at step + 1, with
+    each call's decision-time and charged price when the data charges real prices."""
     X, times = features(data, cfg)[rows], rows + 1.0
+    priced = data.charged is not None
     if cfg.full_information:
         return Observations.full_information(
             data.models, X, data.reward[rows], times,
-            None if data.available is None else data.available[rows])
-    return Observations(data.models, arm[rows], X, data.reward[rows, arm[rows]], times)
+            None if data.available is None else data.available[rows],
+            estimate=data.cost[rows] if priced else None,
+            charged=data.charged[rows] if priced else None)
+    a = arm[rows]
+    return Observations(data.models, a, X, data.reward[rows, a], times,
+                        estimate=data.cost[rows, a] if priced else None,
+                        charged=data.charged[rows, a] if priced else None)
 
 
 def refit(data: Dataset, cfg: PolicyConfig, posterior: Posterior, rows: np.ndarray,
@@ -120,9 +128,10 @@ def _learn(data: Dataset, cfg: PolicyConfig, cost_weight: float, rng: np.random.
     policy = cfg.spec.policy(data.k)
     posterior = Posterior.from_prior(list(data.models), X.shape[1], cfg.spec.prior)
     if data.warm is not None:  # offline evaluations, full information, before step 0
-        wX, scores = data.warm
+        wX, scores, estimate, charged = data.warm
         posterior = warm_start(cfg.spec, posterior.stats, data.models, wX[:, :X.shape[1]],
-                               scores, 0.0, cfg.warm_weight).posterior
+                               scores, 0.0, cfg.warm_weight, estimate=estimate,
+                               charged=charged).posterior
     view = posterior.view(data.models)
     arm = np.empty(n, dtype=np.intp)
     prop = np.empty(n)

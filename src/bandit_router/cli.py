@@ -140,7 +140,9 @@ def warm_start_cmd(
     service = _service(database_url)
     try:
         result = warm_start(service.engine, service.refit_config, service.router.featurizer,
-                            table.prompts, table.models, table.quality, weight)
+                            table.prompts, table.models, table.quality, weight,
+                            charged=table.cost,
+                            output_tokens=service.router.default_output_tokens)
     except WarmStartError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None

@@ -87,6 +87,10 @@ class Settings(BaseSettings):
     half_life_s: float | None = Field(
         86_400.0, description="age at which an observation counts half; unset or 0 = no discount"
     )
+    learn_cost: bool = Field(
+        True, description="learn each model's price per kind of request from what its calls "
+                          "were charged against the decision's estimate (policy/cost.py); "
+                          "false: decide on the catalog estimate alone")
     drift_detection: bool = Field(
         True, description="watch each model's rewards for an abrupt change (CUSUM on the "
                           "residuals) and forget its older evidence when one is found")
@@ -233,6 +237,7 @@ class Settings(BaseSettings):
                  if self.drift_detection else None)
         return PolicySpec(kind=self.policy, propensity_floor=self.propensity_floor,
                           alpha=self.linucb_alpha, half_life=self.half_life_s, drift=drift,
+                          learn_cost=self.learn_cost,
                           prior=Prior(precision=self.prior_precision,
                                       optimism=self.prior_optimism,
                                       exploration=self.exploration,

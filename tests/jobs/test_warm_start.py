@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 
 import numpy as np
+import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
@@ -81,3 +82,34 @@ def test_warm_start_command_warns_about_unknown_models_and_refuses_bad_files(
         res = runner.invoke(app, ["warm-start", *args, "--database-url", sqlite_url])
         assert res.exit_code == 2, res.output
         assert "Traceback" not in res.output and res.output.startswith("error:")
+
+
+def test_warm_start_learns_prices_from_total_cost_columns_and_the_route_shows_them(
+        make_client, pg_url, tmp_path):
+    # model-a answers code prompts briefly (a fifth of its catalog estimate) and essays at
+    # length (three times it); model-b costs what its catalog says.
+    client = make_client(pg_url, TWO_MODELS, half_life_s=0)
+    svc = client.app.state.service
+    prompts, _, _ = _evals(60)
+    est = {p: svc.router.default_output_tokens * 2.0 / 1e6 for p in prompts}  # output part
+    with (tmp_path / "priced.csv").open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["prompt", "model-a", "model-b", "model-a|total_cost", "model-b|total_cost"])
+        for i, p in enumerate(prompts):
+            base = est[p] + len(p) / 3.5 / 1e6  # ≈ the router's estimate of this prompt
+            w.writerow([p, 0.5, 0.5, base * (0.2 if i % 2 else 3.0), base])
+    res = CliRunner().invoke(app, ["warm-start", "--data", str(tmp_path / "priced.csv"),
+                                   "--database-url", pg_url])
+    assert res.exit_code == 0, res.output
+    svc.sync()
+    decisions = [route(client, f"{CODE} 99"), route(client, f"{ESSAY} 98")]
+    code, essay = (d["explanation"]["models"] for d in decisions)
+    for d in decisions:  # what a budget reserves stays the catalog estimate
+        chosen = d["explanation"]["models"][d["model"]]
+        assert d["estimated_cost_usd"] == chosen["estimated_cost_usd"]
+    a_code, a_essay = (m["model-a"] for m in (code, essay))
+    assert a_code["learned_cost_usd"] < 0.35 * a_code["estimated_cost_usd"]
+    assert a_essay["learned_cost_usd"] > 2.5 * a_essay["estimated_cost_usd"]
+    for m in (code, essay):  # learned its catalog price, within the estimate's rounding
+        b = m["model-b"]
+        assert b["learned_cost_usd"] == pytest.approx(b["estimated_cost_usd"], rel=0.1)

@@ -113,3 +113,28 @@ def test_replayed_posteriors_only_know_the_decisions_before_each_refit():
         rows = slice(0, 100 * v)
         stats.update(data.actions[rows], X[rows], data.rewards[rows])
         np.testing.assert_allclose(replay(v).theta, Posterior.fit(stats, Prior()).theta)
+
+
+def test_replayed_posteriors_learn_prices_from_the_logged_estimate_and_charge():
+    # Arm a is charged a fifth of its estimate where the second feature is positive, three
+    # times it elsewhere; the replay learns that, as the refit job would, and the candidate's
+    # probabilities price a's calls by it.
+    rng = np.random.default_rng(5)
+    n = 600
+    X = np.column_stack([np.ones(n), np.sign(rng.normal(size=n)), rng.normal(size=(n, 2))])
+    actions = rng.integers(0, 3, n)
+    arm_costs = np.full((n, 3), 0.01)
+    costs = arm_costs[np.arange(n), actions] * np.where((actions == 0) & (X[:, 1] > 0), 0.2,
+                                                        np.where(actions == 0, 3.0, 1.0))
+    data = LoggedBandit(arms=ARMS, actions=actions, rewards=np.full(n, 0.5), costs=costs,
+                        propensities=np.full(n, 1 / 3), eligible=np.ones((n, 3), bool), X=X,
+                        arm_costs=arm_costs)
+    post = ReplayedPosteriors(data, PolicySpec(drift=None), refit_every=n)(1)
+    view = post.view(ARMS)
+    cheap, dear = view.learned_cost(X[X[:, 1] > 0][0], arm_costs[0]), view.learned_cost(
+        X[X[:, 1] < 0][0], arm_costs[0])
+    assert cheap[0] < 0.004 and dear[0] > 0.025
+    np.testing.assert_allclose([cheap[1:], dear[1:]], 0.01, rtol=0.05)
+    without = LoggedBandit(arms=ARMS, actions=actions, rewards=np.full(n, 0.5), costs=costs,
+                           propensities=np.full(n, 1 / 3), eligible=np.ones((n, 3), bool), X=X)
+    assert ReplayedPosteriors(without, PolicySpec(drift=None), n)(1).view(ARMS).cost_w is None

@@ -8,6 +8,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from bandit_router.policy import PolicySpec
 from simulations.cli import simulate
 
 app = typer.Typer()
@@ -199,3 +200,13 @@ def test_runs_are_charged_each_calls_real_price_while_deciding_on_the_mean(tmp_p
 
         rows = [r for r in csv.DictReader(fh) if r["policy"] == "strongest"]
     np.testing.assert_allclose([float(r["cost_usd"]) for r in rows], shuffled.charged[:, j])
+
+
+def test_the_learn_cost_knob_switches_cost_learning_and_refuses_other_values(tmp_path):
+    from simulations.cli import build_policies
+
+    on, off = build_policies("thompson,thompson:learn_cost=0", 100, PolicySpec())
+    assert on.spec.learn_cost is True and off.spec.learn_cost is False
+    res = runner.invoke(app, ["simulate", "--scenario", "drift", "--steps", "50",
+                              "--policies", "thompson:learn_cost=maybe", "--no-progress"])
+    assert res.exit_code == 2 and "learn_cost" in res.output

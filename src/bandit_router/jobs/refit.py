@@ -130,4 +130,5 @@ def _observations(session: Session, after_id: int, up_to_id: int,
     for batch in training_batches(session, after_id, up_to_id, cfg.dim):
         if batch.skipped:
             log.warning("refit skipped %d rows logged with another feature size", batch.skipped)
-        yield Observations.of_models(batch.models, batch.X, batch.reward, batch.received_at)
+        yield Observations.of_models(batch.models, batch.X, batch.reward, batch.received_at,
+                                     estimate=batch.estimate, charged=batch.charged)

@@ -5,6 +5,11 @@ to the newest posterior's statistics (or to empty ones), and the fit is stored a
 version with the same feedback watermark: the next refit continues from it and adds the
 live feedback as usual. Only registered models learn; models the file does not evaluate
 keep what they had (the prior, on a new deployment).
+
+When the file gives each call's price (``|total_cost`` columns), the cost regression learns
+it too: against the price the router would have estimated for that prompt (the model's
+catalog prices × the prompt's estimated tokens + the service's default answer length), as
+the refit learns live charges against the decision's estimate.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import numpy as np
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from bandit_router.features import Featurizer
+from bandit_router.features import Featurizer, estimate_tokens
 from bandit_router.jobs.refit import RefitConfig, with_refit_lock
 from bandit_router.policy import Posterior, SufficientStats
 from bandit_router.policy import warm_start as learn_offline
@@ -43,18 +48,25 @@ class WarmStartResult:
 
 def warm_start(engine: Engine, cfg: RefitConfig, featurizer: Featurizer, prompts: Sequence[str],
                models: Sequence[str], scores: np.ndarray, weight: float = 1.0,
-               now: float | None = None) -> WarmStartResult:
+               now: float | None = None, charged: np.ndarray | None = None,
+               output_tokens: int = 256) -> WarmStartResult:
     """Store a new posterior version that has learned ``scores[i, j]`` (model ``models[j]``
-    on ``prompts[i]``), each offline observation counting ``weight`` live ones."""
+    on ``prompts[i]``), each offline observation counting ``weight`` live ones, and, given
+    ``charged[i, j]`` (that call's price in USD; NaN: unknown), what each call cost against
+    its catalog estimate with ``output_tokens`` of answer."""
     start = time.perf_counter()
     scores = np.asarray(scores, dtype=np.float64)
     if scores.shape != (len(prompts), len(models)):
         raise WarmStartError("the evaluations need one score per model for every prompt")
+    if charged is not None:
+        charged = np.asarray(charged, dtype=np.float64)
+        if charged.shape != scores.shape:
+            raise WarmStartError("the evaluations need one price per score")
     if not weight > 0:
         raise WarmStartError("the weight of offline evidence must be positive")
 
     def work(session: Session) -> WarmStartResult:
-        registered = {r.id for r in list_models(session)}
+        registered = {r.id: r for r in list_models(session)}
         use = [j for j, m in enumerate(models) if m in registered]
         ignored = tuple(m for m in models if m not in registered)
         if not use:
@@ -70,8 +82,17 @@ def warm_start(engine: Engine, cfg: RefitConfig, featurizer: Featurizer, prompts
         if row is not None and fitted_on(row, cfg.features, cfg.dim):
             prev = Posterior.from_bytes(row.payload)
         stats = prev.stats if prev is not None else SufficientStats.empty([], cfg.dim, t=t)
+        estimate = None
+        if charged is not None:
+            tokens = np.array([estimate_tokens(p) for p in prompts], dtype=np.float64)
+            rows = [registered[models[j]] for j in use]
+            estimate = (tokens[:, None] * np.array([r.input_price_per_mtok for r in rows])
+                        + output_tokens * np.array([r.output_price_per_mtok for r in rows])
+                        ) / 1e6
         posterior = learn_offline(cfg.spec, stats, [models[j] for j in use], X,
-                                  scores[:, use], t, weight).posterior
+                                  scores[:, use], t, weight, estimate=estimate,
+                                  charged=None if charged is None else charged[:, use]
+                                  ).posterior
         version = record_posterior(
             session, policy=cfg.spec.kind, feature_dim=cfg.dim, feature_spec=cfg.features,
             watermark=row.watermark if prev is not None else 0,

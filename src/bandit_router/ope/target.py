@@ -153,15 +153,17 @@ def _rescaled(view: ArmView, exploration: float | None, prior: Prior) -> ArmView
     if prior.exploration == 0:
         raise LogError("the logged posterior has exploration 0, so its spread cannot be rescaled")
     return ArmView(arms=view.arms, theta=view.theta, rinv=view.rinv,
-                   sigma=view.sigma * (exploration / prior.exploration), n=view.n)
+                   sigma=view.sigma * (exploration / prior.exploration), n=view.n,
+                   cost_w=view.cost_w)
 
 
 class ReplayedPosteriors:
     """The posteriors a learning candidate would have had on a log without stored versions.
 
     Version ``v`` is the learning step of ``spec`` (half-life in decisions) applied to the
-    logged (context, arm, reward) of the first ``v · refit_every`` decisions, as the
-    service's batched refit would have done; use :func:`replay_versions` for the version of
+    logged (context, arm, reward, and the call's estimated and charged price when the log
+    has both) of the first ``v · refit_every`` decisions, as the service's batched refit
+    would have done; use :func:`replay_versions` for the version of
     each row. Asking for versions in increasing order costs one pass over the log.
     """
 
@@ -184,7 +186,11 @@ class ReplayedPosteriors:
             start, stop = self._posterior.version * self.refit_every, version * self.refit_every
             rows = np.arange(start, min(stop, self.data.n))
             d = self.data
-            batch = Observations(d.arms, d.actions[rows], d.X[rows], d.rewards[rows], rows + 1.0)
+            a = d.actions[rows]
+            priced = d.arm_costs is not None and d.costs is not None
+            batch = Observations(d.arms, a, d.X[rows], d.rewards[rows], rows + 1.0,
+                                 estimate=d.arm_costs[rows, a] if priced else None,
+                                 charged=d.costs[rows] if priced else None)
             self._posterior = learn(self.spec, self._posterior.stats, [batch], float(stop),
                                     fitted=self._posterior, version=version).posterior
         return self._posterior

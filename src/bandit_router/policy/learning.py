@@ -6,7 +6,9 @@ replay, off-policy evaluation's replayed posteriors):
 1. decay the statistics to ``now`` (half-life of the :class:`PolicySpec`);
 2. per batch of observations, in arrival order: give models never seen before an empty
    row, scan the batch for a change of each model's reward against the posterior the
-   decisions were made with (and forget a changed model's past), add the batch;
+   decisions were made with (and forget a changed model's past), add the batch (rewards,
+   and, where the batch has prices, how far each charge was from its estimate:
+   :mod:`bandit_router.policy.cost`, unless ``spec.learn_cost`` is off);
 3. fit the posterior.
 
 It is pure: the statistics passed in are left untouched. A batch with every model's
@@ -21,6 +23,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from bandit_router.policy import cost
 from bandit_router.policy.posterior import Posterior
 from bandit_router.policy.spec import PolicySpec
 from bandit_router.policy.stats import SufficientStats
@@ -31,7 +34,10 @@ class Observations:
     """Row ``i``: model ``models[arm[i]]`` at context ``X[i]`` earned ``reward[i]``, observed at
     ``times[i]`` (None: at ``now``, full weight). ``weight[i]`` says how many observations'
     worth of evidence the row is (None: one each), e.g. below 1 for a warm start from offline
-    evaluations; the change detector reads residuals, not weights."""
+    evaluations; the change detector reads residuals, not weights. ``estimate[i]`` and
+    ``charged[i]`` are the call's price as estimated when deciding and as charged (USD; None,
+    or NaN in a row: unknown); the cost regression learns from the two
+    (:mod:`bandit_router.policy.cost`)."""
 
     models: tuple[str, ...]
     arm: np.ndarray  # (n,) indices into models
@@ -39,18 +45,26 @@ class Observations:
     reward: np.ndarray  # (n,)
     times: np.ndarray | None = None  # (n,)
     weight: np.ndarray | None = None  # (n,) ≥ 0
+    estimate: np.ndarray | None = None  # (n,) USD
+    charged: np.ndarray | None = None  # (n,) USD
 
     def __post_init__(self) -> None:
         n = len(self.arm)
         if self.X.shape[0] != n or len(self.reward) != n or any(
-                a is not None and len(a) != n for a in (self.times, self.weight)):
-            raise ValueError("observations need one context, reward, time and weight per row")
+                a is not None and len(a) != n
+                for a in (self.times, self.weight, self.estimate, self.charged)):
+            raise ValueError("observations need one context, reward, time, weight and price "
+                             "per row")
+        if (self.estimate is None) != (self.charged is None):
+            raise ValueError("observations give both prices of a call (estimate and charged) "
+                             "or neither")
         if self.weight is not None and not np.all(np.asarray(self.weight) >= 0):
             raise ValueError("observation weights must be ≥ 0")
 
     @classmethod
     def of_models(cls, models: Sequence[str], X: np.ndarray, reward: np.ndarray,
-                  times: np.ndarray | None = None) -> "Observations":
+                  times: np.ndarray | None = None, estimate: np.ndarray | None = None,
+                  charged: np.ndarray | None = None) -> "Observations":
         """Rows named by model, e.g. logged feedback joined to its decisions; ``models`` of the
         result are the names in sorted order."""
         first: dict[str, int] = {}  # a dict, not np.unique: 5x faster on 20,000 names
@@ -59,14 +73,18 @@ class Observations:
         names = sorted(first)
         rank = np.empty(len(names), dtype=np.intp)
         rank[[first[m] for m in names]] = np.arange(len(names))
-        return cls(tuple(names), rank[code], X, reward, times)
+        return cls(tuple(names), rank[code], X, reward, times, estimate=estimate,
+                   charged=charged)
 
     @classmethod
     def full_information(cls, models: Sequence[str], X: np.ndarray, rewards: np.ndarray,
                          times: np.ndarray | None = None, available: np.ndarray | None = None,
-                         weight: float | np.ndarray | None = None) -> "Observations":
+                         weight: float | np.ndarray | None = None,
+                         estimate: np.ndarray | None = None,
+                         charged: np.ndarray | None = None) -> "Observations":
         """Every model's outcome ``rewards[i, k]`` on request ``i`` (where ``available[i, k]``),
-        each worth ``weight`` observations (a number, or one per cell)."""
+        each worth ``weight`` observations (a number, or one per cell), with each call's
+        estimated and charged price ``estimate[i, k]``, ``charged[i, k]`` (optional)."""
         n, k = rewards.shape
         rows, arm = np.repeat(np.arange(n), k), np.tile(np.arange(k), n)
         if available is not None:
@@ -74,11 +92,16 @@ class Observations:
             rows, arm = rows[ok], arm[ok]
         w = None if weight is None else np.broadcast_to(
             np.asarray(weight, dtype=np.float64), (n, k))[rows, arm]
+        cell = (lambda a: None if a is None else np.asarray(a, dtype=np.float64)[rows, arm])
         return cls(tuple(models), arm, X[rows], rewards[rows, arm],
-                   None if times is None else times[rows], w)
+                   None if times is None else times[rows], w, cell(estimate), cell(charged))
 
     def __len__(self) -> int:
         return len(self.arm)
+
+    def cost_target(self) -> np.ndarray | None:
+        """Each row's target of the cost regression; None when no prices were given."""
+        return None if self.estimate is None else cost.target(self.estimate, self.charged)
 
 
 @dataclass(frozen=True)
@@ -115,7 +138,8 @@ def learn(spec: PolicySpec, stats: SufficientStats, batches: Iterable[Observatio
         if spec.drift is not None:
             alarms += spec.drift.scan(stats, fitted, arm_idx, batch.X, batch.reward)
         stats.update(arm_idx, batch.X, batch.reward, times=batch.times,
-                     half_life=spec.half_life, weight=batch.weight)
+                     half_life=spec.half_life, weight=batch.weight,
+                     cost_target=batch.cost_target() if spec.learn_cost else None)
         rows += len(batch)
     posterior = Posterior.fit(stats, spec.prior, version)
     return Learned(posterior.stats, posterior, tuple(dict.fromkeys(alarms)), rows)

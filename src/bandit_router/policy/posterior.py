@@ -9,6 +9,12 @@ statistics at every fit (:mod:`bandit_router.policy.evidence`).
 
 The prior mean puts ``optimism`` on the bias feature and zero elsewhere, so a model that
 has never been tried is predicted to earn ``optimism`` everywhere and gets explored.
+
+Each fit also solves every arm's cost regression on the same statistics
+(:mod:`bandit_router.policy.cost`); a view carries its weights when any were learned.
+
+Past 300 lines: the banded spread reader (:class:`_Spread`, issue 19's speed work) lives
+beside the views it serves; it is the part to move out when this module grows again.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from bandit_router.policy import cost as cost_model
 from bandit_router.policy import evidence
 from bandit_router.policy.stats import SufficientStats
 
@@ -86,6 +93,9 @@ class ArmView:
     rinv: np.ndarray  # (K, d, d): ‖rinv_k x‖² = xᵀ P_k⁻¹ x
     sigma: np.ndarray  # (K,) noise std × exploration
     n: np.ndarray  # (K,) effective number of observations
+    # (K, d) weights of each arm's cost regression; None: none learned (every price is its
+    # estimate), so a decision pays nothing for cost learning until some charge differed.
+    cost_w: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_spread", _Spread(self.rinv))
@@ -93,6 +103,12 @@ class ArmView:
     def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and standard deviation of each arm's expected reward at ``x``."""
         return self.theta @ x, self.sigma * self._spread.norms(x)
+
+    def learned_cost(self, x: np.ndarray, estimate: np.ndarray) -> np.ndarray:
+        """Each arm's expected price at ``x`` given the decision-time ``estimate`` (K,)."""
+        if self.cost_w is None:
+            return estimate
+        return cost_model.predict(self.cost_w, x, np.asarray(estimate, dtype=np.float64))
 
 
 class _Spread:
@@ -199,6 +215,7 @@ class Posterior:
     sigma: np.ndarray = field(repr=False)  # noise std × exploration
     version: int = 0
     noise_sd: np.ndarray | None = field(default=None, repr=False)  # (K,) residual std
+    cost_w: np.ndarray | None = field(default=None, repr=False)  # (K, d) cost regression
     _views: OrderedDict = field(default_factory=OrderedDict, repr=False)
 
     def __post_init__(self) -> None:
@@ -206,6 +223,8 @@ class Posterior:
             e = self.prior.exploration
             self.noise_sd = (self.sigma / e if e > 0
                              else np.full(len(self.sigma), np.sqrt(self.prior.noise_var)))
+        if self.cost_w is None:  # payloads stored before costs were learned: from the stats
+            self.cost_w = cost_model.weights(self.stats.A, self.stats.b_cost)
 
     @property
     def arms(self) -> list[str]:
@@ -221,7 +240,8 @@ class Posterior:
         if prior.evidence != "none":  # where the next refit's fixed point starts
             stats = replace(stats, precision=lam)
         return cls(stats=stats, prior=prior, theta=theta, rinv=rinv,
-                   sigma=noise_sd * prior.exploration, version=version, noise_sd=noise_sd)
+                   sigma=noise_sd * prior.exploration, version=version, noise_sd=noise_sd,
+                   cost_w=cost_model.weights(stats.A, stats.b_cost))
 
     @classmethod
     def from_prior(cls, arms: list[str], dim: int, prior: Prior, version: int = 0) -> "Posterior":
@@ -241,12 +261,15 @@ class Posterior:
         rinv = np.repeat(p_rinv[None], k, axis=0)
         sigma = np.full(k, p_sigma)
         n = np.zeros(k)
+        cost_w = np.zeros((k, self.dim))
         for i, arm in enumerate(key):
             if arm in self.stats.arms:
                 j = self.stats.arms.index(arm)
                 theta[i], rinv[i], sigma[i], n[i] = (self.theta[j], self.rinv[j], self.sigma[j],
                                                      self.stats.n[j])
-        out = ArmView(arms=key, theta=theta, rinv=rinv, sigma=sigma, n=n)
+                cost_w[i] = self.cost_w[j]
+        out = ArmView(arms=key, theta=theta, rinv=rinv, sigma=sigma, n=n,
+                      cost_w=cost_w if cost_w.any() else None)
         self._views[key] = out
         if len(self._views) > 64:
             self._views.popitem(last=False)
@@ -258,7 +281,7 @@ class Posterior:
         meta = json.dumps({"prior": self.prior.__dict__, "version": self.version})
         np.savez(buf, stats=np.frombuffer(self.stats.to_bytes(), dtype=np.uint8),
                  theta=self.theta, rinv=self.rinv, sigma=self.sigma, noise_sd=self.noise_sd,
-                 meta=np.array(meta))
+                 cost_w=self.cost_w, meta=np.array(meta))
         return buf.getvalue()
 
     @classmethod
@@ -267,9 +290,24 @@ class Posterior:
             meta = json.loads(str(z["meta"]))
             stats = SufficientStats.from_bytes(z["stats"].tobytes())
             noise_sd = z["noise_sd"] if "noise_sd" in z.files else None
-            return cls(stats=stats, prior=Prior(**meta["prior"]), theta=z["theta"],
-                       rinv=z["rinv"], sigma=z["sigma"], version=meta["version"],
-                       noise_sd=noise_sd)
+            cost_w = z["cost_w"] if "cost_w" in z.files else None  # None: from the stats
+            out = cls(stats=stats, prior=Prior(**meta["prior"]), theta=z["theta"],
+                      rinv=z["rinv"], sigma=z["sigma"], version=meta["version"],
+                      noise_sd=noise_sd, cost_w=cost_w)
+        out.validate()
+        return out
+
+    def validate(self) -> None:
+        """Raise ValueError unless the fitted arrays match the statistics' arms and dimension
+        and are finite: a corrupt stored posterior is refused, not served."""
+        k, d = len(self.stats.arms), self.stats.dim
+        shapes = {"theta": (k, d), "rinv": (k, d, d), "sigma": (k,), "noise_sd": (k,),
+                  "cost_w": (k, d)}
+        for name, shape in shapes.items():
+            a = getattr(self, name)
+            if a.shape != shape or not np.all(np.isfinite(a)):
+                raise ValueError(f"stored posterior: {name} has shape {a.shape} (expected "
+                                 f"{shape}) or non-finite values")
 
 
 def _prior_arm(mean: np.ndarray, prior: Prior) -> tuple[np.ndarray, np.ndarray, float]:

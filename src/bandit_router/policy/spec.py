@@ -35,6 +35,9 @@ class PolicySpec:
     prior: Prior = field(default_factory=Prior)
     half_life: float | None = None
     drift: DriftDetector | None = field(default_factory=DriftDetector)
+    # Learn each model's price from what its calls were charged (policy/cost.py); False:
+    # every decision uses the price estimated beforehand.
+    learn_cost: bool = True
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

@@ -6,7 +6,10 @@ For every arm ``k`` we keep ``A_k = Σ w xxᵀ``, ``b_k = Σ w x r``, ``s_k = Σ
 after new data costs O(new rows · d²) instead of a rescan of history. ``cusum_k`` is the
 state of the arm's change detector (:mod:`bandit_router.policy.drift`); ``precision_k`` the
 prior precision of each weight last learned by evidence (:mod:`bandit_router.policy.evidence`;
-NaN: not learned yet), where the next refit's fixed point starts.
+NaN: not learned yet), where the next refit's fixed point starts. ``b_cost_k = Σ w x y`` is
+the right-hand side of the arm's cost regression (:mod:`bandit_router.policy.cost`): ``y`` is
+how far a call's charged price was from the price estimated when deciding. It shares ``A_k``
+(the same rows, the same weights), so it decays and is forgotten with everything else.
 """
 
 from __future__ import annotations
@@ -31,12 +34,15 @@ class SufficientStats:
     t: float = 0.0
     cusum: np.ndarray | None = field(default=None, repr=False)  # (K, 2)
     precision: np.ndarray | None = field(default=None, repr=False)  # (K, d)
+    b_cost: np.ndarray | None = field(default=None, repr=False)  # (K, d)
 
     def __post_init__(self) -> None:
         if self.cusum is None:
             self.cusum = np.zeros((len(self.arms), 2))
         if self.precision is None:
             self.precision = np.full((len(self.arms), self.dim), np.nan)
+        if self.b_cost is None:  # none learned (statistics stored before costs were)
+            self.b_cost = np.zeros((len(self.arms), self.dim))
 
     @classmethod
     def empty(cls, arms: list[str], dim: int, t: float = 0.0) -> "SufficientStats":
@@ -54,7 +60,8 @@ class SufficientStats:
     def copy(self) -> "SufficientStats":
         return SufficientStats(arms=list(self.arms), dim=self.dim, A=self.A.copy(),
                                b=self.b.copy(), s=self.s.copy(), n=self.n.copy(), t=self.t,
-                               cusum=self.cusum.copy(), precision=self.precision.copy())
+                               cusum=self.cusum.copy(), precision=self.precision.copy(),
+                               b_cost=self.b_cost.copy())
 
     def with_arms(self, arms: list[str]) -> "SufficientStats":
         """A copy holding ``arms`` in that order; unknown arms start empty, others are dropped."""
@@ -64,6 +71,7 @@ class SufficientStats:
                 j = self.arms.index(a)
                 out.A[i], out.b[i], out.s[i], out.n[i] = self.A[j], self.b[j], self.s[j], self.n[j]
                 out.cusum[i], out.precision[i] = self.cusum[j], self.precision[j]
+                out.b_cost[i] = self.b_cost[j]
         return out
 
     def forget(self, k: int, keep: float) -> None:
@@ -75,6 +83,7 @@ class SufficientStats:
         """Multiply the weight of every observation of arm ``k`` (default: all arms) by ``f``."""
         self.A[k] *= f
         self.b[k] *= f
+        self.b_cost[k] *= f
         self.s[k] *= f
         self.n[k] *= f
 
@@ -92,9 +101,11 @@ class SufficientStats:
         times: np.ndarray | None = None,
         half_life: float | None = None,
         weight: np.ndarray | None = None,
+        cost_target: np.ndarray | None = None,
     ) -> None:
         """Add observations (arm index, features, reward) observed at ``times``, each worth
-        ``weight`` observations (None: one).
+        ``weight`` observations (None: one); ``cost_target`` is each row's target of the cost
+        regression (:func:`bandit_router.policy.cost.target`; None: nothing learned of costs).
 
         Rows observed before the reference time ``t`` are down-weighted by their age; call
         ``decay_to`` first to move ``t`` forward.
@@ -120,6 +131,8 @@ class SufficientStats:
             Xw = Xg * wg[:, None]
             self.A[k] += Xw.T @ Xg
             self.b[k] += Xw.T @ rg
+            if cost_target is not None:
+                self.b_cost[k] += Xw.T @ np.asarray(cost_target, dtype=np.float64)[group]
             self.s[k] += float(wg @ (rg * rg))
             self.n[k] += float(wg.sum())
 
@@ -127,7 +140,7 @@ class SufficientStats:
         buf = io.BytesIO()
         meta = json.dumps({"arms": self.arms, "dim": self.dim, "t": self.t})
         np.savez(buf, A=self.A, b=self.b, s=self.s, n=self.n, cusum=self.cusum,
-                 precision=self.precision, meta=np.array(meta))
+                 precision=self.precision, b_cost=self.b_cost, meta=np.array(meta))
         return buf.getvalue()
 
     @classmethod
@@ -136,5 +149,22 @@ class SufficientStats:
             meta = json.loads(str(z["meta"]))
             cusum = z["cusum"] if "cusum" in z.files else None  # absent before drift detection
             precision = z["precision"] if "precision" in z.files else None  # … and evidence
-            return cls(arms=meta["arms"], dim=meta["dim"], A=z["A"], b=z["b"], s=z["s"],
-                       n=z["n"], t=meta["t"], cusum=cusum, precision=precision)
+            b_cost = z["b_cost"] if "b_cost" in z.files else None  # … and cost learning
+            out = cls(arms=meta["arms"], dim=meta["dim"], A=z["A"], b=z["b"], s=z["s"],
+                      n=z["n"], t=meta["t"], cusum=cusum, precision=precision, b_cost=b_cost)
+        out.validate()
+        return out
+
+    def validate(self) -> None:
+        """Raise ValueError unless every array has its arm count and dimension and is finite
+        (precision may be NaN: not learned yet): stored state that fails is not served."""
+        k, d = len(self.arms), self.dim
+        shapes = {"A": (k, d, d), "b": (k, d), "s": (k,), "n": (k,), "cusum": (k, 2),
+                  "precision": (k, d), "b_cost": (k, d)}
+        for name, shape in shapes.items():
+            a = getattr(self, name)
+            if a.shape != shape:
+                raise ValueError(f"stored statistics: {name} has shape {a.shape}, "
+                                 f"expected {shape}")
+            if not np.all(np.isfinite(a) | (name == "precision")):
+                raise ValueError(f"stored statistics: {name} has non-finite values")

@@ -21,9 +21,12 @@ from bandit_router.policy.stats import SufficientStats
 
 def warm_start(spec: PolicySpec, stats: SufficientStats, models: Sequence[str], X: np.ndarray,
                scores: np.ndarray, now: float, weight: float = 1.0,
-               version: int = 0) -> Learned:
+               version: int = 0, estimate: np.ndarray | None = None,
+               charged: np.ndarray | None = None) -> Learned:
     """``stats`` plus ``scores[i, j]`` (model ``models[j]`` on the request with features
-    ``X[i]``; NaN: not evaluated), each counting ``weight``, fitted under ``spec``."""
+    ``X[i]``; NaN: not evaluated), each counting ``weight``, fitted under ``spec``. With
+    ``estimate`` and ``charged`` (same shape as ``scores``: each call's price as a decision
+    would estimate it and as it was charged; NaN: unknown) the cost regression learns too."""
     X = np.asarray(X, dtype=np.float64)
     scores = np.asarray(scores, dtype=np.float64)
     if X.ndim != 2 or scores.shape != (len(X), len(models)):
@@ -31,6 +34,10 @@ def warm_start(spec: PolicySpec, stats: SufficientStats, models: Sequence[str], 
                          "for every request")
     if not weight > 0:
         raise ValueError("the weight of offline evaluations must be positive")
+    if (estimate is None) != (charged is None) or any(
+            a is not None and np.shape(a) != scores.shape for a in (estimate, charged)):
+        raise ValueError("offline prices need an estimate and a charge per score")
     obs = Observations.full_information(models, X, np.nan_to_num(scores),
-                                        available=np.isfinite(scores), weight=weight)
+                                        available=np.isfinite(scores), weight=weight,
+                                        estimate=estimate, charged=charged)
     return learn(spec, stats, [obs], now, version=version)

@@ -213,14 +213,18 @@ class Router:
 
         # One numpy rounding per column and tolist(), not a float()/round() per cell: the
         # explanation is built on every decision.
+        # The utility prices each call at what its model's past calls were charged on such
+        # requests (learned_cost_usd, policy/cost.py); budgets and the reservation keep the
+        # catalog estimate, so a learned low price never lets a tenant past a hard budget.
         columns = zip(np.round(choice.mean, 6).tolist(), np.round(choice.sd, 6).tolist(),
-                      cost.tolist(), np.round(choice.utility, 6).tolist(),
+                      cost.tolist(), choice.cost.tolist(), np.round(choice.utility, 6).tolist(),
                       np.round(choice.score, 6).tolist(), np.round(view.n, 3).tolist(),
                       eligible.tolist())
         per_model = {}
-        for s, (mean, sd, c, u, score, n, ok) in zip(specs, columns):
+        for s, (mean, sd, c, lc, u, score, n, ok) in zip(specs, columns):
             entry = {"predicted_reward": mean, "uncertainty": sd, "estimated_cost_usd": c,
-                     "utility": u, "score": score, "observations": n, "eligible": ok}
+                     "learned_cost_usd": lc, "utility": u, "score": score,
+                     "observations": n, "eligible": ok}
             if not ok:
                 entry["reason"] = self._exclusion(s, need, notes)
             if s.id in latency_p95:

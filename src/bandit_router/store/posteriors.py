@@ -75,11 +75,14 @@ class TrainingBatch:
     reward: np.ndarray
     received_at: np.ndarray  # epoch seconds
     skipped: int  # rows whose features were logged with another feature size
+    # The decision's price estimate and what the call was charged (USD; NaN: not settled).
+    estimate: np.ndarray | None = None
+    charged: np.ndarray | None = None
 
 
 _TRAINING_SQL = (
     "SELECT f.id, d.model_id, d.features, f.reward, "
-    "extract(epoch FROM f.received_at)::float8 "
+    "extract(epoch FROM f.received_at)::float8, d.estimated_cost_usd, f.charged_usd "
     "FROM feedback f JOIN decisions d ON d.id = f.decision_id "
     "WHERE f.id > %s AND f.id <= %s ORDER BY f.id"
 )
@@ -106,7 +109,7 @@ def training_batches(
     (:func:`decode_many`): a chunk costs a few vectorised operations, not a loop per row.
     """
     for part in _training_rows(session, after_id, up_to_id, chunk):
-        _, models, blobs, rewards, times = zip(*part)
+        _, models, blobs, rewards, times, estimates, charges = zip(*part)
         X, ok = decode_many(blobs, dim)
         reward = learned_rewards(rewards)
         keep = ok & ~np.isnan(reward)
@@ -115,11 +118,17 @@ def training_batches(
             last_id=int(part[-1][0]), models=[models[i] for i in sel],
             X=X if len(sel) == len(X) else X[sel], reward=reward[sel],
             received_at=np.array(times, dtype=float)[sel], skipped=int((~ok).sum()),
+            estimate=_prices(estimates)[sel], charged=_prices(charges)[sel],
         )
 
 
+def _prices(values: Sequence[float | None]) -> np.ndarray:
+    return np.array([np.nan if v is None else v for v in values], dtype=float)
+
+
 def _training_rows(session: Session, after_id: int, up_to_id: int, chunk: int):
-    """Chunks of (id, model, features, reward, received_at epoch) tuples."""
+    """Chunks of (id, model, features, reward, received_at epoch, estimated cost, charged
+    cost) tuples."""
     if session.get_bind().dialect.name == "postgresql":
         raw = session.connection().connection.driver_connection
         with raw.cursor(name="bandit_router_training", binary=True) as cur:
@@ -130,14 +139,14 @@ def _training_rows(session: Session, after_id: int, up_to_id: int, chunk: int):
         return
     q = (
         select(FeedbackRow.id, DecisionRow.model_id, DecisionRow.features, FeedbackRow.reward,
-               FeedbackRow.received_at)
+               FeedbackRow.received_at, DecisionRow.estimated_cost_usd, FeedbackRow.charged_usd)
         .join(DecisionRow, DecisionRow.id == FeedbackRow.decision_id)
         .where(FeedbackRow.id > after_id, FeedbackRow.id <= up_to_id)
         .order_by(FeedbackRow.id)
         .execution_options(yield_per=chunk)
     )
     for part in session.execute(q).partitions(chunk):
-        yield [(i, m, f, r, _epoch(t)) for i, m, f, r, t in part]
+        yield [(i, m, f, r, _epoch(t), e, c) for i, m, f, r, t, e, c in part]
 
 
 def _epoch(ts: datetime) -> float:
