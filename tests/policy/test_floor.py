@@ -135,3 +135,18 @@ def test_the_spec_passes_the_floor_to_both_linear_kinds():
     assert spec.policy() == ThompsonSampling(floor_mass=0.05, floor_prune=2.0,
                                              propensity_floor=0.001)
     assert PolicySpec(kind="linucb", floor_mass=0.05).policy() == LinUCB(floor_mass=0.05)
+
+
+def test_settings_carry_the_floor_to_the_service_spec(monkeypatch):
+    from pydantic import ValidationError
+
+    from bandit_router.config import Settings
+
+    monkeypatch.setenv("BANDIT_ROUTER_FLOOR_MASS", "0.04")
+    monkeypatch.setenv("BANDIT_ROUTER_FLOOR_PRUNE", "1.5")
+    monkeypatch.setenv("BANDIT_ROUTER_PROPENSITY_FLOOR", "0.002")
+    spec = Settings().policy_spec()
+    assert (spec.floor_mass, spec.floor_prune, spec.propensity_floor) == (0.04, 1.5, 0.002)
+    monkeypatch.setenv("BANDIT_ROUTER_FLOOR_MASS", "0")
+    with pytest.raises(ValidationError, match="FLOOR_PRUNE needs"):
+        Settings()
