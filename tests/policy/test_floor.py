@@ -118,7 +118,7 @@ def test_the_per_model_rule_draws_as_before():
 
 
 @pytest.mark.parametrize("knobs,match", [
-    ({"floor_prune": 2.0}, "floor_prune needs floor_mass"),
+    ({"floor_mass": 0.0, "floor_prune": 2.0}, "floor_prune needs floor_mass"),
     ({"floor_mass": 0.7}, "floor_mass"),
     ({"floor_mass": -0.1}, "floor_mass"),
     ({"floor_mass": 0.1, "floor_prune": -1.0}, "floor_prune"),
@@ -134,7 +134,15 @@ def test_the_spec_passes_the_floor_to_both_linear_kinds():
     spec = PolicySpec(floor_mass=0.05, floor_prune=2.0, propensity_floor=0.001)
     assert spec.policy() == ThompsonSampling(floor_mass=0.05, floor_prune=2.0,
                                              propensity_floor=0.001)
-    assert PolicySpec(kind="linucb", floor_mass=0.05).policy() == LinUCB(floor_mass=0.05)
+    assert PolicySpec(kind="linucb", floor_mass=0.05, floor_prune=0.0,
+                      propensity_floor=0.01).policy() == LinUCB(floor_mass=0.05)
+
+
+def test_the_default_is_a_total_mass_kept_off_dominated_models():
+    """What the service, the simulator and the benchmarks run unless told otherwise."""
+    spec = PolicySpec()
+    assert (spec.floor_mass, spec.floor_prune, spec.propensity_floor) == (0.05, 2.0, 0.001)
+    assert spec.policy().min_propensity(10) == 0.001
 
 
 def test_settings_carry_the_floor_to_the_service_spec(monkeypatch):

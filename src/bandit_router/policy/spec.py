@@ -29,9 +29,13 @@ class PolicySpec:
     ``drift`` None switches change detection off."""
 
     kind: str = "thompson"
-    propensity_floor: float = 0.01
-    floor_mass: float = 0.0  # > 0: the floor's total mass, independent of K (policy/base.py)
-    floor_prune: float = 0.0  # > 0: no floor beyond propensity_floor on dominated models
+    # The exploration floor (policy/base.py; measured in simulations/README.md, "Exploring
+    # many models"): 5 % of decisions in total whatever K, spread over the models not
+    # dominated at z = 2; a dominated model keeps 0.001, so importance weights stay ≤ 1000.
+    # floor_mass=0 is the rule before: propensity_floor per model, 10 % of traffic at K = 10.
+    propensity_floor: float = 0.001
+    floor_mass: float = 0.05
+    floor_prune: float = 2.0
     alpha: float = 1.0  # LinUCB: width of the confidence bound
     epsilon: float = 0.05  # ε-greedy: share of uniform choices
     prior: Prior = field(default_factory=Prior)
