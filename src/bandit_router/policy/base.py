@@ -86,20 +86,21 @@ class LinearPolicy(ABC):
     ) -> Choice:
         eligible, elig_idx, mean, sd, utility = self._prepare(view, x, cost, cost_weight,
                                                               eligible)
-        floor, mass, uniform = self._floor(utility[elig_idx], sd[elig_idx])
+        open_, f_open, f_low, mass = self._floor(utility[elig_idx], sd[elig_idx])
         score = self._score(utility, sd, rng)
         masked = np.where(eligible, score, -np.inf)
         greedy = int(np.argmax(masked))
         explored = bool(mass > 0 and rng.random() < mass)
         if not explored:
             chosen = greedy
-        elif uniform:  # the draw of the rule before issue #17, random stream included
+        elif open_ is None:  # the draw of the rule before issue #17, random stream included
             chosen = int(rng.choice(elig_idx))
         else:
-            chosen = int(rng.choice(elig_idx, p=floor / mass))
+            chosen = int(rng.choice(elig_idx, p=np.where(open_, f_open, f_low) / mass))
         c = int(np.searchsorted(elig_idx, chosen))  # elig_idx is ascending (flatnonzero)
         p_policy = self._argmax_probability(chosen, utility[elig_idx], sd[elig_idx], elig_idx)
-        propensity = (1.0 - mass) * p_policy + floor[c]
+        floor_c = f_open if open_ is None or open_[c] else f_low
+        propensity = (1.0 - mass) * p_policy + floor_c
         rest = elig_idx[elig_idx != chosen]
         rest = rest[np.argsort(-utility[rest], kind="stable")]
         ranking = np.concatenate(([chosen], rest)).astype(np.intp)
@@ -121,7 +122,8 @@ class LinearPolicy(ABC):
         """
         eligible, elig_idx, _, sd, utility = self._prepare(view, x, cost, cost_weight, eligible)
         u, s = utility[elig_idx], sd[elig_idx]
-        floor, mass, _ = self._floor(u, s)
+        open_, f_open, f_low, mass = self._floor(u, s)
+        floor = f_open if open_ is None else np.where(open_, f_open, f_low)
         p_policy = np.array([self._argmax_probability(c, u, s, elig_idx) for c in elig_idx])
         out = np.zeros(len(view.arms))
         out[elig_idx] = (1.0 - mass) * p_policy + floor
@@ -139,25 +141,27 @@ class LinearPolicy(ABC):
         utility = mean if cost is None or cost_weight == 0 else mean - cost_weight * cost
         return eligible, elig_idx, mean, sd, utility
 
-    def _floor(self, u: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, float, bool]:
-        """Each eligible arm's floor ``f_a`` (given their utilities and spreads), their sum
-        ``F``, and whether ``f`` is the same for every arm."""
+    def _floor(self, u: np.ndarray, s: np.ndarray) -> tuple[np.ndarray | None, float, float,
+                                                            float]:
+        """The floor over the eligible arms (given their utilities and spreads): ``(open,
+        f_open, f_low, F)``, arm ``a`` getting ``f_open`` where ``open[a]`` and ``f_low``
+        elsewhere; ``open`` None when every arm gets ``f_open``. Scalars and one mask, not
+        a vector per decision: this runs on every decision."""
         n = len(u)
         if n == 1:
-            return np.zeros(1), 0.0, True
+            return None, 0.0, 0.0, 0.0
         if self.floor_mass <= 0:
             eps = min(1.0, self.propensity_floor * n)  # as before issue #17, bit for bit
-            return np.full(n, eps / n), eps, True
+            return None, eps / n, eps / n, eps
         if self.floor_prune <= 0:
-            return np.full(n, self.floor_mass / n), self.floor_mass, True
-        z = self.floor_prune
-        open_ = u + z * s >= np.max(u - z * s)  # not dominated; the best arm always is open
-        n_open = int(open_.sum())
+            return None, self.floor_mass / n, self.floor_mass / n, self.floor_mass
+        zs = self.floor_prune * s
+        open_ = u + zs >= (u - zs).max()  # not dominated; the best arm always is open
+        n_open = int(np.count_nonzero(open_))
         if n_open == n:
-            return np.full(n, self.floor_mass / n), self.floor_mass, True
+            return None, self.floor_mass / n, self.floor_mass / n, self.floor_mass
         low = min(self.propensity_floor, self.floor_mass / n)
-        return (np.where(open_, (self.floor_mass - low * (n - n_open)) / n_open, low),
-                self.floor_mass, False)
+        return open_, (self.floor_mass - low * (n - n_open)) / n_open, low, self.floor_mass
 
     @abstractmethod
     def _score(self, utility: np.ndarray, sd: np.ndarray, rng: np.random.Generator) -> np.ndarray:
