@@ -49,10 +49,11 @@ def test_thompson_propensities_match_the_choice_frequencies(policy):
 
 def test_the_total_mass_does_not_grow_with_the_number_of_models():
     rng = np.random.default_rng(4)
-    for k in (2, 3, 10, 40):
+    for k in (2, 3, 10, 40):  # 40 · 0.001 < 0.05: the minimum does not lift the mass
         view, X = _view(rng, k)
         per_model = LinUCB(alpha=0.0, propensity_floor=0.01).probabilities(view, X[0])
-        total = LinUCB(alpha=0.0, floor_mass=0.05).probabilities(view, X[0])
+        total = LinUCB(alpha=0.0, floor_mass=0.05, propensity_floor=0.001).probabilities(view,
+                                                                                      X[0])
         greedy = int(np.argmax(total))
         assert total[greedy] == pytest.approx(1 - 0.05 + 0.05 / k)
         assert np.delete(total, greedy) == pytest.approx(np.full(k - 1, 0.05 / k))
@@ -93,7 +94,8 @@ def test_every_propensity_respects_the_stated_minimum():
         for x in X[:100]:
             assert policy.choose(view, x, rng).propensity >= low - 1e-15
             assert policy.probabilities(view, x).min() >= low - 1e-15
-    assert ThompsonSampling(floor_mass=0.03).min_propensity(6) == pytest.approx(0.005)
+    assert ThompsonSampling(floor_mass=0.03,
+                            propensity_floor=0.001).min_propensity(6) == pytest.approx(0.005)
     assert ThompsonSampling(floor_mass=0.03, floor_prune=2.0,
                             propensity_floor=0.001).min_propensity(6) == 0.001
     assert ThompsonSampling(propensity_floor=0.01).min_propensity(200) == 0.005
@@ -158,3 +160,16 @@ def test_settings_carry_the_floor_to_the_service_spec(monkeypatch):
     monkeypatch.setenv("BANDIT_ROUTER_FLOOR_MASS", "0")
     with pytest.raises(ValidationError, match="FLOOR_PRUNE needs"):
         Settings()
+
+
+@pytest.mark.parametrize("prune", [0.0, 2.0])
+def test_the_minimum_holds_when_it_asks_for_more_than_the_mass(prune):
+    """propensity_floor · n above floor_mass lifts the mass: the minimum is a promise."""
+    rng = np.random.default_rng(9)
+    view, X = _view(rng, 6, n=3000, gap=0.2)
+    policy = LinUCB(alpha=0.0, floor_mass=0.05, floor_prune=prune, propensity_floor=0.02)
+    assert policy.min_propensity(6) == pytest.approx(0.02)
+    for x in X[:50]:
+        p = policy.probabilities(view, x)
+        assert p.min() == pytest.approx(0.02)  # 6 · 0.02 = 0.12 > 0.05: every arm at 0.02
+        assert p.sum() == pytest.approx(1.0)

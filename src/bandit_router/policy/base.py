@@ -16,7 +16,9 @@ Two rules set ``f`` (over the ``n`` eligible arms):
   > 0 an arm whose upper bound ``u + z·sd`` lies below some arm's lower bound ``u − z·sd``
   (with high posterior probability worse in utility, i.e. dearer and not better, or cheaper
   and worse by more than it saves) keeps only ``propensity_floor``; the rest of the mass is
-  spread over the arms not so dominated. Without pruning, ``f_a = floor_mass / n``.
+  spread over the arms not so dominated. Without pruning, ``f_a = floor_mass / n``. The
+  mass is raised to ``min(1, propensity_floor · n)`` when that is larger, so
+  ``propensity_floor`` stays every eligible arm's minimum under either rule.
 
 Every eligible arm's propensity is at least ``min_propensity(n)``, which bounds the
 importance weights of off-policy evaluation by its inverse.
@@ -69,11 +71,15 @@ class LinearPolicy(ABC):
         ``1 / min_propensity`` on off-policy importance weights."""
         if n_eligible <= 1:
             return 1.0
-        if self.floor_mass <= 0:
-            return min(self.propensity_floor, 1.0 / n_eligible)
-        if self.floor_prune > 0:
-            return min(self.propensity_floor, self.floor_mass / n_eligible)
-        return self.floor_mass / n_eligible
+        if self.floor_mass > 0 and self.floor_prune <= 0:
+            return self._mass(n_eligible) / n_eligible
+        return min(self.propensity_floor, 1.0 / n_eligible)
+
+    def _mass(self, n: int) -> float:
+        """The floor's total over ``n`` eligible arms: never less than ``propensity_floor``
+        for each of them."""
+        per_model = min(1.0, self.propensity_floor * n)
+        return per_model if self.floor_mass <= 0 else max(self.floor_mass, per_model)
 
     def choose(
         self,
@@ -150,18 +156,16 @@ class LinearPolicy(ABC):
         n = len(u)
         if n == 1:
             return None, 0.0, 0.0, 0.0
-        if self.floor_mass <= 0:
-            eps = min(1.0, self.propensity_floor * n)  # as before issue #17, bit for bit
-            return None, eps / n, eps / n, eps
-        if self.floor_prune <= 0:
-            return None, self.floor_mass / n, self.floor_mass / n, self.floor_mass
+        mass = self._mass(n)  # floor_mass 0: min(1, floor · n), as before issue #17, bit for bit
+        if self.floor_mass <= 0 or self.floor_prune <= 0:
+            return None, mass / n, mass / n, mass
         zs = self.floor_prune * s
         open_ = u + zs >= (u - zs).max()  # not dominated; the best arm always is open
         n_open = int(np.count_nonzero(open_))
         if n_open == n:
-            return None, self.floor_mass / n, self.floor_mass / n, self.floor_mass
-        low = min(self.propensity_floor, self.floor_mass / n)
-        return open_, (self.floor_mass - low * (n - n_open)) / n_open, low, self.floor_mass
+            return None, mass / n, mass / n, mass
+        low = min(self.propensity_floor, 1.0 / n)
+        return open_, (mass - low * (n - n_open)) / n_open, low, mass
 
     @abstractmethod
     def _score(self, utility: np.ndarray, sd: np.ndarray, rng: np.random.Generator) -> np.ndarray:
