@@ -48,9 +48,9 @@ class Settings(BaseSettings):
         0.0, ge=0, description="λ in utility = reward − λ·cost_usd (reward per USD)"
     )
     propensity_floor: float = Field(
-        PolicySpec.propensity_floor, ge=0, le=0.5, description="with FLOOR_MASS 0: every "
-        "eligible model's minimum probability; otherwise the minimum of a model the "
-        "dominance test prunes")
+        PolicySpec.propensity_floor, ge=0, le=0.5, description="every eligible model's "
+        "minimum probability (importance weights stay ≤ 1 / this); all a model the dominance "
+        "test prunes gets from the floor")
     floor_mass: float = Field(
         PolicySpec.floor_mass, ge=0, le=0.5, description="> 0: the exploration floor's total "
         "probability, whatever the number of models (0: PROPENSITY_FLOOR per model)")
