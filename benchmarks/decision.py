@@ -36,7 +36,7 @@ def router_for(fz, k: int, rng: np.random.Generator) -> Router:
     models = [ModelSpec(id=m, input_price_per_mtok=0.1 * (i + 1),
                         output_price_per_mtok=0.4 * (i + 1), context_window=128_000)
               for i, m in enumerate(arms)]
-    policy = PolicySpec(kind="thompson", propensity_floor=0.01).policy()
+    policy = PolicySpec().policy()  # the service's default policy
     return Router(fz, policy, Posterior.fit(stats, Prior()), models,
                   seed=0)
 

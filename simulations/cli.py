@@ -129,7 +129,7 @@ def simulate(
                                     "requests; 0 disables discounting"),
     alpha: float = typer.Option(1.0, "--alpha", help="LinUCB width"),
     epsilon: float = typer.Option(0.05, "--epsilon", help="ε of ε-greedy"),
-    propensity_floor: float = typer.Option(0.01, "--propensity-floor"),
+    propensity_floor: float = typer.Option(PolicySpec.propensity_floor, "--propensity-floor"),
     precision: float = typer.Option(Prior().precision, "--prior-precision"),
     exploration: float = typer.Option(Prior().exploration, "--exploration",
                                       help="Thompson posterior spread multiplier"),

@@ -46,7 +46,8 @@ class PolicyConfig:
         if not self.label:
             object.__setattr__(self, "label", self.kind)
         if self.kind == "ceiling":
-            spec = replace(self.spec, kind="linucb", alpha=0.0, propensity_floor=0.0, drift=None)
+            spec = replace(self.spec, kind="linucb", alpha=0.0, propensity_floor=0.0,
+                           floor_mass=0.0, floor_prune=0.0, drift=None)
         elif self.kind in LEARNERS:
             spec = replace(self.spec, kind=self.kind.removeprefix("contextfree-"))
         else:

@@ -47,7 +47,17 @@ class Settings(BaseSettings):
     cost_weight: float = Field(
         0.0, ge=0, description="λ in utility = reward − λ·cost_usd (reward per USD)"
     )
-    propensity_floor: float = Field(0.01, ge=0, le=0.5)
+    propensity_floor: float = Field(
+        PolicySpec.propensity_floor, ge=0, le=0.5, description="every eligible model's "
+        "minimum probability (importance weights stay ≤ 1 / this); all a model the dominance "
+        "test prunes gets from the floor")
+    floor_mass: float = Field(
+        PolicySpec.floor_mass, ge=0, le=0.5, description="> 0: the exploration floor's total "
+        "probability, whatever the number of models (0: PROPENSITY_FLOOR per model)")
+    floor_prune: float = Field(
+        PolicySpec.floor_prune, ge=0, description="> 0 (needs FLOOR_MASS): a model whose "
+        "upper bound (mean + z·sd of its utility) is below another's lower bound keeps only "
+        "PROPENSITY_FLOOR; z")
     # The policy's own defaults (policy.Prior, policy.DriftDetector) are the settings' defaults.
     prior_precision: float = Field(Prior.precision, gt=0, description="prior precision of "
                                    "every model's regression weights (ridge strength)")
@@ -212,6 +222,14 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _prune_needs_a_mass(self) -> "Settings":
+        if self.floor_prune > 0 and self.floor_mass <= 0:
+            raise ValueError("BANDIT_ROUTER_FLOOR_PRUNE needs BANDIT_ROUTER_FLOOR_MASS > 0 (the "
+                             "mass it spreads over the models it does not prune); set both, or "
+                             "FLOOR_PRUNE=0")
+        return self
+
+    @model_validator(mode="after")
     def _word_block_size(self) -> "Settings":
         from bandit_router.features.semantic import DIMS
 
@@ -236,6 +254,7 @@ class Settings(BaseSettings):
         drift = (DriftDetector(threshold=self.drift_threshold, keep=self.drift_keep)
                  if self.drift_detection else None)
         return PolicySpec(kind=self.policy, propensity_floor=self.propensity_floor,
+                          floor_mass=self.floor_mass, floor_prune=self.floor_prune,
                           alpha=self.linucb_alpha, half_life=self.half_life_s, drift=drift,
                           learn_cost=self.learn_cost,
                           prior=Prior(precision=self.prior_precision,

@@ -45,6 +45,8 @@ class Candidate:
     alpha: float = 1.0
     exploration: float | None = None
     propensity_floor: float = 0.01
+    floor_mass: float = 0.0  # the floor's rule, as PolicySpec (0: propensity_floor per model)
+    floor_prune: float = 0.0
     cost_weight: float | None = None
 
     def __post_init__(self) -> None:
@@ -76,6 +78,7 @@ class Candidate:
         if not self.contextual:
             return None
         return PolicySpec(kind=self.kind, propensity_floor=self.propensity_floor,
+                          floor_mass=self.floor_mass, floor_prune=self.floor_prune,
                           alpha=self.alpha)
 
     def policy(self) -> LinearPolicy | None:
@@ -87,6 +90,8 @@ class Candidate:
         if self.kind == "uniform":
             return "uniform random"
         knobs = [f"floor={self.propensity_floor:g}"]
+        if self.floor_mass > 0:
+            knobs.append(f"floor_mass={self.floor_mass:g}, floor_prune={self.floor_prune:g}")
         if self.kind == "linucb":
             knobs.insert(0, f"alpha={self.alpha:g}")
         if self.exploration is not None:

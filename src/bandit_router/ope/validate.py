@@ -98,7 +98,9 @@ def log_thompson(world: World, rng: np.random.Generator, n: int, floor: float = 
     X = world.contexts(rng, n)
     eligible = rule_eligibility(X) if with_rules else np.ones((n, len(ARMS)), dtype=bool)
     mu, price = world.expected_reward(X), world.prices(X)
-    spec = PolicySpec(kind="thompson", propensity_floor=floor, prior=prior, drift=None)
+    # the per-model floor, pinned like the prior: the check must not move with the defaults
+    spec = PolicySpec(kind="thompson", propensity_floor=floor, floor_mass=0.0, floor_prune=0.0,
+                      prior=prior, drift=None)
     policy = spec.policy()
     posterior = Posterior.from_prior(list(ARMS), world.dim, prior)
     view = posterior.view(ARMS)

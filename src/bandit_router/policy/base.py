@@ -2,9 +2,27 @@
 
 A policy *chooses* one arm for a context from an :class:`ArmView`. Utility is
 ``predicted reward − cost_weight · cost``, where ``cost`` is each arm's price as learned from
-past charges (:meth:`ArmView.learned_cost`) given the estimate passed in. To make logged data usable for off-policy
-evaluation, every choice is mixed with a uniform choice among the eligible arms with
-probability ``ε = min(1, floor · K)``, so every eligible arm has propensity ≥ ``floor``.
+past charges (:meth:`ArmView.learned_cost`) given the estimate passed in. To make logged data
+usable for off-policy evaluation, every choice is mixed with a floor: with probability ``F = Σ_a f_a`` an arm is
+drawn from ``f / F`` instead of the policy's rule, so arm ``a``'s propensity is
+``(1 − F) · p_policy(a) + f_a`` and never below ``f_a``. The floor vector ``f`` is a
+deterministic function of the decision's inputs, so every propensity is exact.
+
+Two rules set ``f`` (over the ``n`` eligible arms):
+
+* per arm (``floor_mass = 0``, the rule before issue #17): ``f_a = propensity_floor``,
+  so ``F = min(1, propensity_floor · n)`` grows with the number of models: at K = 10 and the
+  default 0.01, 10 % of all traffic is uniform, the dearest model included;
+* total mass (``floor_mass > 0``): ``F = floor_mass`` whatever K. With ``floor_prune = z``
+  > 0 an arm whose upper bound ``u + z·sd`` lies below some arm's lower bound ``u − z·sd``
+  (with high posterior probability worse in utility, i.e. dearer and not better, or cheaper
+  and worse by more than it saves) keeps only ``propensity_floor``; the rest of the mass is
+  spread over the arms not so dominated. Without pruning, ``f_a = floor_mass / n``. The
+  mass is raised to ``min(1, propensity_floor · n)`` when that is larger, so
+  ``propensity_floor`` stays every eligible arm's minimum under either rule.
+
+Every eligible arm's propensity is at least ``min_propensity(n)``, which bounds the
+importance weights of off-policy evaluation by its inverse.
 """
 
 from __future__ import annotations
@@ -33,7 +51,7 @@ class Choice:
     sd: np.ndarray  # posterior standard deviation of the predicted reward
     utility: np.ndarray  # mean − cost_weight · cost
     score: np.ndarray  # the number the policy maximised (sample, or upper bound)
-    explored: bool  # True when the uniform exploration floor made the choice
+    explored: bool  # True when the exploration floor made the choice
     cost: np.ndarray | None = None  # learned price per candidate (None: no price given)
 
 
@@ -42,12 +60,28 @@ class LinearPolicy(ABC):
     """Base of the linear policies; subclasses define the score and its argmax probability."""
 
     propensity_floor: float = 0.01
+    floor_mass: float = 0.0  # > 0: total floor mass, independent of K (see the module doc)
+    floor_prune: float = 0.0  # > 0: z of the dominance test; needs floor_mass
 
     name: ClassVar[str] = "linear"
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.propensity_floor <= 0.5:
-            raise ValueError("propensity_floor must lie in [0, 0.5]")
+        check_floor(self.propensity_floor, self.floor_mass, self.floor_prune)
+
+    def min_propensity(self, n_eligible: int) -> float:
+        """The least propensity any eligible arm can get among ``n_eligible``: the bound
+        ``1 / min_propensity`` on off-policy importance weights."""
+        if n_eligible <= 1:
+            return 1.0
+        if self.floor_mass > 0 and self.floor_prune <= 0:
+            return self._mass(n_eligible) / n_eligible
+        return min(self.propensity_floor, 1.0 / n_eligible)
+
+    def _mass(self, n: int) -> float:
+        """The floor's total over ``n`` eligible arms: never less than ``propensity_floor``
+        for each of them."""
+        per_model = min(1.0, self.propensity_floor * n)
+        return per_model if self.floor_mass <= 0 else max(self.floor_mass, per_model)
 
     def choose(
         self,
@@ -58,16 +92,23 @@ class LinearPolicy(ABC):
         cost_weight: float = 0.0,
         eligible: np.ndarray | None = None,
     ) -> Choice:
-        eligible, elig_idx, mean, sd, utility, eps, cost = self._prepare(view, x, cost,
-                                                                         cost_weight, eligible)
+        eligible, elig_idx, mean, sd, utility, cost = self._prepare(view, x, cost, cost_weight,
+                                                                    eligible)
+        open_, f_open, f_low, mass = self._floor(utility[elig_idx], sd[elig_idx])
         score = self._score(utility, sd, rng)
         masked = np.where(eligible, score, -np.inf)
         greedy = int(np.argmax(masked))
-        n_elig = len(elig_idx)
-        explored = bool(eps > 0 and rng.random() < eps)
-        chosen = int(rng.choice(elig_idx)) if explored else greedy
+        explored = bool(mass > 0 and rng.random() < mass)
+        if not explored:
+            chosen = greedy
+        elif open_ is None:  # the draw of the rule before issue #17, random stream included
+            chosen = int(rng.choice(elig_idx))
+        else:
+            chosen = int(rng.choice(elig_idx, p=np.where(open_, f_open, f_low) / mass))
+        c = int(np.searchsorted(elig_idx, chosen))  # elig_idx is ascending (flatnonzero)
         p_policy = self._argmax_probability(chosen, utility[elig_idx], sd[elig_idx], elig_idx)
-        propensity = (1.0 - eps) * p_policy + eps / n_elig
+        floor_c = f_open if open_ is None or open_[c] else f_low
+        propensity = (1.0 - mass) * p_policy + floor_c
         rest = elig_idx[elig_idx != chosen]
         rest = rest[np.argsort(-utility[rest], kind="stable")]
         ranking = np.concatenate(([chosen], rest)).astype(np.intp)
@@ -84,22 +125,23 @@ class LinearPolicy(ABC):
     ) -> np.ndarray:
         """Every candidate's probability that :meth:`choose` picks it at ``x``.
 
-        Includes the uniform exploration floor and is 0 for ineligible candidates; entry
-        ``i`` equals the ``propensity`` that ``choose`` logs when it picks ``i``. Off-policy
+        Includes the exploration floor and is 0 for ineligible candidates; entry ``i``
+        equals the ``propensity`` that ``choose`` logs when it picks ``i``. Off-policy
         evaluation uses it as the candidate policy's ``π(a | x)``.
         """
-        eligible, elig_idx, _, sd, utility, eps, _ = self._prepare(view, x, cost, cost_weight,
-                                                                   eligible)
+        eligible, elig_idx, _, sd, utility, _ = self._prepare(view, x, cost, cost_weight,
+                                                              eligible)
         u, s = utility[elig_idx], sd[elig_idx]
+        open_, f_open, f_low, mass = self._floor(u, s)
+        floor = f_open if open_ is None else np.where(open_, f_open, f_low)
         p_policy = np.array([self._argmax_probability(c, u, s, elig_idx) for c in elig_idx])
         out = np.zeros(len(view.arms))
-        out[elig_idx] = (1.0 - eps) * p_policy + eps / len(elig_idx)
+        out[elig_idx] = (1.0 - mass) * p_policy + floor
         return out
 
     def _prepare(self, view: ArmView, x: np.ndarray, cost: np.ndarray | None,
                  cost_weight: float, eligible: np.ndarray | None):
-        """Eligibility mask and indices, predictions, utilities, the floor's ε and the
-        learned prices."""
+        """Eligibility mask and indices, predictions, utilities and the learned prices."""
         k = len(view.arms)
         eligible = np.ones(k, dtype=bool) if eligible is None else np.asarray(eligible, bool)
         elig_idx = np.flatnonzero(eligible)
@@ -109,9 +151,27 @@ class LinearPolicy(ABC):
         if cost is not None:
             cost = view.learned_cost(x, cost)
         utility = mean if cost is None or cost_weight == 0 else mean - cost_weight * cost
-        n_elig = len(elig_idx)
-        eps = min(1.0, self.propensity_floor * n_elig) if n_elig > 1 else 0.0
-        return eligible, elig_idx, mean, sd, utility, eps, cost
+        return eligible, elig_idx, mean, sd, utility, cost
+
+    def _floor(self, u: np.ndarray, s: np.ndarray) -> tuple[np.ndarray | None, float, float,
+                                                            float]:
+        """The floor over the eligible arms (given their utilities and spreads): ``(open,
+        f_open, f_low, F)``, arm ``a`` getting ``f_open`` where ``open[a]`` and ``f_low``
+        elsewhere; ``open`` None when every arm gets ``f_open``. Scalars and one mask, not
+        a vector per decision: this runs on every decision."""
+        n = len(u)
+        if n == 1:
+            return None, 0.0, 0.0, 0.0
+        mass = self._mass(n)  # floor_mass 0: min(1, floor · n), as before issue #17, bit for bit
+        if self.floor_mass <= 0 or self.floor_prune <= 0:
+            return None, mass / n, mass / n, mass
+        zs = self.floor_prune * s
+        open_ = u + zs >= (u - zs).max()  # not dominated; the best arm always is open
+        n_open = int(np.count_nonzero(open_))
+        if n_open == n:
+            return None, mass / n, mass / n, mass
+        low = min(self.propensity_floor, 1.0 / n)
+        return open_, (mass - low * (n - n_open)) / n_open, low, mass
 
     @abstractmethod
     def _score(self, utility: np.ndarray, sd: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -122,3 +182,15 @@ class LinearPolicy(ABC):
         self, chosen: int, utility: np.ndarray, sd: np.ndarray, elig_idx: np.ndarray
     ) -> float:
         """P(the policy's score is maximised by ``chosen``) given the eligible arms' inputs."""
+
+
+def check_floor(propensity_floor: float, floor_mass: float, floor_prune: float) -> None:
+    """The floor knobs' ranges; :class:`PolicySpec` checks the same."""
+    if not 0.0 <= propensity_floor <= 0.5:
+        raise ValueError("propensity_floor must lie in [0, 0.5]")
+    if not 0.0 <= floor_mass <= 0.5:
+        raise ValueError("floor_mass must lie in [0, 0.5] (0: propensity_floor per model)")
+    if floor_prune < 0:
+        raise ValueError("floor_prune must be ≥ 0")
+    if floor_prune > 0 and floor_mass <= 0:
+        raise ValueError("floor_prune needs floor_mass > 0")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bandit_router.policy.base import LinearPolicy
+from bandit_router.policy.base import LinearPolicy, check_floor
 from bandit_router.policy.drift import DriftDetector
 from bandit_router.policy.epsilon_greedy import EpsilonGreedy
 from bandit_router.policy.linucb import LinUCB
@@ -29,7 +29,13 @@ class PolicySpec:
     ``drift`` None switches change detection off."""
 
     kind: str = "thompson"
-    propensity_floor: float = 0.01
+    # The exploration floor (policy/base.py; measured in simulations/README.md, "Exploring
+    # many models"): 5 % of decisions in total whatever K, spread over the models not
+    # dominated at z = 2; a dominated model keeps 0.001, so importance weights stay ≤ 1000.
+    # floor_mass=0 is the rule before: propensity_floor per model, 10 % of traffic at K = 10.
+    propensity_floor: float = 0.001
+    floor_mass: float = 0.05
+    floor_prune: float = 2.0
     alpha: float = 1.0  # LinUCB: width of the confidence bound
     epsilon: float = 0.05  # ε-greedy: share of uniform choices
     prior: Prior = field(default_factory=Prior)
@@ -42,8 +48,7 @@ class PolicySpec:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"unknown policy {self.kind!r}; choose one of {', '.join(KINDS)}")
-        if not 0.0 <= self.propensity_floor <= 0.5:
-            raise ValueError("propensity_floor must lie in [0, 0.5]")
+        check_floor(self.propensity_floor, self.floor_mass, self.floor_prune)
         if self.alpha < 0:
             raise ValueError("LinUCB alpha must be ≥ 0")
         if not 0.0 <= self.epsilon <= 1.0:
@@ -55,9 +60,11 @@ class PolicySpec:
         """The choosing rule. ε-greedy spreads ``epsilon`` over ``n_arms`` candidates, so it
         needs their number; the other kinds ignore it."""
         if self.kind == "thompson":
-            return ThompsonSampling(propensity_floor=self.propensity_floor)
+            return ThompsonSampling(propensity_floor=self.propensity_floor,
+                                    floor_mass=self.floor_mass, floor_prune=self.floor_prune)
         if self.kind == "linucb":
-            return LinUCB(propensity_floor=self.propensity_floor, alpha=self.alpha)
+            return LinUCB(propensity_floor=self.propensity_floor, floor_mass=self.floor_mass,
+                          floor_prune=self.floor_prune, alpha=self.alpha)
         if n_arms is None or n_arms < 1:
             raise ValueError("an epsilon-greedy policy needs the number of candidates")
         return EpsilonGreedy(propensity_floor=min(0.5, self.epsilon / n_arms))
