@@ -469,6 +469,12 @@ def synthetic(name: str, seed: int, scenario: Scenario | None = None,
         w = families.generate(seed, sc.steps, featurizer)
         return Dataset(name=name, models=w.models, X=w.X, reward=w.reward,
                        expected=w.expected, cost=w.quoted, charged=w.charged)
+    if name == "bench11":
+        from simulations import bench11
+
+        w = bench11.generate(seed, sc.steps, featurizer)
+        return Dataset(name=name, models=w.models, X=w.X, reward=w.reward,
+                       expected=w.expected, cost=w.quoted, charged=w.charged)
     rng = np.random.default_rng(seed)
     featurizer = featurizer or featurizer_for(DEFAULT_SPEC)
     n = sc.steps
@@ -528,6 +534,9 @@ SCENARIOS: dict[str, str] = {
     "latency": "(e) latency depends on model and a drifting load (passed as a caller feature)",
     "families": "ten models priced per token, six task families of real-looking prompts; a "
                 "different cheap model is best on each family (simulations/families.py)",
+    "bench11": "RouterBench's eleven models at list prices, four task families (multiple-choice "
+               "science, commonsense, Python, grade-school maths), item-response outcomes "
+               "(simulations/bench11.py)",
 }
 # Requests per run when --steps is not given (the others: Scenario.steps).
-DEFAULT_STEPS = {"families": 5_000}
+DEFAULT_STEPS = {"families": 5_000, "bench11": 3_150}
