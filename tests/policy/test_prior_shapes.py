@@ -118,3 +118,13 @@ def test_settings_and_simulator_knobs_reach_the_prior(monkeypatch):
                           "thompson:optimism_quantile=none", 100, PolicySpec())
     assert (a.spec.prior.tail_exploration, a.spec.prior.optimism_quantile) == (0.25, 1.0)
     assert b.spec.prior.optimism_quantile is None and b.spec.prior.tail_exploration == 1.0
+
+
+def test_a_stored_posterior_keeps_the_new_knobs():
+    stats = SufficientStats.empty(["a", "b"], 20)
+    stats.update(np.zeros(10, dtype=int), np.stack([_x() for _ in range(10)]), np.full(10, 0.3))
+    post = Posterior.fit(stats, Prior(optimism_quantile=0.5, tail_exploration=0.5))
+    back = Posterior.from_bytes(post.to_bytes())
+    assert (back.prior.optimism_quantile, back.prior.tail_exploration) == (0.5, 0.5)
+    np.testing.assert_array_equal(back.view(("a", "b")).rinv, post.view(("a", "b")).rinv)
+    assert back.view(("b",)).predict(_x())[0][0] == pytest.approx(0.3)
