@@ -7,8 +7,9 @@
 rewritten; its compiled scan is used when it was built there) and both routers are built the
 way ``benchmarks/decision.py`` builds one (same posterior statistics, same prompts, seed 0).
 The two decide the same requests in alternating blocks of ``block`` decisions, so that a busy
-machine slows both alike, and every decision's model, propensity and fallbacks are compared:
-the run fails if any differ (the same generator state must give the same choice). Also
+machine slows both alike, and every decision's model, propensity, fallbacks, features and
+explanation are compared: the run fails if any differ (the same generator state must give
+the same decision). Also
 counts the young-generation garbage collections per 1,000 decisions of each.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import hashlib
 import importlib
 import re
 import shutil
@@ -83,7 +85,7 @@ def run(base_src: Path, ks=(2, 5, 10, 20, 50), n: int = 3000, block: int = 100) 
                 router.decide(r, decision_id="x")
         times = {name: [] for name in routers}
         gcs = {name: 0 for name in routers}
-        picks = {name: [] for name in routers}
+        picks = {name: hashlib.sha256() for name in routers}
         gc.collect()
         gc.freeze()
         i = 0
@@ -95,11 +97,14 @@ def run(base_src: Path, ks=(2, 5, 10, 20, 50), n: int = 3000, block: int = 100) 
                     t0 = time.perf_counter()
                     d = router.decide(reqs[j % len(reqs)], decision_id="x")
                     t.append(time.perf_counter() - t0)
-                    picks[name].append((d.model, d.propensity, tuple(d.fallbacks)))
+                    digest = picks[name]  # nothing kept: the GC counts stay the decisions'
+                    digest.update(repr((d.model, d.propensity, d.fallbacks, d.candidates,
+                                        d.estimated_cost_usd, d.explanation)).encode())
+                    digest.update(d.features.tobytes())
                 gcs[name] += gc.get_stats()[0]["collections"] - before
             i += block
         gc.unfreeze()
-        same = picks["base"] == picks["this"]
+        same = picks["base"].hexdigest() == picks["this"].hexdigest()
         res = {name: pct(t, 1e6) for name, t in times.items()}
         for name in res:
             res[name]["gen0_collections_per_1000"] = round(1000 * gcs[name] / len(times[name]), 2)

@@ -76,6 +76,8 @@ class ThompsonSampling(LinearPolicy):
     def _argmax_probability(self, chosen, utility, sd, elig_idx):
         if len(utility) == 1:
             return 1.0
-        c = int(np.searchsorted(elig_idx, chosen))  # elig_idx is ascending (flatnonzero)
+        # elig_idx is ascending (flatnonzero); ending at n − 1, it is 0 … n − 1.
+        c = (chosen if elig_idx[-1] == len(elig_idx) - 1
+             else int(np.searchsorted(elig_idx, chosen)))
         s = np.maximum(sd, 1e-12)
         return float(min(1.0, _W_PHI @ integrand(utility, s, c)))
