@@ -161,7 +161,19 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         newlines += (c >> 3) & 1;
         questions += (c >> 4) & 1;
         non_ascii += (c >> 5) & 1;
-        if (c & 1) {  /* a word: hash sum (b + 1) * BASE**t over its bytes, mod 2**64 */
+        if ((c & 1) && tokens == NULL) {  /* a word, counted only (no block asked) */
+            i++;
+            while (i < n && (cls[b[i]] & 1)) {
+                c = cls[b[i]];
+                digits += (c >> 1) & 1;
+                symbols += (c >> 2) & 1;
+                newlines += (c >> 3) & 1;
+                questions += (c >> 4) & 1;
+                non_ascii += (c >> 5) & 1;
+                i++;
+            }
+            n_tokens++;
+        } else if (c & 1) {  /* a word: hash sum (b + 1) * BASE**t over its bytes, mod 2**64 */
             Py_ssize_t start = i;
             uint64_t h = 0, pw = 1;
             h += ((uint64_t)b[i] + 1) * pw;
@@ -178,7 +190,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
                 pw *= BASE;
                 i++;
             }
-            if (tokens != NULL) tokens[n_tokens] = splitmix64(h ^ (uint64_t)(i - start));
+            tokens[n_tokens] = splitmix64(h ^ (uint64_t)(i - start));
             n_tokens++;
         } else {
             i++;
