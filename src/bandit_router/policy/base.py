@@ -152,7 +152,7 @@ class LinearPolicy(ABC):
         """Eligibility mask and indices, predictions, utilities and the learned prices."""
         k = len(view.arms)
         eligible = np.ones(k, dtype=bool) if eligible is None else np.asarray(eligible, bool)
-        elig_idx = np.flatnonzero(eligible)
+        elig_idx = eligible.nonzero()[0]  # np.flatnonzero, without its Python wrapper
         if len(elig_idx) == 0:
             raise NoEligibleArm("no candidate is eligible")
         mean, sd = view.predict(x)

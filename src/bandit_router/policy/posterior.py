@@ -146,10 +146,10 @@ class _Spread:
 
     def norms(self, x: np.ndarray) -> np.ndarray:
         """(K,) float64 ``‖rinv_k x‖``."""
-        nzx = np.flatnonzero(x)
+        nzx = x.nonzero()[0]  # x is 1-D: np.flatnonzero, without its Python wrapper
         if not self.bands or not len(nzx):
             return np.zeros(self.k)
-        first, last = nzx[0], nzx[-1]
+        first, last = int(nzx[0]), int(nzx[-1])
         x32 = x.astype(np.float32)
         z = np.zeros(self.size, dtype=np.float32)
         for offset, n, c0, c1, m in self.bands:

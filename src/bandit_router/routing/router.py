@@ -232,10 +232,12 @@ class Router:
         # The utility prices each call at what its model's past calls were charged on such
         # requests (learned_cost_usd, policy/cost.py); budgets and the reservation keep the
         # catalog estimate, so a learned low price never lets a tenant past a hard budget.
-        mean_, sd_, utility_, score_ = np.round(
-            np.vstack((choice.mean, choice.sd, choice.utility, choice.score)), 6).tolist()
-        columns = zip(mean_, sd_, cost.tolist(), choice.cost.tolist(), utility_, score_,
-                      np.round(view.n, 3).tolist(), eligible.tolist())
+        k = len(ids)
+        rounded = np.round(np.concatenate((choice.mean, choice.sd, choice.utility,
+                                           choice.score)), 6).tolist()
+        columns = zip(rounded[:k], rounded[k:2 * k], cost.tolist(), choice.cost.tolist(),
+                      rounded[2 * k:3 * k], rounded[3 * k:], np.round(view.n, 3).tolist(),
+                      eligible.tolist())
         per_model = {}
         for s, (mean, sd, c, lc, u, score, n, ok) in zip(specs, columns):
             entry = {"predicted_reward": mean, "uncertainty": sd, "estimated_cost_usd": c,
