@@ -41,6 +41,17 @@ DIMS = (32, 64, 128, 256)
 CACHE_WORDS = 100_000
 
 
+_ONES = np.ones(4096, dtype=np.float32)
+
+
+def _ones(n: int) -> np.ndarray:
+    """``n`` float32 ones (the row sum's weights) without allocating them on every prompt."""
+    global _ONES
+    if len(_ONES) < n:
+        _ONES = np.ones(n, dtype=np.float32)
+    return _ONES[:n]
+
+
 class SemanticFeaturesUnavailable(RuntimeError):
     """wordllama is not installed (or its bundled weights are missing)."""
 
@@ -154,7 +165,7 @@ class WordLlamaFeaturizer(Featurizer):
             if n is not None:
                 if n:
                     picked = rows.take(ids[:n], axis=0)
-                    self._normalise(np.ones(n, dtype=np.float32) @ picked, out)
+                    self._normalise(_ones(n) @ picked, out)
                 return
         self._words_python(prompt, out)
 

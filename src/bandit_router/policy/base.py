@@ -101,7 +101,7 @@ class LinearPolicy(ABC):
         u, s = (utility, sd) if everyone else (utility[elig_idx], sd[elig_idx])
         open_, f_open, f_low, mass = self._floor(u, s)
         score = self._score(utility, sd, rng)
-        greedy = int(np.argmax(score if everyone else np.where(eligible, score, -np.inf)))
+        greedy = int((score if everyone else np.where(eligible, score, -np.inf)).argmax())
         explored = bool(mass > 0 and rng.random() < mass)
         if not explored:
             chosen = greedy
@@ -114,7 +114,7 @@ class LinearPolicy(ABC):
         floor_c = f_open if open_ is None or open_[c] else f_low
         propensity = (1.0 - mass) * p_policy + floor_c
         # The others by utility, ties in index order: a stable sort of the eligible arms.
-        order = np.argsort(-u, kind="stable")
+        order = (-u).argsort(kind="stable")
         if not everyone:
             order = elig_idx[order]
         ranking = np.empty(len(order), dtype=np.intp)

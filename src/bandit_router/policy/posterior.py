@@ -156,7 +156,7 @@ class _Spread:
             if c1 > first and c0 <= last:  # else x is zero on all of this band's columns
                 np.matmul(m, x32[c0:c1], out=z[offset:offset + n])
         sq = np.square(z, dtype=np.float64)
-        return np.sqrt(np.add.reduceat(sq, self.runs).reshape(-1, self.k).sum(axis=0))
+        return np.sqrt(np.add.reduce(np.add.reduceat(sq, self.runs).reshape(-1, self.k), axis=0))
 
 
 # What one more matrix-vector product costs, in bytes read (~1 µs of call overhead).

@@ -233,10 +233,10 @@ class Router:
         # requests (learned_cost_usd, policy/cost.py); budgets and the reservation keep the
         # catalog estimate, so a learned low price never lets a tenant past a hard budget.
         k = len(ids)
-        rounded = np.round(np.concatenate((choice.mean, choice.sd, choice.utility,
-                                           choice.score)), 6).tolist()
+        rounded = np.concatenate((choice.mean, choice.sd, choice.utility, choice.score)
+                                 ).round(6).tolist()
         columns = zip(rounded[:k], rounded[k:2 * k], cost.tolist(), choice.cost.tolist(),
-                      rounded[2 * k:3 * k], rounded[3 * k:], np.round(view.n, 3).tolist(),
+                      rounded[2 * k:3 * k], rounded[3 * k:], view.n.round(3).tolist(),
                       eligible.tolist())
         per_model = {}
         for s, (mean, sd, c, lc, u, score, n, ok) in zip(specs, columns):
