@@ -23,6 +23,7 @@ simulations/README.md ("Semantic features").
 
 from __future__ import annotations
 
+import math
 import threading
 from functools import lru_cache
 from operator import itemgetter
@@ -196,6 +197,6 @@ class WordLlamaFeaturizer(Featurizer):
     @staticmethod
     def _normalise(v: np.ndarray, out: np.ndarray) -> None:
         v = v.astype(np.float64)
-        norm = float(np.sqrt(v @ v))
+        norm = math.sqrt(v @ v)  # IEEE square root: np.sqrt's bits, without a ufunc call
         if norm > 0.0:
-            out[:] = v / norm
+            np.divide(v, norm, out=out)
