@@ -101,3 +101,10 @@ def test_choices_and_propensities_are_bit_for_bit_those_pinned():
 
 
 GOLDEN = "b542bb40a499001037a4a45bb2dae10e6d140c5411ea779934488120587cb856"
+
+
+def test_without_the_c_helper_the_numpy_path_makes_the_same_choices(monkeypatch):
+    """What a machine without a compiler runs (``pip install`` without the extension)."""
+    native = _digest(n=150)
+    monkeypatch.setattr(thompson, "integrand", thompson.integrand_numpy)
+    assert _digest(n=150) == native
