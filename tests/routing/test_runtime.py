@@ -51,3 +51,10 @@ def test_a_new_price_or_window_is_used_from_the_next_decision_on(make_service, s
     svc.router.swapped(models={**svc.router.models, "model-a": small})
     with pytest.raises(NothingFits, match="largest: 100, model model-a"):
         svc.router.decide(req)
+
+
+def test_candidates_given_as_a_list_route_as_the_same_tuple(make_service, sqlite_url):
+    svc = make_service(sqlite_url, TWO_MODELS)
+    as_list = svc.router.decide(RouteRequest(prompt="hi", candidates=["model-b", "model-a"]))
+    as_tuple = svc.router.decide(RouteRequest(prompt="hi", candidates=("model-b", "model-a")))
+    assert as_list.candidates == as_tuple.candidates == ["model-b", "model-a"]

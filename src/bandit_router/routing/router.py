@@ -281,6 +281,8 @@ class Router:
                 candidates: tuple[str, ...] | None) -> "_Lineup":
         """The candidates' ids, specs and per-model arrays, built once per line-up and
         candidate list (a few dozen distinct ones at most), not on every decision."""
+        if candidates is not None and type(candidates) is not tuple:
+            candidates = tuple(candidates)  # a list from a caller: hashable, the same ids
         key = (id(models), candidates)
         hit = self._lineups.get(key)
         if hit is not None and hit.models is models:
