@@ -59,7 +59,9 @@ def integrand_numpy(utility: np.ndarray, s: np.ndarray, c: int) -> np.ndarray:
 def integrand_native(utility: np.ndarray, s: np.ndarray, c: int) -> np.ndarray:
     """:func:`integrand_numpy` from the C helper (only where it was built)."""
     out = np.empty(len(_GRID))
-    _product(utility, s, c, _GRID, out)
+    # The helper reads contiguous float64 buffers; both arguments already are (no copy).
+    _product(np.ascontiguousarray(utility, dtype=np.float64),
+             np.ascontiguousarray(s, dtype=np.float64), c, _GRID, out)
     return out
 
 
