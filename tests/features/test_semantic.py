@@ -140,8 +140,8 @@ def test_the_c_word_lookup_gives_the_python_paths_vectors(monkeypatch):
     """The C look-up (features/_scan.c word_ids) splits where str.split splits and reads the
     same rows: identical vectors, on prompts with Unicode spaces, lone surrogates and a
     length limit that cuts words, cached or not."""
-    if semantic._word_ids is None:
-        pytest.fail("the C scan was not built (features/_scan.c): nothing to compare")
+    if semantic._word_ids is None:  # test_scan.py fails where a compiler should have built it
+        pytest.skip("the C scan was not built (features/_scan.c): nothing to compare")
     texts = _mixed_prompts(300, seed=3)
     for spec in (FeatureSpec(words="wordllama", n_buckets=64),
                  FeatureSpec(words="wordllama", n_buckets=32, max_bytes=300)):
