@@ -153,49 +153,42 @@ static PyObject *scan(PyObject *self, PyObject *args) {
             goto done;
         }
     }
+#define COUNT(c)                     \
+    do {                             \
+        digits += ((c) >> 1) & 1;    \
+        symbols += ((c) >> 2) & 1;   \
+        newlines += ((c) >> 3) & 1;  \
+        questions += ((c) >> 4) & 1; \
+        non_ascii += ((c) >> 5) & 1; \
+    } while (0)
     Py_ssize_t i = 0;
     while (i < n) {
         unsigned char c = cls[b[i]];
-        digits += (c >> 1) & 1;
-        symbols += (c >> 2) & 1;
-        newlines += (c >> 3) & 1;
-        questions += (c >> 4) & 1;
-        non_ascii += (c >> 5) & 1;
-        if ((c & 1) && tokens == NULL) {  /* a word, counted only (no block asked) */
+        COUNT(c);
+        if (!(c & 1)) {
             i++;
-            while (i < n && (cls[b[i]] & 1)) {
-                c = cls[b[i]];
-                digits += (c >> 1) & 1;
-                symbols += (c >> 2) & 1;
-                newlines += (c >> 3) & 1;
-                questions += (c >> 4) & 1;
-                non_ascii += (c >> 5) & 1;
-                i++;
-            }
-            n_tokens++;
-        } else if (c & 1) {  /* a word: hash sum (b + 1) * BASE**t over its bytes, mod 2**64 */
-            Py_ssize_t start = i;
-            uint64_t h = 0, pw = 1;
-            h += ((uint64_t)b[i] + 1) * pw;
-            pw *= BASE;
-            i++;
-            while (i < n && (cls[b[i]] & 1)) {
-                c = cls[b[i]];
-                digits += (c >> 1) & 1;
-                symbols += (c >> 2) & 1;
-                newlines += (c >> 3) & 1;
-                questions += (c >> 4) & 1;
-                non_ascii += (c >> 5) & 1;
+            continue;
+        }
+        /* A word: its hash sum (b + 1) * BASE**t over its bytes, mod 2**64, only when a block
+         * is asked (the WordLlama featuriser counts the words and needs no hash). */
+        Py_ssize_t start = i;
+        uint64_t h = 0, pw = 1;
+        for (;;) {
+            if (tokens != NULL) {
                 h += ((uint64_t)b[i] + 1) * pw;
                 pw *= BASE;
-                i++;
             }
-            tokens[n_tokens] = splitmix64(h ^ (uint64_t)(i - start));
-            n_tokens++;
-        } else {
             i++;
+            if (i >= n || !(cls[b[i]] & 1))
+                break;
+            c = cls[b[i]];
+            COUNT(c);
         }
+        if (tokens != NULL)
+            tokens[n_tokens] = splitmix64(h ^ (uint64_t)(i - start));
+        n_tokens++;
     }
+#undef COUNT
     {
         Marker markers[MAX_MARKERS];
         int head[256], n_markers = 0;
