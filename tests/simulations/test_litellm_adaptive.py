@@ -133,3 +133,22 @@ def test_bench11_as_a_routerbench_shaped_file_replays_with_the_peer(tmp_path):
         "--policies", "litellm-adaptive,thompson", "--warm-start-fraction", "0.5",
         "--workers", "1", "--no-progress"])
     assert res.exit_code == 0, res.output
+
+
+def test_the_peer_warm_starts_from_an_evaluation_file_too(tmp_path):
+    evals, stream = tmp_path / "evals.csv", tmp_path / "stream.csv"
+    routerbench_csv.main(["--scenario", "bench11", "--seed", "3", "--steps", "300",
+                          "--out", str(evals)])
+    routerbench_csv.main(["--scenario", "bench11", "--seed", "4", "--steps", "200",
+                          "--out", str(stream)])
+    chosen = {}
+    for warm in (True, False):
+        out, log = tmp_path / f"s{warm}.json", tmp_path / f"log{warm}.csv"
+        res = cli.invoke(app, [
+            "simulate", "--data", str(stream), *(["--warm-start", str(evals)] if warm else []),
+            "--cost-weights", "0", "--policies", "litellm-adaptive", "--json", str(out),
+            "--log", str(log), "--workers", "1", "--no-progress"])
+        assert res.exit_code == 0, res.output
+        chosen[warm] = [line.split(",")[5] for line in log.read_text().splitlines()[1:]]
+    assert json.loads((tmp_path / "sTrue.json").read_text())["warm_start"]["file"] == str(evals)
+    assert chosen[True] != chosen[False]  # the offline evidence changed the choices
