@@ -13,6 +13,12 @@ per call, and afterwards that bandit-router recorded usage for every call it ans
 LiteLLM is an optional extra (``pip install 'litellm[proxy]'``, or ``BR_BENCH_LITELLM`` naming
 a ``litellm`` executable, e.g. from a venv of its own); without it the benchmark says it is
 missing and measures the other two.
+
+``BR_BENCH_PROXY_BASELINE`` naming another checkout of bandit-router (e.g. a ``git worktree``
+of main) adds it as the target ``baseline``, served the same way from that checkout's
+``src/`` with this environment's packages, in the same rounds: a change is compared with
+its base under the same load, which on a shared machine moves more between runs than a
+change does.
 """
 
 from __future__ import annotations
@@ -40,6 +46,16 @@ MODELS = ("bench-a", "bench-b", "bench-c")
 LITELLM_KEY = "sk-bench-0123456789abcdef0123456789abcdef"  # its proxy refuses to start without one
 PROMPT = ("Summarise in two sentences why the sky is blue, for a curious ten-year-old who "
           "already knows that sunlight is a mix of colours.")
+
+
+def baseline_source() -> Path | None:
+    given = os.environ.get("BR_BENCH_PROXY_BASELINE")
+    if not given:
+        return None
+    src = Path(given).resolve() / "src"
+    if not (src / "bandit_router").is_dir():
+        raise SystemExit(f"BR_BENCH_PROXY_BASELINE={given}: no src/bandit_router there")
+    return src
 
 
 def litellm_command() -> list[str] | None:
@@ -121,25 +137,30 @@ def run(rounds: int = 5, requests: int = 300, seconds: float = 10.0,
     LOGS.mkdir(parents=True, exist_ok=True)
     for old in LOGS.glob("*.log"):
         old.unlink()
-    command = litellm_command()
+    command, baseline = litellm_command(), baseline_source()
     out: dict = {"benchmark": "proxy", "machine": machine(), "uptime_before": uptime(),
                  "rounds": rounds, "requests_per_latency_phase": requests,
                  "seconds_per_throughput_phase": seconds, "connections": connections,
-                 "litellm": "missing" if command is None else _version(command)}
+                 "litellm": "missing" if command is None else _version(command),
+                 "baseline": None if baseline is None else _revision(baseline.parent),
+                 "revision": _revision(ROOT)}
     if command is None:
         print("LiteLLM proxy: missing (pip install 'litellm[proxy]', or set BR_BENCH_LITELLM "
               "to its executable); measuring bandit-router and the direct upstream only")
     with tempfile.TemporaryDirectory() as tmp:
         with ExitStack() as stack:
             out["phases"], answered, names = _serve_and_load(stack, Path(tmp), command,
-                                                             rounds, requests, seconds,
-                                                             connections)
-        # The server has stopped (its writers drained): count what it recorded.
-        with sqlite3.connect(Path(tmp) / "bench.db") as conn:
-            usage = conn.execute("SELECT count(*) FROM usage").fetchone()[0]
-            decisions = conn.execute("SELECT count(*) FROM decisions").fetchone()[0]
-    out["recorded"] = {"bandit_router_200": answered, "usage_rows": usage,
-                       "decision_rows": decisions, "usage_for_every_call": usage >= answered}
+                                                             baseline, rounds, requests,
+                                                             seconds, connections)
+        # The servers have stopped (their writers drained): count what they recorded.
+        out["recorded"] = {}
+        for name, calls in answered.items():
+            with sqlite3.connect(Path(tmp) / f"{name}.db") as conn:
+                usage = conn.execute("SELECT count(*) FROM usage").fetchone()[0]
+                decisions = conn.execute("SELECT count(*) FROM decisions").fetchone()[0]
+            out["recorded"][name] = {"answered_200": calls, "usage_rows": usage,
+                                     "decision_rows": decisions,
+                                     "usage_for_every_call": usage >= calls}
     out["summary"] = summary(out["phases"], names)
     out["uptime_after"] = uptime()
     report(out)
@@ -147,16 +168,20 @@ def run(rounds: int = 5, requests: int = 300, seconds: float = 10.0,
     return out
 
 
-def _serve_and_load(stack: ExitStack, tmp: Path, command: list[str] | None, rounds: int,
-                    requests: int, seconds: float, connections: int):
+def _serve_and_load(stack: ExitStack, tmp: Path, command: list[str] | None,
+                    baseline: Path | None, rounds: int, requests: int, seconds: float,
+                    connections: int):
     up_port = free_port()
     up = f"http://127.0.0.1:{up_port}/v1"
     stack.enter_context(process(upstream(up_port), LOGS / "upstream.log",
                                 f"http://127.0.0.1:{up_port}/v1/chat/completions"))
-    br = stack.enter_context(server(f"sqlite:///{tmp / 'bench.db'}",
-                                    models_file(tmp / "m.toml", up),
-                                    workers=1, log=LOGS / "bandit-router.log"))
-    targets = {"direct": (up, None), "bandit-router": (br + "/v1", app_key(br))}
+    targets = {"direct": (up, None)}
+    ours = {"bandit-router": None, **({"baseline": baseline} if baseline else {})}
+    for name, src in ours.items():
+        br = stack.enter_context(server(
+            f"sqlite:///{tmp / f'{name}.db'}", models_file(tmp / "m.toml", up), workers=1,
+            log=LOGS / f"{name}.log", extra_env={"PYTHONPATH": str(src)} if src else None))
+        targets[name] = (br + "/v1", app_key(br))
     if command is not None:
         port = free_port()
         stack.enter_context(process(
@@ -167,8 +192,15 @@ def _serve_and_load(stack: ExitStack, tmp: Path, command: list[str] | None, roun
                  "LITELLM_MASTER_KEY": LITELLM_KEY}))
         targets["litellm"] = (f"http://127.0.0.1:{port}/v1", LITELLM_KEY)
     phases = _rounds(targets, rounds, requests, seconds, connections)
-    answered = sum(p["status"].get("200", 0) for p in phases if p["target"] == "bandit-router")
+    answered = {name: sum(p["status"].get("200", 0) for p in phases if p["target"] == name)
+                for name in ours}
     return phases, answered, list(targets)
+
+
+def _revision(checkout: Path) -> str:
+    probe = subprocess.run(["git", "-C", str(checkout), "describe", "--always", "--dirty"],
+                           capture_output=True, text=True)
+    return probe.stdout.strip() or str(checkout)
 
 
 def _version(command: list[str]) -> str:
@@ -188,6 +220,7 @@ def _rounds(targets: dict, rounds: int, requests: int, seconds: float,
         load(base, "/chat/completions", key, 4, requests=200)
     phases = []
     for r in range(rounds):
+        print(f"round {r}: load average {uptime().split('load average: ')[-1]}", flush=True)
         order = names[r % len(names):] + names[:r % len(names)]
         for kind, conns, extra in (("json", 1, {"requests": requests}),
                                    ("stream", 1, {"requests": requests, "stream": True}),
@@ -235,27 +268,37 @@ def summary(phases: list[dict], names: list[str]) -> dict:
         rps = of(name, "json", 32, "throughput_rps")
         s["throughput_rps"] = round(float(np.median(rps)), 1)
         s["throughput_rps_range"] = [min(rps), max(rps)]
-        s["cpu_ms_per_call_1_connection"] = round(float(np.median(of(name, "json", 1,
-                                                                       "cpu_ms_per_call"))), 3)
+        for conns, label in ((1, "1_connection"), (32, "32_connections")):
+            cpu = of(name, "json", conns, "cpu_ms_per_call")
+            s[f"cpu_ms_per_call_{label}"] = round(float(np.median(cpu)), 3)
+            s[f"cpu_ms_per_call_{label}_range"] = [min(cpu), max(cpu)]
         out[name] = s
     if "litellm" in out:
-        ours = of("bandit-router", "json", 32, "throughput_rps")
         theirs = of("litellm", "json", 32, "throughput_rps")
-        ratios = [a / b for a, b in zip(ours, theirs) if b]
-        out["throughput_ratio_to_litellm"] = [round(min(ratios), 2), round(max(ratios), 2)]
+        for name in (n for n in ("bandit-router", "baseline") if n in out):
+            ratios = [a / b for a, b in zip(of(name, "json", 32, "throughput_rps"), theirs) if b]
+            out[name]["throughput_ratio_to_litellm_per_round"] = [round(r, 2) for r in ratios]
+        out["throughput_ratio_to_litellm"] = [
+            round(min(out["bandit-router"]["throughput_ratio_to_litellm_per_round"]), 2),
+            round(max(out["bandit-router"]["throughput_ratio_to_litellm_per_round"]), 2)]
     return out
 
 
 def report(out: dict) -> None:
     s = out["summary"]
-    print(f"\nLiteLLM proxy: {out['litellm']}")
-    for name in (n for n in ("bandit-router", "litellm") if n in s):
+    print(f"\nLiteLLM proxy: {out['litellm']}; bandit-router at {out['revision']}"
+          + (f", baseline at {out['baseline']}" if out["baseline"] else ""))
+    for name in (n for n in ("bandit-router", "baseline", "litellm") if n in s):
         t = s[name]
         print(f"{name:14s} added at 1 connection: p50 +{t['json_added_p50_ms']} ms "
               f"{t['json_added_p50_ms_range']}, p99 +{t['json_added_p99_ms']} ms; stream first "
               f"byte +{t['stream_added_first_byte_p50_ms']} ms; {t['throughput_rps']} rps at "
-              f"{out['connections']} connections {t['throughput_rps_range']}; "
-              f"{t['cpu_ms_per_call_1_connection']} ms CPU/call; errors {t['errors']}")
+              f"{out['connections']} connections {t['throughput_rps_range']}; CPU/call "
+              f"{t['cpu_ms_per_call_1_connection']} ms at 1 connection, "
+              f"{t['cpu_ms_per_call_32_connections']} ms at {out['connections']}; "
+              f"errors {t['errors']}"
+              + (f"; throughput / LiteLLM's per round {t['throughput_ratio_to_litellm_per_round']}"
+                 if "throughput_ratio_to_litellm_per_round" in t else ""))
     print(f"direct upstream: p50 {s['direct']['json_p50_ms']} ms, {s['direct']['throughput_rps']} rps")
     if "throughput_ratio_to_litellm" in s:
         print(f"bandit-router / LiteLLM throughput, per round: {s['throughput_ratio_to_litellm']}")

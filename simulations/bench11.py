@@ -229,7 +229,7 @@ _FACT_SUBJECTS = ("high school biology", "college biology", "astronomy", "earth 
                   "conceptual physics", "high school chemistry")
 
 
-def _science(rng) -> tuple[str, float]:
+def _science(rng) -> tuple[str, float, int]:
     if rng.random() < 0.45:
         subject = _pick(rng, tuple(_SUBJECTS))
         body, _, hard = _SUBJECTS[subject](rng)
@@ -241,7 +241,7 @@ def _science(rng) -> tuple[str, float]:
         hard += 0.3 if subject.startswith("college") else 0.0
     header = _pick(rng, (f"The following are multiple choice questions (with answers) about "
                          f"{subject}.\n\n", f"Question ({subject}): ", ""))
-    return f"{header}{body}\nAnswer:", hard
+    return f"{header}{body}\nAnswer:", hard, 4
 
 
 # --------------------------------------------------------------------------- commonsense
@@ -294,7 +294,7 @@ _PAIRS = (("suitcase", "closet"), ("bottle", "glass"), ("jacket", "backpack"),
           ("bucket", "vase"), ("tent", "car boot"), ("trophy", "cabinet"))
 
 
-def _commonsense(rng) -> tuple[str, float]:
+def _commonsense(rng) -> tuple[str, float, int]:
     if rng.random() < 0.6:
         header, start, endings = _pick(rng, _ACTIVITIES)
         who = _pick(rng, _PEOPLE)
@@ -302,7 +302,7 @@ def _commonsense(rng) -> tuple[str, float]:
         tell = _pick(rng, ("", " The camera zooms in on the hands.", " People watch nearby.",
                            " It is early in the morning."))
         return (f"{header}: {who} {start}.{tell} {who.split()[-1].capitalize()} ...\n{opts}\n"
-                "Answer:"), -0.5 + (0.4 if tell else 0.0)
+                "Answer:"), -0.5 + (0.4 if tell else 0.0), 4
     sentence, fits, other = _pick(rng, _WINO)
     a, b = _PAIRS[int(rng.integers(len(_PAIRS)))]
     words = {"a": a, "b": b}
@@ -310,7 +310,7 @@ def _commonsense(rng) -> tuple[str, float]:
     first = rng.random() < 0.5
     o1, o2 = (words[fits], words[other]) if first else (words[other], words[fits])
     return (f"Fill in the blank: {text}\nOption 1: {o1}\nOption 2: {o2}\nAnswer:",
-            0.3 + (0.3 if "too" in sentence else 0.0))
+            0.3 + (0.3 if "too" in sentence else 0.0), 2)
 
 
 # --------------------------------------------------------------------------- python
@@ -365,13 +365,13 @@ def _py_tasks(rng) -> tuple[str, str, list[tuple[str, str]], float]:
             "followed by its count", [(f"run_length({text!r})", repr("".join(out)))], 0.9)
 
 
-def _python(rng) -> tuple[str, float]:
+def _python(rng) -> tuple[str, float, int]:
     name, task, tests, hard = _py_tasks(rng)
     asserts = "\n".join(f"assert {call} == {want}" for call, want in tests)
     lead = _pick(rng, ("Write a python function to", "Write a function to",
                        "Write a Python function that will"))
     tail = _pick(rng, ("Your code should pass these tests:\n\n", "", "Tests:\n"))
-    return f"{lead} {task}.\n{tail}{asserts}", hard
+    return f"{lead} {task}.\n{tail}{asserts}", hard, 0
 
 
 # --------------------------------------------------------------------------- grade-school maths
@@ -383,7 +383,7 @@ _JOBS = (("walks dogs", "dog"), ("tutors students", "student"), ("mows lawns", "
          ("repairs bikes", "bike"), ("babysits", "evening"))
 
 
-def _maths(rng) -> tuple[str, float]:
+def _maths(rng) -> tuple[str, float, int]:
     name = _pick(rng, _FIRST)
     steps = int(rng.integers(2, 7))
     if rng.random() < 0.5:
@@ -413,11 +413,11 @@ def _maths(rng) -> tuple[str, float]:
                 f"A bonus of ${int(rng.integers(5, 25))} is paid for every 5 {what}s."]
         parts += more[: steps - 1]
         parts.append(f"How many dollars does {name} have from this week's work?")
-    return " ".join(parts), 0.35 * (steps - 3.5)
+    return " ".join(parts), 0.35 * (steps - 3.5), 0
 
 
+# per family: prompt → (text, visible difficulty, number of options; 0: open answer)
 _WRITERS = (_science, _commonsense, _python, _maths)
-_GUESS = {"science-mc": 0.25, "python": 0.0, "grade-maths": 0.0}  # commonsense: per prompt
 
 _TOKEN = re.compile(r"[A-Za-z]+|\d|[^\sA-Za-z\d]")
 
@@ -449,10 +449,9 @@ def generate(seed: int, steps: int = 3_150, featurizer: Featurizer | None = None
     fam = rng.choice(len(FAMILIES), size=steps, p=SHARES)
     texts, visible, guess = [], np.empty(steps), np.empty(steps)
     for i, f in enumerate(fam):
-        text, visible[i] = _WRITERS[f](rng)
+        text, visible[i], options = _WRITERS[f](rng)
         texts.append(text)
-        name = FAMILIES[f]
-        guess[i] = _GUESS.get(name, 0.5 if "Option 2:" in text else 0.25)
+        guess[i] = 1.0 / options if options else 0.0
     b = visible + rng.normal(0.0, HIDDEN_DIFFICULTY, size=steps)
     theta = ABILITY + rng.normal(0.0, ABILITY_NOISE, size=ABILITY.shape)
     know = 1.0 / (1.0 + np.exp(-DISCRIMINATION[None, :] * (theta[:, fam].T - b[:, None])))

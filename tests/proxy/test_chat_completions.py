@@ -163,3 +163,27 @@ def test_without_a_key_the_proxy_forwards_nothing(proxy, upstreams):
                    json={"model": "auto", "messages": [{"role": "user", "content": "hi"}]})
     assert r.status_code == 401
     assert upstreams[0].requests == upstreams[1].requests == []
+
+
+def test_a_bad_key_is_refused_before_the_body_is_read(proxy, upstreams):
+    r = proxy.post("/v1/chat/completions", headers={"Authorization": "Bearer not-a-key"},
+                   content=b"{not json")
+    assert r.status_code == 401, r.text
+    assert r.json()["error"]["message"] == "invalid or revoked API key"
+    assert upstreams[0].requests == upstreams[1].requests == []
+
+
+def test_a_call_is_answered_without_fastapi_dependency_solving(proxy):
+    """Dependency overrides act only on FastAPI's own routes: were the proxy served by one,
+    this override would refuse the call (api/routes/chat.py says why it is not)."""
+    from fastapi import HTTPException
+
+    from bandit_router.api.deps import get_principal
+
+    def refuse():
+        raise HTTPException(418, "went through FastAPI's dependency solving")
+
+    proxy.app.dependency_overrides[get_principal] = refuse
+    r = chat(proxy)
+    assert r.status_code == 200, r.text
+    assert r.headers["x-bandit-router-decision-id"]

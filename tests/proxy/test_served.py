@@ -12,7 +12,7 @@ import httpx
 
 from bandit_router.store.db import make_engine, make_sessionmaker
 from bandit_router.store.usage import get_usage
-from tests.proxy.conftest import AUTH, KEY_ENV, OPERATOR_KEY, SECRET
+from tests.proxy.conftest import AUTH, KEY_ENV, OPERATOR_KEY, SECRET, _eventually
 
 
 def _free_port() -> int:
@@ -56,10 +56,13 @@ def test_bandit_router_serve_proxies_with_fallback_and_records_usage(pg_url, ups
         assert [r.status_code for r in answers] == [200] * 4
         assert {r.json()["choices"][0]["message"]["content"] for r in answers} == {"answer from b"}
         assert len(a.requests) == 4
+        # Usage rows are committed off the answer's path, a few tens of milliseconds later.
         engine = make_engine(pg_url)
         with make_sessionmaker(engine)() as s:
-            rows = [get_usage(s, r.headers["x-bandit-router-decision-id"]) for r in answers]
+            rows = [_eventually(lambda d=r.headers["x-bandit-router-decision-id"]:
+                                get_usage(s, d)) for r in answers]
         engine.dispose()
+        assert None not in rows, "a usage row was not committed within 5 s"
         assert all(r.status == "ok" and r.model_id == "b" for r in rows)
         assert all([(t["model"], t["status"]) for t in r.attempts] == [("a", 503), ("b", 200)]
                    for r in rows)

@@ -75,9 +75,9 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
                               if settings.rate_limit_per_s else None)
     errors.install(app)
     openapi.install(app)
-    # The hot endpoints first in the routing table: plain Starlette routes (api.hotpath),
-    # matched before the included routers are searched.
-    app.router.routes[:0] = [route.ROUTE, feedback.FEEDBACK]
+    # The hot endpoints first in the routing table: plain Starlette routes (api.hotpath,
+    # chat.CHAT), matched before the included routers are searched.
+    app.router.routes[:0] = [route.ROUTE, feedback.FEEDBACK, chat.CHAT]
     for module in (decisions, models, admin, health, tenants, status,
                    observability, rules):
         app.include_router(module.router)
