@@ -77,7 +77,9 @@ def _with_knobs(refit_every: int, spec: PolicySpec,
         if key == "refit_every":
             refit_every = int(value)
         elif key in {f.name for f in fields(Prior)}:
-            prior[key] = value if isinstance(getattr(spec.prior, key), str) else float(value)
+            current = getattr(spec.prior, key)
+            prior[key] = (value if isinstance(current, str)
+                          else None if value.lower() == "none" else float(value))
         elif key == "half_life":
             top[key] = None if value.lower() in _NONE else float(value)
         elif key == "drift" and value.lower() == "none":

@@ -79,6 +79,13 @@ class Settings(BaseSettings):
     prior_pool: float = Field(Prior.pool, ge=0, description="weight of the pooled fit of all "
                               "models as every model's prior mean (0: optimism on the bias); "
                               "with prior_evidence the bias's precision is learned too")
+    prior_tail_exploration: float = Field(
+        Prior.tail_exploration, ge=0, description="scale of the decision's spread in the "
+        "word and caller directions, relative to EXPLORATION (1: the same in every direction)")
+    prior_optimism_quantile: float | None = Field(
+        Prior.optimism_quantile, ge=0, le=1, description="unset: an untried model is expected "
+        "to earn PRIOR_OPTIMISM; q in [0, 1]: the q-quantile of the mean rewards observed so "
+        "far of the models with data")
 
     # The defaults are features.DEFAULT_SPEC (features/featurizer.py), chosen by measurement:
     # simulations/README.md, "Semantic features".
@@ -263,6 +270,8 @@ class Settings(BaseSettings):
                                       bias_precision=self.prior_bias_precision,
                                       tail_precision=self.prior_tail_precision,
                                       evidence=self.prior_evidence, pool=self.prior_pool,
+                                      tail_exploration=self.prior_tail_exploration,
+                                      optimism_quantile=self.prior_optimism_quantile,
                                       # evidence's noise update goes with it; "none" is the
                                       # fixed prior of before, whole
                                       noise_dof=0.0 if self.prior_evidence == "none" else 1.0,

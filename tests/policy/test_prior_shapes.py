@@ -53,3 +53,78 @@ def test_warm_start_counts_each_evaluation_with_its_weight_and_skips_missing_sco
     with pytest.raises(ValueError):
         warm_start(spec, SufficientStats.empty([], 20), ["a", "b"], X, scores, now=0.0,
                    weight=0.0)
+
+
+def test_tail_exploration_scales_the_word_spread_only_and_keeps_the_mean():
+    rng = np.random.default_rng(1)
+    stats = SufficientStats.empty(["a", "b"], 20)
+    X = np.stack([_x() for _ in range(60)]) + rng.normal(0, 0.3, (60, 20))
+    X[:, 0] = 1.0
+    stats.update(rng.integers(0, 2, 60), X, rng.random(60))
+    full = Posterior.fit(stats, Prior()).view(("a", "b", "new"))
+    half = Posterior.fit(stats, Prior(tail_exploration=0.5)).view(("a", "b", "new"))
+    x = X[0]
+    m_full, sd_full = full.predict(x)
+    m_half, sd_half = half.predict(x)
+    np.testing.assert_array_equal(m_half, m_full)
+    assert np.all(sd_half < sd_full)
+    # The spread is the full one at x with the word block halved, for tried and untried arms.
+    x_scaled = x.copy()
+    x_scaled[9:] *= 0.5
+    np.testing.assert_allclose(sd_half, full.predict(x_scaled)[1], rtol=1e-5)
+    # Along the bias and structure directions nothing changes.
+    np.testing.assert_allclose(half.predict(_x(words=0.0))[1], full.predict(_x(words=0.0))[1],
+                               rtol=1e-6)
+    # The off value is the behaviour of before, bit for bit.
+    same = Posterior.fit(stats, Prior(tail_exploration=1.0)).view(("a", "b", "new"))
+    np.testing.assert_array_equal(same.rinv, full.rinv)
+    with pytest.raises(ValueError):
+        Prior(tail_exploration=-0.1)
+
+
+def test_optimism_quantile_starts_an_untried_model_at_the_observed_rewards():
+    stats = SufficientStats.empty(["a", "b", "c"], 20)
+    X = np.stack([_x() for _ in range(300)])
+    arm = np.repeat([0, 1, 2], 100)
+    stats.update(arm, X, np.array([0.2, 0.5, 0.8])[arm])
+    def untried(prior: Prior) -> float:
+        return Posterior.fit(stats, prior).view(("new",)).predict(_x())[0][0]
+    assert untried(Prior()) == pytest.approx(1.0)  # off: the fixed optimism
+    assert untried(Prior(optimism_quantile=1.0)) == pytest.approx(0.8)
+    assert untried(Prior(optimism_quantile=0.5)) == pytest.approx(0.5)
+    assert untried(Prior(optimism_quantile=0.0)) == pytest.approx(0.2)
+    # With no data at all the fixed optimism is where every model starts.
+    empty = Posterior.from_prior(["a"], 20, Prior(optimism_quantile=0.5))
+    assert empty.view(("a",)).predict(_x())[0][0] == pytest.approx(1.0)
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ValueError):
+            Prior(optimism_quantile=bad)
+
+
+def test_settings_and_simulator_knobs_reach_the_prior(monkeypatch):
+    from pydantic import ValidationError
+
+    from bandit_router.config import Settings
+    from simulations.cli import build_policies
+
+    monkeypatch.setenv("BANDIT_ROUTER_PRIOR_TAIL_EXPLORATION", "0.5")
+    monkeypatch.setenv("BANDIT_ROUTER_PRIOR_OPTIMISM_QUANTILE", "0.75")
+    prior = Settings().policy_spec().prior
+    assert (prior.tail_exploration, prior.optimism_quantile) == (0.5, 0.75)
+    monkeypatch.setenv("BANDIT_ROUTER_PRIOR_OPTIMISM_QUANTILE", "1.5")
+    with pytest.raises(ValidationError, match="optimism_quantile"):
+        Settings()
+    a, b = build_policies("thompson:tail_exploration=0.25:optimism_quantile=1,"
+                          "thompson:optimism_quantile=none", 100, PolicySpec())
+    assert (a.spec.prior.tail_exploration, a.spec.prior.optimism_quantile) == (0.25, 1.0)
+    assert b.spec.prior.optimism_quantile is None and b.spec.prior.tail_exploration == 1.0
+
+
+def test_a_stored_posterior_keeps_the_new_knobs():
+    stats = SufficientStats.empty(["a", "b"], 20)
+    stats.update(np.zeros(10, dtype=int), np.stack([_x() for _ in range(10)]), np.full(10, 0.3))
+    post = Posterior.fit(stats, Prior(optimism_quantile=0.5, tail_exploration=0.5))
+    back = Posterior.from_bytes(post.to_bytes())
+    assert (back.prior.optimism_quantile, back.prior.tail_exploration) == (0.5, 0.5)
+    np.testing.assert_array_equal(back.view(("a", "b")).rinv, post.view(("a", "b")).rinv)
+    assert back.view(("b",)).predict(_x())[0][0] == pytest.approx(0.3)

@@ -54,6 +54,14 @@ class Prior:
     # "shared" (one per block for all models); the fixed values above are where it starts.
     evidence: str = "shared"
     noise_dof: float = 1.0  # 1: the noise estimate counts n − γ residual degrees of freedom
+    # Issue #17 (simulations/README.md, "second session"): the decision's spread in the
+    # directions from ``head`` on (words, callers) is scaled by this, the mean untouched: the
+    # spread is computed on x with that block times ``tail_exploration``. 1: as before.
+    tail_exploration: float = 1.0
+    # None: every model's bias starts at ``optimism``. q in [0, 1]: at the q-quantile of the
+    # mean rewards observed so far of the models with data (empirical Bayes; ``optimism``
+    # while none has any), so an untried model is expected to earn what the q-th model does.
+    optimism_quantile: float | None = None
 
     def __post_init__(self) -> None:
         if self.precision <= 0 or self.noise_var <= 0 or self.noise_pseudo_count < 0:
@@ -65,6 +73,10 @@ class Prior:
             raise ValueError("head must be ≥ 1")
         if self.exploration < 0 or self.pool < 0:
             raise ValueError("exploration and pool must be ≥ 0")
+        if not self.tail_exploration >= 0:
+            raise ValueError("tail_exploration must be ≥ 0 (1: the same spread in every direction)")
+        if self.optimism_quantile is not None and not 0.0 <= self.optimism_quantile <= 1.0:
+            raise ValueError("optimism_quantile must lie in [0, 1] (None: the fixed optimism)")
         if self.evidence not in EVIDENCE:
             raise ValueError(f"evidence must be one of {', '.join(EVIDENCE)}")
 
@@ -268,6 +280,8 @@ class Posterior:
                 theta[i], rinv[i], sigma[i], n[i] = (self.theta[j], self.rinv[j], self.sigma[j],
                                                      self.stats.n[j])
                 cost_w[i] = self.cost_w[j]
+        if self.prior.tail_exploration != 1.0:  # ‖R⁻¹ D x‖ with D = diag(1, …, c, …, c)
+            rinv[:, :, int(self.prior.head):] *= self.prior.tail_exploration
         out = ArmView(arms=key, theta=theta, rinv=rinv, sigma=sigma, n=n,
                       cost_w=cost_w if cost_w.any() else None)
         self._views[key] = out
@@ -316,10 +330,16 @@ def _prior_arm(mean: np.ndarray, prior: Prior) -> tuple[np.ndarray, np.ndarray, 
 
 
 def prior_mean(A: np.ndarray, b: np.ndarray, prior: Prior) -> np.ndarray:
-    """Every arm's prior mean: ``optimism`` on the bias, or (``pool`` > 0) the ridge fit of
-    all arms' statistics pooled, weighted by ``pool`` and itself shrunk towards it."""
+    """Every arm's prior mean: ``optimism`` on the bias (or, with ``optimism_quantile``, that
+    quantile of the observed mean rewards), or (``pool`` > 0) the ridge fit of all arms'
+    statistics pooled, weighted by ``pool`` and itself shrunk towards it."""
     d = b.shape[1]
     mu0 = prior.base_mean(d)
+    if prior.optimism_quantile is not None and d and len(b):
+        w = A[:, 0, 0]  # the bias feature is 1: Σ weights, and b[:, 0] the weighted rewards
+        seen = w >= 1.0
+        if seen.any():
+            mu0[0] = float(np.quantile(b[seen, 0] / w[seen], prior.optimism_quantile))
     if prior.pool <= 0 or len(b) == 0:
         return mu0
     lam = prior.precisions(d)
