@@ -80,7 +80,7 @@ class RequestContext:
                 status = message["status"]
                 message.setdefault("headers", [])
                 message["headers"] = list(message["headers"]) + [(b"x-request-id", rid.encode())]
-                if close:
+                if close and not any(n.lower() == b"connection" for n, _ in message["headers"]):
                     message["headers"].append((b"connection", b"close"))
             await send(message)
 
