@@ -1,9 +1,11 @@
-"""Build hook: compile the optional C scan of the featuriser (src/bandit_router/features/_scan.c).
+"""Build hook: compile the optional C helpers of the decision's hot path.
 
-With a C compiler and Python's headers the wheel carries ``bandit_router/features/_scan*.so``
-(an editable install builds it in place, next to the source); without them the build goes on
-and the featuriser uses its numpy path, which gives identical features. Set
-``BANDIT_ROUTER_NO_EXTENSION=1`` to skip the compiler on purpose.
+``src/bandit_router/features/_scan.c`` (the featuriser's scan and word look-ups) and
+``src/bandit_router/policy/_argmax.c`` (Thompson sampling's propensity integrand). With a C
+compiler and Python's headers the wheel carries ``bandit_router/<package>/<name>*.so`` (an
+editable install builds them in place, next to the source); without them the build goes on
+and each module uses its numpy path, which gives identical features, choices and
+propensities. Set ``BANDIT_ROUTER_NO_EXTENSION=1`` to skip the compiler on purpose.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from pathlib import Path
 
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
-SOURCE = Path("src/bandit_router/features/_scan.c")
+SOURCES = (Path("src/bandit_router/features/_scan.c"),
+           Path("src/bandit_router/policy/_argmax.c"))
 
 
 def _compile(source: Path, target: Path) -> str | None:
@@ -27,7 +30,9 @@ def _compile(source: Path, target: Path) -> str | None:
     if not (Path(include) / "Python.h").exists():
         return f"no Python headers in {include}"
     cc = shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")
-    cmd = [*cc, "-O2", "-fPIC", "-shared", f"-I{include}", str(source), "-o", str(target)]
+    # -ffp-contract=off: no fused multiply-add, so the C arithmetic rounds as numpy's does.
+    cmd = [*cc, "-O2", "-ffp-contract=off", "-fPIC", "-shared", f"-I{include}", str(source),
+           "-o", str(target)]
     if sys.platform == "darwin":
         cmd[len(cc):len(cc)] = ["-undefined", "dynamic_lookup"]
     elif sys.platform == "win32":
@@ -46,17 +51,22 @@ class CustomBuildHook(BuildHookInterface):
         if self.target_name != "wheel" or os.environ.get("BANDIT_ROUTER_NO_EXTENSION"):
             return
         root = Path(self.root)
-        name = "_scan" + sysconfig.get_config_var("EXT_SUFFIX")
-        if version == "editable":
-            target = root / SOURCE.parent / name
-        else:
-            target = Path(tempfile.mkdtemp()) / name
-        why = _compile(root / SOURCE, target)
-        if why is not None:
-            print(f"bandit-router: the C featuriser scan was not built ({why}); the numpy "
-                  "path gives the same features", file=sys.stderr)
-            return
-        if version != "editable":
-            build_data["force_include"][str(target)] = f"bandit_router/features/{name}"
-        build_data["pure_python"] = False
-        build_data["infer_tag"] = True
+        built = False
+        for source in SOURCES:
+            name = source.stem + sysconfig.get_config_var("EXT_SUFFIX")
+            if version == "editable":
+                target = root / source.parent / name
+            else:
+                target = Path(tempfile.mkdtemp()) / name
+            why = _compile(root / source, target)
+            if why is not None:
+                print(f"bandit-router: {source} was not built ({why}); its numpy path gives "
+                      "the same results", file=sys.stderr)
+                continue
+            if version != "editable":
+                package = source.parent.relative_to("src").as_posix()
+                build_data["force_include"][str(target)] = f"{package}/{name}"
+            built = True
+        if built:
+            build_data["pure_python"] = False
+            build_data["infer_tag"] = True

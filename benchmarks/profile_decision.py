@@ -15,7 +15,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
-from bandit_router.features import FeatureSpec  # noqa: E402
+from bandit_router.features import DEFAULT_SPEC  # noqa: E402
 from bandit_router.routing import RouteRequest  # noqa: E402
 from benchmarks.common import prompts  # noqa: E402
 from benchmarks.decision import _router  # noqa: E402
@@ -24,7 +24,7 @@ from benchmarks.decision import _router  # noqa: E402
 def main(k: int = 10, n: int = 20_000) -> None:
     from pyinstrument import Profiler
 
-    router = _router(k, FeatureSpec(), np.random.default_rng(0))
+    router = _router(k, DEFAULT_SPEC, np.random.default_rng(0))
     reqs = [RouteRequest(prompt=p) for p in prompts(256, seed=2)]
     for r in reqs[:100]:
         router.decide(r)

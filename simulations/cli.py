@@ -30,6 +30,7 @@ from simulations.data import (
     Scenario,
     load_responses,
     parse_costs,
+    read_responses,
     read_warm_start,
     synthetic,
     warm_split,
@@ -218,7 +219,9 @@ def simulate(
             if unknown:
                 typer.echo(f"warning: {warm_start}: ignoring models that are not in the "
                            f"stream: {', '.join(unknown)}", err=True)
-            datasets = {s: replace(d, warm=warm) for s, d in datasets.items()}
+            warm_prompts = tuple(read_responses(warm_start).prompts)
+            datasets = {s: replace(d, warm=warm, warm_prompts=warm_prompts)
+                        for s, d in datasets.items()}
     except DataError as exc:
         raise typer.BadParameter(str(exc)) from None
     first = datasets[seed_list[0]]

@@ -56,6 +56,10 @@ class Dataset:
     # (n, K) what the call is charged when that is only known afterwards (the answer's length
     # is part of the price); None: ``cost``. Runs are scored on ``billed``.
     charged: np.ndarray | None = None
+    # The prompts' text (n,) and the warm-start evaluations' (m,), for routers that read
+    # the text itself rather than the features (the ``litellm-adaptive`` peer's regexes).
+    prompts: tuple[str, ...] | None = None
+    warm_prompts: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         n, k = self.reward.shape
@@ -89,7 +93,9 @@ class Dataset:
         return replace(self, name=name or self.name, X=self.X[rows], reward=self.reward[rows],
                        expected=self.expected[rows], cost=self.cost[rows],
                        available=pick(self.available), latency_ms=pick(self.latency_ms),
-                       request_ids=self.ids[rows], drift_step=None, charged=pick(self.charged))
+                       request_ids=self.ids[rows], drift_step=None, charged=pick(self.charged),
+                       prompts=None if self.prompts is None
+                       else tuple(self.prompts[i] for i in rows))
 
     def shuffled(self, rng: np.random.Generator) -> "Dataset":
         """A random order of the same requests (real data has no time order to keep)."""
@@ -367,7 +373,8 @@ def load_responses(
         own = priced_by_file(table.models, costs, table.cost)
         cost = np.where(own[None, :], charged.mean(axis=0)[None, :], charged)
     return Dataset(name=Path(path).name, models=table.models, X=X, reward=table.quality,
-                   expected=table.quality, cost=cost, charged=charged)
+                   expected=table.quality, cost=cost, charged=charged,
+                   prompts=tuple(table.prompts))
 
 
 def warm_split(data: Dataset, fraction: float) -> Dataset:
@@ -378,7 +385,8 @@ def warm_split(data: Dataset, fraction: float) -> Dataset:
     rest = data.take(np.arange(m, data.n))
     priced = data.charged is not None
     return replace(rest, warm=(data.X[:m], data.reward[:m], data.cost[:m] if priced else None,
-                               data.charged[:m] if priced else None))
+                               data.charged[:m] if priced else None),
+                   warm_prompts=None if data.prompts is None else data.prompts[:m])
 
 
 def read_warm_start(path: str | Path, models: Sequence[str], featurizer: Featurizer
@@ -468,7 +476,15 @@ def synthetic(name: str, seed: int, scenario: Scenario | None = None,
 
         w = families.generate(seed, sc.steps, featurizer)
         return Dataset(name=name, models=w.models, X=w.X, reward=w.reward,
-                       expected=w.expected, cost=w.quoted, charged=w.charged)
+                       expected=w.expected, cost=w.quoted, charged=w.charged,
+                       prompts=tuple(w.texts))
+    if name == "bench11":
+        from simulations import bench11
+
+        w = bench11.generate(seed, sc.steps, featurizer)
+        return Dataset(name=name, models=w.models, X=w.X, reward=w.reward,
+                       expected=w.expected, cost=w.quoted, charged=w.charged,
+                       prompts=tuple(w.texts))
     rng = np.random.default_rng(seed)
     featurizer = featurizer or featurizer_for(DEFAULT_SPEC)
     n = sc.steps
@@ -517,7 +533,8 @@ def synthetic(name: str, seed: int, scenario: Scenario | None = None,
     X = np.stack([featurizer.transform(p, e) for p, e in zip(prompts, extra)])
     return Dataset(name=name, models=tuple(models), X=X, reward=reward, expected=expected,
                    cost=cost, available=available, latency_ms=lat,
-                   drift_step=change if name in ("drift", "newcomer", "price") else None)
+                   drift_step=change if name in ("drift", "newcomer", "price") else None,
+                   prompts=tuple(prompts))
 
 
 SCENARIOS: dict[str, str] = {
@@ -528,6 +545,9 @@ SCENARIOS: dict[str, str] = {
     "latency": "(e) latency depends on model and a drifting load (passed as a caller feature)",
     "families": "ten models priced per token, six task families of real-looking prompts; a "
                 "different cheap model is best on each family (simulations/families.py)",
+    "bench11": "RouterBench's eleven models at list prices, four task families (multiple-choice "
+               "science, commonsense, Python, grade-school maths), item-response outcomes "
+               "(simulations/bench11.py)",
 }
 # Requests per run when --steps is not given (the others: Scenario.steps).
-DEFAULT_STEPS = {"families": 5_000}
+DEFAULT_STEPS = {"families": 5_000, "bench11": 3_150}

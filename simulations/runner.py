@@ -6,7 +6,8 @@ buffered and every ``refit_every`` events it goes through the service's own lear
 requests; change scan; update; fit) — the service's batching, by construction. Only the
 chosen model's reward and, where the data has real per-call prices (``Dataset.charged``),
 the chosen call's price are fed back, except for the supervised ``ceiling``, which sees
-every model's outcome and price.
+every model's outcome and price. The ``litellm-adaptive`` peer learns in its own way, after
+every request (simulations/litellm_adaptive.py).
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from bandit_router.policy import Learned, Observations, PolicySpec, Posterior, learn, warm_start
-from simulations import baselines
+from simulations import baselines, litellm_adaptive
 from simulations.data import Dataset
 
 LEARNERS = ("thompson", "linucb", "epsilon-greedy", "contextfree-thompson", "ceiling")
 FIXED = ("random", "cheapest", "strongest", "oracle")
-KINDS = LEARNERS + FIXED
+PEERS = ("litellm-adaptive",)  # other projects' routers, re-implemented for comparison
+KINDS = LEARNERS + FIXED + PEERS
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,8 @@ class PolicyConfig:
     learner's knobs (half-life in requests) and its ``kind`` follows ``kind``:
     ``contextfree-thompson`` is Thompson sampling on the bias feature alone, and the
     supervised ``ceiling`` is greedy (LinUCB with α = 0, no floor, no change detection) on
-    every model's outcome."""
+    every model's outcome. ``litellm-adaptive`` is a peer (simulations/litellm_adaptive.py):
+    it learns on its own cells and ignores ``spec`` and ``refit_every``."""
 
     kind: str = "thompson"
     label: str = ""
@@ -160,6 +163,8 @@ def run(data: Dataset, cfg: PolicyConfig, seed: int, cost_weight: float = 0.0) -
         arm, prop, alarms = _learn(data, cfg, cost_weight, rng)
     elif cfg.kind == "random":
         arm, prop = baselines.random_router(data, rng)
+    elif cfg.kind == "litellm-adaptive":
+        arm, prop = litellm_adaptive.replay(data, cost_weight, rng, warm_weight=cfg.warm_weight)
     elif cfg.kind == "cheapest":
         arm, prop = baselines.fixed_router(data, data.cheapest())
     elif cfg.kind == "strongest":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import subprocess
@@ -117,3 +118,51 @@ def test_the_service_default_is_wordllama_and_a_bad_size_is_refused_with_what_to
     with pytest.raises(ValidationError, match="choose one of them"):
         Settings(feature_words="wordllama", feature_buckets=100)
     assert Settings(feature_words="hashed", feature_buckets=100).feature_spec().dim == 125
+
+
+# Whitespace that str.split splits on beyond ASCII's, and text around it.
+_SPACES = (" ", "\n", "\t", "\u00a0", "\u2003", "\u3000", "\x1c", "\x85", "\u2028", "  ", "")
+_PIECES = ("merge", "sorted", "lists", "Déjà", "東京", "x^2", "def", "f(x):", "\ud800", "😀",
+           "the", "THE", "a" * 40, "1234", "naïve", "?")
+
+
+def _mixed_prompts(n: int, seed: int) -> list[str]:
+    rng = np.random.default_rng(seed)
+    out = ["", " ", "\u00a0\u2003", PROMPT, "word", " word ", "w" * 5000]
+    for _ in range(n):
+        k = int(rng.integers(1, 400))
+        out.append("".join(str(rng.choice(_PIECES)) + str(rng.choice(_SPACES))
+                           for _ in range(k)))
+    return out
+
+
+def test_the_c_word_lookup_gives_the_python_paths_vectors(monkeypatch):
+    """The C look-up (features/_scan.c word_ids) splits where str.split splits and reads the
+    same rows: identical vectors, on prompts with Unicode spaces, lone surrogates and a
+    length limit that cuts words, cached or not."""
+    if semantic._word_ids is None:  # test_scan.py fails where a compiler should have built it
+        pytest.skip("the C scan was not built (features/_scan.c): nothing to compare")
+    texts = _mixed_prompts(300, seed=3)
+    for spec in (FeatureSpec(words="wordllama", n_buckets=64),
+                 FeatureSpec(words="wordllama", n_buckets=32, max_bytes=300)):
+        f = WordLlamaFeaturizer(spec)
+        first = np.stack([f.transform(t) for t in texts])  # misses: the Python path adds
+        native = np.stack([f.transform(t) for t in texts])  # every word cached: C
+        monkeypatch.setattr(semantic, "_word_ids", None)
+        slow = np.stack([f.transform(t) for t in texts])
+        monkeypatch.undo()
+        assert native.tobytes() == slow.tobytes() == first.tobytes()
+
+
+def test_wordllama_vectors_are_bit_for_bit_those_pinned():
+    """Digest of the default features (WordLlama-128) of 300 mixed prompts, computed by main
+    at c08f5d2 before issue 19's C word look-up: posteriors were fitted on these vectors, so
+    not one bit may move."""
+    f = featurizer_for(FeatureSpec(words="wordllama", n_buckets=128))
+    texts = _mixed_prompts(300, seed=4)
+    for _ in range(2):  # the first pass fills the cache, the second reads it
+        vectors = np.stack([f.transform(t) for t in texts])
+        assert hashlib.sha256(vectors.tobytes()).hexdigest() == WORDLLAMA_GOLDEN
+
+
+WORDLLAMA_GOLDEN = "4a669db8f7fd30938ac958a324dad9f75e42204d336851dcb59825740e9fe54c"

@@ -8,6 +8,7 @@ import dataclasses
 import pytest
 
 from bandit_router.routing import RouteRequest
+from bandit_router.routing.router import NothingFits
 from bandit_router.routing.catalog import ModelSpec
 from tests.conftest import TWO_MODELS
 
@@ -29,3 +30,31 @@ def test_a_change_swaps_in_a_new_snapshot_and_leaves_the_old_one_as_it_was(make_
     assert set(old.candidates) == {"model-a", "model-b"}
     assert set(svc.router.decide(RouteRequest(prompt="hello")).candidates) == {
         "model-a", "model-b", "model-c"}
+
+
+def test_a_new_price_or_window_is_used_from_the_next_decision_on(make_service, sqlite_url):
+    """The router keeps each line-up's per-model arrays between decisions: a line-up changed
+    through the API (a new price, a smaller window, the same ids) must still be read anew."""
+    svc = make_service(sqlite_url, TWO_MODELS)
+    req = RouteRequest(prompt="hello " * 50, candidates=("model-a",),
+                       expected_output_tokens=1000)
+    first = svc.router.decide(req)
+    spec = svc.router.models["model-a"]
+    cheaper = dataclasses.replace(spec, input_price_per_mtok=spec.input_price_per_mtok / 2,
+                                  output_price_per_mtok=spec.output_price_per_mtok / 2)
+    svc.router.swapped(models={**svc.router.models, "model-a": cheaper})
+    second = svc.router.decide(req)
+    assert second.estimated_cost_usd == pytest.approx(first.estimated_cost_usd / 2)
+    assert second.explanation["models"]["model-a"]["estimated_cost_usd"] == \
+        second.estimated_cost_usd
+    small = dataclasses.replace(cheaper, context_window=100)
+    svc.router.swapped(models={**svc.router.models, "model-a": small})
+    with pytest.raises(NothingFits, match="largest: 100, model model-a"):
+        svc.router.decide(req)
+
+
+def test_candidates_given_as_a_list_route_as_the_same_tuple(make_service, sqlite_url):
+    svc = make_service(sqlite_url, TWO_MODELS)
+    as_list = svc.router.decide(RouteRequest(prompt="hi", candidates=["model-b", "model-a"]))
+    as_tuple = svc.router.decide(RouteRequest(prompt="hi", candidates=("model-b", "model-a")))
+    assert as_list.candidates == as_tuple.candidates == ["model-b", "model-a"]

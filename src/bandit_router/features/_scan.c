@@ -14,6 +14,15 @@
  *   block         writable float64 buffer (n_buckets) that receives the signed n-gram counts,
  *                 or None to count tokens only
  * returns (tokens, digits, math_symbols, newlines, questions, non_ascii, code, math)
+ *
+ * word_ids(text, limit, index, ids)
+ *   the WordLlama featuriser's look-up (features/semantic.py): the words of
+ *   text[:limit].split() (split where str.split splits: Py_UNICODE_ISSPACE), each looked up
+ *   in the dict index (word -> row); writes the rows into the writable intp buffer ids and
+ *   returns how many words there were, or None as soon as a word is not in index (the caller
+ *   then takes its Python path, which adds the missing words). Same words, same order, same
+ *   rows as the Python path; it only spares the list of words, the tuple of rows and their
+ *   conversion to an array (measured in features/semantic.py).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -144,37 +153,42 @@ static PyObject *scan(PyObject *self, PyObject *args) {
             goto done;
         }
     }
+#define COUNT(c)                     \
+    do {                             \
+        digits += ((c) >> 1) & 1;    \
+        symbols += ((c) >> 2) & 1;   \
+        newlines += ((c) >> 3) & 1;  \
+        questions += ((c) >> 4) & 1; \
+        non_ascii += ((c) >> 5) & 1; \
+    } while (0)
     Py_ssize_t i = 0;
     while (i < n) {
         unsigned char c = cls[b[i]];
-        digits += (c >> 1) & 1;
-        symbols += (c >> 2) & 1;
-        newlines += (c >> 3) & 1;
-        questions += (c >> 4) & 1;
-        non_ascii += (c >> 5) & 1;
-        if (c & 1) {  /* a word: hash sum (b + 1) * BASE**t over its bytes, mod 2**64 */
-            Py_ssize_t start = i;
-            uint64_t h = 0, pw = 1;
-            h += ((uint64_t)b[i] + 1) * pw;
-            pw *= BASE;
+        COUNT(c);
+        if (!(c & 1)) {
             i++;
-            while (i < n && (cls[b[i]] & 1)) {
-                c = cls[b[i]];
-                digits += (c >> 1) & 1;
-                symbols += (c >> 2) & 1;
-                newlines += (c >> 3) & 1;
-                questions += (c >> 4) & 1;
-                non_ascii += (c >> 5) & 1;
+            continue;
+        }
+        /* A word: its hash sum (b + 1) * BASE**t over its bytes, mod 2**64, only when a block
+         * is asked (the WordLlama featuriser counts the words and needs no hash). */
+        Py_ssize_t start = i;
+        uint64_t h = 0, pw = 1;
+        for (;;) {
+            if (tokens != NULL) {
                 h += ((uint64_t)b[i] + 1) * pw;
                 pw *= BASE;
-                i++;
             }
-            if (tokens != NULL) tokens[n_tokens] = splitmix64(h ^ (uint64_t)(i - start));
-            n_tokens++;
-        } else {
             i++;
+            if (i >= n || !(cls[b[i]] & 1))
+                break;
+            c = cls[b[i]];
+            COUNT(c);
         }
+        if (tokens != NULL)
+            tokens[n_tokens] = splitmix64(h ^ (uint64_t)(i - start));
+        n_tokens++;
     }
+#undef COUNT
     {
         Marker markers[MAX_MARKERS];
         int head[256], n_markers = 0;
@@ -222,8 +236,68 @@ done:
     return result;
 }
 
+static PyObject *word_ids(PyObject *self, PyObject *args) {
+    PyObject *text, *index, *ids_obj;
+    Py_ssize_t limit;
+    if (!PyArg_ParseTuple(args, "UnO!O", &text, &limit, &PyDict_Type, &index, &ids_obj))
+        return NULL;
+    Py_buffer ids;
+    if (PyObject_GetBuffer(ids_obj, &ids, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0)
+        return NULL;
+    if (ids.itemsize != (Py_ssize_t)sizeof(Py_ssize_t)) {
+        PyBuffer_Release(&ids);
+        PyErr_SetString(PyExc_TypeError, "ids must be a contiguous intp array");
+        return NULL;
+    }
+    Py_ssize_t cap = ids.len / (Py_ssize_t)sizeof(Py_ssize_t);
+    Py_ssize_t *out = (Py_ssize_t *)ids.buf;
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    if (limit >= 0 && limit < n)
+        n = limit;
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_ssize_t count = 0, i = 0;
+    PyObject *result = NULL;
+    while (i < n) {
+        while (i < n && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, i)))
+            i++;
+        if (i >= n)
+            break;
+        Py_ssize_t j = i + 1;
+        while (j < n && !Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, j)))
+            j++;
+        if (count >= cap) {
+            PyErr_SetString(PyExc_ValueError, "ids is too short for the words of text");
+            goto done;
+        }
+        PyObject *word = PyUnicode_Substring(text, i, j);
+        if (word == NULL)
+            goto done;
+        PyObject *row = PyDict_GetItemWithError(index, word);  /* borrowed */
+        Py_DECREF(word);
+        if (row == NULL) {
+            if (!PyErr_Occurred()) {
+                result = Py_None;
+                Py_INCREF(result);
+            }
+            goto done;
+        }
+        Py_ssize_t r = PyLong_AsSsize_t(row);
+        if (r == -1 && PyErr_Occurred())
+            goto done;
+        out[count++] = r;
+        i = j;
+    }
+    result = PyLong_FromSsize_t(count);
+done:
+    PyBuffer_Release(&ids);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"scan", scan, METH_VARARGS, "Counts of one prompt's bytes (see features/scan.py)."},
+    {"word_ids", word_ids, METH_VARARGS,
+     "Rows of text[:limit].split() in a word index, or None if one is missing."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -146,17 +146,17 @@ class _Spread:
 
     def norms(self, x: np.ndarray) -> np.ndarray:
         """(K,) float64 ``‖rinv_k x‖``."""
-        nzx = np.flatnonzero(x)
+        nzx = x.nonzero()[0]  # x is 1-D: np.flatnonzero, without its Python wrapper
         if not self.bands or not len(nzx):
             return np.zeros(self.k)
-        first, last = nzx[0], nzx[-1]
+        first, last = int(nzx[0]), int(nzx[-1])
         x32 = x.astype(np.float32)
         z = np.zeros(self.size, dtype=np.float32)
         for offset, n, c0, c1, m in self.bands:
             if c1 > first and c0 <= last:  # else x is zero on all of this band's columns
                 np.matmul(m, x32[c0:c1], out=z[offset:offset + n])
         sq = np.square(z, dtype=np.float64)
-        return np.sqrt(np.add.reduceat(sq, self.runs).reshape(-1, self.k).sum(axis=0))
+        return np.sqrt(np.add.reduce(np.add.reduceat(sq, self.runs).reshape(-1, self.k), axis=0))
 
 
 # What one more matrix-vector product costs, in bytes read (~1 µs of call overhead).

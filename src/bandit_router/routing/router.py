@@ -102,6 +102,30 @@ class RouteDecision:
     logged: bool = True  # False: answered while the decision log could not take it
 
 
+class _Lineup:
+    """A line-up's candidates in decision order, with the arrays every decision reads."""
+
+    def __init__(self, models: Mapping[str, ModelSpec], ids: tuple[str, ...],
+                 specs: list[ModelSpec]) -> None:
+        self.models = models  # the mapping this was built from (compared by identity)
+        self.ids = ids
+        self.specs = specs
+        self.window = np.array([s.context_window for s in specs])
+        # Prices that are floats price every call in one vector expression, bit for bit
+        # ModelSpec.cost_usd's (the same IEEE operations in the same order); an integer
+        # price keeps the per-model call, whose integer product Python makes exactly.
+        prices = [(s.input_price_per_mtok, s.output_price_per_mtok) for s in specs]
+        self._floats = all(type(a) is float and type(b) is float for a, b in prices)
+        self._in = np.array([a for a, _ in prices], dtype=np.float64)
+        self._out = np.array([b for _, b in prices], dtype=np.float64)
+
+    def cost_usd(self, n_in: int, n_out: int) -> np.ndarray:
+        """(K,) each candidate's catalog price of a call with these token counts."""
+        if self._floats and n_in < 2**53 and n_out < 2**53:
+            return (n_in * self._in + n_out * self._out) / 1e6
+        return np.array([s.cost_usd(n_in, n_out) for s in self.specs])
+
+
 class Router:
     """Thread-safe: the runtime snapshot is swapped atomically by the sync job."""
 
@@ -122,6 +146,7 @@ class Router:
         self.default_output_tokens = default_output_tokens
         self.runtime = Runtime(posterior, {m.id: m for m in models})
         self.swap(self.runtime)
+        self._lineups: dict[tuple, _Lineup] = {}
         self._seeds = np.random.SeedSequence(seed)
         self._seed_lock = threading.Lock()
         self._local = threading.local()
@@ -174,23 +199,14 @@ class Router:
                 "no models are registered; add one with PUT /v1/models/{id} "
                 "or start the server with --models PATH"
             )
-        if req.candidates is not None:
-            unknown = [c for c in req.candidates if c not in models]
-            if unknown:
-                raise UnknownModels(
-                    f"unknown candidate model(s): {', '.join(unknown)}; "
-                    f"registered: {', '.join(sorted(models))}"
-                )
-            ids = list(dict.fromkeys(req.candidates))
-        else:
-            ids = sorted(models)
-        specs = [models[i] for i in ids]
+        line = self._lineup(models, req.candidates)
+        ids, specs = list(line.ids), line.specs
 
         n_in = req.input_tokens if req.input_tokens is not None else estimate_tokens(req.prompt)
         n_out = (req.expected_output_tokens if req.expected_output_tokens is not None
                  else self.default_output_tokens)
         need = n_in + n_out
-        window = np.array([s.context_window for s in specs])
+        window = line.window
         fits = window >= need
         if not fits.any():
             raise NothingFits(
@@ -200,25 +216,27 @@ class Router:
             )
         notes: dict[str, Any] = {}
         eligible = self._apply_rules(rt.rules, req, specs, fits, need, notes)
-        cost = np.array([s.cost_usd(n_in, n_out) for s in specs])
+        cost = line.cost_usd(n_in, n_out)
         latency_p95 = rt.latency_p95
         eligible = self._apply_latency(latency_p95, req, specs, eligible, notes)
         eligible = self._apply_budget(rt.rules, req, specs, cost, eligible, notes)
         lam = self.cost_weight if req.cost_weight is None else req.cost_weight
 
         x = self.featurizer.transform(req.prompt, req.features)
-        view = posterior.view(ids)
+        view = posterior.view(line.ids)
         choice = self.policy.choose(view, x, self._rng(), cost=cost, cost_weight=lam,
                                     eligible=eligible)
 
-        # One numpy rounding per column and tolist(), not a float()/round() per cell: the
-        # explanation is built on every decision.
+        # One numpy rounding for the four columns and tolist(), not a float()/round() per
+        # cell: the explanation is built on every decision.
         # The utility prices each call at what its model's past calls were charged on such
         # requests (learned_cost_usd, policy/cost.py); budgets and the reservation keep the
         # catalog estimate, so a learned low price never lets a tenant past a hard budget.
-        columns = zip(np.round(choice.mean, 6).tolist(), np.round(choice.sd, 6).tolist(),
-                      cost.tolist(), choice.cost.tolist(), np.round(choice.utility, 6).tolist(),
-                      np.round(choice.score, 6).tolist(), np.round(view.n, 3).tolist(),
+        k = len(ids)
+        rounded = np.concatenate((choice.mean, choice.sd, choice.utility, choice.score)
+                                 ).round(6).tolist()
+        columns = zip(rounded[:k], rounded[k:2 * k], cost.tolist(), choice.cost.tolist(),
+                      rounded[2 * k:3 * k], rounded[3 * k:], view.n.round(3).tolist(),
                       eligible.tolist())
         per_model = {}
         for s, (mean, sd, c, lc, u, score, n, ok) in zip(specs, columns):
@@ -258,6 +276,32 @@ class Router:
             explanation=explanation,
             budget_exhausted=notes.get("exhausted", False),
         )
+
+    def _lineup(self, models: Mapping[str, ModelSpec],
+                candidates: tuple[str, ...] | None) -> "_Lineup":
+        """The candidates' ids, specs and per-model arrays, built once per line-up and
+        candidate list (a few dozen distinct ones at most), not on every decision."""
+        if candidates is not None and type(candidates) is not tuple:
+            candidates = tuple(candidates)  # a list from a caller: hashable, the same ids
+        key = (id(models), candidates)
+        hit = self._lineups.get(key)
+        if hit is not None and hit.models is models:
+            return hit
+        if candidates is not None:
+            unknown = [c for c in candidates if c not in models]
+            if unknown:
+                raise UnknownModels(
+                    f"unknown candidate model(s): {', '.join(unknown)}; "
+                    f"registered: {', '.join(sorted(models))}"
+                )
+            ids = tuple(dict.fromkeys(candidates))
+        else:
+            ids = tuple(sorted(models))
+        line = _Lineup(models, ids, [models[i] for i in ids])
+        if len(self._lineups) >= 256:
+            self._lineups.clear()
+        self._lineups[key] = line
+        return line
 
     @staticmethod
     def _exclusion(spec: ModelSpec, need: int, notes: dict) -> str:
