@@ -146,6 +146,7 @@ def run(rate: float = 1500.0, seconds: float = 60.0, connections: int = 32, k: i
                     phase = dict(phase, rate=round(saturated["throughput_rps"] / 2, 1))
                 pids, pg = server_pids(port), backend_pids(url)
                 cpu0, pg0 = cpu_seconds(pids), cpu_seconds(pg)
+                each0 = {pid: cpu_seconds([pid]) for pid in pids}
                 res = run_load(base, key, [phase], ids)
                 pg = sorted(set(pg) | set(backend_pids(url)))
                 p = res["phases"][0]
@@ -153,6 +154,12 @@ def run(rate: float = 1500.0, seconds: float = 60.0, connections: int = 32, k: i
                 n = max(p["requests"], 1)
                 p["server_cpu_ms_per_request"] = round(1e3 * cpu / n, 3)
                 p["postgres_cpu_ms_per_request"] = round(1e3 * pgcpu / n, 3)
+                # How evenly the workers shared the work: keep-alive connections stay with
+                # the worker that accepted them, so a client reusing a few of them can load
+                # one worker only (benchmarks/README.md, 2026-12-06, "the open-loop tail").
+                each = sorted((cpu_seconds([pid]) - c for pid, c in each0.items()),
+                              reverse=True)
+                p["busiest_server_process_cpu_share"] = round(each[0] / max(sum(each), 1e-9), 3)
                 ids = res["unused_decision_ids"]
                 routed += res["routed"]
                 acked += res["acknowledged"]
@@ -181,7 +188,8 @@ def run(rate: float = 1500.0, seconds: float = 60.0, connections: int = 32, k: i
         print(f"{p['endpoint']:9s} {what:32s} {p['throughput_rps']:8.1f} rps  "
               f"p50 {lat['p50']} ms  p99 {lat['p99']} ms  errors {p['errors']}  "
               f"CPU/request: server {p['server_cpu_ms_per_request']} ms, "
-              f"postgres {p['postgres_cpu_ms_per_request']} ms")
+              f"postgres {p['postgres_cpu_ms_per_request']} ms, "
+              f"busiest worker {p['busiest_server_process_cpu_share']:.0%} of it")
     print("trivial FastAPI endpoint, same workers and load, before and after: "
           + ", ".join(f"{r['throughput_rps']:.1f} rps (p99 {r['latency_ms']['p99']} ms, "
                       f"CPU/request {r['server_cpu_ms_per_request']} ms)" for r in references))

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 class Conn:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader, self.writer = reader, writer
+        self.closing = False  # the server answered "Connection: close": not to be reused
 
     @classmethod
     async def open(cls, host: str, port: int) -> "Conn":
@@ -38,6 +39,8 @@ class Conn:
         for line in head.split(b"\r\n"):
             if line[:15].lower() == b"content-length:":
                 length = int(line[15:])
+            elif line[:11].lower() == b"connection:" and b"close" in line[11:].lower():
+                self.closing = True  # as an HTTP client does: reconnect for the next request
         body = await self.reader.readexactly(length) if length else b""
         return status, body
 
@@ -91,7 +94,10 @@ class Pool:
             except BaseException:
                 conn.close()
                 raise
-            self.idle.append(conn)
+            if conn.closing:
+                conn.close()
+            else:
+                self.idle.append(conn)
         return status, body
 
     def close(self) -> None:

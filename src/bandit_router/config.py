@@ -120,6 +120,10 @@ class Settings(BaseSettings):
         None, gt=0, description="report the posterior stale (/readyz, stays 200) when feedback "
                                 "has waited this long without a refit learning it; default "
                                 "4 × refit_interval_s")
+    max_requests_per_connection: int = Field(
+        100, ge=0, description="answer a keep-alive connection's Nth request with "
+                               "'Connection: close' (0: never), so that clients reconnect and "
+                               "load spreads over the workers")
     posterior_poll_s: float = Field(2.0, gt=0, description="how often a process checks for a "
                                     "newer posterior; also how long it trusts a key it confirmed")
     scheduler: bool = Field(True, description="run the refit scheduler in this process")

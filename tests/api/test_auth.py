@@ -143,3 +143,41 @@ def test_a_revoked_key_is_refused_at_once_where_it_was_revoked_and_within_the_po
         acme = {"Authorization": here.headers["authorization"]}
         for app in (here, there):
             assert app.post("/v1/route", json={"prompt": "hi"}, headers=acme).status_code == 200
+
+
+def test_a_key_in_use_is_confirmed_again_before_its_cache_entry_expires(make_client, pg_url,
+                                                                      monkeypatch):
+    """Requests do not wait for the database when a busy key's cache entry would expire: it
+    is confirmed again in the background once half the poll interval has passed. (A database
+    made 0.3 s slow: a request that waited for it would take that long; a background look-up
+    has half the 2 s interval to finish.)"""
+    import asyncio
+
+    poll_s = 2.0
+    client = make_client(pg_url, TWO_MODELS, posterior_poll_s=poll_s)
+    auth = client.app.state.service.auth
+    secret = client.headers["authorization"].split(" ", 1)[1]
+    looked_up = []
+    real_lookup = auth._lookup
+
+    async def slow_lookup(digest):
+        looked_up.append(time.monotonic())
+        await asyncio.sleep(0.3)
+        return await real_lookup(digest)
+
+    monkeypatch.setattr(auth, "_lookup", slow_lookup)
+
+    async def scenario() -> list[float]:
+        waits = []
+        end = time.monotonic() + 3 * poll_s
+        while time.monotonic() < end:  # a key in steady use, for three poll intervals
+            start = time.monotonic()
+            assert (await auth.authenticate(secret)) is not None
+            waits.append(time.monotonic() - start)
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(1.0)  # let the last background look-up finish
+        return waits
+
+    waits = asyncio.run(scenario())
+    assert len(looked_up) >= 3  # the key was confirmed again and again...
+    assert max(waits[1:]) < 0.2  # ...but no request after the first waited for it

@@ -178,3 +178,51 @@ def test_status_charts_span_the_datas_age_so_a_new_deployment_draws_lines(client
     assert chart_span_s(5 * 3600, 6 * 3600) == 6 * 3600
     assert chart_span_s(3 * 86_400, 6 * 3600) == 6 * 3600
     assert chart_span_s(None, 6 * 3600) == 120
+
+
+def test_a_keep_alive_connection_is_closed_after_its_nth_answer(make_service, pg_url):
+    """So that a client reusing a few connections reconnects, and its load can move to the
+    worker that accepts first (an idle one), instead of staying on one busy worker."""
+    import http.client
+
+    from bandit_router.api.app import create_app
+    from tests.proxy.servers import ServerThread
+
+    svc = make_service(pg_url, TWO_MODELS, admin_key="op-key-0123456789abcdef",
+                       max_requests_per_connection=3)
+    server = ServerThread(create_app(service=svc)).start()
+    try:
+        for _ in range(2):  # each new connection counts from one again
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+            answers = []
+            for _ in range(3):
+                conn.request("GET", "/healthz")
+                r = conn.getresponse()
+                r.read()
+                answers.append((r.status, r.getheader("connection")))
+            assert answers == [(200, None), (200, None), (200, "close")]
+            assert conn.sock is None  # http.client closed it, as the answer asked
+            conn.close()
+    finally:
+        server.stop()
+
+
+def test_connections_are_kept_open_when_the_limit_is_off(make_service, pg_url):
+    import http.client
+
+    from bandit_router.api.app import create_app
+    from tests.proxy.servers import ServerThread
+
+    svc = make_service(pg_url, TWO_MODELS, admin_key="op-key-0123456789abcdef",
+                       max_requests_per_connection=0)
+    server = ServerThread(create_app(service=svc)).start()
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        for _ in range(150):
+            conn.request("GET", "/healthz")
+            r = conn.getresponse()
+            r.read()
+            assert r.getheader("connection") is None
+        conn.close()
+    finally:
+        server.stop()

@@ -84,5 +84,6 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     app.include_router(chat.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(BodyReadDeadline, timeout_s=settings.request_body_timeout_s)
-    app.add_middleware(observability.RequestContext)
+    app.add_middleware(observability.RequestContext,
+                       max_requests_per_connection=settings.max_requests_per_connection)
     return app

@@ -17,6 +17,7 @@ from bandit_router.api.deps import ServiceDep
 
 log = logging.getLogger("bandit_router.http")
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_MAX_TRACKED = 10_000
 _TIMED = {"/v1/route", "/v1/feedback", "/v1/chat/completions"}
 
 
@@ -35,8 +36,29 @@ os.register_at_fork(after_in_child=_id_source)  # a forked worker must not repea
 class RequestContext:
     """Takes ``X-Request-ID`` (or makes one), echoes it, times the request."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, max_requests_per_connection: int = 0) -> None:
         self.app = app
+        self.max_requests = max_requests_per_connection
+        self._served: dict[tuple, int] = {}  # answers per open connection, by client address
+
+    def _last_on_connection(self, scope: Scope) -> bool:
+        """Whether this answer is the connection's ``max_requests``-th: then it says
+        ``Connection: close``. A client reconnects, and the kernel gives the new connection
+        to whichever worker accepts first, an idle one sooner than a busy one. Without it a
+        client that reuses a few keep-alive connections can send all its load to one worker
+        while the other idles (benchmarks/README.md, 2026-12-06, "the open-loop tail")."""
+        client = scope.get("client")
+        if not self.max_requests or not client:
+            return False
+        key = tuple(client)
+        n = self._served.get(key, 0) + 1
+        if n >= self.max_requests:
+            self._served.pop(key, None)
+            return True
+        if len(self._served) >= _MAX_TRACKED:  # addresses of connections closed long ago
+            self._served.clear()
+        self._served[key] = n
+        return False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -50,6 +72,7 @@ class RequestContext:
         token = logs.request_id.set(rid)
         start = time.perf_counter()
         status = 500
+        close = self._last_on_connection(scope)
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -57,6 +80,8 @@ class RequestContext:
                 status = message["status"]
                 message.setdefault("headers", [])
                 message["headers"] = list(message["headers"]) + [(b"x-request-id", rid.encode())]
+                if close and not any(n.lower() == b"connection" for n, _ in message["headers"]):
+                    message["headers"].append((b"connection", b"close"))
             await send(message)
 
         try:

@@ -6,6 +6,12 @@ within which every process also picks up a new posterior); after that it is look
 So a revoked key is refused at once on the process that revoked it (:meth:`KeyAuth.forget`)
 and, on every other process and replica, within that interval. While the database is
 unreachable, a key it confirmed within ``auth_cache_ttl_s`` keeps working.
+
+A key in use is confirmed again in the background once its entry is half that old, so its
+requests do not wait for the database when the entry would expire: without it, every request
+arriving during the look-up waited for it, every ``posterior_poll_s`` for each key, and for
+as long as a busy database took to answer (benchmarks/README.md, 2026-12-06, "the open-loop
+tail").
 """
 
 from __future__ import annotations
@@ -38,6 +44,8 @@ class KeyAuth:
                        if engine.dialect.name == "postgresql" else None)
         self._cache: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
         self._lock = threading.Lock()
+        self._refreshing: dict[str, asyncio.Task] = {}  # background look-ups, by key digest
+        self._revocations = 0  # a look-up begun before a revocation here must not cache
 
     async def authenticate(self, secret: str) -> Principal | None:
         """The caller's principal, or None for an unknown or revoked key."""
@@ -49,8 +57,13 @@ class KeyAuth:
         with self._lock:
             hit = self._cache.get(digest)
         age = None if hit is None else time.monotonic() - hit[1]
-        if age is not None and age <= self.settings.posterior_poll_s:
+        poll_s = self.settings.posterior_poll_s
+        if age is not None and age <= poll_s:
+            if age > poll_s / 2 and digest not in self._refreshing:
+                self._refreshing[digest] = asyncio.get_running_loop().create_task(
+                    self._refresh(digest))
             return hit[0]
+        revocations = self._revocations
         try:
             row = await self._lookup(digest)
         except DBAPIError as exc:
@@ -58,7 +71,20 @@ class KeyAuth:
             if _transient(exc) and age is not None and age <= self.settings.auth_cache_ttl_s:
                 return hit[0]
             raise
-        return self._remember(digest, store.principal_of(row, digest))
+        principal = store.principal_of(row, digest)
+        return self._remember(digest, principal) if revocations == self._revocations else principal
+
+    async def _refresh(self, digest: str) -> None:
+        """Confirm a cached key again (or drop it, if it was revoked meanwhile)."""
+        revocations = self._revocations
+        try:
+            row = await self._lookup(digest)
+        except Exception:  # noqa: BLE001 - unreachable: the entry expires as it would have
+            return  # and the next request after that looks the key up (and sees the error)
+        finally:
+            self._refreshing.pop(digest, None)
+        if revocations == self._revocations:
+            self._remember(digest, store.principal_of(row, digest))
 
     async def _lookup(self, digest: str) -> store.KeyRow | None:
         if self.reader is None:
@@ -80,5 +106,6 @@ class KeyAuth:
     def forget(self, key_id: str) -> None:
         """Stop accepting key ``key_id`` from the cache (it was revoked through this process)."""
         with self._lock:
+            self._revocations += 1
             for digest in [d for d, (p, _) in self._cache.items() if p.key_id == key_id]:
                 del self._cache[digest]
