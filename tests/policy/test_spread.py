@@ -45,3 +45,25 @@ def test_a_block_alone_on_the_diagonal_is_skipped_where_x_is_zero_and_read_where
         exact = np.linalg.norm(np.einsum("kcd,d->kc", rinv, x), axis=1)
         np.testing.assert_allclose(view.predict(x)[1], exact, rtol=1e-5)
     assert view.predict(np.zeros(d))[1].tolist() == [0.0, 0.0, 0.0]
+
+
+def test_a_view_evicted_by_another_thread_between_look_up_and_reuse_is_still_served():
+    """The sync thread builds views ahead while request threads read them: a key another
+    thread evicts between the look-up and the move to the end must not raise."""
+    from collections import OrderedDict
+
+    from bandit_router.policy.posterior import Posterior, Prior
+
+    class EvictedAfterGet(OrderedDict):
+        def get(self, key, default=None):
+            hit = super().get(key, default)
+            self.pop(key, None)  # what a concurrent eviction does
+            return hit
+
+    post = Posterior.from_prior(["a", "b"], 5, Prior())
+    first = post.view(("a", "b"))
+    post._views = EvictedAfterGet(post._views)
+    assert post.view(("a", "b")) is first
+    for i in range(70):  # past the cache's bound, with the look-ups still evicting
+        post.view(("a", "b", f"m{i}"))
+    assert len(post._views) <= 64

@@ -19,6 +19,7 @@ beside the views it serves; it is the part to move out when this module grows ag
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 from collections import OrderedDict
@@ -264,7 +265,10 @@ class Posterior:
         key = tuple(arms)
         hit = self._views.get(key)
         if hit is not None:
-            self._views.move_to_end(key)
+            # Views are read from request threads and built ahead by the sync thread: another
+            # thread may have evicted the key since the get; the view itself is still valid.
+            with contextlib.suppress(KeyError):
+                self._views.move_to_end(key)
             return hit
         p_theta, p_rinv, p_sigma = _prior_arm(prior_mean(self.stats.A, self.stats.b, self.prior),
                                                self.prior)
@@ -285,8 +289,9 @@ class Posterior:
         out = ArmView(arms=key, theta=theta, rinv=rinv, sigma=sigma, n=n,
                       cost_w=cost_w if cost_w.any() else None)
         self._views[key] = out
-        if len(self._views) > 64:
-            self._views.popitem(last=False)
+        while len(self._views) > 64:
+            with contextlib.suppress(KeyError):  # emptied by another thread meanwhile
+                self._views.popitem(last=False)
         return out
 
     def to_bytes(self) -> bytes:
