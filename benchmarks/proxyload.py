@@ -23,6 +23,7 @@ from benchmarks.loadgen import no_gc, post_bytes
 class Conn:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader, self.writer = reader, writer
+        self.closing = False
 
     async def request(self, raw: bytes) -> tuple[int, float, float]:
         """(status, seconds to the first body byte, seconds to the end)."""
@@ -46,6 +47,9 @@ class Conn:
                 await self.reader.readexactly(length)
             first = time.perf_counter()
         end = time.perf_counter()
+        # The server answered "Connection: close" (bandit-router does every
+        # BANDIT_ROUTER_MAX_REQUESTS_PER_CONNECTION answers): reconnect, as HTTP clients do.
+        self.closing = b"\r\nconnection: close" in lower
         return status, first - t0, end - t0
 
 
@@ -76,6 +80,9 @@ async def phase(plan: dict) -> dict:
                 conn = None
                 continue
             status[str(code)] = status.get(str(code), 0) + 1
+            if conn.closing:
+                conn.writer.close()
+                conn = None
             if code == 200:
                 latency.append(total)
                 first_byte.append(first)
