@@ -31,17 +31,6 @@ from bandit_router.routing.tenancy import TenantState
 log = logging.getLogger(__name__)
 
 
-def _ready_to_score(posterior: Posterior, models: Mapping[str, object]) -> None:
-    """Build the posterior's scoring arrays for the whole line-up (what every request that
-    names no candidates is scored with) here, in the sync's thread, before the swap. Else
-    the first request after each new posterior builds them on the event loop while every
-    other request waits: 1-17 ms at K = 10, d = 153 on a loaded 2-core machine (the factors
-    are copied, banded and converted; benchmarks/README.md, 2026-12-06, "the open-loop
-    tail")."""
-    if models:
-        posterior.view(sorted(models))
-
-
 class RuntimeSync:
     def __init__(self, router: Router, sessions: sessionmaker[Session], settings: Settings,
                  features: str, dim: int, on_paced: Callable[[Mapping[str, Paced]], None]
@@ -81,7 +70,6 @@ class RuntimeSync:
                 self._last_reconcile = time.monotonic()
             tenants = {i: replace(t, cost_weight=paced[i].cost_weight) if i in paced else t
                        for i, t in tenants.items()}
-            _ready_to_score(posterior, models)
             self.router.swap(Runtime(posterior, models, rules, p95, tenants))
         self.on_paced(paced)
 
@@ -119,9 +107,7 @@ class RuntimeSync:
 
     def sync_models(self) -> None:
         with self._lock, self.sessions() as s:
-            models = {r.id: to_spec(r) for r in list_models(s)}
-            _ready_to_score(self.router.runtime.posterior, models)
-            self.router.swapped(models=models)
+            self.router.swapped(models={r.id: to_spec(r) for r in list_models(s)})
 
     def sync_rules(self) -> None:
         with self._lock, self.sessions() as s:
