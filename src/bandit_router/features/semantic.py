@@ -12,8 +12,9 @@ tokens of its whitespace-separated words, tokenized one by one. Each distinct wo
 embedding is therefore computed once per process and kept in a bounded cache (``cache_words``
 entries; when full it starts afresh); a prompt is then a ``str.split``, dictionary look-ups
 and one row sum (the split and the look-ups in one C pass, ``_scan.c``'s ``word_ids``, when
-it was built; the Python path gives the same rows). The cache only memoises a pure function of the word: the same text gives
-the same vector in every process, whatever each process has seen before.
+it was built; the Python path gives the same rows). The cache only memoises a pure function
+of the word: the same text gives the same vector in every process, whatever each process has
+seen before.
 
 It is the one module of ``features/`` that needs more than numpy: ``wordllama`` (a core
 dependency; imported lazily, when a featuriser is built, so that ``import
@@ -49,9 +50,10 @@ _ONES = np.ones(4096, dtype=np.float32)
 def _ones(n: int) -> np.ndarray:
     """``n`` float32 ones (the row sum's weights) without allocating them on every prompt."""
     global _ONES
-    if len(_ONES) < n:
-        _ONES = np.ones(n, dtype=np.float32)
-    return _ONES[:n]
+    ones = _ONES  # one read: another thread may replace it with a shorter array meanwhile
+    if len(ones) < n:
+        ones = _ONES = np.ones(n, dtype=np.float32)
+    return ones[:n]
 
 
 class SemanticFeaturesUnavailable(RuntimeError):
