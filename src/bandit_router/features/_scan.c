@@ -83,21 +83,25 @@ static int add_markers(PyObject *markers, int group, Marker *m, int *n_markers, 
  * what bytes.count does for each marker on its own. */
 static void count_markers(const unsigned char *b, Py_ssize_t n, Marker *m, int n_markers,
                           const int *head, long long *totals) {
-    /* Prefilter: which first bytes start a one-byte marker, which two-byte prefixes a longer
-     * one; most positions are rejected by one look-up. */
-    unsigned char single[256] = {0};
+    /* Prefilter: the pairs of bytes (b[i], b[i + 1]) that can start a marker, one bit each
+     * (a one-byte marker sets every pair it starts); most positions are rejected by one
+     * look-up. The last byte is paired with 0, so a one-byte marker there is still seen. */
     unsigned char pairs[65536 / 8] = {0};
     for (int j = 0; j < n_markers; j++) {
+        unsigned first = m[j].pat[0];
         if (m[j].len == 1) {
-            single[m[j].pat[0]] = 1;
+            for (unsigned second = 0; second < 256; second++) {
+                unsigned p = first | second << 8;
+                pairs[p >> 3] |= (unsigned char)(1u << (p & 7));
+            }
         } else {
-            unsigned p = m[j].pat[0] | (unsigned)m[j].pat[1] << 8;
+            unsigned p = first | (unsigned)m[j].pat[1] << 8;
             pairs[p >> 3] |= (unsigned char)(1u << (p & 7));
         }
     }
     for (Py_ssize_t i = 0; i < n; i++) {
         unsigned p = b[i] | (i + 1 < n ? (unsigned)b[i + 1] << 8 : 0u);
-        if (!single[b[i]] && !(i + 1 < n && (pairs[p >> 3] >> (p & 7) & 1))) continue;
+        if (!(pairs[p >> 3] >> (p & 7) & 1)) continue;
         for (int j = head[b[i]]; j >= 0; j = m[j].next) {
             Marker *k = &m[j];
             if (i >= k->next_ok && i + k->len <= n &&
@@ -110,6 +114,8 @@ static void count_markers(const unsigned char *b, Py_ssize_t n, Marker *m, int n
     }
 }
 
+#define MAX_NGRAM_STACK 16
+
 static PyObject *scan(PyObject *self, PyObject *args) {
     (void)self;
     Py_buffer data, classes;
@@ -121,9 +127,14 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     PyObject *result = NULL;
     Py_buffer block = {0};
     int have_block = 0;
-    uint64_t *tokens = NULL;
+    uint64_t stack_grams[MAX_NGRAM_STACK + 1];
+    uint64_t *grams = stack_grams;
     if (classes.len != 256) {
         PyErr_SetString(PyExc_ValueError, "classes must be 256 bytes");
+        goto done;
+    }
+    if (max_ngram < 1) {
+        PyErr_SetString(PyExc_ValueError, "max_ngram must be >= 1");
         goto done;
     }
     if (block_obj != Py_None) {
@@ -136,59 +147,83 @@ static PyObject *scan(PyObject *self, PyObject *args) {
             PyErr_SetString(PyExc_ValueError, "block must be a non-empty float64 buffer");
             goto done;
         }
+        if (max_ngram > MAX_NGRAM_STACK) {
+            grams = PyMem_Malloc(sizeof(uint64_t) * ((size_t)max_ngram + 1));
+            if (grams == NULL) {
+                PyErr_NoMemory();
+                goto done;
+            }
+        }
     }
     const unsigned char *b = (const unsigned char *)data.buf;
     const unsigned char *cls = (const unsigned char *)classes.buf;
     Py_ssize_t n = data.len;
 
+    /* The byte counts come from a histogram of the bytes (one increment per byte), read
+     * through the classes once at the end. */
+    Py_ssize_t hist[256] = {0};
+    for (Py_ssize_t i = 0; i < n; i++) hist[b[i]]++;
     long long digits = 0, symbols = 0, newlines = 0, questions = 0, non_ascii = 0;
+    for (int c = 0; c < 256; c++) {
+        if (!hist[c]) continue;
+        unsigned k = cls[c];
+        digits += (k >> 1 & 1) * hist[c];
+        symbols += (k >> 2 & 1) * hist[c];
+        newlines += (k >> 3 & 1) * hist[c];
+        questions += (k >> 4 & 1) * hist[c];
+        non_ascii += (k >> 5 & 1) * hist[c];
+    }
     long long code = 0, math = 0;
     Py_ssize_t n_tokens = 0;
-    if (have_block && n > 0) {
-        /* a word needs a byte and a separator: at most n / 2 + 1 of them; room for two
-         * arrays, the unigram hashes and the n-gram chain */
-        tokens = PyMem_Malloc(2 * sizeof(uint64_t) * (size_t)(n / 2 + 1));
-        if (tokens == NULL) {
-            PyErr_NoMemory();
-            goto done;
+    if (!have_block) {
+        /* Words only counted: a word starts where a word byte follows a non-word byte. */
+        unsigned prev = 0;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            unsigned w = cls[b[i]] & 1u;
+            n_tokens += w & ~prev;
+            prev = w;
         }
-    }
-#define COUNT(c)                     \
-    do {                             \
-        digits += ((c) >> 1) & 1;    \
-        symbols += ((c) >> 2) & 1;   \
-        newlines += ((c) >> 3) & 1;  \
-        questions += ((c) >> 4) & 1; \
-        non_ascii += ((c) >> 5) & 1; \
-    } while (0)
-    Py_ssize_t i = 0;
-    while (i < n) {
-        unsigned char c = cls[b[i]];
-        COUNT(c);
-        if (!(c & 1)) {
-            i++;
-            continue;
-        }
-        /* A word: its hash sum (b + 1) * BASE**t over its bytes, mod 2**64, only when a block
-         * is asked (the WordLlama featuriser counts the words and needs no hash). */
-        Py_ssize_t start = i;
-        uint64_t h = 0, pw = 1;
-        for (;;) {
-            if (tokens != NULL) {
+    } else {
+        double *out = (double *)block.buf;
+        uint64_t n_buckets = (uint64_t)(block.len / 8);
+        int pow2 = (n_buckets & (n_buckets - 1)) == 0;
+        uint64_t mask = n_buckets - 1;
+#define ADD(hash)                                                        \
+        do {                                                             \
+            uint64_t hh = (hash);                                        \
+            uint64_t slot = pow2 ? (hh & mask) : (hh % n_buckets);       \
+            out[slot] += (hh >> 63) ? -1.0 : 1.0;                        \
+        } while (0)
+        /* One pass: each word's hash, sum (b + 1) * BASE**t over its bytes mod 2**64, then
+         * every n-gram that ends with it, from grams[k] (the k-gram that ended with the
+         * previous word): g_k = splitmix64(g_{k-1} * SALT + token), k from the longest down
+         * so that grams[k - 1] is still the previous word's. Counts in the buckets are
+         * integers, so the order of the additions cannot change a bit. */
+        Py_ssize_t i = 0;
+        while (i < n) {
+            if (!(cls[b[i]] & 1)) {
+                i++;
+                continue;
+            }
+            Py_ssize_t start = i;
+            uint64_t h = 0, pw = 1;
+            do {
                 h += ((uint64_t)b[i] + 1) * pw;
                 pw *= BASE;
+                i++;
+            } while (i < n && (cls[b[i]] & 1));
+            uint64_t token = splitmix64(h ^ (uint64_t)(i - start));
+            n_tokens++;
+            ADD(token);
+            int top = n_tokens < max_ngram ? (int)n_tokens : max_ngram;
+            for (int k = top; k >= 2; k--) {
+                grams[k] = splitmix64(grams[k - 1] * BIGRAM_SALT + token);
+                ADD(grams[k]);
             }
-            i++;
-            if (i >= n || !(cls[b[i]] & 1))
-                break;
-            c = cls[b[i]];
-            COUNT(c);
+            grams[1] = token;
         }
-        if (tokens != NULL)
-            tokens[n_tokens] = splitmix64(h ^ (uint64_t)(i - start));
-        n_tokens++;
+#undef ADD
     }
-#undef COUNT
     {
         Marker markers[MAX_MARKERS];
         int head[256], n_markers = 0;
@@ -200,36 +235,10 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         code = totals[0];
         math = totals[1];
     }
-
-    if (have_block && n_tokens > 0) {
-        double *out = (double *)block.buf;
-        uint64_t n_buckets = (uint64_t)(block.len / 8);
-        int pow2 = (n_buckets & (n_buckets - 1)) == 0;
-        uint64_t mask = n_buckets - 1;
-#define ADD(hash)                                                        \
-        do {                                                             \
-            uint64_t hh = (hash);                                        \
-            uint64_t slot = pow2 ? (hh & mask) : (hh % n_buckets);       \
-            out[slot] += (hh >> 63) ? -1.0 : 1.0;                        \
-        } while (0)
-        uint64_t *chain = tokens + (n / 2 + 1);
-        for (Py_ssize_t t = 0; t < n_tokens; t++) {
-            ADD(tokens[t]);
-            chain[t] = tokens[t];
-        }
-        /* g_k[t] = splitmix64(g_{k-1}[t] * SALT + token[t + k - 1]), in place over t. */
-        for (int k = 2; k <= max_ngram && n_tokens >= k; k++) {
-            for (Py_ssize_t t = 0; t + k <= n_tokens; t++) {
-                chain[t] = splitmix64(chain[t] * BIGRAM_SALT + tokens[t + k - 1]);
-                ADD(chain[t]);
-            }
-        }
-#undef ADD
-    }
     result = Py_BuildValue("(nLLLLLLL)", n_tokens, digits, symbols, newlines, questions,
                            non_ascii, code, math);
 done:
-    PyMem_Free(tokens);
+    if (grams != stack_grams) PyMem_Free(grams);
     if (have_block) PyBuffer_Release(&block);
     PyBuffer_Release(&data);
     PyBuffer_Release(&classes);
