@@ -45,10 +45,24 @@ static inline uint64_t splitmix64(uint64_t h) {
 typedef struct {
     const unsigned char *pat;
     Py_ssize_t len;
-    Py_ssize_t next_ok;  /* where the next occurrence may start (no overlap, like bytes.count) */
     int group;           /* 0 code, 1 math */
     int next;            /* next marker with the same first byte, or -1 */
 } Marker;
+
+/* The markers' tables, built from the two tuples of the last call and kept while the same
+ * tuples come back (scan.py passes module constants): the markers, the list of those that
+ * start with each byte, and the prefilter (one bit per pair of bytes (b[i], b[i + 1]) that
+ * can start a marker; a one-byte marker sets every pair it starts). Built and read under the
+ * GIL only. */
+typedef struct {
+    PyObject *code, *math;  /* strong references: the tuples the tables were built from */
+    Marker m[MAX_MARKERS];
+    int n;
+    int head[256];
+    unsigned char pairs[65536 / 8];
+} MarkerTable;
+
+static MarkerTable markers_cache;
 
 static int add_markers(PyObject *markers, int group, Marker *m, int *n_markers, int *head) {
     if (!PyTuple_Check(markers)) {
@@ -68,7 +82,6 @@ static int add_markers(PyObject *markers, int group, Marker *m, int *n_markers, 
         Marker *k = &m[*n_markers];
         k->pat = (const unsigned char *)PyBytes_AS_STRING(item);
         k->len = PyBytes_GET_SIZE(item);
-        k->next_ok = 0;
         k->group = group;
         /* appended at the tail of its first byte's list (order does not change the counts) */
         k->next = head[k->pat[0]];
@@ -78,38 +91,51 @@ static int add_markers(PyObject *markers, int group, Marker *m, int *n_markers, 
     return 0;
 }
 
-/* Every marker's non-overlapping occurrences in one pass: at each byte only the markers that
- * start with it are compared. Leftmost-first and skipping past a match per marker is exactly
- * what bytes.count does for each marker on its own. */
-static void count_markers(const unsigned char *b, Py_ssize_t n, Marker *m, int n_markers,
-                          const int *head, long long *totals) {
-    /* Prefilter: the pairs of bytes (b[i], b[i + 1]) that can start a marker, one bit each
-     * (a one-byte marker sets every pair it starts); most positions are rejected by one
-     * look-up. The last byte is paired with 0, so a one-byte marker there is still seen. */
-    unsigned char pairs[65536 / 8] = {0};
-    for (int j = 0; j < n_markers; j++) {
-        unsigned first = m[j].pat[0];
-        if (m[j].len == 1) {
+static MarkerTable *marker_table(PyObject *code, PyObject *math) {
+    MarkerTable *t = &markers_cache;
+    if (t->code == code && t->math == math)
+        return t;
+    Py_CLEAR(t->code);
+    Py_CLEAR(t->math);
+    t->n = 0;
+    for (int c = 0; c < 256; c++) t->head[c] = -1;
+    memset(t->pairs, 0, sizeof t->pairs);
+    if (add_markers(code, 0, t->m, &t->n, t->head) < 0 ||
+        add_markers(math, 1, t->m, &t->n, t->head) < 0) {
+        t->n = 0;
+        for (int c = 0; c < 256; c++) t->head[c] = -1;
+        return NULL;
+    }
+    for (int j = 0; j < t->n; j++) {
+        unsigned first = t->m[j].pat[0];
+        if (t->m[j].len == 1) {
             for (unsigned second = 0; second < 256; second++) {
                 unsigned p = first | second << 8;
-                pairs[p >> 3] |= (unsigned char)(1u << (p & 7));
+                t->pairs[p >> 3] |= (unsigned char)(1u << (p & 7));
             }
         } else {
-            unsigned p = first | (unsigned)m[j].pat[1] << 8;
-            pairs[p >> 3] |= (unsigned char)(1u << (p & 7));
+            unsigned p = first | (unsigned)t->m[j].pat[1] << 8;
+            t->pairs[p >> 3] |= (unsigned char)(1u << (p & 7));
         }
     }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        unsigned p = b[i] | (i + 1 < n ? (unsigned)b[i + 1] << 8 : 0u);
-        if (!(pairs[p >> 3] >> (p & 7) & 1)) continue;
-        for (int j = head[b[i]]; j >= 0; j = m[j].next) {
-            Marker *k = &m[j];
-            if (i >= k->next_ok && i + k->len <= n &&
-                (k->len == 1 || (b[i + 1] == k->pat[1] &&
-                                 memcmp(b + i, k->pat, (size_t)k->len) == 0))) {
-                totals[k->group]++;
-                k->next_ok = i + k->len;
-            }
+    Py_INCREF(code);
+    Py_INCREF(math);
+    t->code = code;
+    t->math = math;
+    return t;
+}
+
+/* The markers that start at b[i] (the prefilter passed): leftmost-first, and skipping past
+ * a match per marker, is exactly what bytes.count does for each marker on its own. */
+static inline void markers_at(const MarkerTable *t, const unsigned char *b, Py_ssize_t n,
+                              Py_ssize_t i, Py_ssize_t *next_ok, long long *totals) {
+    for (int j = t->head[b[i]]; j >= 0; j = t->m[j].next) {
+        const Marker *k = &t->m[j];
+        if (i >= next_ok[j] && i + k->len <= n &&
+            (k->len == 1 || (b[i + 1] == k->pat[1] &&
+                             memcmp(b + i, k->pat, (size_t)k->len) == 0))) {
+            totals[k->group]++;
+            next_ok[j] = i + k->len;
         }
     }
 }
@@ -159,10 +185,47 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     const unsigned char *cls = (const unsigned char *)classes.buf;
     Py_ssize_t n = data.len;
 
-    /* The byte counts come from a histogram of the bytes (one increment per byte), read
-     * through the classes once at the end. */
+    const MarkerTable *table = marker_table(code_markers, math_markers);
+    if (table == NULL)
+        goto done;
+    /* One pass over the bytes: their histogram (the byte counts are read from it through
+     * the classes at the end), the word starts (a word byte after a non-word byte) when no
+     * hash is asked, and the markers' prefilter on the pair (b[i], b[i + 1]), the last byte
+     * paired with 0. */
     Py_ssize_t hist[256] = {0};
-    for (Py_ssize_t i = 0; i < n; i++) hist[b[i]]++;
+    Py_ssize_t next_ok[MAX_MARKERS] = {0};  /* per marker: where its next match may start */
+    long long totals[2] = {0, 0};
+    Py_ssize_t n_tokens = 0;
+    const unsigned char *pairs = table->pairs;
+#define BYTE(i, next)                                                                     \
+    do {                                                                                  \
+        unsigned c_ = b[i];                                                               \
+        hist[c_]++;                                                                       \
+        WORD_START(c_);                                                                   \
+        unsigned p_ = c_ | (unsigned)(next) << 8;                                         \
+        if (pairs[p_ >> 3] >> (p_ & 7) & 1)                                               \
+            markers_at(table, b, n, i, next_ok, totals);                                  \
+    } while (0)
+    if (have_block) {  /* the words are counted with their hashes below */
+#define WORD_START(c) (void)0
+        for (Py_ssize_t i = 0; i + 1 < n; i++) BYTE(i, b[i + 1]);
+        if (n > 0) BYTE(n - 1, 0);
+#undef WORD_START
+    } else {
+        Py_ssize_t words = 0;
+        unsigned prev = 0;
+#define WORD_START(c)                      \
+        do {                               \
+            unsigned w_ = cls[c] & 1u;     \
+            words += w_ & ~prev;           \
+            prev = w_;                     \
+        } while (0)
+        for (Py_ssize_t i = 0; i + 1 < n; i++) BYTE(i, b[i + 1]);
+        if (n > 0) BYTE(n - 1, 0);
+#undef WORD_START
+        n_tokens = words;
+    }
+#undef BYTE
     long long digits = 0, symbols = 0, newlines = 0, questions = 0, non_ascii = 0;
     for (int c = 0; c < 256; c++) {
         if (!hist[c]) continue;
@@ -173,17 +236,8 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         questions += (k >> 4 & 1) * hist[c];
         non_ascii += (k >> 5 & 1) * hist[c];
     }
-    long long code = 0, math = 0;
-    Py_ssize_t n_tokens = 0;
-    if (!have_block) {
-        /* Words only counted: a word starts where a word byte follows a non-word byte. */
-        unsigned prev = 0;
-        for (Py_ssize_t i = 0; i < n; i++) {
-            unsigned w = cls[b[i]] & 1u;
-            n_tokens += w & ~prev;
-            prev = w;
-        }
-    } else {
+    long long code = totals[0], math = totals[1];
+    if (have_block) {
         double *out = (double *)block.buf;
         uint64_t n_buckets = (uint64_t)(block.len / 8);
         int pow2 = (n_buckets & (n_buckets - 1)) == 0;
@@ -223,17 +277,6 @@ static PyObject *scan(PyObject *self, PyObject *args) {
             grams[1] = token;
         }
 #undef ADD
-    }
-    {
-        Marker markers[MAX_MARKERS];
-        int head[256], n_markers = 0;
-        long long totals[2] = {0, 0};
-        for (int c = 0; c < 256; c++) head[c] = -1;
-        if (add_markers(code_markers, 0, markers, &n_markers, head) < 0) goto done;
-        if (add_markers(math_markers, 1, markers, &n_markers, head) < 0) goto done;
-        count_markers(b, n, markers, n_markers, head, totals);
-        code = totals[0];
-        math = totals[1];
     }
     result = Py_BuildValue("(nLLLLLLL)", n_tokens, digits, symbols, newlines, questions,
                            non_ascii, code, math);
