@@ -376,6 +376,8 @@ static int wi_add(WordIndex *wi, PyObject *word, Py_ssize_t row) {
         PyErr_SetString(PyExc_TypeError, "words must be str");
         return -1;
     }
+    if (PyUnicode_READY(word) < 0)  /* a legacy string (3.11): its kind and data first */
+        return -1;
     Py_ssize_t len = PyUnicode_GET_LENGTH(word);
     if (len == 0 || len > (Py_ssize_t)UINT32_MAX || row < 0 || row > (Py_ssize_t)UINT32_MAX) {
         PyErr_SetString(PyExc_ValueError, "a word must be non-empty and its row in [0, 2**32)");
@@ -464,7 +466,7 @@ WI_LOOKUP(wi_lookup4, Py_UCS4, PyUnicode_4BYTE_KIND)
 static PyObject *WordIndex_lookup(WordIndex *self, PyObject *args) {
     PyObject *text, *ids_obj;
     Py_ssize_t limit;
-    if (!PyArg_ParseTuple(args, "UnO", &text, &limit, &ids_obj))
+    if (!PyArg_ParseTuple(args, "UnO", &text, &limit, &ids_obj) || PyUnicode_READY(text) < 0)
         return NULL;
     Py_buffer ids;
     if (PyObject_GetBuffer(ids_obj, &ids, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0)

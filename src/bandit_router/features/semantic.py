@@ -12,9 +12,9 @@ tokens of its whitespace-separated words, tokenized one by one. Each distinct wo
 embedding is therefore computed once per process and kept in a bounded cache (``cache_words``
 entries; when full it starts afresh); a prompt is then a ``str.split``, dictionary look-ups
 and one row sum (the split and the look-ups in one C pass over the prompt, ``_scan.c``'s
-``WordIndex``, when it was built; the Python path gives the same rows). The cache only memoises a pure function
-of the word: the same text gives the same vector in every process, whatever each process has
-seen before.
+``WordIndex``, when it was built; the Python path gives the same rows). The cache only
+memoises a pure function of the word: the same text gives the same vector in every process,
+whatever each process has seen before.
 
 It is the one module of ``features/`` that needs more than numpy: ``wordllama`` (a core
 dependency; imported lazily, when a featuriser is built, so that ``import
