@@ -30,6 +30,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from benchmarks.common import machine, pct, prompts
+from bandit_router.startup import settle_gc
 
 BASE = "bandit_router_base"
 
@@ -86,8 +87,7 @@ def run(base_src: Path, ks=(2, 5, 10, 20, 50), n: int = 3000, block: int = 100) 
         times = {name: [] for name in routers}
         gcs = {name: 0 for name in routers}
         picks = {name: hashlib.sha256() for name in routers}
-        gc.collect()
-        gc.freeze()
+        settle_gc()  # as the service does once started
         i = 0
         while min(len(t) for t in times.values()) < n:
             for name, (router, reqs) in routers.items():

@@ -8,6 +8,7 @@ line saying what failed and what to do.
 
 from __future__ import annotations
 
+import gc
 import socket
 from pathlib import Path
 
@@ -16,6 +17,25 @@ import typer
 from bandit_router.routing.catalog import load_catalog
 from bandit_router.cli_errors import StartupError, announce_database
 from bandit_router.config import Settings, default_database_url
+
+
+# A request allocates a few thousand objects, nearly all freed at once by reference counting;
+# at Python's default (a young collection every 700 allocations) each request paid several
+# collections. Measured in process (benchmarks/asgi_cost.py --gc-threshold, alternated): about
+# −9 % of a route's CPU at 20,000 (benchmarks/README.md, 2026-12-06).
+GC_YOUNG_THRESHOLD = 20_000
+
+
+def settle_gc() -> None:
+    """Once a process has started: everything alive now (libraries, app, posterior, word
+    cache) lives as long as the process, so it leaves the collector's view (``gc.freeze``)
+    and full collections scan only what requests leave behind, instead of stalling a
+    decision for tens of ms; and young collections run every ``GC_YOUNG_THRESHOLD``
+    allocations instead of 700. Called by the app's lifespan and by the decision
+    benchmarks before they time anything, so that both measure the same process."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def check_process_count(settings: Settings) -> None:

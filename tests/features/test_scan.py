@@ -38,7 +38,8 @@ def _prompts(n: int, seed: int) -> list[str]:
 
 
 SPECS = [FeatureSpec(), FeatureSpec(n_buckets=100, max_ngram=3), FeatureSpec(n_buckets=1,
-         max_ngram=1), FeatureSpec(n_buckets=512, max_ngram=4, max_bytes=300)]
+         max_ngram=1), FeatureSpec(n_buckets=512, max_ngram=4, max_bytes=300),
+         FeatureSpec(n_buckets=64, max_ngram=20)]  # past the C scan's 16 n-gram slots
 
 def _compiler() -> str | None:
     return shutil.which((sysconfig.get_config_var("CC") or "cc").split()[0])

@@ -136,22 +136,47 @@ def _mixed_prompts(n: int, seed: int) -> list[str]:
     return out
 
 
-def test_the_c_word_lookup_gives_the_python_paths_vectors(monkeypatch):
-    """The C look-up (features/_scan.c word_ids) splits where str.split splits and reads the
-    same rows: identical vectors, on prompts with Unicode spaces, lone surrogates and a
-    length limit that cuts words, cached or not."""
-    if semantic._word_ids is None:  # test_scan.py fails where a compiler should have built it
+@pytest.mark.parametrize("cache_words", [100_000, 40])
+def test_the_c_word_lookup_gives_the_python_paths_vectors(monkeypatch, cache_words):
+    """The C look-up (features/_scan.c's WordIndex) splits where str.split splits and reads
+    the same rows: identical vectors, on prompts with Unicode spaces, lone surrogates and a
+    length limit that cuts words, cached or not, and with a cache so small that it starts
+    afresh again and again (40 words)."""
+    if semantic.WordIndex is None:  # test_scan.py fails where a compiler should have built it
         pytest.skip("the C scan was not built (features/_scan.c): nothing to compare")
     texts = _mixed_prompts(300, seed=3)
     for spec in (FeatureSpec(words="wordllama", n_buckets=64),
                  FeatureSpec(words="wordllama", n_buckets=32, max_bytes=300)):
-        f = WordLlamaFeaturizer(spec)
+        f = WordLlamaFeaturizer(spec, cache_words=cache_words)
         first = np.stack([f.transform(t) for t in texts])  # misses: the Python path adds
         native = np.stack([f.transform(t) for t in texts])  # every word cached: C
-        monkeypatch.setattr(semantic, "_word_ids", None)
+        monkeypatch.setattr(semantic, "WordIndex", None)
         slow = np.stack([f.transform(t) for t in texts])
         monkeypatch.undo()
         assert native.tobytes() == slow.tobytes() == first.tobytes()
+
+
+def test_the_c_word_index_answers_as_the_dict_does():
+    """WordIndex against the dict it mirrors: every word of a prompt found at its row, a
+    word it does not hold (or a prefix, or the word with a space in it) makes the look-up
+    answer None, and re-adding a word points it at its new row."""
+    if semantic.WordIndex is None:
+        pytest.skip("the C scan was not built (features/_scan.c): nothing to compare")
+    words = list(dict.fromkeys(" ".join(_mixed_prompts(50, seed=5)).split()))
+    index = semantic.WordIndex()
+    index.add(words, 7)
+    assert len(index) == len(words)
+    text = " \u3000".join(reversed(words))
+    ids = np.empty(len(words) + 1, dtype=np.intp)
+    assert index.lookup(text, -1, ids) == len(words)
+    assert ids[: len(words)].tolist() == [7 + words.index(w) for w in text.split()]
+    copy = index.copy()
+    for missing in ("never-seen", words[0][:-1] or "x", "東京x", words[0] + "\x00"):
+        if missing not in words:
+            assert index.lookup(f"{words[1]} {missing}", -1, ids) is None
+    copy.add([words[0]], 1_000)
+    assert copy.lookup(words[0], -1, ids) == 1 and ids[0] == 1_000
+    assert index.lookup(words[0], -1, ids) == 1 and ids[0] == 7  # the copy is independent
 
 
 def test_wordllama_vectors_are_bit_for_bit_those_pinned():

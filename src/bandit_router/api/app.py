@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -27,9 +26,7 @@ from bandit_router.api.routes import (
 from bandit_router.config import Settings
 from bandit_router.jobs.observe import collect_gauges
 from bandit_router.service import Service
-
-
-GC_YOUNG_THRESHOLD = 20_000
+from bandit_router.startup import settle_gc
 
 
 def create_app(settings: Settings | None = None, service: Service | None = None) -> FastAPI:
@@ -42,17 +39,8 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         svc = app.state.service
         if owned:
             svc.start()
-        # Everything alive now (libraries, app, posterior) lives as long as the process:
-        # move it out of the collector's view, so that full collections triggered by request
-        # garbage scan only young objects instead of stalling the event loop for tens of ms.
-        gc.collect()
-        gc.freeze()
-        # A request allocates a few thousand objects, nearly all freed at once by reference
-        # counting; at Python's default (a young collection every 700 allocations) each
-        # request paid several collections. Measured in process (benchmarks/asgi_cost.py
-        # --gc-threshold, alternated): about −9 % of a route's CPU at 20,000
-        # (benchmarks/README.md, 2026-12-06).
-        gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+        # The process has started: what lives now lives as long as it (startup.settle_gc).
+        settle_gc()
         if svc.scheduler is not None:
             svc.scheduler.add_job(collect_gauges, "interval", args=[svc], seconds=60,
                                   id="gauges", max_instances=1, coalesce=True,

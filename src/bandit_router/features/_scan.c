@@ -15,14 +15,14 @@
  *                 or None to count tokens only
  * returns (tokens, digits, math_symbols, newlines, questions, non_ascii, code, math)
  *
- * word_ids(text, limit, index, ids)
- *   the WordLlama featuriser's look-up (features/semantic.py): the words of
- *   text[:limit].split() (split where str.split splits: Py_UNICODE_ISSPACE), each looked up
- *   in the dict index (word -> row); writes the rows into the writable intp buffer ids and
- *   returns how many words there were, or None as soon as a word is not in index (the caller
- *   then takes its Python path, which adds the missing words). Same words, same order, same
- *   rows as the Python path; it only spares the list of words, the tuple of rows and their
- *   conversion to an array (measured in features/semantic.py).
+ * WordIndex
+ *   the WordLlama featuriser's word -> row index (features/semantic.py), a twin of its dict:
+ *   add(words, first) maps words[i] to row first + i; lookup(text, limit, ids) splits
+ *   text[:limit] where str.split splits (Py_UNICODE_ISSPACE), hashes each word's code points
+ *   as it scans them and writes the rows into the writable intp buffer ids; it returns how
+ *   many words there were, or None as soon as one is not in the index (the caller then takes
+ *   its Python path, which adds the missing words). Same words, same order, same rows as the
+ *   dict; no str object is made per word (measured in features/semantic.py).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -45,10 +45,24 @@ static inline uint64_t splitmix64(uint64_t h) {
 typedef struct {
     const unsigned char *pat;
     Py_ssize_t len;
-    Py_ssize_t next_ok;  /* where the next occurrence may start (no overlap, like bytes.count) */
     int group;           /* 0 code, 1 math */
     int next;            /* next marker with the same first byte, or -1 */
 } Marker;
+
+/* The markers' tables, built from the two tuples of the last call and kept while the same
+ * tuples come back (scan.py passes module constants): the markers, the list of those that
+ * start with each byte, and the prefilter (one bit per pair of bytes (b[i], b[i + 1]) that
+ * can start a marker; a one-byte marker sets every pair it starts). Built and read under the
+ * GIL only. */
+typedef struct {
+    PyObject *code, *math;  /* strong references: the tuples the tables were built from */
+    Marker m[MAX_MARKERS];
+    int n;
+    int head[256];
+    unsigned char pairs[65536 / 8];
+} MarkerTable;
+
+static MarkerTable markers_cache;
 
 static int add_markers(PyObject *markers, int group, Marker *m, int *n_markers, int *head) {
     if (!PyTuple_Check(markers)) {
@@ -68,7 +82,6 @@ static int add_markers(PyObject *markers, int group, Marker *m, int *n_markers, 
         Marker *k = &m[*n_markers];
         k->pat = (const unsigned char *)PyBytes_AS_STRING(item);
         k->len = PyBytes_GET_SIZE(item);
-        k->next_ok = 0;
         k->group = group;
         /* appended at the tail of its first byte's list (order does not change the counts) */
         k->next = head[k->pat[0]];
@@ -78,37 +91,56 @@ static int add_markers(PyObject *markers, int group, Marker *m, int *n_markers, 
     return 0;
 }
 
-/* Every marker's non-overlapping occurrences in one pass: at each byte only the markers that
- * start with it are compared. Leftmost-first and skipping past a match per marker is exactly
- * what bytes.count does for each marker on its own. */
-static void count_markers(const unsigned char *b, Py_ssize_t n, Marker *m, int n_markers,
-                          const int *head, long long *totals) {
-    /* Prefilter: which first bytes start a one-byte marker, which two-byte prefixes a longer
-     * one; most positions are rejected by one look-up. */
-    unsigned char single[256] = {0};
-    unsigned char pairs[65536 / 8] = {0};
-    for (int j = 0; j < n_markers; j++) {
-        if (m[j].len == 1) {
-            single[m[j].pat[0]] = 1;
+static MarkerTable *marker_table(PyObject *code, PyObject *math) {
+    MarkerTable *t = &markers_cache;
+    if (t->code == code && t->math == math)
+        return t;
+    Py_CLEAR(t->code);
+    Py_CLEAR(t->math);
+    t->n = 0;
+    for (int c = 0; c < 256; c++) t->head[c] = -1;
+    memset(t->pairs, 0, sizeof t->pairs);
+    if (add_markers(code, 0, t->m, &t->n, t->head) < 0 ||
+        add_markers(math, 1, t->m, &t->n, t->head) < 0) {
+        t->n = 0;
+        for (int c = 0; c < 256; c++) t->head[c] = -1;
+        return NULL;
+    }
+    for (int j = 0; j < t->n; j++) {
+        unsigned first = t->m[j].pat[0];
+        if (t->m[j].len == 1) {
+            for (unsigned second = 0; second < 256; second++) {
+                unsigned p = first | second << 8;
+                t->pairs[p >> 3] |= (unsigned char)(1u << (p & 7));
+            }
         } else {
-            unsigned p = m[j].pat[0] | (unsigned)m[j].pat[1] << 8;
-            pairs[p >> 3] |= (unsigned char)(1u << (p & 7));
+            unsigned p = first | (unsigned)t->m[j].pat[1] << 8;
+            t->pairs[p >> 3] |= (unsigned char)(1u << (p & 7));
         }
     }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        unsigned p = b[i] | (i + 1 < n ? (unsigned)b[i + 1] << 8 : 0u);
-        if (!single[b[i]] && !(i + 1 < n && (pairs[p >> 3] >> (p & 7) & 1))) continue;
-        for (int j = head[b[i]]; j >= 0; j = m[j].next) {
-            Marker *k = &m[j];
-            if (i >= k->next_ok && i + k->len <= n &&
-                (k->len == 1 || (b[i + 1] == k->pat[1] &&
-                                 memcmp(b + i, k->pat, (size_t)k->len) == 0))) {
-                totals[k->group]++;
-                k->next_ok = i + k->len;
-            }
+    Py_INCREF(code);
+    Py_INCREF(math);
+    t->code = code;
+    t->math = math;
+    return t;
+}
+
+/* The markers that start at b[i] (the prefilter passed): leftmost-first, and skipping past
+ * a match per marker, is exactly what bytes.count does for each marker on its own. */
+static inline void markers_at(const MarkerTable *t, const unsigned char *b, Py_ssize_t n,
+                              Py_ssize_t i, Py_ssize_t *next_ok, long long *totals) {
+    for (int j = t->head[b[i]]; j >= 0; j = t->m[j].next) {
+        const Marker *k = &t->m[j];
+        if (i >= next_ok[j] && i + k->len <= n &&
+            (k->len == 1 || (b[i + 1] == k->pat[1] &&
+                             memcmp(b + i, k->pat, (size_t)k->len) == 0))) {
+            totals[k->group]++;
+            next_ok[j] = i + k->len;
         }
     }
 }
+
+#define MAX_NGRAM_STACK 16
 
 static PyObject *scan(PyObject *self, PyObject *args) {
     (void)self;
@@ -121,9 +153,14 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     PyObject *result = NULL;
     Py_buffer block = {0};
     int have_block = 0;
-    uint64_t *tokens = NULL;
+    uint64_t stack_grams[MAX_NGRAM_STACK + 1];
+    uint64_t *grams = stack_grams;
     if (classes.len != 256) {
         PyErr_SetString(PyExc_ValueError, "classes must be 256 bytes");
+        goto done;
+    }
+    if (max_ngram < 1) {
+        PyErr_SetString(PyExc_ValueError, "max_ngram must be >= 1");
         goto done;
     }
     if (block_obj != Py_None) {
@@ -136,72 +173,71 @@ static PyObject *scan(PyObject *self, PyObject *args) {
             PyErr_SetString(PyExc_ValueError, "block must be a non-empty float64 buffer");
             goto done;
         }
+        if (max_ngram > MAX_NGRAM_STACK) {
+            grams = PyMem_Malloc(sizeof(uint64_t) * ((size_t)max_ngram + 1));
+            if (grams == NULL) {
+                PyErr_NoMemory();
+                goto done;
+            }
+        }
     }
     const unsigned char *b = (const unsigned char *)data.buf;
     const unsigned char *cls = (const unsigned char *)classes.buf;
     Py_ssize_t n = data.len;
 
-    long long digits = 0, symbols = 0, newlines = 0, questions = 0, non_ascii = 0;
-    long long code = 0, math = 0;
+    const MarkerTable *table = marker_table(code_markers, math_markers);
+    if (table == NULL)
+        goto done;
+    /* One pass over the bytes: their histogram (the byte counts are read from it through
+     * the classes at the end), the word starts (a word byte after a non-word byte) when no
+     * hash is asked, and the markers' prefilter on the pair (b[i], b[i + 1]), the last byte
+     * paired with 0. */
+    Py_ssize_t hist[256] = {0};
+    Py_ssize_t next_ok[MAX_MARKERS] = {0};  /* per marker: where its next match may start */
+    long long totals[2] = {0, 0};
     Py_ssize_t n_tokens = 0;
-    if (have_block && n > 0) {
-        /* a word needs a byte and a separator: at most n / 2 + 1 of them; room for two
-         * arrays, the unigram hashes and the n-gram chain */
-        tokens = PyMem_Malloc(2 * sizeof(uint64_t) * (size_t)(n / 2 + 1));
-        if (tokens == NULL) {
-            PyErr_NoMemory();
-            goto done;
-        }
-    }
-#define COUNT(c)                     \
-    do {                             \
-        digits += ((c) >> 1) & 1;    \
-        symbols += ((c) >> 2) & 1;   \
-        newlines += ((c) >> 3) & 1;  \
-        questions += ((c) >> 4) & 1; \
-        non_ascii += ((c) >> 5) & 1; \
+    const unsigned char *pairs = table->pairs;
+#define BYTE(i, next)                                                                     \
+    do {                                                                                  \
+        unsigned c_ = b[i];                                                               \
+        hist[c_]++;                                                                       \
+        WORD_START(c_);                                                                   \
+        unsigned p_ = c_ | (unsigned)(next) << 8;                                         \
+        if (pairs[p_ >> 3] >> (p_ & 7) & 1)                                               \
+            markers_at(table, b, n, i, next_ok, totals);                                  \
     } while (0)
-    Py_ssize_t i = 0;
-    while (i < n) {
-        unsigned char c = cls[b[i]];
-        COUNT(c);
-        if (!(c & 1)) {
-            i++;
-            continue;
-        }
-        /* A word: its hash sum (b + 1) * BASE**t over its bytes, mod 2**64, only when a block
-         * is asked (the WordLlama featuriser counts the words and needs no hash). */
-        Py_ssize_t start = i;
-        uint64_t h = 0, pw = 1;
-        for (;;) {
-            if (tokens != NULL) {
-                h += ((uint64_t)b[i] + 1) * pw;
-                pw *= BASE;
-            }
-            i++;
-            if (i >= n || !(cls[b[i]] & 1))
-                break;
-            c = cls[b[i]];
-            COUNT(c);
-        }
-        if (tokens != NULL)
-            tokens[n_tokens] = splitmix64(h ^ (uint64_t)(i - start));
-        n_tokens++;
+    if (have_block) {  /* the words are counted with their hashes below */
+#define WORD_START(c) (void)0
+        for (Py_ssize_t i = 0; i + 1 < n; i++) BYTE(i, b[i + 1]);
+        if (n > 0) BYTE(n - 1, 0);
+#undef WORD_START
+    } else {
+        Py_ssize_t words = 0;
+        unsigned prev = 0;
+#define WORD_START(c)                      \
+        do {                               \
+            unsigned w_ = cls[c] & 1u;     \
+            words += w_ & ~prev;           \
+            prev = w_;                     \
+        } while (0)
+        for (Py_ssize_t i = 0; i + 1 < n; i++) BYTE(i, b[i + 1]);
+        if (n > 0) BYTE(n - 1, 0);
+#undef WORD_START
+        n_tokens = words;
     }
-#undef COUNT
-    {
-        Marker markers[MAX_MARKERS];
-        int head[256], n_markers = 0;
-        long long totals[2] = {0, 0};
-        for (int c = 0; c < 256; c++) head[c] = -1;
-        if (add_markers(code_markers, 0, markers, &n_markers, head) < 0) goto done;
-        if (add_markers(math_markers, 1, markers, &n_markers, head) < 0) goto done;
-        count_markers(b, n, markers, n_markers, head, totals);
-        code = totals[0];
-        math = totals[1];
+#undef BYTE
+    long long digits = 0, symbols = 0, newlines = 0, questions = 0, non_ascii = 0;
+    for (int c = 0; c < 256; c++) {
+        if (!hist[c]) continue;
+        unsigned k = cls[c];
+        digits += (k >> 1 & 1) * hist[c];
+        symbols += (k >> 2 & 1) * hist[c];
+        newlines += (k >> 3 & 1) * hist[c];
+        questions += (k >> 4 & 1) * hist[c];
+        non_ascii += (k >> 5 & 1) * hist[c];
     }
-
-    if (have_block && n_tokens > 0) {
+    long long code = totals[0], math = totals[1];
+    if (have_block) {
         double *out = (double *)block.buf;
         uint64_t n_buckets = (uint64_t)(block.len / 8);
         int pow2 = (n_buckets & (n_buckets - 1)) == 0;
@@ -212,34 +248,225 @@ static PyObject *scan(PyObject *self, PyObject *args) {
             uint64_t slot = pow2 ? (hh & mask) : (hh % n_buckets);       \
             out[slot] += (hh >> 63) ? -1.0 : 1.0;                        \
         } while (0)
-        uint64_t *chain = tokens + (n / 2 + 1);
-        for (Py_ssize_t t = 0; t < n_tokens; t++) {
-            ADD(tokens[t]);
-            chain[t] = tokens[t];
-        }
-        /* g_k[t] = splitmix64(g_{k-1}[t] * SALT + token[t + k - 1]), in place over t. */
-        for (int k = 2; k <= max_ngram && n_tokens >= k; k++) {
-            for (Py_ssize_t t = 0; t + k <= n_tokens; t++) {
-                chain[t] = splitmix64(chain[t] * BIGRAM_SALT + tokens[t + k - 1]);
-                ADD(chain[t]);
+        /* One pass: each word's hash, sum (b + 1) * BASE**t over its bytes mod 2**64, then
+         * every n-gram that ends with it, from grams[k] (the k-gram that ended with the
+         * previous word): g_k = splitmix64(g_{k-1} * SALT + token), k from the longest down
+         * so that grams[k - 1] is still the previous word's. Counts in the buckets are
+         * integers, so the order of the additions cannot change a bit. */
+        Py_ssize_t i = 0;
+        while (i < n) {
+            if (!(cls[b[i]] & 1)) {
+                i++;
+                continue;
             }
+            Py_ssize_t start = i;
+            uint64_t h = 0, pw = 1;
+            do {
+                h += ((uint64_t)b[i] + 1) * pw;
+                pw *= BASE;
+                i++;
+            } while (i < n && (cls[b[i]] & 1));
+            uint64_t token = splitmix64(h ^ (uint64_t)(i - start));
+            n_tokens++;
+            ADD(token);
+            int top = n_tokens < max_ngram ? (int)n_tokens : max_ngram;
+            for (int k = top; k >= 2; k--) {
+                grams[k] = splitmix64(grams[k - 1] * BIGRAM_SALT + token);
+                ADD(grams[k]);
+            }
+            grams[1] = token;
         }
 #undef ADD
     }
     result = Py_BuildValue("(nLLLLLLL)", n_tokens, digits, symbols, newlines, questions,
                            non_ascii, code, math);
 done:
-    PyMem_Free(tokens);
+    if (grams != stack_grams) PyMem_Free(grams);
     if (have_block) PyBuffer_Release(&block);
     PyBuffer_Release(&data);
     PyBuffer_Release(&classes);
     return result;
 }
 
-static PyObject *word_ids(PyObject *self, PyObject *args) {
-    PyObject *text, *index, *ids_obj;
+/* ---- WordIndex: word -> row, without a Python object per word ----------------------------
+ *
+ * An open-addressing hash table keyed on a word's code points (so the same key whatever the
+ * string's internal kind), stored as UCS-4 in one arena. Mutated only by add(), read only by
+ * lookup(); both run holding the GIL and never call back into Python while the table is in
+ * an intermediate state, so a lookup always sees a whole table. */
+
+typedef struct {
+    uint64_t hash;
+    uint32_t row;
+    uint32_t len;  /* 0: empty slot (words are never empty) */
+    size_t off;    /* first code point in the arena */
+} Slot;
+
+typedef struct {
+    PyObject_HEAD
+    Slot *slots;
+    size_t cap;  /* a power of two, or 0 */
+    size_t used;
+    Py_UCS4 *keys;
+    size_t keys_len, keys_cap;
+} WordIndex;
+
+#define WI_FNV 0xCBF29CE484222325ULL
+
+static inline uint64_t wi_step(uint64_t h, Py_UCS4 c) { return (h ^ (uint64_t)c) * BASE; }
+
+static int wi_resize(WordIndex *wi, size_t cap) {
+    Slot *slots = PyMem_Calloc(cap, sizeof(Slot));
+    if (slots == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (size_t i = 0; i < wi->cap; i++) {
+        Slot *s = &wi->slots[i];
+        if (s->len == 0) continue;
+        size_t j = (size_t)s->hash & (cap - 1);
+        while (slots[j].len != 0) j = (j + 1) & (cap - 1);
+        slots[j] = *s;
+    }
+    PyMem_Free(wi->slots);
+    wi->slots = slots;
+    wi->cap = cap;
+    return 0;
+}
+
+/* The slot that holds the word of `len` code points at data[start:] (kind `kind`, hash h),
+ * else the empty slot where it would go (*found 0). The table must have slots. */
+static inline size_t wi_slot(const WordIndex *wi, int kind, const void *data, Py_ssize_t start,
+                             Py_ssize_t len, uint64_t h, int *found) {
+    size_t mask = wi->cap - 1;
+    for (size_t j = (size_t)h & mask;; j = (j + 1) & mask) {
+        const Slot *s = &wi->slots[j];
+        if (s->len == 0) {
+            *found = 0;
+            return j;
+        }
+        if (s->hash != h || (Py_ssize_t)s->len != len) continue;
+        const Py_UCS4 *key = wi->keys + s->off;
+        Py_ssize_t i = 0;
+        switch (kind) {
+        case PyUnicode_1BYTE_KIND: {
+            const Py_UCS1 *d = (const Py_UCS1 *)data + start;
+            while (i < len && key[i] == d[i]) i++;
+            break;
+        }
+        case PyUnicode_2BYTE_KIND: {
+            const Py_UCS2 *d = (const Py_UCS2 *)data + start;
+            while (i < len && key[i] == d[i]) i++;
+            break;
+        }
+        default: {
+            const Py_UCS4 *d = (const Py_UCS4 *)data + start;
+            while (i < len && key[i] == d[i]) i++;
+        }
+        }
+        if (i == len) {
+            *found = 1;
+            return j;
+        }
+    }
+}
+
+static int wi_add(WordIndex *wi, PyObject *word, Py_ssize_t row) {
+    if (!PyUnicode_Check(word)) {
+        PyErr_SetString(PyExc_TypeError, "words must be str");
+        return -1;
+    }
+    if (PyUnicode_READY(word) < 0)  /* a legacy string (3.11): its kind and data first */
+        return -1;
+    Py_ssize_t len = PyUnicode_GET_LENGTH(word);
+    if (len == 0 || len > (Py_ssize_t)UINT32_MAX || row < 0 || row > (Py_ssize_t)UINT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "a word must be non-empty and its row in [0, 2**32)");
+        return -1;
+    }
+    if (2 * (wi->used + 1) > wi->cap && wi_resize(wi, wi->cap ? 2 * wi->cap : 1024) < 0)
+        return -1;
+    int kind = PyUnicode_KIND(word);
+    const void *data = PyUnicode_DATA(word);
+    uint64_t h = WI_FNV;
+    for (Py_ssize_t i = 0; i < len; i++) h = wi_step(h, PyUnicode_READ(kind, data, i));
+    int found;
+    size_t j = wi_slot(wi, kind, data, 0, len, h, &found);
+    if (found) {  /* already there: point it at the new row */
+        wi->slots[j].row = (uint32_t)row;
+        return 0;
+    }
+    if (wi->keys_len + (size_t)len > wi->keys_cap) {
+        size_t cap = wi->keys_cap ? 2 * wi->keys_cap : 8192;
+        while (cap < wi->keys_len + (size_t)len) cap *= 2;
+        Py_UCS4 *keys = PyMem_Realloc(wi->keys, cap * sizeof(Py_UCS4));
+        if (keys == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        wi->keys = keys;
+        wi->keys_cap = cap;
+    }
+    for (Py_ssize_t i = 0; i < len; i++)
+        wi->keys[wi->keys_len + (size_t)i] = PyUnicode_READ(kind, data, i);
+    Slot *s = &wi->slots[j];
+    s->hash = h;
+    s->row = (uint32_t)row;
+    s->off = wi->keys_len;
+    s->len = (uint32_t)len;  /* last: the slot is now taken */
+    wi->keys_len += (size_t)len;
+    wi->used++;
+    return 0;
+}
+
+static PyObject *WordIndex_add(WordIndex *self, PyObject *args) {
+    PyObject *words;
+    Py_ssize_t first;
+    if (!PyArg_ParseTuple(args, "On", &words, &first))
+        return NULL;
+    PyObject *seq = PySequence_Fast(words, "words must be a sequence of str");
+    if (seq == NULL)
+        return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (wi_add(self, PySequence_Fast_GET_ITEM(seq, i), first + i) < 0) {
+            Py_DECREF(seq);
+            return NULL;
+        }
+    }
+    Py_DECREF(seq);
+    Py_RETURN_NONE;
+}
+
+/* The words of text[:limit], split where str.split() splits (Py_UNICODE_ISSPACE), each
+ * hashed while it is scanned and looked up; one loop per string kind. */
+#define WI_LOOKUP(NAME, TYPE, KIND)                                                        \
+    static Py_ssize_t NAME(const WordIndex *wi, const TYPE *d, Py_ssize_t n, Py_ssize_t *out, \
+                           Py_ssize_t cap) {                                               \
+        Py_ssize_t count = 0, i = 0;                                                       \
+        while (i < n) {                                                                    \
+            while (i < n && Py_UNICODE_ISSPACE(d[i])) i++;                                 \
+            if (i >= n) break;                                                             \
+            Py_ssize_t start = i;                                                          \
+            uint64_t h = WI_FNV;                                                           \
+            while (i < n && !Py_UNICODE_ISSPACE(d[i])) h = wi_step(h, d[i++]);             \
+            if (count >= cap) return -2;                                                   \
+            if (wi->cap == 0) return -1;                                                   \
+            int found;                                                                     \
+            size_t j = wi_slot(wi, KIND, d, start, i - start, h, &found);                  \
+            if (!found) return -1;                                                         \
+            out[count++] = (Py_ssize_t)wi->slots[j].row;                                   \
+        }                                                                                  \
+        return count;                                                                      \
+    }
+WI_LOOKUP(wi_lookup1, Py_UCS1, PyUnicode_1BYTE_KIND)
+WI_LOOKUP(wi_lookup2, Py_UCS2, PyUnicode_2BYTE_KIND)
+WI_LOOKUP(wi_lookup4, Py_UCS4, PyUnicode_4BYTE_KIND)
+#undef WI_LOOKUP
+
+static PyObject *WordIndex_lookup(WordIndex *self, PyObject *args) {
+    PyObject *text, *ids_obj;
     Py_ssize_t limit;
-    if (!PyArg_ParseTuple(args, "UnO!O", &text, &limit, &PyDict_Type, &index, &ids_obj))
+    if (!PyArg_ParseTuple(args, "UnO", &text, &limit, &ids_obj) || PyUnicode_READY(text) < 0)
         return NULL;
     Py_buffer ids;
     if (PyObject_GetBuffer(ids_obj, &ids, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0)
@@ -250,57 +477,104 @@ static PyObject *word_ids(PyObject *self, PyObject *args) {
         return NULL;
     }
     Py_ssize_t cap = ids.len / (Py_ssize_t)sizeof(Py_ssize_t);
-    Py_ssize_t *out = (Py_ssize_t *)ids.buf;
     Py_ssize_t n = PyUnicode_GET_LENGTH(text);
     if (limit >= 0 && limit < n)
         n = limit;
-    int kind = PyUnicode_KIND(text);
     const void *data = PyUnicode_DATA(text);
-    Py_ssize_t count = 0, i = 0;
-    PyObject *result = NULL;
-    while (i < n) {
-        while (i < n && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, i)))
-            i++;
-        if (i >= n)
-            break;
-        Py_ssize_t j = i + 1;
-        while (j < n && !Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, j)))
-            j++;
-        if (count >= cap) {
-            PyErr_SetString(PyExc_ValueError, "ids is too short for the words of text");
-            goto done;
-        }
-        PyObject *word = PyUnicode_Substring(text, i, j);
-        if (word == NULL)
-            goto done;
-        PyObject *row = PyDict_GetItemWithError(index, word);  /* borrowed */
-        Py_DECREF(word);
-        if (row == NULL) {
-            if (!PyErr_Occurred()) {
-                result = Py_None;
-                Py_INCREF(result);
-            }
-            goto done;
-        }
-        Py_ssize_t r = PyLong_AsSsize_t(row);
-        if (r == -1 && PyErr_Occurred())
-            goto done;
-        out[count++] = r;
-        i = j;
+    Py_ssize_t count;
+    switch (PyUnicode_KIND(text)) {
+    case PyUnicode_1BYTE_KIND:
+        count = wi_lookup1(self, (const Py_UCS1 *)data, n, (Py_ssize_t *)ids.buf, cap);
+        break;
+    case PyUnicode_2BYTE_KIND:
+        count = wi_lookup2(self, (const Py_UCS2 *)data, n, (Py_ssize_t *)ids.buf, cap);
+        break;
+    default:
+        count = wi_lookup4(self, (const Py_UCS4 *)data, n, (Py_ssize_t *)ids.buf, cap);
     }
-    result = PyLong_FromSsize_t(count);
-done:
     PyBuffer_Release(&ids);
-    return result;
+    if (count == -1)
+        Py_RETURN_NONE;
+    if (count == -2) {
+        PyErr_SetString(PyExc_ValueError, "ids is too short for the words of text");
+        return NULL;
+    }
+    return PyLong_FromSsize_t(count);
+}
+
+static PyObject *WordIndex_copy(WordIndex *self, PyObject *unused);
+
+static Py_ssize_t WordIndex_len(WordIndex *self) { return (Py_ssize_t)self->used; }
+
+static void WordIndex_dealloc(WordIndex *self) {
+    PyMem_Free(self->slots);
+    PyMem_Free(self->keys);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMethodDef WordIndex_methods[] = {
+    {"add", (PyCFunction)WordIndex_add, METH_VARARGS,
+     "add(words, first): words[i] -> row first + i (a word already there is re-pointed)."},
+    {"lookup", (PyCFunction)WordIndex_lookup, METH_VARARGS,
+     "lookup(text, limit, ids): rows of text[:limit].split() written to the intp buffer ids; "
+     "how many words, or None as soon as one is not in the index."},
+    {"copy", (PyCFunction)WordIndex_copy, METH_NOARGS, "An independent copy."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PySequenceMethods WordIndex_as_sequence = {.sq_length = (lenfunc)WordIndex_len};
+
+static PyTypeObject WordIndexType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "bandit_router.features._scan.WordIndex",
+    .tp_doc = "word -> row of the WordLlama featuriser's cache (features/semantic.py)",
+    .tp_basicsize = sizeof(WordIndex),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_dealloc = (destructor)WordIndex_dealloc,
+    .tp_methods = WordIndex_methods,
+    .tp_as_sequence = &WordIndex_as_sequence,
+};
+
+static PyObject *WordIndex_copy(WordIndex *self, PyObject *unused) {
+    (void)unused;
+    WordIndex *c = (WordIndex *)PyType_GenericNew(&WordIndexType, NULL, NULL);
+    if (c == NULL)
+        return NULL;
+    if (self->cap) {
+        c->slots = PyMem_Malloc(self->cap * sizeof(Slot));
+        c->keys = PyMem_Malloc((self->keys_len ? self->keys_len : 1) * sizeof(Py_UCS4));
+        if (c->slots == NULL || c->keys == NULL) {
+            Py_DECREF(c);
+            return PyErr_NoMemory();
+        }
+        memcpy(c->slots, self->slots, self->cap * sizeof(Slot));
+        memcpy(c->keys, self->keys, self->keys_len * sizeof(Py_UCS4));
+        c->cap = self->cap;
+        c->used = self->used;
+        c->keys_len = c->keys_cap = self->keys_len;
+    }
+    return (PyObject *)c;
 }
 
 static PyMethodDef methods[] = {
     {"scan", scan, METH_VARARGS, "Counts of one prompt's bytes (see features/scan.py)."},
-    {"word_ids", word_ids, METH_VARARGS,
-     "Rows of text[:limit].split() in a word index, or None if one is missing."},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_scan", NULL, -1, methods};
 
-PyMODINIT_FUNC PyInit__scan(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__scan(void) {
+    if (PyType_Ready(&WordIndexType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL)
+        return NULL;
+    Py_INCREF(&WordIndexType);
+    if (PyModule_AddObject(m, "WordIndex", (PyObject *)&WordIndexType) < 0) {
+        Py_DECREF(&WordIndexType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

@@ -11,10 +11,10 @@ decision. Its tokenizer (Llama-2's) never merges across a space, so a prompt's t
 tokens of its whitespace-separated words, tokenized one by one. Each distinct word's summed
 embedding is therefore computed once per process and kept in a bounded cache (``cache_words``
 entries; when full it starts afresh); a prompt is then a ``str.split``, dictionary look-ups
-and one row sum (the split and the look-ups in one C pass, ``_scan.c``'s ``word_ids``, when
-it was built; the Python path gives the same rows). The cache only memoises a pure function
-of the word: the same text gives the same vector in every process, whatever each process has
-seen before.
+and one row sum (the split and the look-ups in one C pass over the prompt, ``_scan.c``'s
+``WordIndex``, when it was built; the Python path gives the same rows). The cache only
+memoises a pure function of the word: the same text gives the same vector in every process,
+whatever each process has seen before.
 
 It is the one module of ``features/`` that needs more than numpy: ``wordllama`` (a core
 dependency; imported lazily, when a featuriser is built, so that ``import
@@ -35,9 +35,9 @@ import numpy as np
 from bandit_router.features.featurizer import DEFAULT_SPEC, FeatureSpec, Featurizer
 
 try:  # built by pip with the scan (hatch_build.py); the Python path below gives the same rows
-    from bandit_router.features._scan import word_ids as _word_ids
+    from bandit_router.features._scan import WordIndex
 except ImportError:
-    _word_ids = None
+    WordIndex = None
 
 DIMS = (32, 64, 128, 256)
 # MMLU's 14,042 prompts have 73,479 distinct words; 100,000 rows of 128 float32 are 51 MB.
@@ -54,6 +54,11 @@ def _ones(n: int) -> np.ndarray:
     if len(ones) < n:
         ones = _ONES = np.ones(n, dtype=np.float32)
     return ones[:n]
+
+
+def _native():
+    """An empty C word index, or None where ``_scan.c`` was not built."""
+    return WordIndex() if WordIndex is not None else None
 
 
 class SemanticFeaturesUnavailable(RuntimeError):
@@ -88,9 +93,12 @@ def _model():
 
 
 class _WordCache:
-    """word → summed token embedding, bounded. Readers never lock: a state (index, rows) is
-    only ever extended with rows written before their key is published, and growing or
-    starting afresh publishes a new pair, so a reader holding the old one stays consistent."""
+    """word → summed token embedding, bounded. Readers never lock: a state (index, rows,
+    native) is only ever extended with rows written before their key is published, and
+    growing or starting afresh publishes a new triple, so a reader holding the old one stays
+    consistent. ``native`` is the C twin of ``index`` (``_scan.c``'s ``WordIndex``: the same
+    keys and rows), None where it was not built; its ``add`` and ``lookup`` each run whole
+    under the GIL."""
 
     def __init__(self, tokenizer, table: np.ndarray, capacity: int) -> None:
         self._tokenizer = tokenizer
@@ -98,8 +106,8 @@ class _WordCache:
         self._capacity = capacity
         self._lock = threading.Lock()
         self._n = 0
-        self.state: tuple[dict[str, int], np.ndarray] = (
-            {}, np.empty((min(4096, capacity), table.shape[1]), dtype=np.float32))
+        self.state: tuple[dict[str, int], np.ndarray, object] = (
+            {}, np.empty((min(4096, capacity), table.shape[1]), dtype=np.float32), _native())
 
     def vectors(self, words: list[str]) -> np.ndarray:
         """Embedding of each distinct word of ``words``, shape (len(words), dim), float32."""
@@ -121,7 +129,7 @@ class _WordCache:
     def add(self, words: list[str]) -> None:
         """Compute and publish the rows of ``words`` (distinct, not yet cached)."""
         with self._lock:
-            index, rows = self.state
+            index, rows, native = self.state
             words = [w for w in words if w not in index]  # another thread may have added them
             if not words:
                 return
@@ -129,16 +137,21 @@ class _WordCache:
                 return  # more distinct words than the whole cache: the caller computes them
             if self._n + len(words) > self._capacity:  # full: start afresh
                 index, rows, self._n = {}, np.empty_like(rows[: min(4096, self._capacity)]), 0
+                native = _native()
             if self._n + len(words) > len(rows):
                 grown = np.empty((min(self._capacity, max(2 * len(rows), self._n + len(words))),
                                   rows.shape[1]), dtype=np.float32)
                 grown[: self._n] = rows[: self._n]
                 index, rows = dict(index), grown
+                native = native.copy() if native is not None else None
             rows[self._n : self._n + len(words)] = self.vectors(words)
             if index is not self.state[0]:
-                self.state = (index, rows)  # a new pair; readers of the old one are unaffected
+                # a new triple; readers of the old one are unaffected
+                self.state = (index, rows, native)
             for i, w in enumerate(words, self._n):
                 index[w] = i
+            if native is not None:
+                native.add(words, self._n)
             self._n += len(words)
 
 
@@ -158,14 +171,15 @@ class WordLlamaFeaturizer(Featurizer):
                                  max(1, cache_words))
 
     def _words(self, prompt: str, tokens: np.ndarray, out: np.ndarray) -> None:
-        if _word_ids is not None:
-            # The C look-up (_scan.c) of the same words in the same index, when every word is
+        index, rows, native = self._cache.state
+        if native is not None and WordIndex is not None:
+            # The C look-up (_scan.c's WordIndex) of the same words, when every word is
             # cached: on a 2 KB prompt (351 words) it replaces str.split, itemgetter and
-            # fromiter (31 µs together, measured below) by one pass (issue 19, benchmarks/
-            # README.md); a word not cached yet takes the Python path, which adds it.
-            index, rows = self._cache.state
+            # fromiter (31 µs together, measured below) by one pass that makes no str per
+            # word (issue 19, benchmarks/README.md); a word not cached yet takes the Python
+            # path, which adds it.
             ids = np.empty(min(len(prompt), self.spec.max_bytes) // 2 + 1, dtype=np.intp)
-            n = _word_ids(prompt, self.spec.max_bytes, index, ids)
+            n = native.lookup(prompt, self.spec.max_bytes, ids)
             if n is not None:
                 if n:
                     picked = rows.take(ids[:n], axis=0)
@@ -180,17 +194,21 @@ class WordLlamaFeaturizer(Featurizer):
         # Measured on a 2 KB prompt (351 words): str.split 16 µs, itemgetter 6 µs, fromiter
         # 9 µs, take 3 µs, the sum as a vector product 2 µs (np.sum over axis 0: 11 µs).
         get = itemgetter(*words) if len(words) > 1 else (lambda d: (d[words[0]],))
-        index, rows = self._cache.state
+        index, rows, _ = self._cache.state
         try:
             ids = get(index)
         except KeyError:
             missing = list(dict.fromkeys(w for w in words if w not in index))
             self._cache.add(missing)
-            index, rows = self._cache.state
+            index, rows, _ = self._cache.state
             try:
                 ids = get(index)
-            except KeyError:  # the prompt alone has more distinct words than the cache holds
-                known = dict(zip(missing, self._cache.vectors(missing)))
+            except KeyError:
+                # The prompt alone has more distinct words than the cache holds, or adding
+                # them filled the cache, which started afresh without the prompt's other
+                # words: the rows of whatever is not in the new index, computed here.
+                rest = [w for w in dict.fromkeys(words) if w not in index]
+                known = dict(zip(rest, self._cache.vectors(rest)))
                 picked = np.stack([rows[index[w]] if w in index else known[w] for w in words])
                 self._normalise(np.ones(len(words), dtype=np.float32) @ picked, out)
                 return

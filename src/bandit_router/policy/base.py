@@ -174,7 +174,9 @@ class LinearPolicy(ABC):
         if self.floor_mass <= 0 or self.floor_prune <= 0:
             return None, mass / n, mass / n, mass
         zs = self.floor_prune * s
-        open_ = u + zs >= (u - zs).max()  # not dominated; the best arm always is open
+        # not dominated; the best arm always is open (np.maximum.reduce: what .max() calls,
+        # without its Python wrapper; the same value)
+        open_ = u + zs >= np.maximum.reduce(u - zs)
         n_open = int(np.count_nonzero(open_))
         if n_open == n:
             return None, mass / n, mass / n, mass
