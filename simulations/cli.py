@@ -190,16 +190,19 @@ def simulate(
         raise typer.BadParameter("--warm-start-weight must be positive")
     grid_given = _parse_grid(cost_weights) if cost_weights is not None else None
     sweep = sweep or grid_given is not None
+    featurizer = _featurizer(featurizer_name, FeatureSpec(n_buckets=n_buckets,
+                                                          max_ngram=max_ngram))
     try:
+        # the word block's length, for Prior.subspace (a --features file: all from head on)
+        words = None if features is not None else featurizer.spec.n_buckets
         spec = PolicySpec(propensity_floor=propensity_floor, alpha=alpha, epsilon=epsilon,
                           half_life=half_life or None,
-                          prior=Prior(precision=precision, exploration=exploration))
+                          prior=Prior(precision=precision, exploration=exploration,
+                                      words=words))
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     configs = build_policies(policies, refit_every, spec, warm_start_weight)
     seed_list = list(range(seed, seed + seeds))
-    featurizer = _featurizer(featurizer_name, FeatureSpec(n_buckets=n_buckets,
-                                                          max_ngram=max_ngram))
     try:
         if data is not None:
             base = load_responses(data, featurizer, parse_costs(cost), models, output_tokens,

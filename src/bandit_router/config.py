@@ -82,6 +82,11 @@ class Settings(BaseSettings):
     prior_tail_exploration: float = Field(
         Prior.tail_exploration, ge=0, description="scale of the decision's spread in the "
         "word and caller directions, relative to EXPLORATION (1: the same in every direction)")
+    prior_subspace: str = Field(
+        Prior.subspace, pattern=r"^(off|evidence|[1-9][0-9]*)$", description="off; a number "
+        "r: the word weights' prior spread lies along the r principal directions of the "
+        "requests' word features (1/10 of it elsewhere); evidence: as many directions as the "
+        "traffic supports")
     prior_optimism_quantile: float | None = Field(
         Prior.optimism_quantile, ge=0, le=1, description="unset: an untried model is expected "
         "to earn PRIOR_OPTIMISM; q in [0, 1]: the q-quantile of the mean rewards observed so "
@@ -276,6 +281,8 @@ class Settings(BaseSettings):
                                       evidence=self.prior_evidence, pool=self.prior_pool,
                                       tail_exploration=self.prior_tail_exploration,
                                       optimism_quantile=self.prior_optimism_quantile,
+                                      subspace=self.prior_subspace,
+                                      words=self.feature_buckets,
                                       # evidence's noise update goes with it; "none" is the
                                       # fixed prior of before, whole
                                       noise_dof=0.0 if self.prior_evidence == "none" else 1.0,

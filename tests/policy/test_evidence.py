@@ -53,7 +53,7 @@ def test_words_that_do_not_matter_stop_adding_spread_and_words_that_do_are_fitte
 
 def test_the_learned_precision_is_where_the_next_refit_starts_and_survives_storage():
     rng = np.random.default_rng(1)
-    spec = PolicySpec(prior=Prior(evidence="shared"))
+    spec = PolicySpec(prior=Prior(evidence="shared", subspace="off"))
     stats = SufficientStats.empty(["a", "b", "c"], D)
     X, r, _, _ = _data(rng, 300, signal=0.0)
     arm = np.arange(300) % 2  # "c" never tried

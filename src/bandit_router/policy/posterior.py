@@ -7,6 +7,9 @@ each arm is estimated from its weighted residuals, shrunk towards a prior guess.
 (``Prior.evidence``) the precisions of the structure and word blocks are learned from the
 statistics at every fit (:mod:`bandit_router.policy.evidence`).
 
+By default (``Prior.subspace``) the word block's prior is shaped by the principal directions
+of the requests' word features (:mod:`bandit_router.policy.subspace`).
+
 The prior mean puts ``optimism`` on the bias feature and zero elsewhere, so a model that
 has never been tried is predicted to earn ``optimism`` everywhere and gets explored.
 
@@ -29,7 +32,7 @@ from functools import lru_cache
 import numpy as np
 
 from bandit_router.policy import cost as cost_model
-from bandit_router.policy import evidence
+from bandit_router.policy import evidence, subspace
 from bandit_router.policy.stats import SufficientStats
 
 EVIDENCE = ("none", "arm", "shared")
@@ -63,6 +66,14 @@ class Prior:
     # mean rewards observed so far of the models with data (empirical Bayes; ``optimism``
     # while none has any), so an untried model is expected to earn what the q-th model does.
     optimism_quantile: float | None = None
+    # Issue #17, third session (:mod:`bandit_router.policy.subspace`): "off"; a number r: the
+    # word block's prior spread lies along the r principal directions of the requests' word
+    # features, 1/10 of it elsewhere; "evidence": r grows with the data (the default since
+    # 2026-12-06: no loss beyond noise on four many-model worlds cold and warm, MMLU warm
+    # +0.007–0.009 APGR, drift floor kept; simulations/README.md, "The words' principal
+    # directions"). ``words``: the word block's length from ``head`` (None: all from ``head``).
+    subspace: str = "evidence"
+    words: int | None = None
 
     def __post_init__(self) -> None:
         if self.precision <= 0 or self.noise_var <= 0 or self.noise_pseudo_count < 0:
@@ -80,6 +91,20 @@ class Prior:
             raise ValueError("optimism_quantile must lie in [0, 1] (None: the fixed optimism)")
         if self.evidence not in EVIDENCE:
             raise ValueError(f"evidence must be one of {', '.join(EVIDENCE)}")
+        subspace.parse(self.subspace)  # raises on anything else
+        if self.words is not None and self.words < 1:
+            raise ValueError("words must be ≥ 1 (None: every weight from head on)")
+
+    @property
+    def directions(self) -> int | str | None:
+        """The parsed ``subspace``: None (off), a number of directions or ``"evidence"``. Off
+        with ``pool``, whose pooled prior mean is a fit under the plain prior."""
+        return None if self.pool > 0 else subspace.parse(self.subspace)
+
+    def word_block(self, d: int) -> tuple[int, int]:
+        """``[start, stop)`` of the word block in a ``d``-dimensional context."""
+        start = min(int(self.head), d)
+        return start, d if self.words is None else min(start + int(self.words), d)
 
     def precisions(self, d: int) -> np.ndarray:
         """Prior precision of each weight: ``bias_precision`` on the bias, else ``precision``."""
@@ -229,6 +254,9 @@ class Posterior:
     version: int = 0
     noise_sd: np.ndarray | None = field(default=None, repr=False)  # (K,) residual std
     cost_w: np.ndarray | None = field(default=None, repr=False)  # (K, d) cost regression
+    # The word block's principal directions the fit used (``Prior.subspace``; None: off or
+    # no request seen yet): untried models' priors in a view take the same shape.
+    basis: subspace.Basis | None = field(default=None, repr=False)
     _views: OrderedDict = field(default_factory=OrderedDict, repr=False)
 
     def __post_init__(self) -> None:
@@ -249,12 +277,12 @@ class Posterior:
 
     @classmethod
     def fit(cls, stats: SufficientStats, prior: Prior, version: int = 0) -> "Posterior":
-        theta, rinv, noise_sd, lam = _solve(stats, prior)
+        theta, rinv, noise_sd, lam, basis = _solve(stats, prior)
         if prior.evidence != "none":  # where the next refit's fixed point starts
             stats = replace(stats, precision=lam)
         return cls(stats=stats, prior=prior, theta=theta, rinv=rinv,
                    sigma=noise_sd * prior.exploration, version=version, noise_sd=noise_sd,
-                   cost_w=cost_model.weights(stats.A, stats.b_cost))
+                   cost_w=cost_model.weights(stats.A, stats.b_cost), basis=basis)
 
     @classmethod
     def from_prior(cls, arms: list[str], dim: int, prior: Prior, version: int = 0) -> "Posterior":
@@ -271,7 +299,7 @@ class Posterior:
                 self._views.move_to_end(key)
             return hit
         p_theta, p_rinv, p_sigma = _prior_arm(prior_mean(self.stats.A, self.stats.b, self.prior),
-                                               self.prior)
+                                               self.prior, self.basis)
         k = len(key)
         theta = np.repeat(p_theta[None], k, axis=0)
         rinv = np.repeat(p_rinv[None], k, axis=0)
@@ -297,10 +325,13 @@ class Posterior:
     def to_bytes(self) -> bytes:
         """Serialise (stats, prior and fitted arrays) for storage in the database."""
         buf = io.BytesIO()
-        meta = json.dumps({"prior": self.prior.__dict__, "version": self.version})
+        basis = self.basis
+        meta = json.dumps({"prior": self.prior.__dict__, "version": self.version,
+                           "basis": None if basis is None else [basis.start, basis.r]})
+        extra = {} if basis is None else {"basis": basis.q}
         np.savez(buf, stats=np.frombuffer(self.stats.to_bytes(), dtype=np.uint8),
                  theta=self.theta, rinv=self.rinv, sigma=self.sigma, noise_sd=self.noise_sd,
-                 cost_w=self.cost_w, meta=np.array(meta))
+                 cost_w=self.cost_w, meta=np.array(meta), **extra)
         return buf.getvalue()
 
     @classmethod
@@ -310,9 +341,12 @@ class Posterior:
             stats = SufficientStats.from_bytes(z["stats"].tobytes())
             noise_sd = z["noise_sd"] if "noise_sd" in z.files else None
             cost_w = z["cost_w"] if "cost_w" in z.files else None  # None: from the stats
+            where = meta.get("basis")
+            basis = (None if where is None or "basis" not in z.files
+                     else subspace.Basis(start=int(where[0]), q=z["basis"], r=int(where[1])))
             out = cls(stats=stats, prior=Prior(**meta["prior"]), theta=z["theta"],
                       rinv=z["rinv"], sigma=z["sigma"], version=meta["version"],
-                      noise_sd=noise_sd, cost_w=cost_w)
+                      noise_sd=noise_sd, cost_w=cost_w, basis=basis)
         out.validate()
         return out
 
@@ -327,10 +361,19 @@ class Posterior:
             if a.shape != shape or not np.all(np.isfinite(a)):
                 raise ValueError(f"stored posterior: {name} has shape {a.shape} (expected "
                                  f"{shape}) or non-finite values")
+        if self.basis is not None:
+            q, w = self.basis.q, self.basis.q.shape[0]
+            if (q.shape != (w, w) or not 1 <= self.basis.r <= w or self.basis.start < 1
+                    or self.basis.stop > d or not np.allclose(q.T @ q, np.eye(w), atol=1e-6)):
+                raise ValueError("stored posterior: the subspace basis is not an orthonormal "
+                                 "basis of a block of the context")
 
 
-def _prior_arm(mean: np.ndarray, prior: Prior) -> tuple[np.ndarray, np.ndarray, float]:
-    rinv = np.diag(1.0 / np.sqrt(prior.precisions(len(mean))))
+def _prior_arm(mean: np.ndarray, prior: Prior,
+               basis: subspace.Basis | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+    lam = prior.precisions(len(mean))
+    rinv = (np.diag(1.0 / np.sqrt(lam)) if basis is None
+            else basis.factor(np.zeros((1, len(mean), len(mean))), lam[None])[0])
     return mean.copy(), rinv, float(np.sqrt(prior.noise_var) * prior.exploration)
 
 
@@ -355,6 +398,9 @@ def prior_mean(A: np.ndarray, b: np.ndarray, prior: Prior) -> np.ndarray:
 def _solve(stats: SufficientStats, prior: Prior):
     A, b, s, n = stats.A, stats.b, stats.s, stats.n
     k, d = b.shape
+    basis = _basis(stats, prior)
+    if basis is not None:  # fit the weights of z = T x, whose prior is diagonal
+        A, b = basis.to_z(A, b)
     mu0 = prior_mean(A, b, prior)
     lam = np.broadcast_to(prior.precisions(d), (k, d))
     if prior.evidence != "none":
@@ -363,4 +409,21 @@ def _solve(stats: SufficientStats, prior: Prior):
     # P = R Rᵀ (Cholesky), so P⁻¹ = R⁻ᵀR⁻¹ and xᵀP⁻¹x = ‖R⁻¹x‖².
     rinv, theta = evidence.factor(A, lam, b + lam * mu0)
     noise = evidence.noise_variance(A, b, s, n, theta, prior, rinv, lam)
-    return theta, rinv, np.sqrt(noise), lam
+    if basis is not None:  # back to the weights and the precision's factor of x
+        theta, rinv = basis.from_z(theta), basis.factor(stats.A, lam)
+    return theta, rinv, np.sqrt(noise), lam, basis
+
+
+def _basis(stats: SufficientStats, prior: Prior) -> subspace.Basis | None:
+    """The word block's principal directions for ``prior.subspace`` (None: off, or no data).
+    With ``evidence``, the directions count against the word block's precision as last
+    learned (the fixed prior's before any was)."""
+    mode = prior.directions
+    if mode is None or not len(stats.arms):
+        return None
+    start, stop = prior.word_block(stats.dim)
+    precision = float(prior.precisions(stats.dim)[start]) if stop > start else prior.precision
+    learned = stats.precision[:, start] if stop > start else np.array([])
+    if np.isfinite(learned).any():
+        precision = float(np.nanmean(learned))
+    return subspace.basis(stats.A, start, stop, mode, precision)
