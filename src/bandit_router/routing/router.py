@@ -158,11 +158,20 @@ class _Lineup:
         self._floats = all(type(a) is float and type(b) is float for a, b in prices)
         self._in = np.array([a for a, _ in prices], dtype=np.float64)
         self._out = np.array([b for _, b in prices], dtype=np.float64)
+        self._out_cost: dict[int, np.ndarray] = {}  # n_out → n_out · output prices (few n_out)
 
     def cost_usd(self, n_in: int, n_out: int) -> np.ndarray:
         """(K,) each candidate's catalog price of a call with these token counts."""
         if self._floats and n_in < 2**53 and n_out < 2**53:
-            return (n_in * self._in + n_out * self._out) / 1e6
+            out = self._out_cost.get(n_out)
+            if out is None:
+                if len(self._out_cost) >= 64:
+                    self._out_cost.clear()
+                out = self._out_cost[n_out] = n_out * self._out
+            cost = n_in * self._in  # (n_in · in + n_out · out) / 1e6, in place: the same bits
+            cost += out
+            cost /= 1e6
+            return cost
         return np.array([s.cost_usd(n_in, n_out) for s in self.specs])
 
 
