@@ -10,8 +10,10 @@ share one set of per-candidate arrays and notes; apart, they would hand them bac
 
 from __future__ import annotations
 
+import itertools
+import os
+import secrets
 import threading
-import uuid
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
@@ -22,6 +24,37 @@ from bandit_router.features import Featurizer, estimate_tokens
 from bandit_router.policy import LinearPolicy, Posterior
 from bandit_router.routing.rules import NoCandidateLeft, RuleBook, evaluate, fallback_mask
 from bandit_router.routing.tenancy import TenantState
+
+
+def _uuid_source() -> None:
+    """Default decision ids: version-4 UUID strings made of a random 72-bit prefix drawn per
+    process (again in a forked child) and a 48-bit counter. Unique, not unguessable (the
+    service names its decisions itself: ``store/decision_ids.py``); ``str(uuid.uuid4())``
+    reads the kernel's random source and builds a ``UUID`` for each: 2.5 µs of a decision."""
+    global _UUID_PREFIX, _UUID_SEQ
+    h = secrets.token_hex(9)
+    variant = "89ab"[secrets.randbelow(4)]
+    _UUID_PREFIX = f"{h[:8]}-{h[8:12]}-4{h[12:15]}-{variant}{h[15:]}-"
+    _UUID_SEQ = itertools.count()
+
+
+_uuid_source()
+os.register_at_fork(after_in_child=_uuid_source)
+
+
+def new_decision_id() -> str:
+    """A fresh version-4 UUID string, unique among every process's (see :func:`_uuid_source`)."""
+    return f"{_UUID_PREFIX}{next(_UUID_SEQ) & 0xFFFF_FFFF_FFFF:012x}"
+
+
+def round_columns(values: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """``values`` rounded in place, entry ``i`` to ``log10(scale[i])`` decimals, bit for bit
+    as ``ndarray.round`` does it (``x · 10^d``, ``rint``, ``÷ 10^d``: numpy's own steps), so that
+    columns rounded to different decimals take three ufunc calls together, not three each."""
+    np.multiply(values, scale, out=values)
+    np.rint(values, out=values)
+    np.divide(values, scale, out=values)
+    return values
 
 
 class RoutingError(ValueError):
@@ -111,6 +144,13 @@ class _Lineup:
         self.ids = ids
         self.specs = specs
         self.window = np.array([s.context_window for s in specs])
+        self.min_window = int(self.window.min()) if specs else 0
+        self.everyone = np.ones(len(specs), dtype=bool)  # every window fits: shared, read-only
+        self.everyone.flags.writeable = False
+        k = len(specs)
+        # The explanation's rounding: mean, sd, utility and score to 6 decimals, the
+        # observations to 3 (see Router.decide).
+        self.scale = np.array([1e6] * (4 * k) + [1e3] * k)
         # Prices that are floats price every call in one vector expression, bit for bit
         # ModelSpec.cost_usd's (the same IEEE operations in the same order); an integer
         # price keeps the per-model call, whose integer product Python makes exactly.
@@ -118,11 +158,20 @@ class _Lineup:
         self._floats = all(type(a) is float and type(b) is float for a, b in prices)
         self._in = np.array([a for a, _ in prices], dtype=np.float64)
         self._out = np.array([b for _, b in prices], dtype=np.float64)
+        self._out_cost: dict[int, np.ndarray] = {}  # n_out → n_out · output prices (few n_out)
 
     def cost_usd(self, n_in: int, n_out: int) -> np.ndarray:
         """(K,) each candidate's catalog price of a call with these token counts."""
         if self._floats and n_in < 2**53 and n_out < 2**53:
-            return (n_in * self._in + n_out * self._out) / 1e6
+            out = self._out_cost.get(n_out)
+            if out is None:
+                if len(self._out_cost) >= 64:
+                    self._out_cost.clear()
+                out = self._out_cost[n_out] = n_out * self._out
+            cost = n_in * self._in  # (n_in · in + n_out · out) / 1e6, in place: the same bits
+            cost += out
+            cost /= 1e6
+            return cost
         return np.array([s.cost_usd(n_in, n_out) for s in self.specs])
 
 
@@ -215,8 +264,8 @@ class Router:
                  else self.default_output_tokens)
         need = n_in + n_out
         window = line.window
-        fits = window >= need
-        if not fits.any():
+        fits = line.everyone if need <= line.min_window else window >= need
+        if fits is not line.everyone and not fits.any():
             raise NothingFits(
                 f"the prompt (~{n_in} tokens) plus expected output ({n_out} tokens) needs {need} "
                 f"tokens, more than the context window of every candidate "
@@ -235,27 +284,31 @@ class Router:
         choice = self.policy.choose(view, x, self._rng(), cost=cost, cost_weight=lam,
                                     eligible=eligible)
 
-        # One numpy rounding for the four columns and tolist(), not a float()/round() per
-        # cell: the explanation is built on every decision.
+        # The explanation's numbers in one buffer and one tolist(), not a float()/round() per
+        # cell nor a round() per column: it is built on every decision.
         # The utility prices each call at what its model's past calls were charged on such
         # requests (learned_cost_usd, policy/cost.py); budgets and the reservation keep the
         # catalog estimate, so a learned low price never lets a tenant past a hard budget.
         k = len(ids)
-        rounded = np.concatenate((choice.mean, choice.sd, choice.utility, choice.score)
-                                 ).round(6).tolist()
-        columns = zip(rounded[:k], rounded[k:2 * k], cost.tolist(), choice.cost.tolist(),
-                      rounded[2 * k:3 * k], rounded[3 * k:], view.n.round(3).tolist(),
-                      eligible.tolist())
-        per_model = {}
-        for s, (mean, sd, c, lc, u, score, n, ok) in zip(specs, columns):
-            entry = {"predicted_reward": mean, "uncertainty": sd, "estimated_cost_usd": c,
-                     "learned_cost_usd": lc, "utility": u, "score": score,
-                     "observations": n, "eligible": ok}
-            if not ok:
-                entry["reason"] = self._exclusion(s, need, notes)
-            if s.id in latency_p95:
-                entry["latency_p95_ms"] = round(latency_p95[s.id], 1)
-            per_model[s.id] = entry
+        values = np.concatenate((choice.mean, choice.sd, choice.utility, choice.score, view.n,
+                                 cost, choice.cost))
+        round_columns(values[:5 * k], line.scale)
+        values = values.tolist()
+        ok = eligible.tolist()
+        per_model = {
+            i: {"predicted_reward": mean, "uncertainty": sd, "estimated_cost_usd": c,
+                "learned_cost_usd": lc, "utility": u, "score": score, "observations": n,
+                "eligible": e}
+            for i, mean, sd, c, lc, u, score, n, e in zip(
+                ids, values[:k], values[k:2 * k], values[5 * k:6 * k], values[6 * k:],
+                values[2 * k:3 * k], values[3 * k:4 * k], values[4 * k:5 * k], ok)}
+        if latency_p95 or False in ok:  # the keys after the eight, in this order
+            for s, e in zip(specs, ok):
+                entry = per_model[s.id]
+                if not e:
+                    entry["reason"] = self._exclusion(s, need, notes)
+                if s.id in latency_p95:
+                    entry["latency_p95_ms"] = round(latency_p95[s.id], 1)
         chosen = ids[choice.index]
         explanation = {
             "policy": self.policy.name,
@@ -269,9 +322,9 @@ class Router:
             if key in notes:
                 explanation[key] = notes[key]
         return RouteDecision(
-            decision_id=decision_id or str(uuid.uuid4()),
+            decision_id=decision_id or new_decision_id(),
             model=chosen,
-            fallbacks=[ids[i] for i in choice.ranking[1:]],
+            fallbacks=[ids[i] for i in choice.ranking[1:].tolist()],
             propensity=choice.propensity,
             policy=self.policy.name,
             policy_version=posterior.version,
@@ -280,7 +333,7 @@ class Router:
             candidates=ids,
             input_tokens=n_in,
             output_tokens=n_out,
-            estimated_cost_usd=float(cost[choice.index]),
+            estimated_cost_usd=values[5 * k + choice.index],
             explanation=explanation,
             budget_exhausted=notes.get("exhausted", False),
         )
