@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 
 import numpy as np
 
 from bandit_router.routing import RouteRequest
 from bandit_router.routing.catalog import ModelSpec
-from bandit_router.routing.router import new_decision_id, round_columns
+from bandit_router.routing.router import round_columns
+from bandit_router.unique_ids import new_id
 from tests.conftest import TWO_MODELS
 
 EIGHT = ["predicted_reward", "uncertainty", "estimated_cost_usd", "learned_cost_usd",
@@ -19,26 +19,11 @@ EIGHT = ["predicted_reward", "uncertainty", "estimated_cost_usd", "learned_cost_
 def test_a_decision_named_by_nobody_gets_a_fresh_version_4_uuid(make_service, sqlite_url):
     svc = make_service(sqlite_url, TWO_MODELS)
     ids = [svc.router.decide(RouteRequest(prompt=f"hello {i}")).decision_id for i in range(50)]
-    ids += [new_decision_id() for _ in range(2000)]
+    ids += [new_id() for _ in range(2000)]
     assert len(set(ids)) == len(ids)
     for i in ids:
         parsed = uuid.UUID(i)
         assert str(parsed) == i and parsed.version == 4 and parsed.variant == uuid.RFC_4122
-
-
-def test_a_forked_process_does_not_repeat_its_parents_decision_ids():
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: its next ids, then leave without running pytest's exit
-        os.write(write, " ".join(new_decision_id() for _ in range(3)).encode())
-        os._exit(0)
-    os.close(write)
-    os.waitpid(pid, 0)
-    child = os.read(read, 4096).decode().split()
-    os.close(read)
-    parent = [new_decision_id() for _ in range(3)]
-    assert len(child) == 3 and not set(child) & set(parent)
-    assert {c[:24] for c in child} != {p[:24] for p in parent}  # another random prefix
 
 
 def test_columns_rounded_together_equal_each_column_rounded_alone():

@@ -2,35 +2,21 @@
 
 from __future__ import annotations
 
-import itertools
 import logging
-import os
 import re
 import time
-import uuid
 
 from fastapi import APIRouter, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bandit_router import logs, metrics
+from bandit_router.unique_ids import new_hex_id
 from bandit_router.api.deps import ServiceDep
 
 log = logging.getLogger("bandit_router.http")
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _MAX_TRACKED = 10_000
 _TIMED = {"/v1/route", "/v1/feedback", "/v1/chat/completions"}
-
-
-def _id_source() -> None:
-    """Made request ids: a random 64-bit prefix per process and a counter, 32 hex digits like
-    a uuid4's. A request id must be unique, not unguessable, and ``uuid4`` reads the kernel's
-    random source for every request (about a tenth of the middleware's CPU)."""
-    global _PREFIX, _COUNTER
-    _PREFIX, _COUNTER = uuid.uuid4().hex[:16], itertools.count()
-
-
-_id_source()
-os.register_at_fork(after_in_child=_id_source)  # a forked worker must not repeat its parent's
 
 
 class RequestContext:
@@ -68,7 +54,7 @@ class RequestContext:
         for name, value in scope.get("headers", ()):
             if name == b"x-request-id":  # the last one, as dict() of the headers gave
                 given = value.decode("latin-1")
-        rid = given if given and _VALID_ID.match(given) else f"{_PREFIX}{next(_COUNTER):016x}"
+        rid = given if given and _VALID_ID.match(given) else new_hex_id()
         token = logs.request_id.set(rid)
         start = time.perf_counter()
         status = 500

@@ -10,9 +10,6 @@ share one set of per-candidate arrays and notes; apart, they would hand them bac
 
 from __future__ import annotations
 
-import itertools
-import os
-import secrets
 import threading
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
@@ -20,31 +17,11 @@ from typing import Any, Mapping
 import numpy as np
 
 from bandit_router.routing.catalog import ModelSpec
+from bandit_router.unique_ids import new_id
 from bandit_router.features import Featurizer, estimate_tokens
 from bandit_router.policy import LinearPolicy, Posterior
 from bandit_router.routing.rules import NoCandidateLeft, RuleBook, evaluate, fallback_mask
 from bandit_router.routing.tenancy import TenantState
-
-
-def _uuid_source() -> None:
-    """Default decision ids: version-4 UUID strings made of a random 72-bit prefix drawn per
-    process (again in a forked child) and a 48-bit counter. Unique, not unguessable (the
-    service names its decisions itself: ``store/decision_ids.py``); ``str(uuid.uuid4())``
-    reads the kernel's random source and builds a ``UUID`` for each: 2.5 µs of a decision."""
-    global _UUID_PREFIX, _UUID_SEQ
-    h = secrets.token_hex(9)
-    variant = "89ab"[secrets.randbelow(4)]
-    _UUID_PREFIX = f"{h[:8]}-{h[8:12]}-4{h[12:15]}-{variant}{h[15:]}-"
-    _UUID_SEQ = itertools.count()
-
-
-_uuid_source()
-os.register_at_fork(after_in_child=_uuid_source)
-
-
-def new_decision_id() -> str:
-    """A fresh version-4 UUID string, unique among every process's (see :func:`_uuid_source`)."""
-    return f"{_UUID_PREFIX}{next(_UUID_SEQ) & 0xFFFF_FFFF_FFFF:012x}"
 
 
 def round_columns(values: np.ndarray, scale: np.ndarray) -> np.ndarray:
@@ -322,7 +299,7 @@ class Router:
             if key in notes:
                 explanation[key] = notes[key]
         return RouteDecision(
-            decision_id=decision_id or new_decision_id(),
+            decision_id=decision_id or new_id(),
             model=chosen,
             fallbacks=[ids[i] for i in choice.ranking[1:].tolist()],
             propensity=choice.propensity,
