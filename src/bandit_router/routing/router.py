@@ -17,11 +17,11 @@ from typing import Any, Mapping
 import numpy as np
 
 from bandit_router.routing.catalog import ModelSpec
-from bandit_router.unique_ids import new_id
 from bandit_router.features import Featurizer, estimate_tokens
 from bandit_router.policy import LinearPolicy, Posterior
 from bandit_router.routing.rules import NoCandidateLeft, RuleBook, evaluate, fallback_mask
 from bandit_router.routing.tenancy import TenantState
+from bandit_router.unique_ids import new_id
 
 
 def round_columns(values: np.ndarray, scale: np.ndarray) -> np.ndarray:
