@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any, Mapping
 
 import numpy as np
+from pydantic_core import to_json
 
 from bandit_router.routing.catalog import ModelSpec
 from bandit_router.features import Featurizer, estimate_tokens
@@ -110,6 +112,13 @@ class RouteDecision:
     explanation: dict[str, Any]  # for display: control flow reads the typed fields
     budget_exhausted: bool = False  # no candidate fitted the remaining budget
     logged: bool = True  # False: answered while the decision log could not take it
+
+    @cached_property
+    def models_json(self) -> bytes:
+        """``explanation["models"]`` as JSON (pydantic's serialiser), made once per decision:
+        the decision log stores it (``scores``) and the answer carries it, and it is the
+        largest part of both (~12 µs of a route's CPU each time it is serialised)."""
+        return to_json(self.explanation["models"])
 
 
 class _Lineup:
