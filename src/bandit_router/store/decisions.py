@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from bandit_router.store.decision_ids import decision_time
 from bandit_router.store.errors import NotFound
-from bandit_router.store.schema import DecisionRow, FeedbackRow, RetentionRow
+from bandit_router.store.schema import DecisionRow, FeedbackRow, RetentionRow, UsageRow
 
 FEEDBACK_FIELDS = ("reward", "input_tokens", "output_tokens", "cost_usd", "latency_ms", "error")
 
@@ -86,6 +86,35 @@ def insert_feedback(session: Session, rows: list[dict]) -> dict[str, int]:
             session.connection().exec_driver_sql(_PG_FEEDBACK_INSERT, columns)}
 
 
+# What settling feedback needs of its decisions (not their features, candidates or scores),
+# and what the proxy measured for each (``usage`` is keyed by decision id: at most one row).
+_SETTLE_COLUMNS = ("id", "tenant_id", "created_at", "model_id", "input_tokens_est",
+                   "output_tokens_est", "estimated_cost_usd", "budget_period_start")
+_PG_SETTLE = (
+    f"SELECT {', '.join('d.' + c for c in _SETTLE_COLUMNS)}, u.cost_usd AS usage_cost_usd "
+    "FROM decisions d LEFT JOIN usage u ON u.decision_id = d.id WHERE d.id = ANY(%s)")
+_PG_SETTLE_BETWEEN = _PG_SETTLE + " AND d.created_at >= %s AND d.created_at < %s"
+
+
+def decisions_to_settle(conn: Connection, decision_ids: list[str]) -> list:
+    """The rows (attributes: ``_SETTLE_COLUMNS`` and ``usage_cost_usd``) of those of these
+    decisions that exist, in one query. On Postgres one statement text for any number of
+    ids (an array), which psycopg prepares once per connection, instead of an ``IN`` list
+    that SQLAlchemy builds and compiles for every batch of feedback."""
+    if conn.dialect.name != "postgresql":
+        usage = UsageRow.__table__
+        return conn.execute(
+            select(*(getattr(DecisionRow, c) for c in _SETTLE_COLUMNS),
+                   usage.c.cost_usd.label("usage_cost_usd"))
+            .outerjoin(usage, usage.c.decision_id == DecisionRow.id)
+            .where(DecisionRow.id.in_(decision_ids),
+                   *made_between(DecisionRow.created_at, decision_ids))).all()
+    bounds = _made_within(decision_ids)
+    if bounds is None:
+        return conn.exec_driver_sql(_PG_SETTLE, (list(decision_ids),)).all()
+    return conn.exec_driver_sql(_PG_SETTLE_BETWEEN, (list(decision_ids), *bounds)).all()
+
+
 class Expired(NotFound):
     """The decision was made before the retention window and has been removed (HTTP 404)."""
 
@@ -130,10 +159,16 @@ def made_between(column, decision_ids) -> list:
     Postgres, the partitions it must read): the ids carry their time, and a decision's
     ``created_at`` is set just after its id (a day of slack either way, e.g. for a clock
     step). Empty when an id carries no time."""
+    bounds = _made_within(decision_ids)
+    return [] if bounds is None else [column >= bounds[0], column < bounds[1]]
+
+
+def _made_within(decision_ids) -> tuple[datetime, datetime] | None:
+    """``[low, high)`` of :func:`made_between`, or None."""
     times = [decision_time(d) for d in decision_ids]
     if not times or any(t is None for t in times):
-        return []
-    return [column >= min(times) - timedelta(days=1), column < max(times) + timedelta(days=1)]
+        return None
+    return min(times) - timedelta(days=1), max(times) + timedelta(days=1)
 
 
 def utc(ts: datetime) -> datetime:
