@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field, replace
-from functools import cached_property
 from typing import Any, Mapping
 
 import numpy as np
@@ -113,12 +112,17 @@ class RouteDecision:
     budget_exhausted: bool = False  # no candidate fitted the remaining budget
     logged: bool = True  # False: answered while the decision log could not take it
 
-    @cached_property
+    @property
     def models_json(self) -> bytes:
         """``explanation["models"]`` as JSON (pydantic's serialiser), made once per decision:
         the decision log stores it (``scores``) and the answer carries it, and it is the
-        largest part of both (~12 µs of a route's CPU each time it is serialised)."""
-        return to_json(self.explanation["models"])
+        largest part of both (~12 µs of a route's CPU each time it is serialised). Kept in
+        the instance's ``__dict__`` (``functools.cached_property`` takes a lock per read on
+        Python 3.11)."""
+        made = self.__dict__.get("_models_json")
+        if made is None:
+            made = self.__dict__["_models_json"] = to_json(self.explanation["models"])
+        return made
 
 
 class _Lineup:
