@@ -365,7 +365,7 @@ class FeedbackCommitter:
     """
 
     def __init__(self, sessions: sessionmaker[Session], charge: ChargeFn, *,
-                 max_batch: int = 500, linger_s: float = 0.0,
+                 max_batch: int = 500, linger_s: float = 0.0, threads: int = 1,
                  on_settled: Callable[[list[Settled]], None] | None = None) -> None:
         self.sessions = sessions
         self.on_settled = on_settled
@@ -375,8 +375,15 @@ class FeedbackCommitter:
         self._cond = threading.Condition()
         self._queue: deque[_Pending] = deque()
         self._closing = False
-        self._thread = threading.Thread(target=self._run, name="feedback-committer", daemon=True)
-        self._thread.start()
+        # With more than one thread, a batch gathers and commits while the previous one waits
+        # for its commit: a feedback's answer waits for one commit, not for two in a row.
+        # Concurrent batches are what several processes' committers already are (one lock
+        # order, ON CONFLICT on the one-feedback-per-decision key).
+        self._threads = [threading.Thread(target=self._run, daemon=True,
+                                          name=f"feedback-committer-{i}")
+                         for i in range(max(threads, 1))]
+        for t in self._threads:
+            t.start()
 
     def submit(self, decision_id: str, outcome: Outcome, tenant_id: str | None) -> Future:
         """A future of ``(feedback id, created)``, set after the commit, or of the error
@@ -394,7 +401,9 @@ class FeedbackCommitter:
         with self._cond:
             self._closing = True
             self._cond.notify_all()
-        self._thread.join(timeout)
+        end = time.monotonic() + timeout
+        for t in self._threads:
+            t.join(max(end - time.monotonic(), 0.0))
 
     def _run(self) -> None:
         while True:
