@@ -67,9 +67,12 @@ def main() -> None:
             key = app_key(base)
             port = int(base.rsplit(":", 1)[1])
             pids = server_pids(port)
-            workers = [pid for pid in pids if pid != min(pids)] or pids
             run_load(base, key, [{"endpoint": "route", "mode": "saturation",
                                   "connections": 8, "seconds": 3}])  # warm-up
+            # The busiest process of the warm-up: a worker (with several, the master's other
+            # children include multiprocessing's resource tracker, which never runs Python).
+            workers = sorted((pid for pid in pids if pid != min(pids)),
+                             key=lambda pid: cpu_seconds([pid]), reverse=True) or pids
             ids: list[str] = []
             for endpoint in ("route", "feedback"):
                 out = RESULTS / f"profile-http-{endpoint}{'-' + args.name if args.name else ''}.txt"
