@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     workers: int = Field(1, ge=1, le=64, description="uvicorn worker processes")
+    reuse_port: bool = Field(
+        True, description="with several workers on Linux, each worker its own listening "
+                          "socket (SO_REUSEPORT), so that the kernel spreads connections "
+                          "evenly; false: one socket shared by all (uvicorn's --workers)")
 
     policy: Literal["thompson", "linucb"] = "thompson"
     linucb_alpha: float = Field(1.0, ge=0)
