@@ -6,7 +6,11 @@ this machine gives any FastAPI endpoint at that moment.
 It validates the route request's JSON (a one-field pydantic model, as a minimal FastAPI
 endpoint would) and answers a decision id; nothing else.
 
-    uvicorn benchmarks.trivial:app --workers 2
+    python -m benchmarks.trivial PORT WORKERS
+
+It is served by ``bandit-router serve``'s launcher (``bandit_router.api.workers``), so that
+both have the same worker model: with several workers, one ``SO_REUSEPORT`` socket per worker,
+or one shared socket with ``BANDIT_ROUTER_REUSE_PORT=false``, as the server under test.
 """
 
 from __future__ import annotations
@@ -32,3 +36,14 @@ async def ready() -> dict:
 @app.post("/v1/route")
 async def route(body: RouteBody) -> dict:
     return {"decision_id": str(uuid.uuid4()), "model": "model-00"}
+
+
+if __name__ == "__main__":
+    import sys
+
+    from bandit_router.api import workers
+    from bandit_router.config import Settings
+
+    workers.run("benchmarks.trivial:app", host="127.0.0.1", port=int(sys.argv[1]),
+                workers=int(sys.argv[2]), per_worker_sockets=Settings().reuse_port,
+                log_level="warning", access_log=False)
