@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 from benchmarks.common import app_key, machine, models_toml, pg_database, refitter, save, server
-from benchmarks.http import cpu_seconds, run_load, server_pids
+from benchmarks.http import backend_pids, cpu_seconds, run_load, server_pids
 
 OVERLOAD_THEN_SATURATION = [
     {"endpoint": "route", "mode": "saturation", "connections": 8, "seconds": 3},  # warm-up
@@ -57,30 +57,50 @@ def machine_cpu() -> dict[str, float]:
     return {"busy": (user + nice + system + irq + softirq) / tick, "steal": steal / tick}
 
 
-def sample_cpu(pids: list[int], stop: threading.Event, out: list) -> None:
-    """Append (monotonic time, {pid: CPU seconds}, machine CPU) every 0.1 s until ``stop``."""
+def own_children() -> list[int]:
+    """This process's children (the load generator, the refit process, the server's master)."""
+    kids: list[int] = []
+    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
+        try:
+            kids += [int(k) for k in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return kids
+
+
+def sample_cpu(pids: list[int], stop: threading.Event, out: list,
+               postgres: list[int] = ()) -> None:
+    """Append (monotonic time, {pid: CPU seconds} of the server, machine CPU, {pid: CPU
+    seconds} of the rest of the benchmark: load generator, refit process, the database's
+    Postgres backends) every 0.1 s until ``stop``."""
     while not stop.is_set():
-        out.append((time.monotonic(), {pid: cpu_seconds([pid]) for pid in pids}, machine_cpu()))
+        bench = [k for k in own_children() if k not in pids] + list(postgres)
+        out.append((time.monotonic(), {pid: cpu_seconds([pid]) for pid in pids}, machine_cpu(),
+                    {pid: cpu_seconds([pid]) for pid in bench}))
         time.sleep(0.1)
 
 
 def seconds_of(samples: list, start: float, n: int, workers: list[int]) -> list[dict]:
     """For each of the ``n`` whole seconds from ``start`` (the phase's first send time): the
-    workers' CPU, the machine's busy CPU and steal, in cores (CPU seconds per second)."""
+    workers' CPU, the rest of the benchmark's (load generator, refit process, Postgres
+    backends), everything else's on the machine ("others"), the machine's busy CPU and steal,
+    in cores (CPU seconds per second)."""
     out = []
     for i in range(n):
         inside = [s for s in samples if start + i <= s[0] <= start + i + 1]
         if len(inside) < 2:
             out.append({})
             continue
-        (t0, p0, m0), (t1, p1, m1) = inside[0], inside[-1]
+        (t0, p0, m0, b0), (t1, p1, m1, b1) = inside[0], inside[-1]
         dt = t1 - t0
         used = [p1[w] - p0[w] for w in workers]
         busy = (m1["busy"] - m0["busy"]) / dt
+        bench = sum(b1[k] - b0[k] for k in b1.keys() & b0.keys()) / dt
         out.append({"workers_cores": round(sum(used) / dt, 2),
                     "busier_share": round(max(used) / sum(used), 2) if sum(used) else None,
                     "machine_busy_cores": round(busy, 2),
-                    "others_cores": round(busy - sum(used) / dt, 2),
+                    "benchmark_rest_cores": round(bench, 2),
+                    "others_cores": round(busy - sum(used) / dt - bench, 2),
                     "steal_cores": round((m1["steal"] - m0["steal"]) / dt, 2)})
     return out
 
@@ -155,7 +175,8 @@ def run(rate: float, seconds: float, env: dict[str, str], lag: bool = False) -> 
             workers = [p for p in pids if _parent(p) in pids]  # the master's children
             samples: list = []
             stop = threading.Event()
-            sampler = threading.Thread(target=sample_cpu, args=(pids, stop, samples))
+            sampler = threading.Thread(target=sample_cpu,
+                                       args=(pids, stop, samples, backend_pids(url)))
             sampler.start()
             try:
                 phase = run_load(base, key, [{"endpoint": "route", "mode": "open",

@@ -1,6 +1,7 @@
-"""``serve --workers 2``: one listening socket per worker (SO_REUSEPORT), as a user sees it:
-fresh connections reach both workers, a worker that dies is replaced on its socket, SIGTERM
-keeps every answered decision, and a second server cannot join the port."""
+"""``serve --workers 2`` with ``BANDIT_ROUTER_REUSE_PORT=true`` (one listening socket per worker,
+SO_REUSEPORT), as a user sees it: fresh connections reach both workers, a worker that dies is
+replaced on its socket, SIGTERM keeps every answered decision, and a second server cannot join
+the port (whichever way the first listens)."""
 
 from __future__ import annotations
 
@@ -25,9 +26,9 @@ pytestmark = pytest.mark.skipif(not reuse_port_supported(), reason="SO_REUSEPORT
 KEY = "given-operator-key"
 
 
-def _env(pg_url: str) -> dict[str, str]:
+def _env(pg_url: str, reuse_port: bool = True) -> dict[str, str]:
     return {"BANDIT_ROUTER_DATABASE_URL": pg_url, "BANDIT_ROUTER_MODELS_FILE": str(EXAMPLE_MODELS),
-            "BANDIT_ROUTER_ADMIN_KEY": KEY}
+            "BANDIT_ROUTER_ADMIN_KEY": KEY, "BANDIT_ROUTER_REUSE_PORT": str(reuse_port).lower()}
 
 
 def _route_on_fresh_connections(url: str, n: int, timeout: float = 10
@@ -101,16 +102,18 @@ def test_a_worker_that_dies_is_replaced_on_its_socket(tmp_path, pg_url):
         assert _stop(proc) == 0
 
 
-def test_a_second_server_cannot_join_a_served_port(tmp_path, pg_url):
+@pytest.mark.parametrize("reuse_port", [True, False])
+def test_a_second_server_cannot_join_a_served_port(tmp_path, pg_url, reuse_port):
     """SO_REUSEPORT would let another process bind the same port and take half of the
     connections: serve refuses a port that is in use instead."""
-    proc, url = _serve(tmp_path, "--workers", "2", env=_env(pg_url))
+    proc, url = _serve(tmp_path, "--workers", "2", env=_env(pg_url, reuse_port))
     try:
         _wait_ready(url, proc, timeout=60)
         port = url.rsplit(":", 1)[1]
         second = subprocess.run(
             [str(BIN), "serve", "--port", port, "--workers", "2"],
-            env={**os.environ, **_env(pg_url)}, capture_output=True, text=True, timeout=60)
+            env={**os.environ, **_env(pg_url, reuse_port=True)}, capture_output=True,
+            text=True, timeout=60)
         assert second.returncode != 0
         assert f"cannot listen on 127.0.0.1:{port}" in second.stderr
     finally:

@@ -7,7 +7,11 @@ request is first in line for the next connection, and a keep-alive connection st
 worker that accepted it. One worker then served 80–97 % of a client's requests while the
 other idled (benchmarks/README.md, 2026-12-06, "the open-loop tail"). With one socket per
 worker in an ``SO_REUSEPORT`` group the kernel picks the socket by a hash of the connection's
-addresses: each worker gets its share of the connections whatever it is doing.
+addresses: each worker gets its share of the connections whatever it is doing, a busy one
+too. Measured, it shared the CPU no more evenly than the shared socket with
+``Connection: close`` every 100th answer, and the open-loop tail did not improve
+(benchmarks/README.md, 2026-12-06, "one listening socket per worker"): opt-in
+(``BANDIT_ROUTER_REUSE_PORT=true``), kept for measuring it on other machines.
 
 The parent binds every socket and keeps them for the life of the server: a worker that dies
 is replaced on the same socket, so the connections queued on it wait for the replacement
