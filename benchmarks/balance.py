@@ -106,11 +106,13 @@ def seconds_of(samples: list, start: float, n: int, workers: list[int]) -> list[
 
 
 def lag_by_second(folder: Path, start: float, n: int) -> list[dict]:
-    """Each second's worst event-loop lag over the workers, their GC pauses and involuntary
-    context switches (from benchmarks/lagmon's files; a worker's second is counted in the
+    """Each second's worst event-loop lag over the workers, their GC pauses, involuntary
+    context switches and the time their loop threads waited for a CPU, summed (from
+    benchmarks/lagmon's files; a worker's second is counted in the
     phase second its middle falls in)."""
     out: list[dict] = [{"lag_max_ms": 0.0, "lag_over_20ms": 0, "gc_max_ms": 0.0,
-                        "involuntary_switches": 0} for _ in range(n)]
+                        "involuntary_switches": 0, "loop_runqueue_wait_ms": 0.0}
+                       for _ in range(n)]
     for f in folder.glob("lag-*.jsonl"):
         for line in f.read_text().splitlines():
             r = json.loads(line)
@@ -121,6 +123,7 @@ def lag_by_second(folder: Path, start: float, n: int) -> list[dict]:
                 o["lag_over_20ms"] += r["lag_over_20ms"]
                 o["gc_max_ms"] = max(o["gc_max_ms"], r["gc_max_ms"])
                 o["involuntary_switches"] += r["involuntary_switches"]
+                o["loop_runqueue_wait_ms"] += r.get("loop_thread_runqueue_wait_ms", 0.0)
     return out
 
 

@@ -1,6 +1,7 @@
 """Diagnostics inside each uvicorn worker of a benchmarked server, second by second: how late
 the event loop ran a callback (its lag), garbage-collection pauses, the process's CPU and its
-involuntary context switches (the kernel took the CPU away: other processes wanted it).
+involuntary context switches (the kernel took the CPU away: other processes wanted it), and
+how long the event loop's thread waited, runnable, for a CPU (``/proc/.../schedstat``).
 
 Not part of the service: ``python -m benchmarks.balance --lag`` puts this directory on the
 server's ``PYTHONPATH`` (so that Python imports this file at start-up in every process,
@@ -19,7 +20,9 @@ if os.environ.get("BR_LAGMON_DIR"):
 
     _PERIOD_S = 0.005
 
-    def _proc_counters() -> tuple[float, int]:
+    def _proc_counters() -> tuple[float, int, float]:
+        """The process's CPU seconds, its involuntary context switches, and the seconds its
+        main thread (the event loop's) has waited, runnable, for a CPU (schedstat)."""
         with open("/proc/self/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
         cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -28,7 +31,12 @@ if os.environ.get("BR_LAGMON_DIR"):
             for line in f:
                 if line.startswith("nonvoluntary_ctxt_switches"):
                     nonvol = int(line.split()[1])
-        return cpu, nonvol
+        try:
+            with open(f"/proc/self/task/{os.getpid()}/schedstat") as f:
+                waited = int(f.read().split()[1]) / 1e9
+        except OSError:
+            waited = 0.0
+        return cpu, nonvol, waited
 
     def _monitor(loop) -> None:
         path = os.path.join(os.environ["BR_LAGMON_DIR"], f"lag-{os.getpid()}.jsonl")
@@ -46,7 +54,7 @@ if os.environ.get("BR_LAGMON_DIR"):
         def run() -> None:
             lags: list[float] = []
             second = time.monotonic()
-            cpu0, nv0 = _proc_counters()
+            cpu0, nv0, w0 = _proc_counters()
             with open(path, "a") as out:
                 while not loop.is_closed():
                     done = threading.Event()
@@ -61,7 +69,7 @@ if os.environ.get("BR_LAGMON_DIR"):
                         lags.append(time.monotonic() - t0)
                     now = time.monotonic()
                     if now - second >= 1.0:
-                        cpu, nv = _proc_counters()
+                        cpu, nv, w = _proc_counters()
                         pauses, gc_pauses[:] = list(gc_pauses), []
                         lags.sort()
                         out.write(json.dumps({
@@ -73,9 +81,10 @@ if os.environ.get("BR_LAGMON_DIR"):
                             "gc": len(pauses),
                             "gc_max_ms": round(max(pauses, default=0.0) * 1e3, 2),
                             "cpu_s": round(cpu - cpu0, 3), "involuntary_switches": nv - nv0,
+                            "loop_thread_runqueue_wait_ms": round((w - w0) * 1e3, 1),
                         }) + "\n")
                         out.flush()
-                        lags, second, cpu0, nv0 = [], now, cpu, nv
+                        lags, second, cpu0, nv0, w0 = [], now, cpu, nv, w
                     time.sleep(_PERIOD_S)
 
         threading.Thread(target=run, name="lagmon", daemon=True).start()
