@@ -9,8 +9,9 @@ endpoint would) and answers a decision id; nothing else.
     python -m benchmarks.trivial PORT WORKERS
 
 It is served by ``bandit-router serve``'s launcher (``bandit_router.api.workers``), so that
-both have the same worker model: with several workers, one ``SO_REUSEPORT`` socket per worker,
-or one shared socket with ``BANDIT_ROUTER_REUSE_PORT=false``, as the server under test.
+both have the same worker model: with several workers, one listening socket shared by them,
+or one ``SO_REUSEPORT`` socket each with ``BANDIT_ROUTER_REUSE_PORT=true``, as the server
+under test.
 """
 
 from __future__ import annotations
