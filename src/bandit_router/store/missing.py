@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Iterable
 
-from sqlalchemy import Connection, and_, delete, exists, literal, select, update
+from sqlalchemy import and_, delete, exists, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -59,24 +59,14 @@ def set_feedback_window(session: Session, tenant_id: str, window_s: float | None
     return row
 
 
-def closed_windows(session: Session | Connection, decisions: Iterable,
-                   now: datetime) -> dict[str, str]:
-    """Of ``decisions`` (rows with ``id, tenant_id, created_at``), those whose tenant's window
-    closed before ``now``: decision id -> the tenant's late-feedback policy."""
-    decisions = [d for d in decisions if d.tenant_id is not None]
-    if not decisions:
-        return {}
-    windows = dict((t, (w, late)) for t, w, late in session.execute(
-        select(TenantRow.id, TenantRow.feedback_window_s, TenantRow.late_feedback)
-        .where(TenantRow.id.in_(sorted({d.tenant_id for d in decisions})),
-               TenantRow.feedback_window_s.is_not(None))))
-    out = {}
-    for d in decisions:
-        if d.tenant_id in windows:
-            window_s, late = windows[d.tenant_id]
-            if now - utc(d.created_at) > timedelta(seconds=window_s):
-                out[d.id] = late or "reject"
-    return out
+def closed_windows(decisions: Iterable, now: datetime) -> dict[str, str]:
+    """Of ``decisions`` (rows with ``id, tenant_id, created_at`` and their tenant's
+    ``feedback_window_s, late_feedback``, as :func:`~bandit_router.store.decisions.
+    decisions_to_settle` reads them), those whose window closed before ``now``: decision id ->
+    the tenant's late-feedback policy."""
+    return {d.id: d.late_feedback or "reject" for d in decisions
+            if d.tenant_id is not None and d.feedback_window_s is not None
+            and now - utc(d.created_at) > timedelta(seconds=d.feedback_window_s)}
 
 
 def window_closed(decision_id: str) -> WindowClosed:

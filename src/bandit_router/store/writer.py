@@ -474,7 +474,7 @@ class FeedbackCommitter:
             usage = {d: decisions[d].usage_cost_usd for d in first}
             charged = {d: self.charge(c) for d, c in _charging(
                 s, {d: (decisions[d], items[i]) for d, i in first.items()}, usage).items()}
-            late = closed_windows(conn, [decisions[d] for d in first], now)
+            late = closed_windows([decisions[d] for d in first], now)
             rows = [dict(decision_id=d, decision_created_at=decisions[d].created_at,
                          received_at=now, charged_usd=charged[d],
                          origin="late" if d in late else "app",
