@@ -87,6 +87,11 @@ class Settings(BaseSettings):
         "r: the word weights' prior spread lies along the r principal directions of the "
         "requests' word features (1/10 of it elsewhere); evidence: as many directions as the "
         "traffic supports")
+    prior_shared: Literal["off", "mean", "scale"] = Field(
+        Prior.shared, description="off; mean: every model's context weights start at the fit "
+        "of all other models' feedback (one intercept each), so predictions follow the "
+        "request's difficulty early; scale: also a loose prior along that pattern (each model "
+        "its own factor)")
     prior_optimism_quantile: float | None = Field(
         Prior.optimism_quantile, ge=0, le=1, description="unset: an untried model is expected "
         "to earn PRIOR_OPTIMISM; q in [0, 1]: the q-quantile of the mean rewards observed so "
@@ -282,6 +287,7 @@ class Settings(BaseSettings):
                                       tail_exploration=self.prior_tail_exploration,
                                       optimism_quantile=self.prior_optimism_quantile,
                                       subspace=self.prior_subspace,
+                                      shared=self.prior_shared,
                                       words=self.feature_buckets,
                                       # evidence's noise update goes with it; "none" is the
                                       # fixed prior of before, whole
