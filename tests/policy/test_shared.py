@@ -48,11 +48,12 @@ def test_a_model_with_little_data_follows_the_difficulty_the_others_learned():
     assert np.all(gap["off"] < 0.6)
     assert np.all(gap["mean"] > 1.2) and np.all(gap["scale"] > 1.2)
     # the bias keeps its optimism: an untried model is still expected to earn ``optimism``
-    # on the average request, so it is explored as before
-    avg = np.zeros(D)
-    avg[0] = 1.0
-    view = Posterior.fit(st, _prior("mean")).view(("new",))
-    assert view.predict(avg)[0][0] == pytest.approx(1.0)
+    # at the mean request, so it is explored as before
+    avg = st.A[:, 0].sum(axis=0) / st.n.sum()
+    for mode in ("mean", "scale"):
+        view = Posterior.fit(st, _prior(mode)).view(("new",))
+        assert view.predict(avg)[0][0] == pytest.approx(1.0)
+        assert view.predict(avg + 2 * hard)[0][0] < 0.5  # and less at a hard one
 
 
 def test_the_shared_weights_are_the_within_model_ridge_fit_of_the_other_models():
@@ -76,7 +77,9 @@ def test_the_shared_weights_are_the_within_model_ridge_fit_of_the_other_models()
         P[m:, m:] += np.diag(lam[1:])
         want = np.linalg.solve(P, rhs)[m:]
         np.testing.assert_allclose(got[k, 1:], want, atol=1e-10)
-        assert got[k, 0] == 0.0
+        # centred on the traffic: no change of level at the mean request
+        xbar = st.A[:, 0, 1:].sum(axis=0) / st.n.sum()
+        assert got[k, 0] == pytest.approx(-want @ xbar)
     # a model without data gets the fit of all (leave one out leaves nothing out)
     full = shared.weights(st.A, st.b, lam, leave_out=False)
     st2 = st.with_arms(["a", "b", "c", "new"])
@@ -111,7 +114,8 @@ def test_the_fit_is_the_exact_posterior_under_the_shared_prior(subspace):
             rhs[m:] += st.b[j, 1:]
         P[m:, m:] += np.linalg.inv(cov0)[1:, 1:]
         w = np.concatenate([[0.0], np.linalg.solve(P, rhs)[m:]])
-        mu = w + np.eye(D)[0] * prior.optimism
+        xbar = st.A[:, 0].sum(axis=0) / st.n.sum()
+        mu = w + np.eye(D)[0] * (prior.optimism - w @ xbar)
         prior_prec = np.linalg.inv(cov0 + tau2 * np.outer(w, w))  # loose along w
         post_prec = st.A[k] + prior_prec
         mean = np.linalg.solve(post_prec, st.b[k] + prior_prec @ mu)
