@@ -11,7 +11,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bandit_router.features.featurizer import DEFAULT_SPEC, N_DENSE, FeatureSpec
-from bandit_router.policy import DriftDetector, PolicySpec, Prior
+from bandit_router.policy import DriftDetector, PolicySpec, Prior, subspace
 
 
 def data_dir() -> Path:
@@ -83,7 +83,7 @@ class Settings(BaseSettings):
         Prior.tail_exploration, ge=0, description="scale of the decision's spread in the "
         "word and caller directions, relative to EXPLORATION (1: the same in every direction)")
     prior_subspace: str = Field(
-        Prior.subspace, pattern=r"^(off|evidence|[1-9][0-9]*)$", description="off; a number "
+        Prior.subspace, description="off; a number "
         "r: the word weights' prior spread lies along the r principal directions of the "
         "requests' word features (1/10 of it elsewhere); evidence: as many directions as the "
         "traffic supports")
@@ -228,6 +228,12 @@ class Settings(BaseSettings):
     circuit_cooldown_s: float = Field(
         30.0, gt=0, description="seconds in cooldown before one probe request is let through"
     )
+
+    @field_validator("prior_subspace")
+    @classmethod
+    def _subspace(cls, v: str) -> str:
+        subspace.parse(v)  # the policy's one rule, and its message saying what to write
+        return v.strip().lower()
 
     @field_validator("half_life_s")
     @classmethod

@@ -161,7 +161,7 @@ def test_the_learning_step_and_both_front_doors_carry_the_setting(monkeypatch, s
     prior = settings.policy_spec().prior
     assert prior.subspace == "evidence" and prior.words == settings.feature_buckets
     monkeypatch.setenv("BANDIT_ROUTER_PRIOR_SUBSPACE", "some")
-    with pytest.raises(ValidationError, match="subspace"):
+    with pytest.raises(ValidationError, match="'off', 'evidence' or a positive number"):
         Settings()
     (a,) = build_policies("thompson:subspace=16", 100, PolicySpec())
     assert a.spec.prior.subspace == "16"
