@@ -11,7 +11,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bandit_router.features.featurizer import DEFAULT_SPEC, N_DENSE, FeatureSpec
-from bandit_router.policy import DriftDetector, PolicySpec, Prior, subspace
+from bandit_router.policy import DriftDetector, PolicySpec, Prior, shared, subspace
 
 
 def data_dir() -> Path:
@@ -87,7 +87,7 @@ class Settings(BaseSettings):
         "r: the word weights' prior spread lies along the r principal directions of the "
         "requests' word features (1/10 of it elsewhere); evidence: as many directions as the "
         "traffic supports")
-    prior_shared: Literal["off", "mean", "scale"] = Field(
+    prior_shared: str = Field(
         Prior.shared, description="off; mean: every model's context weights start at the fit "
         "of all other models' feedback (one intercept each), so predictions follow the "
         "request's difficulty early; scale: also a loose prior along that pattern (each model "
@@ -234,6 +234,11 @@ class Settings(BaseSettings):
     def _subspace(cls, v: str) -> str:
         subspace.parse(v)  # the policy's one rule, and its message saying what to write
         return v.strip().lower()
+
+    @field_validator("prior_shared")
+    @classmethod
+    def _shared(cls, v: str) -> str:
+        return shared.parse(v)  # the policy's one rule: off, mean or scale
 
     @field_validator("half_life_s")
     @classmethod
