@@ -91,7 +91,7 @@ class Settings(BaseSettings):
         Prior.shared, description="off; mean: every model's context weights start at the fit "
         "of all other models' feedback (one intercept each), so predictions follow the "
         "request's difficulty early; scale: also a loose prior along that pattern (each model "
-        "its own factor)")
+        "its own factor); direction: that loose prior alone, the prior mean unchanged")
     prior_optimism_quantile: float | None = Field(
         Prior.optimism_quantile, ge=0, le=1, description="unset: an untried model is expected "
         "to earn PRIOR_OPTIMISM; q in [0, 1]: the q-quantile of the mean rewards observed so "

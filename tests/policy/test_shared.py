@@ -42,7 +42,7 @@ def test_a_model_with_little_data_follows_the_difficulty_the_others_learned():
     easy[0] = tough[0] = 1.0
     easy[[1, HEAD]], tough[[1, HEAD]] = -1.0, 1.0
     gap = {}
-    for mode in ("off", "mean", "scale"):
+    for mode in ("off", "mean", "scale", "direction"):
         view = Posterior.fit(st, _prior(mode)).view(("c", "new"))
         gap[mode] = view.predict(easy)[0] - view.predict(tough)[0]  # true gap 2·0.8 = 1.6
     assert np.all(gap["off"] < 0.6)
@@ -86,10 +86,11 @@ def test_the_shared_weights_are_the_within_model_ridge_fit_of_the_other_models()
     np.testing.assert_allclose(shared.weights(st2.A, st2.b, lam)[3], full, atol=1e-12)
 
 
+@pytest.mark.parametrize("mode", ["scale", "direction"])
 @pytest.mark.parametrize("subspace", ["off", "3"])
-def test_the_fit_is_the_exact_posterior_under_the_shared_prior(subspace):
+def test_the_fit_is_the_exact_posterior_under_the_shared_prior(subspace, mode):
     st, _ = _world(np.random.default_rng(2), {"a": 80, "b": 60, "c": 30})
-    prior = _prior("scale", subspace=subspace, evidence="none", noise_dof=0.0)
+    prior = _prior(mode, subspace=subspace, evidence="none", noise_dof=0.0)
     post = Posterior.fit(st, prior)
     lam = np.full(D, 10.0)
     cov0 = np.diag(1.0 / lam)
@@ -116,6 +117,8 @@ def test_the_fit_is_the_exact_posterior_under_the_shared_prior(subspace):
         w = np.concatenate([[0.0], np.linalg.solve(P, rhs)[m:]])
         xbar = st.A[:, 0].sum(axis=0) / st.n.sum()
         mu = w + np.eye(D)[0] * (prior.optimism - w @ xbar)
+        if mode == "direction":  # the loose direction alone: the prior mean is the plain one
+            mu = np.eye(D)[0] * prior.optimism
         prior_prec = np.linalg.inv(cov0 + tau2 * np.outer(w, w))  # loose along w
         post_prec = st.A[k] + prior_prec
         mean = np.linalg.solve(post_prec, st.b[k] + prior_prec @ mu)

@@ -78,7 +78,8 @@ class Prior:
     # model's prior mean for its context weights (not the bias) is the within-model ridge fit
     # of the other models' statistics pooled, so a prediction moves with the request's
     # difficulty before the model's own data say so; "scale": also a loose prior direction
-    # along that vector (each model scales the shared pattern by its own factor).
+    # along that vector (each model scales the shared pattern by its own factor);
+    # "direction": that loose direction alone, the prior mean left at 0.
     shared: str = "off"
 
     def __post_init__(self) -> None:
@@ -345,10 +346,11 @@ class Posterior:
                 if self.basis is not None:
                     A, b = self.basis.to_z(A, b)
                 w = shared.weights(A, b, prior.precisions(self.dim), leave_out=False)
-                if prior.sharing == "scale":
+                if prior.sharing in ("scale", "direction"):
                     loose = shared.loose_direction(w, prior.precisions(self.dim),
                                                    prior.noise_var)
-                mean = mean + (w if self.basis is None else self.basis.from_z(w[None])[0])
+                if prior.sharing != "direction":
+                    mean = mean + (w if self.basis is None else self.basis.from_z(w[None])[0])
             self._prior = _prior_arm(mean, prior, self.basis, loose)
         return self._prior
 
@@ -444,15 +446,16 @@ def _solve(stats: SufficientStats, prior: Prior):
     sharing = prior.sharing
     if sharing != "off":  # (K, d): each model's context weights start at the others' fit
         w = shared.weights(A, b, prior.precisions(d))
-        mu0 = mu0 + w
+        if sharing != "direction":
+            mu0 = mu0 + w
     lam = np.broadcast_to(prior.precisions(d), (k, d))
     if prior.evidence != "none":
         lam = evidence.precisions(A, b, s, n, mu0, lam, stats.precision, prior,
                                   shared=prior.evidence == "shared")
     rhs, A_fit, loose = b + lam * mu0, A, None
-    if sharing == "scale":  # prior precision diag λ − u uᵀ: a loose direction along w
+    if sharing in ("scale", "direction"):  # prior precision diag λ − u uᵀ: loose along w
         loose = shared.loose_direction(w, lam, prior.noise_var)
-        rhs = rhs - loose * np.einsum("kd,kd->k", loose, mu0)[:, None]
+        rhs = rhs - loose * (loose * mu0).sum(axis=1)[:, None]
         A_fit = A - np.einsum("ki,kj->kij", loose, loose)
     # P = R Rᵀ (Cholesky), so P⁻¹ = R⁻ᵀR⁻¹ and xᵀP⁻¹x = ‖R⁻¹x‖².
     rinv, theta = evidence.factor(A_fit, lam, rhs)

@@ -29,7 +29,11 @@ context weights are ``s · w_k + δ`` with ``s ~ N(1, SCALE_SD²)``, so a model 
 shared difficulty pattern by its own factor. Its prior precision ``diag λ − u uᵀ`` (Woodbury:
 ``u = Λ w / √(1/τ² + wᵀ Λ w)``, ``τ² = SCALE_SD² / σ²`` relative to the noise) is a rank-one
 change; the block precisions are learned without it (on the diagonal prior) and it enters
-the final factorisation. Everything is a function of the sufficient statistics.
+the final factorisation. ``direction`` is the loose direction alone, without the shared prior
+mean: the context weights' prior mean stays 0 and ``s ~ N(0, SCALE_SD²)``, so the shared
+pattern is cheap to learn for each model but no model is pulled toward the others (with two
+models ``mean`` and ``scale`` pull each toward the other's pattern, which is what routes).
+Everything is a function of the sufficient statistics.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve
 
-MODES = ("off", "mean", "scale")
+MODES = ("off", "mean", "scale", "direction")
 SCALE_SD = 1.0  # prior sd of a model's factor on the shared pattern (its mean is 1)
 
 
