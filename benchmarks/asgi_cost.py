@@ -12,6 +12,15 @@ endpoint, are left out, so what is measured is what this repository's code adds.
 
     python -m benchmarks.asgi_cost [--requests 3000] [--rounds 3] [--concurrency 16]
     python -m benchmarks.asgi_cost --profile route     # pyinstrument tree of the route rounds
+    valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=cg.%p \
+        python -m benchmarks.asgi_cost --callgrind --requests 500 --rounds 1
+                                  # instructions of the route and the feedback phases only
+
+With ``--callgrind`` the process turns valgrind's instrumentation on (``callgrind_control
+-i on``) just before each timed phase and off after it, dumping one profile per phase
+(``callgrind_control -d``): the instructions a request costs, in this process and its writer
+threads, on a machine whose neighbours make times unreliable. The trivial endpoint is not
+loaded in that mode.
 """
 
 from __future__ import annotations
@@ -121,7 +130,15 @@ async def measure(args) -> dict:
                 nonlocal profiler
                 if args.profile == name:
                     profiler = _start(profiler)
+                if args.callgrind:
+                    _callgrind("-i", "on")
+                spy = _py_spy(args.py_spy, name) if args.py_spy else None
                 answers, cpu, wall = await load(app, requests, key, args.concurrency)
+                if spy is not None:
+                    _stop(spy)
+                if args.callgrind:
+                    _callgrind("-d", name)  # the phase's own profile
+                    _callgrind("-i", "off")
                 _pause(profiler)
                 assert all(s == status for s, _ in answers), {s for s, _ in answers}
                 row[f"{name}_cpu_us"] = round(1e6 * cpu / len(requests), 1)
@@ -131,8 +148,11 @@ async def measure(args) -> dict:
             for _ in range(args.rounds):
                 row: dict = {}
                 gc.collect()
-                _, cpu, wall = await load(trivial.app, routes, None, args.concurrency)
-                row["trivial_cpu_us"] = round(1e6 * cpu / len(routes), 1)
+                if not args.callgrind:
+                    _, cpu, wall = await load(trivial.app, routes, None, args.concurrency)
+                    row["trivial_cpu_us"] = round(1e6 * cpu / len(routes), 1)
+                else:
+                    row["trivial_cpu_us"] = 1.0
                 answers = await phase("route", routes, 200)
                 await phase("feedback", [("/v1/feedback", {"decision_id": json.loads(b)[
                     "decision_id"], "reward": 0.5}) for _, b in answers], 201)
@@ -162,6 +182,36 @@ def _start(profiler):
     return profiler
 
 
+def _callgrind(*command: str) -> None:
+    """``callgrind_control`` on this process (which runs under valgrind's callgrind)."""
+    import os
+    import subprocess
+
+    subprocess.run(["callgrind_control", *command, str(os.getpid())], check=True,
+                   stdout=subprocess.DEVNULL)
+
+
+def _py_spy(prefix: str, name: str):
+    """``py-spy record`` of this process (its threads, samples holding the GIL) until
+    :func:`_stop`; raw collapsed stacks appended to ``<prefix>-<name>.txt``."""
+    import os
+    import subprocess
+
+    out = f"{prefix}-{name}.{time.monotonic_ns()}.txt"
+    proc = subprocess.Popen(["py-spy", "record", "--pid", str(os.getpid()), "--rate", "500",
+                             "--gil", "--threads", "--format", "raw", "--output", out],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)  # py-spy attaches
+    return proc
+
+
+def _stop(proc) -> None:
+    import signal
+
+    proc.send_signal(signal.SIGINT)
+    proc.wait(30)
+
+
 def _pause(profiler) -> None:
     if profiler is not None and profiler.is_running:
         profiler.stop()
@@ -177,6 +227,12 @@ def main() -> None:
     p.add_argument("--gc-threshold", type=int, default=0,
                    help="gc.set_threshold(N) once the app has started (an experiment)")
     p.add_argument("--profile", choices=["route", "feedback"])
+    p.add_argument("--py-spy", metavar="PREFIX",
+                   help="py-spy record each timed phase to PREFIX-<phase>.<n>.txt "
+                        "(raw collapsed stacks, GIL holders only)")
+    p.add_argument("--callgrind", action="store_true",
+                   help="under valgrind --tool=callgrind --instr-atstart=no: instrument only "
+                        "the timed phases, one dump per phase (no trivial rounds)")
     p.add_argument("--save", default=None, help="write results/<name>.json")
     args = p.parse_args()
     try:

@@ -129,8 +129,10 @@ def models_toml(path: Path, k: int) -> Path:
 
 @contextmanager
 def server(url: str, models: Path, *, workers: int = 2, port: int | None = None,
-           extra_env: dict | None = None, log: Path | None = None) -> Iterator[str]:
-    """``bandit-router serve`` in its own process group; yields its base URL."""
+           extra_env: dict | None = None, log: Path | None = None,
+           pids: list | None = None) -> Iterator[str]:
+    """``bandit-router serve`` in its own process group; yields its base URL (and appends
+    the server's pid, which is also its process group, to ``pids`` when given)."""
     port = port or free_port()
     env = dict(os.environ, BANDIT_ROUTER_DATABASE_URL=url, BANDIT_ROUTER_ADMIN_KEY=ADMIN_KEY,
                BANDIT_ROUTER_LOG_LEVEL="WARNING", **(extra_env or {}))
@@ -140,11 +142,19 @@ def server(url: str, models: Path, *, workers: int = 2, port: int | None = None,
          "--port", str(port), "--workers", str(workers)],
         env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
+    if pids is not None:
+        pids.append(proc.pid)
     try:
         wait_ready(base, proc)
         yield base
     finally:
         stop(proc)
+
+
+def exit_on_sigterm() -> None:
+    """Turn SIGTERM into ``SystemExit``, so that a benchmark killed by ``kill`` or a CI
+    timeout still stops its server and drops its database (its ``finally`` blocks run)."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
 def stop(proc: subprocess.Popen) -> None:

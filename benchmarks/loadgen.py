@@ -204,7 +204,10 @@ class Runner:
             by_second.setdefault(int(sent - start), []).append(latency)
         p99_by_second = [round(sorted(v)[int(0.99 * len(v))] * 1e3, 1)
                          for _, v in sorted(by_second.items())]
+        # started_at: time.perf_counter(), which is CLOCK_MONOTONIC on Linux, as
+        # time.monotonic() in other processes (benchmarks/balance.py lines seconds up by it).
         return {"endpoint": kind, "mode": mode, **extra, "seconds": round(seconds, 2),
+                "started_at": start,
                 "requests": len(lat), "ok": ok, "throughput_rps": round(ok / seconds, 1),
                 "status": stats["status"], "socket_errors": stats["errors"],
                 "errors": len(lat) - ok + sum(stats["errors"].values()),

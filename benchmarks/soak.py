@@ -17,22 +17,19 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import subprocess
-import sys
 import threading
 import time
-import uuid
+from contextlib import ExitStack
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import httpx
 import numpy as np
 
+from benchmarks.common import app_key, exit_on_sigterm, pg_database, server
 from benchmarks.loadgen import Pool, no_gc, post_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
-PG = os.environ.get("BR_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432")
 PROMPTS = [
     "Write a Python function that merges two sorted lists.",
     "Summarise the causes of the French Revolution in three sentences.",
@@ -55,40 +52,6 @@ def _rss_kb(pid: int) -> int:
         except FileNotFoundError:
             pass
     return total
-
-
-def _start_server(workers: int):
-    import psycopg
-
-    name = f"br_soak_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "BANDIT_ROUTER_DATABASE_URL": f"postgresql+psycopg://{PG.split('://')[1]}/{name}",
-           "BANDIT_ROUTER_ADMIN_KEY": "soak-operator-key", "BANDIT_ROUTER_LOG_LEVEL": "WARNING",
-           "BANDIT_ROUTER_MODELS_FILE": str(ROOT / "examples" / "models.toml")}
-    proc = subprocess.Popen([sys.executable, "-m", "bandit_router.cli", "serve", "--port", str(port),
-                             "--workers", str(workers)], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(150):
-        try:
-            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
-                return proc, url, name
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    raise SystemExit("the server did not become ready")
-
-
-def _drop(name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def _post(pool: Pool, key: str, path: str, payload: dict) -> tuple[int, dict]:
@@ -155,17 +118,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
 
-    proc = name = None
-    if args.url:
-        url, key = args.url, args.key
-        pid = None
-    else:
-        proc, url, name = _start_server(args.workers)
-        pid = proc.pid
-        admin = {"Authorization": "Bearer soak-operator-key"}
-        httpx.post(url + "/v1/tenants", json={"id": "soak", "name": "Soak"}, headers=admin)
-        key = httpx.post(url + "/v1/tenants/soak/keys", headers=admin).json()["key"]
-    try:
+    exit_on_sigterm()
+    with ExitStack() as stack:
+        if args.url:
+            url, key, pid = args.url, args.key, None
+        else:
+            pids: list = []
+            db = stack.enter_context(pg_database("br_soak"))
+            url = stack.enter_context(server(db, ROOT / "examples" / "models.toml",
+                                             workers=args.workers, pids=pids))
+            key, pid = app_key(url, "soak"), pids[0]
         samples: list = []
         errors: list = []
         # Warm up for 5 s so that start-up allocation is not counted as growth.
@@ -183,11 +145,6 @@ def main(argv: list[str] | None = None) -> int:
             sent = asyncio.run(_load(url, key, args.rate, args.minutes * 60, samples, errors))
         stop.set()
         rss_end = _rss_kb(pid) if pid else None
-    finally:
-        if proc is not None:
-            proc.terminate()
-            proc.wait(15)
-            _drop(name)
 
     at = np.array([s[0] for s in samples]) - t0
     route_ms = np.array([s[1] for s in samples])

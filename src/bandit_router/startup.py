@@ -8,6 +8,7 @@ line saying what failed and what to do.
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import socket
 from pathlib import Path
@@ -26,13 +27,38 @@ from bandit_router.config import Settings, default_database_url
 GC_YOUNG_THRESHOLD = 20_000
 
 
+# glibc serves a block of more than its mmap threshold with its own mapping, returned to the
+# system when freed, but it raises that threshold to the size of every such block freed (up
+# to 32 MiB): after the first refits and posterior loads, their multi-MB arrays come from the
+# heap, and what they leave there stays with the process. Fixed at 1 MiB (which keeps a
+# decision's ~200 KB arrays on the heap), a serving process grew 110–118 MiB over 40,000
+# route+feedback pairs instead of 171–213, and ended ~90 MiB lower (`python -m
+# benchmarks.memory`, alternated; benchmarks/README.md, "fourth session: memory").
+M_MMAP_THRESHOLD = -3
+MMAP_THRESHOLD = 1 << 20
+
+
+def settle_malloc() -> bool:
+    """Fix glibc's mmap threshold at :data:`MMAP_THRESHOLD`; False where the C library is not
+    glibc (its allocator has no such threshold, or another meaning for it)."""
+    try:
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+        libc.gnu_get_libc_version  # noqa: B018 (glibc only; musl has mallopt as a no-op)
+    except (OSError, AttributeError):
+        return False
+    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD))
+
+
 def settle_gc() -> None:
     """Once a process has started: everything alive now (libraries, app, posterior, word
     cache) lives as long as the process, so it leaves the collector's view (``gc.freeze``)
     and full collections scan only what requests leave behind, instead of stalling a
     decision for tens of ms; and young collections run every ``GC_YOUNG_THRESHOLD``
     allocations instead of 700. Called by the app's lifespan and by the decision
-    benchmarks before they time anything, so that both measure the same process."""
+    benchmarks before they time anything, so that both measure the same process. Also
+    settles the C allocator (:func:`settle_malloc`)."""
+    settle_malloc()
     gc.collect()
     gc.freeze()
     gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])

@@ -120,6 +120,20 @@ def test_feedback_answers_match_through_record_duplicate_and_conflict(two_apps):
         _same(*_both(hot, plain, "/v1/feedback", body={**body, "reward": 0.0}, headers=acme))
 
 
+def test_the_hot_answers_are_the_json_of_their_response_models(two_apps):
+    # Written without building the models (RouteOut.json_of, FeedbackOut's fields): the bytes
+    # are what pydantic makes of the same answer.
+    hot, _, acme, _ = two_apps
+    r = hot.post("/v1/route", json={"prompt": "Sum 2 and 2", "features": {"tier": 2}},
+                 headers=acme)
+    assert r.content == RouteOut(**r.json()).model_dump_json().encode()
+    body = {"decision_id": r.json()["decision_id"], "reward": 0.25}
+    for status in (201, 200):  # recorded, then an identical repeat
+        f = hot.post("/v1/feedback", json=body, headers=acme)
+        assert f.status_code == status
+        assert f.content == FeedbackOut(**f.json()).model_dump_json().encode()
+
+
 def test_a_route_answer_has_the_same_shape_and_headers(two_apps):
     hot, plain, acme, _ = two_apps
     a, b = _both(hot, plain, "/v1/route", body={"prompt": "Prove that 2 + 2 = 4.",

@@ -138,3 +138,12 @@ def test_a_decision_routed_by_another_worker_moments_ago_can_be_looked_up(make_s
         assert found.status_code == 200, found.text
         assert found.json()["decision_id"] == second
         assert ci.get(f"/v1/decisions/{first}", headers=ADMIN).status_code == 200
+
+
+def test_the_decision_log_stores_the_per_model_numbers_the_answer_showed(client):
+    # The answer and the log row carry one serialisation of them (RouteDecision.models_json).
+    for prompt in ("hi", "Explain the integral of a density " * 20):
+        d = route(client, prompt, candidates=["model-b", "model-a"])
+        got = client.get(f"/v1/decisions/{d['decision_id']}").json()
+        assert got["scores"] == d["explanation"]["models"]
+        assert list(got["scores"]) == ["model-b", "model-a"]  # the candidates' order

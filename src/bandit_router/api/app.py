@@ -26,11 +26,12 @@ from bandit_router.api.routes import (
 from bandit_router.config import Settings
 from bandit_router.jobs.observe import collect_gauges
 from bandit_router.service import Service
-from bandit_router.startup import settle_gc
+from bandit_router.startup import settle_gc, settle_malloc
 
 
 def create_app(settings: Settings | None = None, service: Service | None = None) -> FastAPI:
     """Build the app. Without ``service`` one is built from ``settings`` and started with it."""
+    settle_malloc()  # before the service loads its models and arrays (startup.settle_malloc)
     settings = settings or (service.settings if service else Settings())
     owned = service is None
 

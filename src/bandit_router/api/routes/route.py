@@ -12,7 +12,7 @@ from bandit_router.api.deps import CallerDep, ServiceDep
 from bandit_router.api.hotpath import HotRoute
 from bandit_router.api.schemas import RouteIn, RouteOut
 from bandit_router.features import prompt_from_messages
-from bandit_router.routing import RouteRequest
+from bandit_router.routing import RouteDecision, RouteRequest
 from bandit_router.service import Service
 from bandit_router.store.tenants import Principal
 
@@ -23,7 +23,13 @@ log = logging.getLogger("bandit_router.decisions")
 
 async def decide(body: RouteIn, service: ServiceDep, caller: CallerDep) -> RouteOut:
     """The route for a validated request. FastAPI reads the call's documentation from this
-    signature (``ROUTE``); ``route`` passes the arguments itself."""
+    signature (``ROUTE``); ``route`` serves it, answering the same JSON."""
+    return RouteOut.of(*await _decided(body, service, caller))
+
+
+async def _decided(body: RouteIn, service: Service,
+                   caller: Principal) -> tuple[RouteDecision, dict | None]:
+    """The decision for a validated request, and its cascade's part of the answer."""
     prompt = body.prompt if body.prompt is not None else prompt_from_messages(
         m.model_dump() for m in body.messages
     )
@@ -50,15 +56,16 @@ async def decide(body: RouteIn, service: ServiceDep, caller: CallerDep) -> Route
     else:
         d = await run_in_threadpool(service.route, request, tenant_id=caller.tenant_id,
                                     metadata=metadata, batched=batched)
-    log.info("decision", extra={"decision_id": d.decision_id, "tenant": caller.tenant_id,
-                                "model": d.model, "policy_version": d.policy_version,
-                                "propensity": round(d.propensity, 6)})
-    return RouteOut.of(d, None if cascade is None else {"name": cascade.name,
-                                                       "next": list(cascade.after(d.model))})
+    if log.isEnabledFor(logging.INFO):
+        log.info("decision", extra={"decision_id": d.decision_id, "tenant": caller.tenant_id,
+                                    "model": d.model, "policy_version": d.policy_version,
+                                    "propensity": round(d.propensity, 6)})
+    return d, None if cascade is None else {"name": cascade.name,
+                                            "next": list(cascade.after(d.model))}
 
 
-async def route(body: RouteIn, service: Service, caller: Principal) -> tuple[int, RouteOut]:
-    return 200, await decide(body, service, caller)
+async def route(body: RouteIn, service: Service, caller: Principal) -> tuple[int, bytes]:
+    return 200, RouteOut.json_of(*await _decided(body, service, caller))
 
 
 # Served by `route`, documented by FastAPI from `decide`'s signature.
