@@ -11,7 +11,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bandit_router.features.featurizer import DEFAULT_SPEC, N_DENSE, FeatureSpec
-from bandit_router.policy import DriftDetector, PolicySpec, Prior, subspace
+from bandit_router.policy import DriftDetector, PolicySpec, Prior, shared, subspace
 
 
 def data_dir() -> Path:
@@ -93,6 +93,11 @@ class Settings(BaseSettings):
         "r: the word weights' prior spread lies along the r principal directions of the "
         "requests' word features (1/10 of it elsewhere); evidence: as many directions as the "
         "traffic supports")
+    prior_shared: str = Field(
+        Prior.shared, description="off; mean: every model's context weights start at the fit "
+        "of all other models' feedback (one intercept each), so predictions follow the "
+        "request's difficulty early; scale: also a loose prior along that pattern (each model "
+        "its own factor); direction: that loose prior alone, the prior mean unchanged")
     prior_optimism_quantile: float | None = Field(
         Prior.optimism_quantile, ge=0, le=1, description="unset: an untried model is expected "
         "to earn PRIOR_OPTIMISM; q in [0, 1]: the q-quantile of the mean rewards observed so "
@@ -236,6 +241,11 @@ class Settings(BaseSettings):
         subspace.parse(v)  # the policy's one rule, and its message saying what to write
         return v.strip().lower()
 
+    @field_validator("prior_shared")
+    @classmethod
+    def _shared(cls, v: str) -> str:
+        return shared.parse(v)  # the policy's one rule: off, mean or scale
+
     @field_validator("half_life_s")
     @classmethod
     def _zero_is_off(cls, v: float | None) -> float | None:
@@ -294,6 +304,7 @@ class Settings(BaseSettings):
                                       tail_exploration=self.prior_tail_exploration,
                                       optimism_quantile=self.prior_optimism_quantile,
                                       subspace=self.prior_subspace,
+                                      shared=self.prior_shared,
                                       words=self.feature_buckets,
                                       # evidence's noise update goes with it; "none" is the
                                       # fixed prior of before, whole

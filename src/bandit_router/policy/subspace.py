@@ -93,6 +93,14 @@ class Basis:
         theta[:, w] = theta_z[:, w] @ self.forward()
         return theta
 
+    def back(self, u: np.ndarray) -> np.ndarray:
+        """Vectors of z coordinates as vectors of x: ``T⁻¹ u`` row by row (word block
+        ``Q S⁻¹``), so that ``u uᵀ`` in z's precision is ``(T⁻¹u)(T⁻¹u)ᵀ`` in x's."""
+        w = slice(self.start, self.stop)
+        out = u.copy()
+        out[:, w] = (u[:, w] / self.scale()) @ self.q.T
+        return out
+
     def factor(self, A: np.ndarray, lam: np.ndarray) -> np.ndarray:
         """``R⁻¹`` (K, d, d) lower-triangular with ``A + T⁻¹ diag(lam) T⁻ᵀ = R Rᵀ``: the
         posterior precision in the original coordinates, ``lam`` the precisions of ``z``."""
