@@ -11,9 +11,7 @@ CPU (0.5: even; 1.0: one worker did everything).
     python -m benchmarks.balance [--rate 400] [--seconds 30] [--env NAME=VALUE ...] [--lag]
 
 ``--env BANDIT_ROUTER_MAX_REQUESTS_PER_CONNECTION=0`` serves without closing keep-alive
-connections (the behaviour before 2026-12-06), ``--env BANDIT_ROUTER_REUSE_PORT=false`` from
-one listening socket shared by the workers (before 2026-12-06's evening), for an A/B in the
-same minutes.
+connections (the behaviour before 2026-12-06), for an A/B in the same minutes.
 
 What the tail is made of: each second also gets the machine's busy CPU from ``/proc/stat``
 (in cores; the workers' part and everything else's, and the hypervisor's steal), and with

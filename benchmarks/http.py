@@ -83,12 +83,12 @@ def committed(url: str) -> tuple[set[str], list[str]]:
 
 
 def reference(seconds: float, connections: int, workers: int) -> dict:
-    """Saturation throughput of the trivial endpoint: ``workers`` uvicorn workers started as
-    ``bandit-router serve`` starts them (benchmarks/trivial.py), the same load generator, the
-    same route requests, ``connections`` connections."""
+    """Saturation throughput of the trivial endpoint: uvicorn with ``workers`` workers, the
+    same load generator, the same route requests, ``connections`` connections."""
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.trivial", str(port), str(workers)],
+        [sys.executable, "-m", "uvicorn", "benchmarks.trivial:app", "--port", str(port),
+         "--workers", str(workers), "--log-level", "warning", "--no-access-log"],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:

@@ -44,8 +44,9 @@ def serve(
                                                     "folder]"),
 ) -> None:
     """Run the HTTP API (migrates the database first)."""
+    import uvicorn
+
     from bandit_router import startup
-    from bandit_router.api import workers as workers_
 
     # Flags become environment variables so that every uvicorn worker sees the same settings.
     for name, value in (("MODELS_FILE", models), ("HOST", host), ("PORT", port),
@@ -62,10 +63,9 @@ def serve(
     key = startup.prepare(settings)  # settings, models file, database: then the key
     if key is not None:
         _show_key("operator key (guards the admin endpoints; shown once, store it safely)", key)
-    workers_.run("bandit_router.api.app:create_app", factory=True, host=settings.host,
-                 port=settings.port, workers=settings.workers,
-                 per_worker_sockets=settings.reuse_port, log_level=settings.log_level.lower(),
-                 log_config=log_config)
+    uvicorn.run("bandit_router.api.app:create_app", factory=True, host=settings.host,
+                port=settings.port, workers=settings.workers, log_level=settings.log_level.lower(),
+                log_config=log_config)
 
 
 @app.command("migrate")

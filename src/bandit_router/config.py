@@ -41,12 +41,6 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     workers: int = Field(1, ge=1, le=64, description="uvicorn worker processes")
-    reuse_port: bool = Field(
-        False, description="with several workers on Linux, each worker its own listening "
-                           "socket (SO_REUSEPORT): the kernel spreads connections by a hash of "
-                           "their addresses, whatever each worker's load; false: one socket "
-                           "shared by all (uvicorn's --workers). Measured no better on the "
-                           "open-loop tail (benchmarks/README.md, 2026-12-06, SO_REUSEPORT)")
 
     policy: Literal["thompson", "linucb"] = "thompson"
     linucb_alpha: float = Field(1.0, ge=0)
