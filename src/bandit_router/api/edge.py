@@ -87,7 +87,7 @@ class Edge:
         reads = self._reads
         if reads is None or reads.loop is not loop:
             reads = self._reads = _Reads(loop)
-        read = _Read(loop.time() + self.body_timeout_s)  # the loop's clock
+        deadline = loop.time() + self.body_timeout_s  # the loop's clock
         max_bytes = self.max_body_bytes
         seen = 0
         complete = False
@@ -97,13 +97,13 @@ class Edge:
             if complete:  # a streamed answer waits here for the client's disconnect
                 return await receive()
             task = asyncio.current_task()
-            reads.add(task, read)
+            reads.add(task, deadline)
             try:
                 message = await receive()
             except asyncio.CancelledError:
-                if not read.expired:
+                if task not in reads.expired:
                     raise
-                read.expired = False
+                reads.expired.discard(task)
                 if _UNCANCEL and task.uncancel() > 0:  # cancelled by someone else too
                     raise
                 raise BodyTimeout(self.body_timeout_s) from None
@@ -157,47 +157,38 @@ class _TooLarge(Exception):
     pass
 
 
-class _Read:
-    """One request's body reading: its deadline (the loop's clock), and whether its read was
-    cancelled for passing it."""
-
-    __slots__ = ("deadline", "expired")
-
-    def __init__(self, deadline: float) -> None:
-        self.deadline = deadline
-        self.expired = False
-
-
 class _Reads:
-    """The body reads waiting on one event loop, by task, and one timer for all of them, due
-    at the earliest deadline; when it is due it cancels every read past its deadline (as
-    ``asyncio.timeout_at`` would have, a timer each) and is armed again for the next one."""
+    """The body reads waiting on one event loop, each task's deadline (the loop's clock), and
+    one timer for all of them, due at the earliest; when it is due it cancels every read past
+    its deadline (as ``asyncio.timeout_at`` would have, a timer each), keeping which tasks
+    it cancelled in ``expired``, and is armed again for the next deadline."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.waiting: dict[asyncio.Task, _Read] = {}
+        self.waiting: dict[asyncio.Task, float] = {}
+        self.expired: set[asyncio.Task] = set()
         self.due = math.inf  # when the timer fires; inf: not armed
         self.timer: asyncio.TimerHandle | None = None
 
-    def add(self, task: asyncio.Task, read: _Read) -> None:
-        self.waiting[task] = read
-        if read.deadline < self.due:
+    def add(self, task: asyncio.Task, deadline: float) -> None:
+        self.waiting[task] = deadline
+        if deadline < self.due:
             if self.timer is not None:
                 self.timer.cancel()
-            self.due = read.deadline
-            self.timer = self.loop.call_at(read.deadline, self._expire)
+            self.due = deadline
+            self.timer = self.loop.call_at(deadline, self._expire)
 
     def _expire(self) -> None:
         self.timer = None
         now = self.loop.time()
         due = math.inf
-        for task, read in list(self.waiting.items()):
-            if read.deadline <= now:
+        for task, deadline in list(self.waiting.items()):
+            if deadline <= now:
                 del self.waiting[task]
-                read.expired = True
+                self.expired.add(task)
                 task.cancel()
-            elif read.deadline < due:
-                due = read.deadline
+            elif deadline < due:
+                due = deadline
         self.due = due
         if due < math.inf:
             self.timer = self.loop.call_at(due, self._expire)
