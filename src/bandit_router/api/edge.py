@@ -96,7 +96,7 @@ class Edge:
             nonlocal complete, seen
             if complete:  # a streamed answer waits here for the client's disconnect
                 return await receive()
-            task = asyncio.current_task()
+            task = asyncio.current_task(loop)
             reads.add(task, deadline)
             try:
                 message = await receive()
