@@ -103,12 +103,12 @@ class Edge:
             except asyncio.CancelledError:
                 if task not in reads.expired:
                     raise
-                reads.expired.discard(task)
                 if _UNCANCEL and task.uncancel() > 0:  # cancelled by someone else too
                     raise
                 raise BodyTimeout(self.body_timeout_s) from None
             finally:
                 reads.waiting.pop(task, None)
+                reads.expired.discard(task)
             if message["type"] != "http.request" or not message.get("more_body", False):
                 complete = True
             if message["type"] == "http.request":
