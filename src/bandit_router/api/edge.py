@@ -187,7 +187,7 @@ class _Reads:
                 del self.waiting[task]
                 self.expired.add(task)
                 task.cancel()
-            elif deadline < due:
+            elif deadline < due:  # (a timer that fired a clock tick early: armed again)
                 due = deadline
         self.due = due
         if due < math.inf:
