@@ -9,7 +9,7 @@ from fastapi_offline import FastAPIOffline
 
 import bandit_router
 from bandit_router.api import errors, observability, openapi
-from bandit_router.api.limits import BodyReadDeadline, BodySizeLimit
+from bandit_router.api.edge import Edge
 from bandit_router.api.ratelimit import RateLimiter
 from bandit_router.api.routes import (
     admin,
@@ -71,8 +71,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
                    observability, rules):
         app.include_router(module.router)
     app.include_router(chat.router)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(BodyReadDeadline, timeout_s=settings.request_body_timeout_s)
-    app.add_middleware(observability.RequestContext,
+    app.add_middleware(Edge, max_body_bytes=settings.max_body_bytes,
+                       body_timeout_s=settings.request_body_timeout_s,
                        max_requests_per_connection=settings.max_requests_per_connection)
     return app
