@@ -89,12 +89,14 @@ def insert_feedback(session: Session, rows: list[dict]) -> dict[str, int]:
 
 # What settling feedback needs of its decisions (not their features, candidates or scores),
 # what the proxy measured for each (``usage`` is keyed by decision id: at most one row), and
-# its tenant's feedback window (store.missing.closed_windows), all in one query.
+# of its tenant the feedback window (store.missing.closed_windows) and whether its reported
+# costs are trusted (store.writer's charging), all in one query.
 _SETTLE_COLUMNS = ("id", "tenant_id", "created_at", "model_id", "input_tokens_est",
                    "output_tokens_est", "estimated_cost_usd", "budget_period_start")
 _PG_SETTLE = (
     f"SELECT {', '.join('d.' + c for c in _SETTLE_COLUMNS)}, u.cost_usd AS usage_cost_usd, "
-    "t.feedback_window_s AS feedback_window_s, t.late_feedback AS late_feedback "
+    "t.feedback_window_s AS feedback_window_s, t.late_feedback AS late_feedback, "
+    "t.trust_reported_cost AS trust_reported_cost "
     "FROM decisions d LEFT JOIN usage u ON u.decision_id = d.id "
     "LEFT JOIN tenants t ON t.id = d.tenant_id WHERE d.id = ANY(%s)")
 _PG_SETTLE_BETWEEN = _PG_SETTLE + " AND d.created_at >= %s AND d.created_at < %s"
@@ -102,8 +104,8 @@ _PG_SETTLE_BETWEEN = _PG_SETTLE + " AND d.created_at >= %s AND d.created_at < %s
 
 def decisions_to_settle(conn: Connection, decision_ids: list[str]) -> list:
     """The rows (attributes: ``_SETTLE_COLUMNS``, ``usage_cost_usd`` and the tenant's
-    ``feedback_window_s`` and ``late_feedback``) of those of these decisions that exist, in
-    one query. On Postgres one statement text for any number of
+    ``feedback_window_s``, ``late_feedback`` and ``trust_reported_cost``) of those of these
+    decisions that exist, in one query. On Postgres one statement text for any number of
     ids (an array), which psycopg prepares once per connection, instead of an ``IN`` list
     that SQLAlchemy builds and compiles for every batch of feedback."""
     if conn.dialect.name != "postgresql":
@@ -111,7 +113,7 @@ def decisions_to_settle(conn: Connection, decision_ids: list[str]) -> list:
         return conn.execute(
             select(*(getattr(DecisionRow, c) for c in _SETTLE_COLUMNS),
                    usage.c.cost_usd.label("usage_cost_usd"), tenants.c.feedback_window_s,
-                   tenants.c.late_feedback)
+                   tenants.c.late_feedback, tenants.c.trust_reported_cost)
             .outerjoin(usage, usage.c.decision_id == DecisionRow.id)
             .outerjoin(tenants, tenants.c.id == DecisionRow.tenant_id)
             .where(DecisionRow.id.in_(decision_ids),

@@ -47,7 +47,7 @@ from bandit_router.store.errors import Conflict, StoreError
 from bandit_router.store.locks import FEEDBACK_LOCK, shared_xact_lock
 from bandit_router.store.missing import closed_windows, drop_defaults, window_closed
 from bandit_router.store.models import to_spec
-from bandit_router.store.schema import FeedbackRow, ModelRow, TenantRow
+from bandit_router.store.schema import FeedbackRow, ModelRow
 
 log = logging.getLogger(__name__)
 
@@ -526,7 +526,8 @@ def _charging(session: Session, pending: dict[str, tuple], usage: dict[str, floa
               ) -> dict[str, Charging]:
     """By decision id, what the charge rule needs of each ``(decision, _Pending)``: the model
     (one query, only for outcomes that report tokens without a cost) and whether its reporter
-    is trusted (one query, only for outcomes that report a cost or tokens)."""
+    is trusted (read with the decision: an app key's feedback is for its own tenant's
+    decisions only, so the reporter is the decision's tenant)."""
     def reports(o: Outcome) -> bool:
         return o.cost_usd is not None or o.input_tokens is not None or o.output_tokens is not None
 
@@ -534,12 +535,7 @@ def _charging(session: Session, pending: dict[str, tuple], usage: dict[str, floa
               if it.outcome.cost_usd is None and reports(it.outcome)}
     models = ({r.id: to_spec(r) for r in session.scalars(
         select(ModelRow).where(ModelRow.id.in_(sorted(priced))))} if priced else {})
-    reporters = {it.tenant_id for _, it in pending.values()
-                 if it.tenant_id is not None and reports(it.outcome)}
-    trusted = (set(session.scalars(select(TenantRow.id).where(
-        TenantRow.id.in_(sorted(reporters)), TenantRow.trust_reported_cost.is_(True))))
-        if reporters else set())
     return {d_id: Charging(d.estimated_cost_usd, d.input_tokens_est, d.output_tokens_est,
                            it.outcome, usage.get(d_id), models.get(d.model_id),
-                           it.tenant_id is None or it.tenant_id in trusted)
+                           it.tenant_id is None or bool(d.trust_reported_cost))
             for d_id, (d, it) in pending.items()}
