@@ -56,26 +56,31 @@ def test_a_model_with_little_data_follows_the_difficulty_the_others_learned():
         assert view.predict(avg + 2 * hard)[0][0] < 0.5  # and less at a hard one
 
 
+def _others_fit(st, k, context_precision):
+    """The context weights of the stacked regression of every model but ``k``: one free
+    intercept per model, ``context_precision`` (D−1, D−1) on the context weights; its normal
+    equations written from the statistics, by hand."""
+    others = [j for j in range(len(st.arms)) if j != k]
+    m = len(others)
+    P = np.zeros((m + D - 1, m + D - 1))
+    rhs = np.zeros(m + D - 1)
+    for i, j in enumerate(others):
+        P[i, i] = st.A[j, 0, 0]
+        P[i, m:] = P[m:, i] = st.A[j, 0, 1:]
+        P[m:, m:] += st.A[j, 1:, 1:]
+        rhs[i] = st.b[j, 0]
+        rhs[m:] += st.b[j, 1:]
+    P[m:, m:] += context_precision
+    return np.linalg.solve(P, rhs)[m:]
+
+
 def test_the_shared_weights_are_the_within_model_ridge_fit_of_the_other_models():
     rng = np.random.default_rng(1)
     st, _ = _world(rng, {"a": 60, "b": 50, "c": 40})
     lam = np.full(D, 10.0)
     got = shared.weights(st.A, st.b, lam)
     for k in range(3):
-        others = [j for j in range(3) if j != k]
-        # one free intercept per other model, ridge λ on the context weights: the normal
-        # equations of the stacked regression, written from the statistics
-        m = len(others)
-        P = np.zeros((m + D - 1, m + D - 1))
-        rhs = np.zeros(m + D - 1)
-        for i, j in enumerate(others):
-            P[i, i] = st.A[j, 0, 0]
-            P[i, m:] = P[m:, i] = st.A[j, 0, 1:]
-            P[m:, m:] += st.A[j, 1:, 1:]
-            rhs[i] = st.b[j, 0]
-            rhs[m:] += st.b[j, 1:]
-        P[m:, m:] += np.diag(lam[1:])
-        want = np.linalg.solve(P, rhs)[m:]
+        want = _others_fit(st, k, np.diag(lam[1:]))  # ridge λ on the context weights
         np.testing.assert_allclose(got[k, 1:], want, atol=1e-10)
         # centred on the traffic: no change of level at the mean request
         xbar = st.A[:, 0, 1:].sum(axis=0) / st.n.sum()
@@ -102,19 +107,8 @@ def test_the_fit_is_the_exact_posterior_under_the_shared_prior(subspace, mode):
         cov0 = np.linalg.inv(prec)
     tau2 = shared.SCALE_SD ** 2 / prior.noise_var
     for k in range(3):
-        others = [j for j in range(3) if j != k]
         # the shared weights under the same prior shape, from the other models' rows
-        m = len(others)
-        P = np.zeros((m + D - 1, m + D - 1))
-        rhs = np.zeros(m + D - 1)
-        for i, j in enumerate(others):
-            P[i, i] = st.A[j, 0, 0]
-            P[i, m:] = P[m:, i] = st.A[j, 0, 1:]
-            P[m:, m:] += st.A[j, 1:, 1:]
-            rhs[i] = st.b[j, 0]
-            rhs[m:] += st.b[j, 1:]
-        P[m:, m:] += np.linalg.inv(cov0)[1:, 1:]
-        w = np.concatenate([[0.0], np.linalg.solve(P, rhs)[m:]])
+        w = np.concatenate([[0.0], _others_fit(st, k, np.linalg.inv(cov0)[1:, 1:])])
         xbar = st.A[:, 0].sum(axis=0) / st.n.sum()
         mu = w + np.eye(D)[0] * (prior.optimism - w @ xbar)
         if mode == "direction":  # the loose direction alone: the prior mean is the plain one
