@@ -238,7 +238,7 @@ class Settings(BaseSettings):
     @field_validator("prior_shared")
     @classmethod
     def _shared(cls, v: str) -> str:
-        return shared.parse(v)  # the policy's one rule: off, mean or scale
+        return shared.parse(v)  # the policy's one rule: off, mean, scale or direction
 
     @field_validator("half_life_s")
     @classmethod

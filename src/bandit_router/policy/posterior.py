@@ -109,7 +109,7 @@ class Prior:
 
     @property
     def sharing(self) -> str:
-        """The parsed ``shared``: ``"off"``, ``"mean"`` or ``"scale"``."""
+        """The parsed ``shared``: one of :data:`shared.MODES`."""
         return shared.parse(self.shared)
 
     @property
