@@ -1,4 +1,4 @@
-"""``python -m benchmarks [all|decision|http|refit|replicas|proxy] [--quick]``"""
+"""``python -m benchmarks [all|decision|http|refit|replicas|proxy] [--quick] [--lag]``"""
 
 from __future__ import annotations
 
@@ -24,6 +24,9 @@ def main() -> None:
     p.add_argument("--rate", type=float, default=1500.0, help="HTTP offered rate, requests/s")
     p.add_argument("--seconds", type=float, default=60.0,
                    help="HTTP phase length (long enough to include two refits)")
+    p.add_argument("--lag", action="store_true",
+                   help="HTTP: also each worker's event-loop lag, GC pauses and waits for a CPU, "
+                        "second by second, beside the open-loop phases (benchmarks/lagmon)")
     a = p.parse_args()
     unknown = sorted(set(a.which) - {"all", *BENCHMARKS})
     if unknown:
@@ -47,7 +50,7 @@ def main() -> None:
         elif name == "http":
             from benchmarks import http
 
-            http.run(rate=a.rate, seconds=3 if a.quick else a.seconds)
+            http.run(rate=a.rate, seconds=3 if a.quick else a.seconds, lag=a.lag)
         elif name == "refit":
             from benchmarks import refit
 

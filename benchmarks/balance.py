@@ -23,14 +23,14 @@ the others.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-from benchmarks.common import app_key, machine, models_toml, pg_database, refitter, save, server
+from benchmarks.common import (app_key, lag_by_second, lagmon_env, machine, models_toml,
+                               pg_database, refitter, save, server)
 from benchmarks.http import backend_pids, cpu_seconds, run_load, server_pids
 
 OVERLOAD_THEN_SATURATION = [
@@ -103,28 +103,6 @@ def seconds_of(samples: list, start: float, n: int, workers: list[int]) -> list[
     return out
 
 
-def lag_by_second(folder: Path, start: float, n: int) -> list[dict]:
-    """Each second's worst event-loop lag over the workers, their GC pauses, involuntary
-    context switches and the time their loop threads waited for a CPU, summed (from
-    benchmarks/lagmon's files; a worker's second is counted in the
-    phase second its middle falls in)."""
-    out: list[dict] = [{"lag_max_ms": 0.0, "lag_over_20ms": 0, "gc_max_ms": 0.0,
-                        "involuntary_switches": 0, "loop_runqueue_wait_ms": 0.0}
-                       for _ in range(n)]
-    for f in folder.glob("lag-*.jsonl"):
-        for line in f.read_text().splitlines():
-            r = json.loads(line)
-            i = int(r["t"] + r["span_s"] / 2 - start)
-            if 0 <= i < n:
-                o = out[i]
-                o["lag_max_ms"] = max(o["lag_max_ms"], r["lag_max_ms"])
-                o["lag_over_20ms"] += r["lag_over_20ms"]
-                o["gc_max_ms"] = max(o["gc_max_ms"], r["gc_max_ms"])
-                o["involuntary_switches"] += r["involuntary_switches"]
-                o["loop_runqueue_wait_ms"] += r.get("loop_thread_runqueue_wait_ms", 0.0)
-    return out
-
-
 def slow_and_fast_seconds(p99s: list[float], seconds: list[dict], limit_ms: float = 10.0
                           ) -> dict:
     """The mean of each per-second measure over the seconds whose p99 is over ``limit_ms``,
@@ -164,10 +142,7 @@ def run(rate: float, seconds: float, env: dict[str, str], lag: bool = False) -> 
         extra = {"BANDIT_ROUTER_REFIT_IN_PROCESS": "false", **env}
         lag_dir = Path(tmp) / "lag"
         if lag:
-            lag_dir.mkdir()
-            site = str(Path(__file__).resolve().parent / "lagmon")
-            extra.update(BR_LAGMON_DIR=str(lag_dir), PYTHONPATH=os.pathsep.join(
-                [site] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
+            extra.update(lagmon_env(lag_dir))
         with server(url, models, workers=2, extra_env=extra) as base, refitter(url):
             key = app_key(base)
             port = int(base.rsplit(":", 1)[1])

@@ -228,3 +228,33 @@ def refitter(url: str, every_s: float = 30.0) -> Iterator[list]:
         proc.terminate()
         proc.wait(30)
         reader.join(5)
+
+
+def lagmon_env(folder: Path) -> dict[str, str]:
+    """The server's environment for benchmarks/lagmon: its files go to ``folder``."""
+    folder.mkdir(exist_ok=True)
+    site = str(Path(__file__).resolve().parent / "lagmon")
+    return {"BR_LAGMON_DIR": str(folder), "PYTHONPATH": os.pathsep.join(
+        [site] + [p for p in [os.environ.get("PYTHONPATH")] if p])}
+
+
+def lag_by_second(folder: Path, start: float, n: int) -> list[dict]:
+    """Each second's worst event-loop lag over the workers, their GC pauses, involuntary
+    context switches and the time their loop threads waited for a CPU, summed (from
+    benchmarks/lagmon's files; a worker's second is counted in the
+    phase second its middle falls in)."""
+    out: list[dict] = [{"lag_max_ms": 0.0, "lag_over_20ms": 0, "gc_max_ms": 0.0,
+                        "involuntary_switches": 0, "loop_runqueue_wait_ms": 0.0}
+                       for _ in range(n)]
+    for f in folder.glob("lag-*.jsonl"):
+        for line in f.read_text().splitlines():
+            r = json.loads(line)
+            i = int(r["t"] + r["span_s"] / 2 - start)
+            if 0 <= i < n:
+                o = out[i]
+                o["lag_max_ms"] = max(o["lag_max_ms"], r["lag_max_ms"])
+                o["lag_over_20ms"] += r["lag_over_20ms"]
+                o["gc_max_ms"] = max(o["gc_max_ms"], r["gc_max_ms"])
+                o["involuntary_switches"] += r["involuntary_switches"]
+                o["loop_runqueue_wait_ms"] += r.get("loop_thread_runqueue_wait_ms", 0.0)
+    return out

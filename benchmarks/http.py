@@ -16,9 +16,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from benchmarks.common import (ROOT, app_key, free_port, machine, models_toml, pg_database,
-                               prompts, refitter, save, server, stop, uptime,
-                               wait_ready)
+from benchmarks.common import (ROOT, app_key, free_port, lag_by_second, lagmon_env, machine,
+                               models_toml, pg_database, prompts, refitter, save, server, stop,
+                               uptime, wait_ready)
 
 
 SERVER_LOG = Path(tempfile.gettempdir()) / "bandit-router-bench-http-server.log"
@@ -109,7 +109,9 @@ def reference(seconds: float, connections: int, workers: int) -> dict:
 
 
 def run(rate: float = 1500.0, seconds: float = 60.0, connections: int = 32, k: int = 10,
-        workers: int = 2) -> dict:
+        workers: int = 2, lag: bool = False) -> dict:
+    """``lag``: also each worker's event-loop lag, GC pauses and waits for a CPU, second by
+    second, beside each open-loop phase's p99 (benchmarks/lagmon, as ``balance --lag``)."""
     phases = [
         {"endpoint": "route", "mode": "saturation", "connections": 8, "seconds": 3},  # warm-up
         {"endpoint": "route", "mode": "open", "rate": rate, "seconds": seconds},
@@ -131,6 +133,9 @@ def run(rate: float = 1500.0, seconds: float = 60.0, connections: int = 32, k: i
         models = models_toml(Path(tmp) / "models.toml", k)
         # Serving processes only poll for new posteriors; a separate process refits every 30 s.
         env = {"BANDIT_ROUTER_REFIT_IN_PROCESS": "false"}
+        lag_dir = Path(tmp) / "lag"
+        if lag:
+            env.update(lagmon_env(lag_dir))
         with server(url, models, workers=workers, log=SERVER_LOG, extra_env=env) as base, \
                 refitter(url) as refits:
             key = app_key(base)
@@ -166,6 +171,11 @@ def run(rate: float = 1500.0, seconds: float = 60.0, connections: int = 32, k: i
                 results.append(p)
             time.sleep(1.0)
         out["refits_during_run_s"] = refits
+        if lag:
+            for p in results:
+                if p["mode"] == "open":
+                    n = len(p["p99_ms_by_second"])
+                    p["lag_by_second"] = lag_by_second(lag_dir, p["started_at"], n)
         # The server has shut down (draining its writers): count what is committed.
         decisions, feedback = committed(url)
     references.append(reference(seconds, connections, workers))
@@ -197,6 +207,13 @@ def run(rate: float = 1500.0, seconds: float = 60.0, connections: int = 32, k: i
         if p["mode"] == "saturation":
             print(f"{p['endpoint']} at saturation / trivial endpoint: "
                   f"{p['ratio_to_trivial_endpoint']:.3f}")
+    for p in out["phases"]:
+        if "lag_by_second" in p:
+            print(f"{p['endpoint']} open loop at {p['rate']:.0f} rps, each second: p99 ms / "
+                  "worst event-loop lag ms / worst GC pause ms / loop threads' wait for a CPU ms")
+            print("  " + "  ".join(
+                f"{p99:g}/{g['lag_max_ms']:g}/{g['gc_max_ms']:g}/{g['loop_runqueue_wait_ms']:.0f}"
+                for p99, g in zip(p["p99_ms_by_second"], p["lag_by_second"])))
     half = [p for p in out["phases"] if p["endpoint"] == "route" and p["mode"] == "open"][-1]
     print(f"route open loop at half saturation ({half['rate']:.0f} rps): p99 "
           f"{half['latency_ms']['p99']} ms")
