@@ -82,9 +82,15 @@ def committed(url: str) -> tuple[set[str], list[str]]:
     return decisions, feedback
 
 
-def reference(seconds: float, connections: int, workers: int) -> dict:
+def reference(seconds: float, connections: int, workers: int, open_rate: float | None = None
+              ) -> dict:
     """Saturation throughput of the trivial endpoint: uvicorn with ``workers`` workers, the
-    same load generator, the same route requests, ``connections`` connections."""
+    same load generator, the same route requests, ``connections`` connections.
+
+    With ``open_rate``, then two open-loop phases: at that rate (the route's half saturation:
+    what this load generator and machine add to a p99 at the same offered rate) and at half
+    of the trivial endpoint's own saturation (the same share of its capacity). Their p99s
+    say how far the open-loop floor can be judged here."""
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "benchmarks.trivial:app", "--port", str(port),
@@ -102,6 +108,14 @@ def reference(seconds: float, connections: int, workers: int) -> dict:
                      )["phases"][0]
         p["server_cpu_ms_per_request"] = round(
             1e3 * (cpu_seconds(pids) - cpu0) / max(p["requests"], 1), 3)
+        if open_rate is not None:
+            p["open_loop"] = []
+            for rate in (open_rate, round(p["throughput_rps"] / 2, 1)):
+                o = run_load(base, "unused", [{"endpoint": "route", "mode": "open",
+                                               "rate": rate, "seconds": seconds}])["phases"][0]
+                p["open_loop"].append({"rate": rate, "latency_ms": o["latency_ms"],
+                                       "errors": o["errors"],
+                                       "p99_ms_by_second": o["p99_ms_by_second"]})
     finally:
         stop(proc)
     p.pop("p99_ms_by_second", None)
@@ -178,7 +192,9 @@ def run(rate: float = 1500.0, seconds: float = 60.0, connections: int = 32, k: i
                     p["lag_by_second"] = lag_by_second(lag_dir, p["started_at"], n)
         # The server has shut down (draining its writers): count what is committed.
         decisions, feedback = committed(url)
-    references.append(reference(seconds, connections, workers))
+    half_rate = [p for p in results
+                 if p["endpoint"] == "route" and p["mode"] == "open"][-1]["rate"]
+    references.append(reference(seconds, connections, workers, open_rate=half_rate))
     out["phases"] = results[1:]
     ref_rps = sum(r["throughput_rps"] for r in references) / len(references)
     out["trivial_fastapi_endpoint"] = {"runs": references, "mean_throughput_rps": round(ref_rps, 1)}
@@ -217,6 +233,9 @@ def run(rate: float = 1500.0, seconds: float = 60.0, connections: int = 32, k: i
     half = [p for p in out["phases"] if p["endpoint"] == "route" and p["mode"] == "open"][-1]
     print(f"route open loop at half saturation ({half['rate']:.0f} rps): p99 "
           f"{half['latency_ms']['p99']} ms")
+    for o in references[-1]["open_loop"]:
+        print(f"  trivial endpoint, open loop at {o['rate']:.0f} rps: p50 "
+              f"{o['latency_ms']['p50']} ms, p99 {o['latency_ms']['p99']} ms")
     print(f"durability: {out['durability']}")
     save("http" if rate == 1500 else f"http-{rate:.0f}rps", out)
     return out
