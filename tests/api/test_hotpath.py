@@ -227,6 +227,18 @@ def test_the_content_type_decides_whether_the_body_is_json(two_apps):
             _same(a, b)
 
 
+def test_the_hot_paths_are_in_place(two_apps):
+    # Put under Edge when FastAPI builds its stack (api.hotpath.install); with another
+    # shape of FastAPI's stack the calls would still be served, by the whole stack.
+    hot, _, acme, _ = two_apps
+    assert hot.post("/v1/route", json={"prompt": "hi"}, headers=acme).status_code == 200
+    layer, seen = hot.app.middleware_stack, []
+    while layer is not None:
+        seen.append(type(layer).__name__)
+        layer = getattr(layer, "app", None)
+    assert seen[seen.index("Edge") + 1] == "HotPaths", seen
+
+
 def test_a_valid_request_is_answered_without_fastapi_dependency_solving(two_apps):
     """Dependency overrides act only on FastAPI's own routes: were the hot calls served by
     one, this override would refuse them."""
