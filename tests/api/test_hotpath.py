@@ -103,6 +103,66 @@ def test_errors_are_word_for_word_those_of_the_fastapi_route(two_apps):
     ]
     for path, kwargs in cases:
         _same(*_both(hot, plain, path, **kwargs))
+    # Bodies json.loads and pydantic's JSON parser read apart (api.hotpath): the same status,
+    # and the same words when it is an error.
+    for path, raw in [
+        ("/v1/route", b'{"prompt": "\\ud800"}'),  # a lone surrogate
+        ("/v1/route", b'\xef\xbb\xbf{"prompt": "hi"}'),  # a byte order mark
+        ("/v1/route", b'{"prompt": "hi", "metadata": {"n": ' + b"9" * 4301 + b"}}"),
+        ("/v1/route", b'{"prompt": "hi", "metadata": {"d": ' + b"[" * 300 + b"]" * 300 + b"}}"),
+        ("/v1/feedback", b'{"decision_id": "%s", "reward": 1, "error": "\\ud800"}'
+         % decision.encode()),
+    ]:
+        a, b = _both(hot, plain, path, raw=raw, headers=acme)
+        assert a.status_code == b.status_code, (raw[:40], a.text, b.text)
+        if a.status_code >= 400:
+            _same(a, b)
+
+
+BODIES = [  # (schema, raw JSON) that json.loads and pydantic's JSON parser may read apart
+    *((RouteIn, b'{"prompt": "x", "metadata": {"a": ' + b"9" * n + b"}}")
+      for n in (4300, 4301, 5000)),
+    (RouteIn, b'{"prompt": "x", "expected_output_tokens": ' + b"9" * 5000 + b"}"),
+    (RouteIn, b'{"prompt": "x", "features": {"a": 1e400}}'),
+    (RouteIn, b'{"prompt": "x", "metadata": {"a": 1e400, "b": -0.0, "c": 1e308, "d": 0.1}}'),
+    (RouteIn, b'{"prompt": "x", "metadata": {"a": 1.0000000000000000000001, "b": 1, '
+              b'"c": 12345678901234567890123, "d": 1E5}}'),
+    (RouteIn, b'{"prompt": "x", "prompt": "y", "metadata": {"a": 1, "a": 2.0}}'),
+    (RouteIn, b'{"prompt": "\\ud800"}'),
+    (RouteIn, b'{"prompt": "\xed\xa0\x80"}'),
+    (RouteIn, b'{"prompt": "\\ud83d\\ude00 a\\u0000b caf\xc3\xa9 \\u00e9\\n\\"\\\\\\/"}'),
+    (RouteIn, b'\xef\xbb\xbf{"prompt": "x"}'),
+    (RouteIn, b' \n{"prompt": "x"}  '),
+    (RouteIn, b'{"prompt": "x"} x'),
+    (RouteIn, b'{"prompt": NaN}'),
+    (RouteIn, b'{"prompt": "x", "features": {"a": NaN}}'),
+    (RouteIn, b'{"prompt": "x", "max_latency_ms": 5, "features": {"a": 1, "b": 2.5}}'),
+    *((RouteIn, b'{"prompt": "x", "expected_output_tokens": %s}' % v)
+      for v in (b"5.0", b'"5"', b"true", b"5")),
+    (RouteIn, b'{"messages": [{"role": "user", "content": "hi", "extra": [1, {"b": 2}]}]}'),
+    (RouteIn, b'{"messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]}'),
+    (RouteIn, b'{"prompt": "x", "metadata": {"d": ' + b"[" * 300 + b"]" * 300 + b"}}"),
+    (RouteIn, b'{"prompt": "x", "metadata": null, "candidates": ["a", "b"], "cascade": "c"}'),
+    (RouteIn, b"[1, 2]"),
+    (FeedbackIn, b'{"decision_id": "d-1", "reward": 1e-400, "latency_ms": 3}'),
+    (FeedbackIn, b'{"decision_id": "d-1", "reward": 0.5, "error": "x\\ud800"}'),
+    (FeedbackIn, b'{"decision_id": "d-1", "reward": 1, "input_tokens": ' + b"1" * 5000 + b"}"),
+    *((FeedbackIn, b'{"decision_id": "d-1", "reward": %s}' % v)
+      for v in (b"true", b'"1"', b"1", b"0.25")),
+]
+
+
+@pytest.mark.parametrize("schema, raw", BODIES)
+def test_a_body_pydantic_reads_is_one_json_loads_reads_the_same(schema, raw):
+    # The hot routes validate with pydantic's JSON parser first and fall back to json.loads
+    # (FastAPI's reader, whose errors they answer) only when it refuses: what it accepts
+    # must be what json.loads and validation accept, as the same model.
+    try:
+        fast = schema.model_validate_json(raw)
+    except ValueError:
+        return
+    slow = schema.model_validate(json.loads(raw))
+    assert repr(fast) == repr(slow)  # (repr: the types of metadata's numbers too)
 
 
 def test_feedback_answers_match_through_record_duplicate_and_conflict(two_apps):
@@ -165,6 +225,18 @@ def test_the_content_type_decides_whether_the_body_is_json(two_apps):
         assert a.status_code == b.status_code, (content_type, a.text, b.text)
         if a.status_code != 200:
             _same(a, b)
+
+
+def test_the_hot_paths_are_in_place(two_apps):
+    # Put under Edge when FastAPI builds its stack (api.hotpath.install); with another
+    # shape of FastAPI's stack the calls would still be served, by the whole stack.
+    hot, _, acme, _ = two_apps
+    assert hot.post("/v1/route", json={"prompt": "hi"}, headers=acme).status_code == 200
+    layer, seen = hot.app.middleware_stack, []
+    while layer is not None:
+        seen.append(type(layer).__name__)
+        layer = getattr(layer, "app", None)
+    assert seen[seen.index("Edge") + 1] == "HotPaths", seen
 
 
 def test_a_valid_request_is_answered_without_fastapi_dependency_solving(two_apps):

@@ -10,7 +10,8 @@ import sqlalchemy as sa
 
 import bandit_router
 from bandit_router.store import locks
-from bandit_router.store.locks import OPERATOR_KEY_LOCK, exclusive_xact_lock
+from bandit_router.store.decisions import decisions_to_settle
+from bandit_router.store.locks import FEEDBACK_LOCK, OPERATOR_KEY_LOCK, exclusive_xact_lock
 from tests.conftest import TWO_MODELS, route
 
 SRC = Path(bandit_router.__file__).resolve().parent
@@ -49,3 +50,45 @@ def test_issuing_an_operator_key_does_not_block_feedback(make_client, pg_url):
         engine.dispose()
     post.join()
     assert answers[0].status_code == 201
+
+
+def test_feedback_takes_the_refit_lock_before_it_draws_an_id(make_client, pg_url):
+    # The refit reads its high-water mark holding FEEDBACK_LOCK exclusively (locks.py): a
+    # feedback commit must not draw a feedback id meanwhile, or the id could be under the mark
+    # while its row is not yet committed, and the refit that resumes from the mark skip it.
+    client = make_client(pg_url, TWO_MODELS)
+    decision = route(client)
+    engine = sa.create_engine(pg_url)
+    answers, post = [], None
+    try:
+        with engine.connect() as conn, conn.begin():
+            seq = conn.scalar(sa.text("SELECT pg_get_serial_sequence('feedback', 'id')"))
+            drawn = conn.execute(sa.text(f"SELECT last_value, is_called FROM {seq}")).one()
+            exclusive_xact_lock(conn, FEEDBACK_LOCK)  # what the refit holds for its mark
+            post = threading.Thread(target=lambda: answers.append(client.post(
+                "/v1/feedback", json={"decision_id": decision["decision_id"], "reward": 1})))
+            post.start()
+            post.join(timeout=1.5)
+            assert post.is_alive(), "feedback was committed while the refit held its lock"
+            with engine.connect() as other:  # (its own snapshot: the sequence is not MVCC)
+                assert other.execute(sa.text(
+                    f"SELECT last_value, is_called FROM {seq}")).one() == drawn
+    finally:
+        if post is not None:
+            post.join(timeout=10)
+        engine.dispose()
+    assert answers and answers[0].status_code == 201
+
+
+def test_the_lock_condition_takes_the_lock_even_when_the_query_finds_nothing(pg_url):
+    engine = sa.create_engine(pg_url)
+    try:
+        with engine.connect() as conn, conn.begin():
+            assert decisions_to_settle(conn, ["d-none"], FEEDBACK_LOCK) == []
+            held = conn.execute(sa.text(
+                "SELECT mode FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                "AND pid = pg_backend_pid() AND (classid::bigint << 32 | objid::bigint) = :k"),
+                {"k": FEEDBACK_LOCK}).scalars().all()
+            assert held == ["ShareLock"]
+    finally:
+        engine.dispose()

@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 import bandit_router
-from bandit_router.api import errors, observability, openapi
+from bandit_router.api import errors, hotpath, observability, openapi
 from bandit_router.api.edge import Edge
 from bandit_router.api.ratelimit import RateLimiter
 from bandit_router.api.routes import (
@@ -74,4 +74,5 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     app.add_middleware(Edge, max_body_bytes=settings.max_body_bytes,
                        body_timeout_s=settings.request_body_timeout_s,
                        max_requests_per_connection=settings.max_requests_per_connection)
+    hotpath.install(app, [route.ROUTE, feedback.FEEDBACK])
     return app

@@ -13,6 +13,13 @@ would serve it, in FastAPI's order and with its words: the body is read and pars
 (not JSON: 422; not parseable: 400), then the key is checked (401, 429), then the body is
 validated (422). Every error is raised, and answered by the handlers ``api.errors``
 registers, found by Starlette's own lookup (its ``ExceptionMiddleware``).
+
+:class:`HotPaths` (put in place by :func:`install`) sends a POST to a hot route's path
+straight from the app's ``Edge`` middleware to the route, past what lies between them in
+FastAPI's stack for every request: an ``AsyncExitStack`` per request (for uploaded files;
+these calls have none), the routing table's search, and ``ExceptionMiddleware``'s request
+object and closures, built before anything fails; here the app's exception handlers are
+looked up and called the same way, as Starlette does, only once something is raised.
 """
 
 from __future__ import annotations
@@ -25,10 +32,16 @@ from typing import Any, TypeVar
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
+from starlette._exception_handler import _lookup_exception_handler
+from starlette._utils import is_async_callable
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
-from starlette.types import Receive, Scope, Send
+from starlette.middleware.exceptions import ExceptionMiddleware
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bandit_router.api.deps import principal_of_header
+from bandit_router.api.edge import Edge
 from bandit_router.store.tenants import Principal
 
 M = TypeVar("M", bound=BaseModel)
@@ -69,10 +82,24 @@ async def _body_and_caller(scope: Scope, receive: Receive,
                           schema: type[M]) -> tuple[M, Principal]:
     """The request's body validated against ``schema``, and who sends it."""
     headers = dict(reversed(scope["headers"]))  # the first of a repeated header, as Starlette
-    value = await _parsed(receive, headers.get(b"content-type"))
+    raw = await _body(receive)
+    content_type = headers.get(b"content-type")
+    declared_json = bool(raw) and _is_json(content_type.decode("latin-1") if content_type
+                                           else None)
     state = scope["app"].state
-    caller = await principal_of_header(headers.get(b"authorization", b"").decode("latin-1"),
-                                       state.service, state.rate_limiter)
+    if declared_json:
+        # pydantic's own JSON parser, in one pass: where it accepts a body, json.loads and
+        # validation below accept it too and make the same model (tests/api/test_hotpath.py
+        # compares them over hostile bodies). Where it refuses one, the way below decides,
+        # with FastAPI's words and in its order (parse error, then key, then validation).
+        try:
+            model = schema.model_validate_json(raw)
+        except (ValueError, RecursionError):  # (a ValidationError is a ValueError)
+            pass
+        else:
+            return model, await _caller(headers, state)
+    value = _parsed(raw, declared_json)
+    caller = await _caller(headers, state)
     if value is _MISSING:
         errors = [{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}]
     else:
@@ -83,9 +110,13 @@ async def _body_and_caller(scope: Scope, receive: Receive,
     raise RequestValidationError(errors, body=value)
 
 
-async def _parsed(receive: Receive, content_type: bytes | None) -> Any:
-    """The body as JSON if it is declared JSON, else its bytes (which no schema accepts);
-    ``_MISSING`` if it is empty."""
+def _caller(headers: dict, state) -> Awaitable[Principal]:
+    return principal_of_header(headers.get(b"authorization", b"").decode("latin-1"),
+                               state.service, state.rate_limiter)
+
+
+async def _body(receive: Receive) -> bytes:
+    """The whole body."""
     chunks = []
     while True:
         message = await receive()
@@ -94,10 +125,15 @@ async def _parsed(receive: Receive, content_type: bytes | None) -> Any:
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
             break
-    raw = b"".join(chunks)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _parsed(raw: bytes, declared_json: bool) -> Any:
+    """The body as JSON if it is declared JSON, else its bytes (which no schema accepts);
+    ``_MISSING`` if it is empty."""
     if not raw:
         return _MISSING
-    if not _is_json(content_type.decode("latin-1") if content_type else None):
+    if not declared_json:
         return raw
     try:
         return json.loads(raw)
@@ -120,3 +156,76 @@ def _is_json(content_type: str | None) -> bool:
     subtype = message.get_content_subtype()
     return message.get_content_maintype() == "application" and (
         subtype == "json" or subtype.endswith("+json"))
+
+
+class HotPaths:
+    """Between ``Edge`` and FastAPI's ``ExceptionMiddleware``: a POST to a hot route's path
+    is served by the route, its exceptions answered by ``rest``'s handlers as
+    ``ExceptionMiddleware`` answers them; any other request goes on to ``rest``.
+
+    Not taken (the whole stack serves the request instead) when FastAPI's OpenTelemetry
+    instrumentation is on for the request: it names the request after the route the routing
+    table matched."""
+
+    def __init__(self, rest: ExceptionMiddleware, routes: list[HotRoute]) -> None:
+        self.rest = rest
+        self.routes = {r.path: r.serve for r in routes}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        serve = self.routes.get(scope["path"]) if scope["type"] == "http" else None
+        if (serve is None or scope["method"] != "POST" or scope.get("root_path")
+                or "fastapi.telemetry" in scope):
+            await self.rest(scope, receive, send)
+            return
+        # What ExceptionMiddleware and its wrap_app_handling_exceptions do, in their order.
+        rest = self.rest
+        scope["starlette.exception_handlers"] = (rest._exception_handlers,
+                                                 rest._status_handlers)
+        started = False
+
+        async def sender(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await serve(scope, receive, sender)
+        except Exception as exc:
+            handler = None
+            if isinstance(exc, HTTPException):
+                handler = rest._status_handlers.get(exc.status_code)
+            if handler is None:
+                handler = _lookup_exception_handler(rest._exception_handlers, exc)
+            if handler is None:
+                raise exc
+            if started:
+                raise RuntimeError("Caught handled exception, but response already started."
+                                   ) from exc
+            conn = Request(scope, receive, send)
+            if is_async_callable(handler):
+                response = await handler(conn, exc)
+            else:
+                response = await run_in_threadpool(handler, conn, exc)
+            if response is not None:
+                await response(scope, receive, sender)
+            exc.__traceback__ = None  # (as Starlette: a reused exception keeps no frames)
+
+
+def install(app, routes: list[HotRoute]) -> None:
+    """Serve ``routes`` (already in ``app``'s routing table, which documents them and serves
+    them when :class:`HotPaths` does not) from :class:`HotPaths`, put under the app's
+    ``Edge`` middleware when FastAPI builds its middleware stack."""
+    build = app.build_middleware_stack
+
+    def build_middleware_stack() -> ASGIApp:
+        stack = layer = build()
+        while layer is not None and not isinstance(layer, Edge):
+            layer = getattr(layer, "app", None)
+        # A FastAPI whose stack is built otherwise serves them through the whole stack
+        # (test_the_hot_paths_are_in_place says so for the versions installed).
+        if layer is not None and isinstance(layer.app, ExceptionMiddleware):
+            layer.app = HotPaths(layer.app, routes)
+        return stack
+
+    app.build_middleware_stack = build_middleware_stack

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from bandit_router.store.decision_ids import decision_time
 from bandit_router.store.errors import NotFound
+from bandit_router.store.locks import shared_xact_lock_condition
 from bandit_router.store.schema import (DecisionRow, FeedbackRow, RetentionRow, TenantRow,
                                        UsageRow)
 
@@ -102,12 +103,16 @@ _PG_SETTLE = (
 _PG_SETTLE_BETWEEN = _PG_SETTLE + " AND d.created_at >= %s AND d.created_at < %s"
 
 
-def decisions_to_settle(conn: Connection, decision_ids: list[str]) -> list:
+def decisions_to_settle(conn: Connection, decision_ids: list[str],
+                        shared_lock: int | None = None) -> list:
     """The rows (attributes: ``_SETTLE_COLUMNS``, ``usage_cost_usd`` and the tenant's
     ``feedback_window_s``, ``late_feedback`` and ``trust_reported_cost``) of those of these
     decisions that exist, in one query. On Postgres one statement text for any number of
     ids (an array), which psycopg prepares once per connection, instead of an ``IN`` list
-    that SQLAlchemy builds and compiles for every batch of feedback."""
+    that SQLAlchemy builds and compiles for every batch of feedback; with ``shared_lock``
+    the same query also takes that advisory lock shared until the transaction ends, before
+    it reads a row (``locks.shared_xact_lock_condition``; SQLite: one process owns the
+    database, no lock)."""
     if conn.dialect.name != "postgresql":
         usage, tenants = UsageRow.__table__, TenantRow.__table__
         return conn.execute(
@@ -119,9 +124,10 @@ def decisions_to_settle(conn: Connection, decision_ids: list[str]) -> list:
             .where(DecisionRow.id.in_(decision_ids),
                    *made_between(DecisionRow.created_at, decision_ids))).all()
     bounds = _made_within(decision_ids)
-    if bounds is None:
-        return conn.exec_driver_sql(_PG_SETTLE, (list(decision_ids),)).all()
-    return conn.exec_driver_sql(_PG_SETTLE_BETWEEN, (list(decision_ids), *bounds)).all()
+    sql = _PG_SETTLE if bounds is None else _PG_SETTLE_BETWEEN
+    if shared_lock is not None:
+        sql = f"{sql} AND {shared_xact_lock_condition(shared_lock)}"
+    return conn.exec_driver_sql(sql, (list(decision_ids), *(bounds or ()))).all()
 
 
 class Expired(NotFound):

@@ -3,7 +3,9 @@
 ``FEEDBACK_LOCK`` orders writers against the refit's high-water mark: every feedback insert
 holds it shared until commit, and the refit takes it exclusively for the instant it reads
 ``max(feedback.id)``. So every id at or below the mark belongs to a committed row, and a
-refit that resumes from the mark never skips a row whose transaction was still open.
+refit that resumes from the mark never skips a row whose transaction was still open. (The
+feedback group commit takes it in its first statement, :func:`shared_xact_lock_condition`,
+before it inserts anything; the default-feedback writer by :func:`shared_xact_lock`.)
 """
 
 from __future__ import annotations
@@ -37,6 +39,15 @@ def _is_postgres(db: Session | Connection) -> bool:
 def shared_xact_lock(session: Session | Connection, key: int) -> None:
     if _is_postgres(session):
         session.execute(text("SELECT pg_advisory_xact_lock_shared(:k)"), {"k": key})
+
+
+def shared_xact_lock_condition(key: int) -> str:
+    """A Postgres SQL condition, always true, that takes ``key`` shared until the transaction
+    ends: added to the ``WHERE`` of a statement the transaction makes anyway, it saves the
+    lock's own round trip. Postgres plans this uncorrelated subquery as a one-time filter
+    (an InitPlan) evaluated once, before the statement reads any row, whatever the rest of
+    the statement finds."""
+    return f"(SELECT pg_advisory_xact_lock_shared({int(key)})) IS NOT NULL"
 
 
 def exclusive_xact_lock(session: Session | Connection, key: int) -> None:

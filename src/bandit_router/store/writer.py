@@ -44,7 +44,7 @@ from bandit_router.store.decisions import (FEEDBACK_FIELDS, Outcome, decisions_t
                                            insert_decisions, insert_feedback, made_between,
                                            missing_decision)
 from bandit_router.store.errors import Conflict, StoreError
-from bandit_router.store.locks import FEEDBACK_LOCK, shared_xact_lock
+from bandit_router.store.locks import FEEDBACK_LOCK
 from bandit_router.store.missing import closed_windows, drop_defaults, window_closed
 from bandit_router.store.models import to_spec
 from bandit_router.store.schema import FeedbackRow, ModelRow
@@ -459,7 +459,8 @@ class FeedbackCommitter:
             # per-statement work (about a tenth of a group commit's CPU), as no ORM object is
             # loaded by them.
             conn = s.connection()
-            decisions = {d.id: d for d in decisions_to_settle(conn, ids)}
+            # FEEDBACK_LOCK (locks.py) taken by this first query, held until the commit.
+            decisions = {d.id: d for d in decisions_to_settle(conn, ids, FEEDBACK_LOCK)}
             first: dict[str, int] = {}  # decision id -> index of the item that may create it
             for i, it in enumerate(items):
                 d = decisions.get(it.decision_id)
@@ -481,7 +482,6 @@ class FeedbackCommitter:
                          **{f: getattr(items[first[d]].outcome, f) for f in FEEDBACK_FIELDS})
                     for d in sorted(first)  # one lock order for all writers: no deadlocks
                     if late.get(d, "replace") == "replace"]
-            shared_xact_lock(conn, FEEDBACK_LOCK)
             replacing = [d for d, how in late.items() if how == "replace"]
             if replacing:
                 drop_defaults(s, replacing)
