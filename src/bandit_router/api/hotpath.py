@@ -32,8 +32,6 @@ from typing import Any, TypeVar
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
-from starlette._exception_handler import _lookup_exception_handler
-from starlette._utils import is_async_callable
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware.exceptions import ExceptionMiddleware
@@ -43,6 +41,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from bandit_router.api.deps import principal_of_header
 from bandit_router.api.edge import Edge
 from bandit_router.store.tenants import Principal
+
+# Starlette's own handler lookup, as its ExceptionMiddleware uses it. These names are private
+# (fastapi and starlette are not pinned): a Starlette without them serves the hot calls
+# through the whole stack, as before HotPaths, instead of failing to start.
+try:
+    from starlette._exception_handler import _lookup_exception_handler
+    from starlette._utils import is_async_callable
+except ImportError:  # pragma: no cover - depends on the Starlette installed
+    _lookup_exception_handler = is_async_callable = None
 
 M = TypeVar("M", bound=BaseModel)
 # FastAPI's words for a body it cannot parse, which api.errors rewords for the user.
@@ -224,7 +231,10 @@ def install(app, routes: list[HotRoute]) -> None:
             layer = getattr(layer, "app", None)
         # A FastAPI whose stack is built otherwise serves them through the whole stack
         # (test_the_hot_paths_are_in_place says so for the versions installed).
-        if layer is not None and isinstance(layer.app, ExceptionMiddleware):
+        if (layer is not None and isinstance(layer.app, ExceptionMiddleware)
+                and _lookup_exception_handler is not None
+                and hasattr(layer.app, "_exception_handlers")
+                and hasattr(layer.app, "_status_handlers")):
             layer.app = HotPaths(layer.app, routes)
         return stack
 
