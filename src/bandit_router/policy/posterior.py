@@ -37,6 +37,12 @@ from bandit_router.policy.stats import SufficientStats
 
 EVIDENCE = ("none", "arm", "shared")
 
+try:
+    from bandit_router.policy._predict import predict as _predict
+except ImportError:  # not built (no compiler): ArmView.predict_numpy
+    _predict = None
+NATIVE = _predict is not None  # a test sets it False to run the numpy path
+
 
 @dataclass(frozen=True)
 class Prior:
@@ -153,10 +159,32 @@ class ArmView:
     cost_w: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_spread", _Spread(self.rinv))
+        spread = _Spread(self.rinv)
+        object.__setattr__(self, "_spread", spread)
+        # What the C helper reads, made once per view: contiguous float64 means and noise.
+        object.__setattr__(self, "_native", (
+            np.ascontiguousarray(self.theta, dtype=np.float64).reshape(-1),
+            np.ascontiguousarray(self.sigma, dtype=np.float64), spread.factors,
+            spread.table))
 
     def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and standard deviation of each arm's expected reward at ``x``."""
+        if not NATIVE:
+            return self.predict_numpy(x)
+        theta, sigma, factors, table = self._native
+        out = np.empty(2 * len(sigma))
+        try:
+            _predict(theta, x, sigma, factors, table, out)
+        except (TypeError, ValueError):  # x not a contiguous float64 vector (or wrong length:
+            # refused again below)
+            _predict(theta, np.ascontiguousarray(x, dtype=np.float64), sigma, factors, table,
+                     out)
+        k = len(sigma)
+        return out[:k], out[k:]
+
+    def predict_numpy(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`predict` by numpy: the definition that the C helper matches up to float
+        rounding, and the path of an install without a compiler."""
         return self.theta @ x, self.sigma * self._spread.norms(x)
 
     def learned_cost(self, x: np.ndarray, estimate: np.ndarray) -> np.ndarray:
@@ -187,13 +215,21 @@ class _Spread:
         k, d, _ = rinv.shape
         self.k = k
         nz = np.any(rinv != 0, axis=0)  # (d, d): where some arm's factor is non-zero
+        bands = _cached_bands(np.packbits(nz).tobytes(), d, k)
+        # The bands one after another in one float32 buffer (what the C helper reads), each
+        # band's matrix a view of its part; ``table``: offset, rows per arm, c0, c1 per band.
+        sizes = [k * (hi - lo) * (c1 - c0) for lo, hi, c0, c1 in bands]
+        self.factors = np.empty(sum(sizes), dtype=np.float32)
+        self.table = np.zeros((len(bands), 4), dtype=np.int64)
         self.bands = []  # (output offset, K·rows, first column, end column, (K·rows, cols))
-        offset = 0
-        for lo, hi, c0, c1 in _cached_bands(np.packbits(nz).tobytes(), d, k):
-            m = np.ascontiguousarray(rinv[:, lo:hi, c0:c1].reshape(k * (hi - lo), c1 - c0),
-                                     dtype=np.float32)
+        offset = at = 0
+        for i, (lo, hi, c0, c1) in enumerate(bands):
+            m = self.factors[at:at + sizes[i]].reshape(k * (hi - lo), c1 - c0)
+            m[...] = rinv[:, lo:hi, c0:c1].reshape(k * (hi - lo), c1 - c0)
+            self.table[i] = at, hi - lo, c0, c1
             self.bands.append((offset, k * (hi - lo), c0, c1, m))
             offset += k * (hi - lo)
+            at += sizes[i]
         self.size = offset
         # Sums of squares per (band, arm): each band's output is K runs of its row count.
         self.runs = np.array([o + i * (n // k) for o, n, _, _, _ in self.bands for i in range(k)],

@@ -1,0 +1,209 @@
+/* A decision's prediction, in one call: the C twin of the numpy path of
+ * policy/posterior.py (ArmView.predict_numpy and _Spread.norms), which stays the definition.
+ *
+ * predict(theta, x, sigma, factors, table, out)
+ *   theta    float64 buffer (K * d): the arms' posterior means, row by row
+ *   x        float64 buffer (d): the context
+ *   sigma    float64 buffer (K): each arm's noise std x exploration
+ *   factors  float32 buffer: _Spread's bands one after another, each (K * rows, c1 - c0)
+ *            row-major, arm by arm (arm a's rows are a * rows ... a * rows + rows - 1)
+ *   table    int64 buffer (4 per band): offset of the band in factors, rows per arm, c0, c1
+ *   out      writable float64 buffer (2 * K) that receives the K means theta_k . x, then the
+ *            K spreads sigma_k * ||rinv_k x|| (the rows of rinv_k outside the bands are zero)
+ *
+ * Not bit for bit the numpy path: numpy's products are BLAS's (dgemv, sgemv) whose order of
+ * summation is the library's and the CPU's. Here each float32 row product sums in 16 float32
+ * lanes (as sgemv does, in its own order), the squares and the means in float64. The means
+ * agree with numpy's to ~1e-15 relative, the spreads to float32 rounding (~1e-6 relative);
+ * tests/policy/test_predict_native.py compares both paths on thousands of random posteriors.
+ * Only exact work is skipped: the columns outside [first, last] non-zero entry of x, and a
+ * band with no such column (numpy's path skips the same bands).
+ *
+ * Why it exists (issue 19, fifth session, benchmarks/README.md): the numpy path is a dozen
+ * numpy calls (nonzero, astype, zeros, one sgemv per band, square, reduceat, reshape,
+ * add.reduce, sqrt, multiply, the means' dgemv). Warm they cost ~30 us; after ~15 ms away
+ * (the benchmark's p99, a quiet server's every decision) each call's dispatch and loop code
+ * is reloaded from memory and a small numpy call costs 41-56 us instead of 2.4. One C call
+ * touches one small loop's code.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+typedef float v4f __attribute__((vector_size(16)));
+typedef double v2d __attribute__((vector_size(16)));
+
+static int get_buf(PyObject *obj, Py_buffer *view, int writable, const char *format,
+                   Py_ssize_t itemsize, const char *what) {
+    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(obj, view, flags) < 0)
+        return -1;
+    /* int64 is "l" on LP64 and "q" where long is 32 bits. */
+    int ok = view->itemsize == itemsize && view->format != NULL
+             && (strcmp(view->format, format) == 0
+                 || (itemsize == 8 && format[0] == 'q' && strcmp(view->format, "l") == 0));
+    if (!ok) {
+        PyErr_Format(PyExc_TypeError, "%s must be a contiguous %s array", what,
+                     format[0] == 'd' ? "float64" : format[0] == 'f' ? "float32" : "int64");
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return 0;
+}
+
+static inline v4f load4(const float *p) {
+    v4f v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline v2d load2(const double *p) {
+    v2d v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* sum_j a[j] b[j] in float32, 16 lanes then pairwise. */
+static float dot32(const float *a, const float *b, Py_ssize_t n) {
+    v4f s0 = {0, 0, 0, 0}, s1 = s0, s2 = s0, s3 = s0;
+    Py_ssize_t j = 0;
+    for (; j + 16 <= n; j += 16) {
+        s0 += load4(a + j) * load4(b + j);
+        s1 += load4(a + j + 4) * load4(b + j + 4);
+        s2 += load4(a + j + 8) * load4(b + j + 8);
+        s3 += load4(a + j + 12) * load4(b + j + 12);
+    }
+    for (; j + 4 <= n; j += 4)
+        s0 += load4(a + j) * load4(b + j);
+    v4f s = (s0 + s1) + (s2 + s3);
+    float r = (s[0] + s[1]) + (s[2] + s[3]);
+    for (; j < n; j++)
+        r += a[j] * b[j];
+    return r;
+}
+
+/* sum_j a[j] b[j] in float64, 8 lanes then pairwise. */
+static double dot64(const double *a, const double *b, Py_ssize_t n) {
+    v2d s0 = {0, 0}, s1 = s0, s2 = s0, s3 = s0;
+    Py_ssize_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        s0 += load2(a + j) * load2(b + j);
+        s1 += load2(a + j + 2) * load2(b + j + 2);
+        s2 += load2(a + j + 4) * load2(b + j + 4);
+        s3 += load2(a + j + 6) * load2(b + j + 6);
+    }
+    for (; j + 2 <= n; j += 2)
+        s0 += load2(a + j) * load2(b + j);
+    v2d s = (s0 + s1) + (s2 + s3);
+    double r = s[0] + s[1];
+    for (; j < n; j++)
+        r += a[j] * b[j];
+    return r;
+}
+
+static PyObject *predict(PyObject *self, PyObject *args) {
+    PyObject *theta_obj, *x_obj, *sigma_obj, *f_obj, *t_obj, *out_obj;
+    Py_buffer th, xb, sg, fb, tb, ob;
+    if (!PyArg_ParseTuple(args, "OOOOOO", &theta_obj, &x_obj, &sigma_obj, &f_obj, &t_obj,
+                          &out_obj))
+        return NULL;
+    if (get_buf(x_obj, &xb, 0, "d", 8, "x") < 0)
+        return NULL;
+    if (get_buf(theta_obj, &th, 0, "d", 8, "theta") < 0)
+        goto fail_x;
+    if (get_buf(sigma_obj, &sg, 0, "d", 8, "sigma") < 0)
+        goto fail_th;
+    if (get_buf(f_obj, &fb, 0, "f", 4, "factors") < 0)
+        goto fail_sg;
+    if (get_buf(t_obj, &tb, 0, "q", 8, "table") < 0)
+        goto fail_fb;
+    if (get_buf(out_obj, &ob, 1, "d", 8, "out") < 0)
+        goto fail_tb;
+    const Py_ssize_t d = xb.len / 8, k = sg.len / 8, nf = fb.len / 4, nb = tb.len / 32;
+    if (th.len / 8 != k * d || ob.len / 8 != 2 * k || tb.len % 32 != 0) {
+        PyErr_SetString(PyExc_ValueError, "shapes: theta (K * d), x (d), sigma (K), "
+                                          "table (4 per band), out (2 K)");
+        goto fail;
+    }
+    const double *x = (const double *)xb.buf, *theta = (const double *)th.buf;
+    const double *sigma = (const double *)sg.buf;
+    const float *factors = (const float *)fb.buf;
+    const int64_t *table = (const int64_t *)tb.buf;
+    double *mean = (double *)ob.buf, *sd = mean + k;
+    for (Py_ssize_t b = 0; b < nb; b++) {  /* every band inside the factors and x */
+        const int64_t off = table[4 * b], rows = table[4 * b + 1];
+        const int64_t c0 = table[4 * b + 2], c1 = table[4 * b + 3];
+        if (off < 0 || rows < 0 || c0 < 0 || c1 < c0 || c1 > d
+            || off + k * rows * (c1 - c0) > nf) {
+            PyErr_SetString(PyExc_ValueError, "a band lies outside the factors or x");
+            goto fail;
+        }
+    }
+    Py_ssize_t first = 0, last = d - 1;
+    while (first < d && x[first] == 0.0)
+        first++;
+    while (last >= first && x[last] == 0.0)
+        last--;
+    float *x32 = PyMem_Malloc(sizeof(float) * (d ? d : 1));
+    if (x32 == NULL) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    for (Py_ssize_t j = 0; j < d; j++)
+        x32[j] = (float)x[j];
+    for (Py_ssize_t a = 0; a < k; a++) {
+        mean[a] = dot64(theta + a * d, x, d);
+        sd[a] = 0.0;
+    }
+    for (Py_ssize_t b = 0; b < nb && first <= last; b++) {
+        const int64_t off = table[4 * b], rows = table[4 * b + 1];
+        const int64_t c0 = table[4 * b + 2], c1 = table[4 * b + 3];
+        const int64_t lo = c0 > first ? c0 : first, hi = c1 < last + 1 ? c1 : last + 1;
+        if (lo >= hi)
+            continue;  /* x is zero on every column of this band */
+        const int64_t width = c1 - c0;
+        const float *m = factors + off + (lo - c0);
+        for (Py_ssize_t a = 0; a < k; a++) {
+            double acc = 0.0;
+            for (int64_t r = 0; r < rows; r++, m += width) {
+                double z = (double)dot32(m, x32 + lo, hi - lo);
+                acc += z * z;
+            }
+            sd[a] += acc;
+        }
+    }
+    for (Py_ssize_t a = 0; a < k; a++)
+        sd[a] = sigma[a] * sqrt(sd[a]);
+    PyMem_Free(x32);
+    PyBuffer_Release(&ob);
+    PyBuffer_Release(&tb);
+    PyBuffer_Release(&fb);
+    PyBuffer_Release(&sg);
+    PyBuffer_Release(&th);
+    PyBuffer_Release(&xb);
+    Py_RETURN_NONE;
+fail:
+    PyBuffer_Release(&ob);
+fail_tb:
+    PyBuffer_Release(&tb);
+fail_fb:
+    PyBuffer_Release(&fb);
+fail_sg:
+    PyBuffer_Release(&sg);
+fail_th:
+    PyBuffer_Release(&th);
+fail_x:
+    PyBuffer_Release(&xb);
+    return NULL;
+}
+
+static PyMethodDef methods[] = {
+    {"predict", predict, METH_VARARGS, "Every arm's posterior mean and spread at x."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_predict", NULL, -1, methods};
+
+PyMODINIT_FUNC PyInit__predict(void) { return PyModule_Create(&module); }
