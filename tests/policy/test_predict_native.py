@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from bandit_router.policy import Posterior, Prior, SufficientStats, posterior
+from bandit_router.policy import cost as cost_model
 from bandit_router.policy.posterior import ArmView
 from tests.features.test_scan import _compiler
 
@@ -45,8 +46,9 @@ def _random_view(rng) -> tuple[ArmView, np.ndarray]:
         rinv[int(rng.integers(k))] = 0.0  # one arm without spread
     theta = rng.normal(size=(k, d)) * 10 ** rng.uniform(-3, 2)
     sigma = rng.random(k) * 10 ** rng.uniform(-2, 1)
+    cost_w = rng.normal(size=(k, d)) * 10 ** rng.uniform(-3, 0) if rng.random() < 0.7 else None
     view = ArmView(arms=tuple(f"m{i}" for i in range(k)), theta=theta, rinv=rinv,
-                   sigma=sigma, n=np.zeros(k))
+                   sigma=sigma, n=np.zeros(k), cost_w=cost_w)
     x = rng.normal(size=d) * 10 ** rng.uniform(-2, 2)
     x[0] = 1.0
     for _ in range(int(rng.integers(0, 3))):  # x zero on blocks (words absent, no caller)
@@ -80,6 +82,28 @@ def test_the_c_prediction_equals_the_numpy_one_on_random_posteriors():
         _assert_close(view, x, mean, sd, view.theta @ x, exact)
         if not x.any():
             assert np.all(sd == 0.0)
+
+
+@needs_native
+def test_the_c_learned_price_equals_the_numpy_one():
+    """Clipped at both ends, a price of 0 kept at 0, NaN kept NaN."""
+    rng = np.random.default_rng(23)
+    for _ in range(400):
+        view, x = _random_view(rng)
+        k = len(view.arms)
+        estimate = rng.random(k) * 1e-3
+        estimate[rng.random(k) < 0.1] = 0.0
+        got, want = view.learned_cost(x, estimate), view.learned_cost_numpy(x, estimate)
+        if view.cost_w is None:
+            assert got is estimate
+            continue
+        scale = estimate * (1.0 + np.abs(view.cost_w) @ np.abs(x))
+        assert np.all(np.abs(got - want) <= 1e-13 * scale), (got, want)
+    view, x = _random_view(np.random.default_rng(5))
+    view = ArmView(arms=view.arms, theta=view.theta, rinv=view.rinv, sigma=view.sigma,
+                   n=view.n, cost_w=np.full_like(view.theta, np.nan))
+    assert np.isnan(view.learned_cost(x, np.ones(len(view.arms)))).all()
+    assert view.learned_cost(x, [1.0] * len(view.arms)).shape == (len(view.arms),)
 
 
 @needs_native
@@ -130,3 +154,7 @@ def test_without_the_c_helper_predict_is_the_numpy_path(monkeypatch):
         mean, sd = view.predict(x)
         mean_ref, sd_ref = view.theta @ x, view.sigma * view._spread.norms(x)
         assert mean.tobytes() == mean_ref.tobytes() and sd.tobytes() == sd_ref.tobytes()
+        if view.cost_w is not None:
+            estimate = rng.random(len(view.arms))
+            price = cost_model.predict(view.cost_w, x, estimate)
+            assert view.learned_cost(x, estimate).tobytes() == price.tobytes()

@@ -199,8 +199,57 @@ fail_x:
     return NULL;
 }
 
+/* cost(w, x, estimate, floor, ratio_max, out): out[k] = estimate[k] * clip(1 + w_k . x,
+ * floor, ratio_max), policy/cost.py's predict (the definition) in one call; w is K * d float64,
+ * x d, estimate and out K. The same operations but the product's order of summation; a NaN
+ * stays NaN as with np.maximum / np.minimum. */
+static PyObject *cost(PyObject *self, PyObject *args) {
+    PyObject *w_obj, *x_obj, *e_obj, *out_obj;
+    double floor_, ratio_max;
+    Py_buffer wb, xb, eb, ob;
+    if (!PyArg_ParseTuple(args, "OOOddO", &w_obj, &x_obj, &e_obj, &floor_, &ratio_max,
+                          &out_obj))
+        return NULL;
+    if (get_buf(x_obj, &xb, 0, "d", 8, "x") < 0)
+        return NULL;
+    if (get_buf(w_obj, &wb, 0, "d", 8, "w") < 0)
+        goto fail_x;
+    if (get_buf(e_obj, &eb, 0, "d", 8, "estimate") < 0)
+        goto fail_w;
+    if (get_buf(out_obj, &ob, 1, "d", 8, "out") < 0)
+        goto fail_e;
+    const Py_ssize_t d = xb.len / 8, k = eb.len / 8;
+    if (wb.len / 8 != k * d || ob.len / 8 != k) {
+        PyErr_SetString(PyExc_ValueError, "shapes: w (K * d), x (d), estimate and out (K)");
+        PyBuffer_Release(&ob);
+        goto fail_e;
+    }
+    const double *w = (const double *)wb.buf, *x = (const double *)xb.buf;
+    const double *e = (const double *)eb.buf;
+    double *out = (double *)ob.buf;
+    for (Py_ssize_t a = 0; a < k; a++) {
+        double m = dot64(w + a * d, x, d) + 1.0;
+        m = m < floor_ ? floor_ : m;  /* NaN compares false: kept, as np.maximum keeps it */
+        m = m > ratio_max ? ratio_max : m;
+        out[a] = e[a] * m;
+    }
+    PyBuffer_Release(&ob);
+    PyBuffer_Release(&eb);
+    PyBuffer_Release(&wb);
+    PyBuffer_Release(&xb);
+    Py_RETURN_NONE;
+fail_e:
+    PyBuffer_Release(&eb);
+fail_w:
+    PyBuffer_Release(&wb);
+fail_x:
+    PyBuffer_Release(&xb);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"predict", predict, METH_VARARGS, "Every arm's posterior mean and spread at x."},
+    {"cost", cost, METH_VARARGS, "Every arm's learned price at x."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -38,9 +38,10 @@ from bandit_router.policy.stats import SufficientStats
 EVIDENCE = ("none", "arm", "shared")
 
 try:
+    from bandit_router.policy._predict import cost as _cost
     from bandit_router.policy._predict import predict as _predict
-except ImportError:  # not built (no compiler): ArmView.predict_numpy
-    _predict = None
+except ImportError:  # not built (no compiler): ArmView.predict_numpy, learned_cost_numpy
+    _predict = _cost = None
 NATIVE = _predict is not None  # a test sets it False to run the numpy path
 
 
@@ -165,13 +166,14 @@ class ArmView:
         object.__setattr__(self, "_native", (
             np.ascontiguousarray(self.theta, dtype=np.float64).reshape(-1),
             np.ascontiguousarray(self.sigma, dtype=np.float64), spread.factors,
-            spread.table))
+            spread.table, None if self.cost_w is None
+            else np.ascontiguousarray(self.cost_w, dtype=np.float64).reshape(-1)))
 
     def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and standard deviation of each arm's expected reward at ``x``."""
         if not NATIVE:
             return self.predict_numpy(x)
-        theta, sigma, factors, table = self._native
+        theta, sigma, factors, table, _ = self._native
         out = np.empty(2 * len(sigma))
         try:
             _predict(theta, x, sigma, factors, table, out)
@@ -189,6 +191,23 @@ class ArmView:
 
     def learned_cost(self, x: np.ndarray, estimate: np.ndarray) -> np.ndarray:
         """Each arm's expected price at ``x`` given the decision-time ``estimate`` (K,)."""
+        if self.cost_w is None:
+            return estimate
+        if not NATIVE:
+            return self.learned_cost_numpy(x, estimate)
+        out = np.empty(len(self.cost_w))
+        w = self._native[4]
+        try:
+            _cost(w, x, estimate, cost_model.FLOOR, cost_model.RATIO_MAX, out)
+        except (TypeError, ValueError):  # not contiguous float64 vectors (or wrong lengths:
+            # refused again below)
+            _cost(w, np.ascontiguousarray(x, dtype=np.float64),
+                  np.ascontiguousarray(estimate, dtype=np.float64), cost_model.FLOOR,
+                  cost_model.RATIO_MAX, out)
+        return out
+
+    def learned_cost_numpy(self, x: np.ndarray, estimate: np.ndarray) -> np.ndarray:
+        """:meth:`learned_cost` by numpy (:func:`cost_model.predict`, the definition)."""
         if self.cost_w is None:
             return estimate
         return cost_model.predict(self.cost_w, x, np.asarray(estimate, dtype=np.float64))
