@@ -18,6 +18,16 @@ Each fit also solves every arm's cost regression on the same statistics
 
 Past 300 lines: the banded spread reader (:class:`_Spread`, issue 19's speed work) lives
 beside the views it serves; it is the part to move out when this module grows again.
+
+A decision's prediction (:meth:`ArmView.predict`: every arm's mean and spread) and learned
+prices (:meth:`ArmView.learned_cost`) are each one call of a small C helper, ``_predict.c``,
+when ``pip install`` could build it, else numpy (``predict_numpy``, ``learned_cost_numpy``:
+the definitions). Why (issue 19, fifth session; benchmarks/README.md, "The decision's
+prediction in one C call"): the numpy path is a dozen numpy calls, and a decision that comes
+after ~15 ms away — the benchmark's p99, a quiet server's every decision — pays each call's
+dispatch and loop code afresh. The two paths agree to float rounding, not bit for bit (the C
+sums in its own order, not BLAS's): tests/policy/test_predict_native.py bounds the
+difference, tests/policy/test_propensity_native.py pins each path's choices.
 """
 
 from __future__ import annotations
@@ -228,6 +238,10 @@ class _Spread:
     Measured at K = 10, d = 281 (issue 19): the one stacked (K·d, d) product read 3.2 MB per
     decision, out of what the L2 cache holds (162–277 µs); banded it reads 1.6 MB in ~100 µs
     on the same loaded machine. benchmarks/README.md.
+
+    The bands lie one after another in one float32 buffer, ``factors``, described by
+    ``table`` (offset, rows per arm, first and end column of each band): what ``_predict.c``
+    reads; the numpy path's band matrices are views of it.
     """
 
     def __init__(self, rinv: np.ndarray) -> None:
