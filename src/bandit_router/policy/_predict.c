@@ -5,19 +5,23 @@
  *   theta    float64 buffer (K * d): the arms' posterior means, row by row
  *   x        float64 buffer (d): the context
  *   sigma    float64 buffer (K): each arm's noise std x exploration
- *   factors  float32 buffer: _Spread's bands one after another, each (K * rows, c1 - c0)
- *            row-major, arm by arm (arm a's rows are a * rows ... a * rows + rows - 1)
+ *   factors  float32 buffer: _Spread's bands one after another, each (K * rows, width) row
+ *            major, arm by arm (arm a's rows are a * rows ... a * rows + rows - 1), width
+ *            c1 - c0 rounded up to a multiple of PAD, the padding zero
  *   table    int64 buffer (4 per band): offset of the band in factors, rows per arm, c0, c1
  *   out      writable float64 buffer (2 * K) that receives the K means theta_k . x, then the
  *            K spreads sigma_k * ||rinv_k x|| (the rows of rinv_k outside the bands are zero)
  *
  * Not bit for bit the numpy path: numpy's products are BLAS's (dgemv, sgemv) whose order of
  * summation is the library's and the CPU's. Here each float32 row product sums in 16 float32
- * lanes (as sgemv does, in its own order), the squares and the means in float64. The means
- * agree with numpy's to ~1e-15 relative, the spreads to float32 rounding (~1e-6 relative);
- * tests/policy/test_predict_native.py compares both paths on thousands of random posteriors.
- * Only exact work is skipped: the columns outside [first, last] non-zero entry of x, and a
- * band with no such column (numpy's path skips the same bands).
+ * lanes and then pairwise, the squares and the means in float64, in an order fixed by this
+ * file alone: lane-wise vector arithmetic (GCC/clang vector extensions), no fused
+ * multiply-add (-ffp-contract=off), so the AVX2 clone and the baseline x86-64 one give the
+ * same bits (checked: the pinned digest of tests/policy/test_propensity_native.py with
+ * either). The means agree with numpy's to ~1e-16 relative, the spreads to float32 rounding
+ * (~1e-7 relative); tests/policy/test_predict_native.py bounds both on random posteriors.
+ * Only exact work is skipped: a band whose columns are all outside x's first..last non-zero
+ * entry (numpy's path skips the same bands).
  *
  * Why it exists (issue 19, fifth session, benchmarks/README.md): the numpy path is a dozen
  * numpy calls (nonzero, astype, zeros, one sgemv per band, square, reduceat, reshape,
@@ -32,8 +36,19 @@
 #include <stdint.h>
 #include <string.h>
 
-typedef float v4f __attribute__((vector_size(16)));
-typedef double v2d __attribute__((vector_size(16)));
+/* Lane-wise vectors (GCC and clang): the same arithmetic whatever the instructions, so that
+ * the AVX2 clone below and the baseline one give the same bits. */
+typedef float v8f __attribute__((vector_size(32)));
+typedef double v4d __attribute__((vector_size(32)));
+
+/* Each band row is padded with zeros to a multiple of PAD floats (posterior._Spread.PAD). */
+#define PAD 16
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define CLONES
+#endif
 
 static int get_buf(PyObject *obj, Py_buffer *view, int writable, const char *format,
                    Py_ssize_t itemsize, const char *what) {
@@ -53,54 +68,54 @@ static int get_buf(PyObject *obj, Py_buffer *view, int writable, const char *for
     return 0;
 }
 
-static inline v4f load4(const float *p) {
-    v4f v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
+/* Unaligned loads, as macros: a function returning a 32-byte vector draws GCC's -Wpsabi
+ * note where AVX is not enabled. */
+#define LOAD8(v, p) memcpy(&(v), (p), sizeof(v))
+#define LOAD4D(v, p) memcpy(&(v), (p), sizeof(v))
 
-static inline v2d load2(const double *p) {
-    v2d v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-/* sum_j a[j] b[j] in float32, 16 lanes then pairwise. */
-static float dot32(const float *a, const float *b, Py_ssize_t n) {
-    v4f s0 = {0, 0, 0, 0}, s1 = s0, s2 = s0, s3 = s0;
-    Py_ssize_t j = 0;
-    for (; j + 16 <= n; j += 16) {
-        s0 += load4(a + j) * load4(b + j);
-        s1 += load4(a + j + 4) * load4(b + j + 4);
-        s2 += load4(a + j + 8) * load4(b + j + 8);
-        s3 += load4(a + j + 12) * load4(b + j + 12);
-    }
-    for (; j + 4 <= n; j += 4)
-        s0 += load4(a + j) * load4(b + j);
-    v4f s = (s0 + s1) + (s2 + s3);
-    float r = (s[0] + s[1]) + (s[2] + s[3]);
-    for (; j < n; j++)
-        r += a[j] * b[j];
-    return r;
-}
-
-/* sum_j a[j] b[j] in float64, 8 lanes then pairwise. */
-static double dot64(const double *a, const double *b, Py_ssize_t n) {
-    v2d s0 = {0, 0}, s1 = s0, s2 = s0, s3 = s0;
+/* sum_j theta[j] x[j] in float64: 8 lanes, then pairwise, then the tail in order. */
+CLONES static double dot64(const double *a, const double *b, Py_ssize_t n) {
+    v4d s0 = {0, 0, 0, 0}, s1 = s0;
     Py_ssize_t j = 0;
     for (; j + 8 <= n; j += 8) {
-        s0 += load2(a + j) * load2(b + j);
-        s1 += load2(a + j + 2) * load2(b + j + 2);
-        s2 += load2(a + j + 4) * load2(b + j + 4);
-        s3 += load2(a + j + 6) * load2(b + j + 6);
+        v4d a0, b0, a1, b1;
+        LOAD4D(a0, a + j);
+        LOAD4D(b0, b + j);
+        LOAD4D(a1, a + j + 4);
+        LOAD4D(b1, b + j + 4);
+        s0 += a0 * b0;
+        s1 += a1 * b1;
     }
-    for (; j + 2 <= n; j += 2)
-        s0 += load2(a + j) * load2(b + j);
-    v2d s = (s0 + s1) + (s2 + s3);
-    double r = s[0] + s[1];
+    v4d s = s0 + s1;
+    double r = (s[0] + s[1]) + (s[2] + s[3]);
     for (; j < n; j++)
         r += a[j] * b[j];
     return r;
+}
+
+/* sum over the K * rows rows of one band of (row . x)^2, each row's product in 16 float32
+ * lanes (n a multiple of PAD), pairwise, then squared in float64; out[a] += arm a's rows. */
+CLONES static void band_squares(const float *m, const float *x, int64_t rows, Py_ssize_t k,
+                                int64_t n, double *out) {
+    for (Py_ssize_t a = 0; a < k; a++) {
+        double acc = 0.0;
+        for (int64_t r = 0; r < rows; r++, m += n) {
+            v8f s0 = {0, 0, 0, 0, 0, 0, 0, 0}, s1 = s0;
+            for (int64_t j = 0; j < n; j += PAD) {
+                v8f m0, x0, m1, x1;
+                LOAD8(m0, m + j);
+                LOAD8(x0, x + j);
+                LOAD8(m1, m + j + 8);
+                LOAD8(x1, x + j + 8);
+                s0 += m0 * x0;
+                s1 += m1 * x1;
+            }
+            v8f s = s0 + s1;
+            float z = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+            acc += (double)z * (double)z;
+        }
+        out[a] += acc;
+    }
 }
 
 static PyObject *predict(PyObject *self, PyObject *args) {
@@ -135,8 +150,8 @@ static PyObject *predict(PyObject *self, PyObject *args) {
     for (Py_ssize_t b = 0; b < nb; b++) {  /* every band inside the factors and x */
         const int64_t off = table[4 * b], rows = table[4 * b + 1];
         const int64_t c0 = table[4 * b + 2], c1 = table[4 * b + 3];
-        if (off < 0 || rows < 0 || c0 < 0 || c1 < c0 || c1 > d
-            || off + k * rows * (c1 - c0) > nf) {
+        const int64_t width = (c1 - c0 + PAD - 1) / PAD * PAD;
+        if (off < 0 || rows < 0 || c0 < 0 || c1 < c0 || c1 > d || off + k * rows * width > nf) {
             PyErr_SetString(PyExc_ValueError, "a band lies outside the factors or x");
             goto fail;
         }
@@ -146,13 +161,17 @@ static PyObject *predict(PyObject *self, PyObject *args) {
         first++;
     while (last >= first && x[last] == 0.0)
         last--;
-    float *x32 = PyMem_Malloc(sizeof(float) * (d ? d : 1));
+    /* x in float32, then PAD zeros: a band's padded columns may run past d (their factors
+     * are 0, so what x holds there adds nothing). */
+    float *x32 = PyMem_Malloc(sizeof(float) * (d + PAD));
     if (x32 == NULL) {
         PyErr_NoMemory();
         goto fail;
     }
     for (Py_ssize_t j = 0; j < d; j++)
         x32[j] = (float)x[j];
+    for (Py_ssize_t j = d; j < d + PAD; j++)
+        x32[j] = 0.0f;
     for (Py_ssize_t a = 0; a < k; a++) {
         mean[a] = dot64(theta + a * d, x, d);
         sd[a] = 0.0;
@@ -160,19 +179,9 @@ static PyObject *predict(PyObject *self, PyObject *args) {
     for (Py_ssize_t b = 0; b < nb && first <= last; b++) {
         const int64_t off = table[4 * b], rows = table[4 * b + 1];
         const int64_t c0 = table[4 * b + 2], c1 = table[4 * b + 3];
-        const int64_t lo = c0 > first ? c0 : first, hi = c1 < last + 1 ? c1 : last + 1;
-        if (lo >= hi)
+        if (c1 <= first || c0 > last)
             continue;  /* x is zero on every column of this band */
-        const int64_t width = c1 - c0;
-        const float *m = factors + off + (lo - c0);
-        for (Py_ssize_t a = 0; a < k; a++) {
-            double acc = 0.0;
-            for (int64_t r = 0; r < rows; r++, m += width) {
-                double z = (double)dot32(m, x32 + lo, hi - lo);
-                acc += z * z;
-            }
-            sd[a] += acc;
-        }
+        band_squares(factors + off, x32 + c0, rows, k, (c1 - c0 + PAD - 1) / PAD * PAD, sd);
     }
     for (Py_ssize_t a = 0; a < k; a++)
         sd[a] = sigma[a] * sqrt(sd[a]);

@@ -37,7 +37,7 @@ import io
 import json
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -241,32 +241,49 @@ class _Spread:
 
     The bands lie one after another in one float32 buffer, ``factors``, described by
     ``table`` (offset, rows per arm, first and end column of each band): what ``_predict.c``
-    reads; the numpy path's band matrices are views of it.
+    reads, each row padded with zeros to a multiple of :attr:`PAD` floats so that its loop
+    has no tail. The numpy path's band matrices (:attr:`bands`) are made only if it runs.
     """
+
+    PAD = 16  # _predict.c's PAD
 
     def __init__(self, rinv: np.ndarray) -> None:
         k, d, _ = rinv.shape
         self.k = k
+        self._rinv = rinv
         nz = np.any(rinv != 0, axis=0)  # (d, d): where some arm's factor is non-zero
-        bands = _cached_bands(np.packbits(nz).tobytes(), d, k)
+        self.layout = _cached_bands(np.packbits(nz).tobytes(), d, k)
         # The bands one after another in one float32 buffer (what the C helper reads), each
-        # band's matrix a view of its part; ``table``: offset, rows per arm, c0, c1 per band.
-        sizes = [k * (hi - lo) * (c1 - c0) for lo, hi, c0, c1 in bands]
-        self.factors = np.empty(sum(sizes), dtype=np.float32)
-        self.table = np.zeros((len(bands), 4), dtype=np.int64)
-        self.bands = []  # (output offset, K·rows, first column, end column, (K·rows, cols))
-        offset = at = 0
-        for i, (lo, hi, c0, c1) in enumerate(bands):
-            m = self.factors[at:at + sizes[i]].reshape(k * (hi - lo), c1 - c0)
-            m[...] = rinv[:, lo:hi, c0:c1].reshape(k * (hi - lo), c1 - c0)
+        # row padded with zeros to a multiple of PAD floats; ``table``: offset, rows per arm,
+        # c0, c1 per band.
+        widths = [-(-(c1 - c0) // self.PAD) * self.PAD for _, _, c0, c1 in self.layout]
+        sizes = [k * (hi - lo) * w for (lo, hi, _, _), w in zip(self.layout, widths)]
+        self.factors = np.zeros(sum(sizes), dtype=np.float32)
+        self.table = np.zeros((len(self.layout), 4), dtype=np.int64)
+        at = 0
+        for i, (lo, hi, c0, c1) in enumerate(self.layout):
+            m = self.factors[at:at + sizes[i]].reshape(k * (hi - lo), widths[i])
+            m[:, :c1 - c0] = rinv[:, lo:hi, c0:c1].reshape(k * (hi - lo), c1 - c0)
             self.table[i] = at, hi - lo, c0, c1
-            self.bands.append((offset, k * (hi - lo), c0, c1, m))
-            offset += k * (hi - lo)
             at += sizes[i]
-        self.size = offset
         # Sums of squares per (band, arm): each band's output is K runs of its row count.
-        self.runs = np.array([o + i * (n // k) for o, n, _, _, _ in self.bands for i in range(k)],
-                             dtype=np.intp)
+        starts = np.cumsum([0] + [k * (hi - lo) for lo, hi, _, _ in self.layout])
+        self.size = int(starts[-1])
+        self.runs = np.array([o + i * (hi - lo) for o, (lo, hi, _, _) in zip(starts, self.layout)
+                              for i in range(k)], dtype=np.intp)
+
+    @cached_property
+    def bands(self) -> list:
+        """The numpy path's band matrices, made at its first use: (output offset, K·rows,
+        first column, end column, (K·rows, cols) contiguous float32). Contiguous copies, not
+        views of ``factors``: BLAS sums a padded matrix's rows in another order."""
+        k, out, offset = self.k, [], 0
+        for lo, hi, c0, c1 in self.layout:
+            m = np.ascontiguousarray(self._rinv[:, lo:hi, c0:c1].reshape(k * (hi - lo), c1 - c0),
+                                     dtype=np.float32)
+            out.append((offset, k * (hi - lo), c0, c1, m))
+            offset += k * (hi - lo)
+        return out
 
     def norms(self, x: np.ndarray) -> np.ndarray:
         """(K,) float64 ``‖rinv_k x‖``."""
