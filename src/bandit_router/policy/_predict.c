@@ -23,12 +23,15 @@
  * Only exact work is skipped: a band whose columns are all outside x's first..last non-zero
  * entry (numpy's path skips the same bands).
  *
- * Why it exists (issue 19, fifth session, benchmarks/README.md): the numpy path is a dozen
- * numpy calls (nonzero, astype, zeros, one sgemv per band, square, reduceat, reshape,
- * add.reduce, sqrt, multiply, the means' dgemv). Warm they cost ~30 us; after ~15 ms away
- * (the benchmark's p99, a quiet server's every decision) each call's dispatch and loop code
- * is reloaded from memory and a small numpy call costs 41-56 us instead of 2.4. One C call
- * touches one small loop's code.
+ * Why it exists (issue 19, fifth session, benchmarks/README.md, "The decision's prediction in
+ * one C call"): the numpy path is a dozen numpy calls (the means' dgemv, nonzero, astype,
+ * zeros, one sgemv per band, square, reduceat, reshape, add.reduce, sqrt, multiply), and a
+ * decision that comes after ~15 ms away (the benchmark's p99, a quiet server's every
+ * decision) reloads each call's dispatch and loop code. Measured at K = 10 on a busy 2-core
+ * machine (chrt -f 10 python -m benchmarks.cold, three runs, p50): the prediction 70-79 us
+ * cold and 25-28 warm by numpy, 42-44 and 15-17 here; a whole cold decision 256-264 ->
+ * 224-237 us; 947 k -> 874 k instructions per decision (callgrind). The decision benchmark's
+ * p99 did not move beyond its noise.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
