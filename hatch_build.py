@@ -1,11 +1,15 @@
 """Build hook: compile the optional C helpers of the decision's hot path.
 
-``src/bandit_router/features/_scan.c`` (the featuriser's scan and word look-ups) and
-``src/bandit_router/policy/_argmax.c`` (Thompson sampling's propensity integrand). With a C
+``src/bandit_router/features/_scan.c`` (the featuriser's scan and word look-ups),
+``src/bandit_router/policy/_argmax.c`` (Thompson sampling's propensity integrand) and
+``src/bandit_router/policy/_predict.c`` (every arm's posterior mean and spread). With a C
 compiler and Python's headers the wheel carries ``bandit_router/<package>/<name>*.so`` (an
 editable install builds them in place, next to the source); without them the build goes on
-and each module uses its numpy path, which gives identical features, choices and
-propensities. Set ``BANDIT_ROUTER_NO_EXTENSION=1`` to skip the compiler on purpose.
+and each module uses its numpy path, which gives identical features and propensity
+integrands, and means and spreads equal up to float rounding (the C prediction sums in its
+own order, not BLAS's: the choices' last bits differ, each path's are pinned in
+tests/policy/test_propensity_native.py). Set ``BANDIT_ROUTER_NO_EXTENSION=1`` to skip the
+compiler on purpose.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from pathlib import Path
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
 SOURCES = (Path("src/bandit_router/features/_scan.c"),
-           Path("src/bandit_router/policy/_argmax.c"))
+           Path("src/bandit_router/policy/_argmax.c"),
+           Path("src/bandit_router/policy/_predict.c"))
 
 
 def _compile(source: Path, target: Path) -> str | None:

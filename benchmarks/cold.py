@@ -13,6 +13,11 @@ touched: the process keeps its CPU) and again immediately after that ("warm"), f
 * ``choose``: the default policy's choice among K = 10 models from that vector;
 * ``decide``: the whole ``Router.decide`` (featurise, choose, explanation).
 
+Then, where the C prediction (policy/_predict.c) was built, ``predict`` (``ArmView.predict``
+alone), ``choose`` and ``decide`` once more for each path, C and numpy
+(``posterior.NATIVE`` off, what main ran before issue 19's fifth session), the two paths
+alternating probe by probe (``_probe_ab``) so that a busy machine slows both alike.
+
 If the cold numbers were the other system's footprint evicting ours from the caches, a busy
 wait that touches nothing would leave the next call warm. Run as ``chrt -f 10 python -m
 benchmarks.cold`` (real-time priority, no preemption inside the process) to rule out the
@@ -32,6 +37,7 @@ import numpy as np  # noqa: E402
 
 from benchmarks.common import machine, prompts, save  # noqa: E402
 from benchmarks.decision import router_for  # noqa: E402
+from bandit_router.policy import posterior  # noqa: E402
 from bandit_router.features import DEFAULT_SPEC, featurizer_for  # noqa: E402
 from bandit_router.routing import RouteRequest  # noqa: E402
 from bandit_router.startup import settle_gc  # noqa: E402
@@ -57,6 +63,34 @@ def _probe(call, n: int, gap: float) -> dict:
     c, w = np.array(cold) * 1e6, np.array(warm) * 1e6
     return {"cold_p50": round(float(np.median(c)), 1), "cold_p90": round(float(np.percentile(c, 90)), 1),
             "warm_p50": round(float(np.median(w)), 1), "warm_p90": round(float(np.percentile(w, 90)), 1)}
+
+
+def _probe_ab(call, n: int, gap: float) -> dict:
+    """:func:`_probe` of ``call`` with the C prediction and with numpy's, alternating (which
+    path goes first alternates too)."""
+    times: dict = {"c": ([], []), "numpy": ([], [])}
+    try:
+        for i in range(n):
+            for path in (("c", "numpy") if i % 2 == 0 else ("numpy", "c")):
+                posterior.NATIVE = path == "c"
+                cold, warm = times[path]
+                _busy(gap)
+                t0 = time.perf_counter()
+                call(i)
+                cold.append(time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                call(i + 1)
+                warm.append(time.perf_counter() - t0)
+    finally:
+        posterior.NATIVE = posterior._predict is not None
+    out = {}
+    for path, (cold, warm) in times.items():
+        c, w = np.array(cold) * 1e6, np.array(warm) * 1e6
+        out[path] = {"cold_p50": round(float(np.median(c)), 1),
+                     "cold_p90": round(float(np.percentile(c, 90)), 1),
+                     "warm_p50": round(float(np.median(w)), 1),
+                     "warm_p90": round(float(np.percentile(w, 90)), 1)}
+    return out
 
 
 def run(gap_ms: float = 15.0, n: int = 150) -> dict:
@@ -90,6 +124,18 @@ def run(gap_ms: float = 15.0, n: int = 150) -> dict:
         out["probes"][name] = res
         print(f"  {name:13s} cold {res['cold_p50']:7.1f} / {res['cold_p90']:7.1f}   "
               f"warm {res['warm_p50']:7.1f} / {res['warm_p90']:7.1f}")
+    if posterior.NATIVE:
+        ab = {"predict": lambda i: view.predict(xs[i % len(xs)]),
+              "choose": probes["choose"], "decide": probes["decide"]}
+        out["prediction_c_vs_numpy"] = {}
+        print("the C prediction against numpy's, alternating (µs, p50 / p90):")
+        for name, call in ab.items():
+            res = _probe_ab(call, n, gap_ms / 1e3)
+            out["prediction_c_vs_numpy"][name] = res
+            for path in ("c", "numpy"):
+                r = res[path]
+                print(f"  {name:8s} {path:5s} cold {r['cold_p50']:7.1f} / {r['cold_p90']:7.1f}   "
+                      f"warm {r['warm_p50']:7.1f} / {r['warm_p90']:7.1f}")
     save("cold", out)
     return out
 

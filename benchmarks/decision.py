@@ -8,11 +8,17 @@ that is exactly 1 % of the decisions, so it *is* the p99 (issue 19, third sessio
 same). Printed as measured, and beside it, labelled, the p99 of the other 99 % ("warm p99"):
 what a decision costs when the process decided just before, as a busy server does. Also
 counted: the garbage collections that ran inside our timed decisions (``gc.callbacks``), after
-``startup.settle_gc`` as the service runs it."""
+``startup.settle_gc`` as the service runs it.
+
+``BR_BENCH_PREDICT=numpy python -m benchmarks decision``: the same with the numpy prediction
+(``posterior.NATIVE`` off: what main ran before issue 19's fifth session, and what an install
+without a compiler runs), saved as ``decision_numpy_predict.json``; run it alternately with
+the default to compare the two on a shared machine."""
 
 from __future__ import annotations
 
 import gc
+import os
 import time
 
 import numpy as np
@@ -22,7 +28,7 @@ from benchmarks import vw as vw_ref
 from benchmarks.common import machine, pct, prompts, save
 from bandit_router.routing.catalog import ModelSpec
 from bandit_router.features import DEFAULT_SPEC, FeatureSpec, featurizer_for
-from bandit_router.policy import PolicySpec, Posterior, Prior, SufficientStats
+from bandit_router.policy import PolicySpec, Posterior, Prior, SufficientStats, posterior
 from bandit_router.routing import RouteRequest, Router
 from bandit_router.startup import settle_gc
 
@@ -87,6 +93,10 @@ def run(n: int = 3000, block: int = 100) -> dict:
     from importlib.util import find_spec
 
     threadpool_limits(1)
+    forced = os.environ.get("BR_BENCH_PREDICT") == "numpy"
+    if forced:
+        posterior.NATIVE = False
+    predict = "c" if posterior.NATIVE else "numpy"
     spec = DEFAULT_SPEC
     rng = np.random.default_rng(0)
     texts = prompts(256, seed=2)
@@ -102,11 +112,13 @@ def run(n: int = 3000, block: int = 100) -> dict:
     out = {"benchmark": "decision", "machine": machine(), "feature_dim": spec.dim,
            "prompt_chars": len(texts[0]), "featurize_us": pct(t_feat, 1e6),
            "featurizer_scan": "c" if find_spec("bandit_router.features._scan") else "numpy",
+           "prediction": predict,
            "vowpalwabbit": vw_version or "missing", "vowpalwabbit_args": vw_ref.ARGS,
            "vowpalwabbit_with_word_pairs_args": vw_ref.PAIRS,
            "by_k": {}, "vowpalwabbit_by_k": {}}
     print(f"machine speed reference (sum(range(1000))): {out['machine']['speed_reference_us']} µs")
-    print(f"featurise 2 KB prompt ({out['featurizer_scan']} scan): {out['featurize_us']}")
+    print(f"featurise 2 KB prompt ({out['featurizer_scan']} scan): {out['featurize_us']}; "
+          f"prediction: {predict}")
     print(f"Vowpal Wabbit ({vw_ref.ARGS}; with word pairs: --ngram s2): "
           + (vw_version if vw_version else "missing (pip install 'bandit-router[bench]')"))
     train = prompts(400, seed=1)
@@ -170,5 +182,5 @@ def run(n: int = 3000, block: int = 100) -> dict:
                                 "max_abs_residual": round(float(np.abs(resid).max()), 1)}
     print(f"p50 ≈ {intercept:.0f} µs + {slope:.1f} µs × K (largest residual "
           f"{np.abs(resid).max():.0f} µs)")
-    save("decision", out)
+    save("decision_numpy_predict" if forced else "decision", out)
     return out

@@ -18,6 +18,16 @@ Each fit also solves every arm's cost regression on the same statistics
 
 Past 300 lines: the banded spread reader (:class:`_Spread`, issue 19's speed work) lives
 beside the views it serves; it is the part to move out when this module grows again.
+
+A decision's prediction (:meth:`ArmView.predict`: every arm's mean and spread) and learned
+prices (:meth:`ArmView.learned_cost`) are each one call of a small C helper, ``_predict.c``,
+when ``pip install`` could build it, else numpy (``predict_numpy``, ``learned_cost_numpy``:
+the definitions). Why (issue 19, fifth session; benchmarks/README.md, "The decision's
+prediction in one C call"): the numpy path is a dozen numpy calls, and a decision that comes
+after ~15 ms away — the benchmark's p99, a quiet server's every decision — pays each call's
+dispatch and loop code afresh. The two paths agree to float rounding, not bit for bit (the C
+sums in its own order, not BLAS's): tests/policy/test_predict_native.py bounds the
+difference, tests/policy/test_propensity_native.py pins each path's choices.
 """
 
 from __future__ import annotations
@@ -27,7 +37,7 @@ import io
 import json
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -36,6 +46,13 @@ from bandit_router.policy import evidence, shared, subspace
 from bandit_router.policy.stats import SufficientStats
 
 EVIDENCE = ("none", "arm", "shared")
+
+try:
+    from bandit_router.policy._predict import cost as _cost
+    from bandit_router.policy._predict import predict as _predict
+except ImportError:  # not built (no compiler): ArmView.predict_numpy, learned_cost_numpy
+    _predict = _cost = None
+NATIVE = _predict is not None  # a test sets it False to run the numpy path
 
 
 @dataclass(frozen=True)
@@ -153,14 +170,54 @@ class ArmView:
     cost_w: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_spread", _Spread(self.rinv))
+        spread = _Spread(self.rinv)
+        object.__setattr__(self, "_spread", spread)
+        # What the C helper reads, made once per view: contiguous float64 means and noise.
+        object.__setattr__(self, "_native", (
+            np.ascontiguousarray(self.theta, dtype=np.float64).reshape(-1),
+            np.ascontiguousarray(self.sigma, dtype=np.float64), spread.factors,
+            spread.table, None if self.cost_w is None
+            else np.ascontiguousarray(self.cost_w, dtype=np.float64).reshape(-1)))
 
     def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and standard deviation of each arm's expected reward at ``x``."""
+        if not NATIVE:
+            return self.predict_numpy(x)
+        theta, sigma, factors, table, _ = self._native
+        out = np.empty(2 * len(sigma))
+        try:
+            _predict(theta, x, sigma, factors, table, out)
+        except (TypeError, ValueError):  # x not a contiguous float64 vector (or wrong length:
+            # refused again below)
+            _predict(theta, np.ascontiguousarray(x, dtype=np.float64), sigma, factors, table,
+                     out)
+        k = len(sigma)
+        return out[:k], out[k:]
+
+    def predict_numpy(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`predict` by numpy: the definition that the C helper matches up to float
+        rounding, and the path of an install without a compiler."""
         return self.theta @ x, self.sigma * self._spread.norms(x)
 
     def learned_cost(self, x: np.ndarray, estimate: np.ndarray) -> np.ndarray:
         """Each arm's expected price at ``x`` given the decision-time ``estimate`` (K,)."""
+        if self.cost_w is None:
+            return estimate
+        if not NATIVE:
+            return self.learned_cost_numpy(x, estimate)
+        out = np.empty(len(self.cost_w))
+        w = self._native[4]
+        try:
+            _cost(w, x, estimate, cost_model.FLOOR, cost_model.RATIO_MAX, out)
+        except (TypeError, ValueError):  # not contiguous float64 vectors (or wrong lengths:
+            # refused again below)
+            _cost(w, np.ascontiguousarray(x, dtype=np.float64),
+                  np.ascontiguousarray(estimate, dtype=np.float64), cost_model.FLOOR,
+                  cost_model.RATIO_MAX, out)
+        return out
+
+    def learned_cost_numpy(self, x: np.ndarray, estimate: np.ndarray) -> np.ndarray:
+        """:meth:`learned_cost` by numpy (:func:`cost_model.predict`, the definition)."""
         if self.cost_w is None:
             return estimate
         return cost_model.predict(self.cost_w, x, np.asarray(estimate, dtype=np.float64))
@@ -181,23 +238,52 @@ class _Spread:
     Measured at K = 10, d = 281 (issue 19): the one stacked (K·d, d) product read 3.2 MB per
     decision, out of what the L2 cache holds (162–277 µs); banded it reads 1.6 MB in ~100 µs
     on the same loaded machine. benchmarks/README.md.
+
+    The bands lie one after another in one float32 buffer, ``factors``, described by
+    ``table`` (offset, rows per arm, first and end column of each band): what ``_predict.c``
+    reads, each row padded with zeros to a multiple of :attr:`PAD` floats so that its loop
+    has no tail. The numpy path's band matrices (:attr:`bands`) are made only if it runs.
     """
+
+    PAD = 16  # _predict.c's PAD
 
     def __init__(self, rinv: np.ndarray) -> None:
         k, d, _ = rinv.shape
         self.k = k
+        self._rinv = rinv
         nz = np.any(rinv != 0, axis=0)  # (d, d): where some arm's factor is non-zero
-        self.bands = []  # (output offset, K·rows, first column, end column, (K·rows, cols))
-        offset = 0
-        for lo, hi, c0, c1 in _cached_bands(np.packbits(nz).tobytes(), d, k):
-            m = np.ascontiguousarray(rinv[:, lo:hi, c0:c1].reshape(k * (hi - lo), c1 - c0),
-                                     dtype=np.float32)
-            self.bands.append((offset, k * (hi - lo), c0, c1, m))
-            offset += k * (hi - lo)
-        self.size = offset
+        self.layout = _cached_bands(np.packbits(nz).tobytes(), d, k)
+        # The bands one after another in one float32 buffer (what the C helper reads), each
+        # row padded with zeros to a multiple of PAD floats; ``table``: offset, rows per arm,
+        # c0, c1 per band.
+        widths = [-(-(c1 - c0) // self.PAD) * self.PAD for _, _, c0, c1 in self.layout]
+        sizes = [k * (hi - lo) * w for (lo, hi, _, _), w in zip(self.layout, widths)]
+        self.factors = np.zeros(sum(sizes), dtype=np.float32)
+        self.table = np.zeros((len(self.layout), 4), dtype=np.int64)
+        at = 0
+        for i, (lo, hi, c0, c1) in enumerate(self.layout):
+            m = self.factors[at:at + sizes[i]].reshape(k * (hi - lo), widths[i])
+            m[:, :c1 - c0] = rinv[:, lo:hi, c0:c1].reshape(k * (hi - lo), c1 - c0)
+            self.table[i] = at, hi - lo, c0, c1
+            at += sizes[i]
         # Sums of squares per (band, arm): each band's output is K runs of its row count.
-        self.runs = np.array([o + i * (n // k) for o, n, _, _, _ in self.bands for i in range(k)],
-                             dtype=np.intp)
+        starts = np.cumsum([0] + [k * (hi - lo) for lo, hi, _, _ in self.layout])
+        self.size = int(starts[-1])
+        self.runs = np.array([o + i * (hi - lo) for o, (lo, hi, _, _) in zip(starts, self.layout)
+                              for i in range(k)], dtype=np.intp)
+
+    @cached_property
+    def bands(self) -> list:
+        """The numpy path's band matrices, made at its first use: (output offset, K·rows,
+        first column, end column, (K·rows, cols) contiguous float32). Contiguous copies, not
+        views of ``factors``: BLAS sums a padded matrix's rows in another order."""
+        k, out, offset = self.k, [], 0
+        for lo, hi, c0, c1 in self.layout:
+            m = np.ascontiguousarray(self._rinv[:, lo:hi, c0:c1].reshape(k * (hi - lo), c1 - c0),
+                                     dtype=np.float32)
+            out.append((offset, k * (hi - lo), c0, c1, m))
+            offset += k * (hi - lo)
+        return out
 
     def norms(self, x: np.ndarray) -> np.ndarray:
         """(K,) float64 ``‖rinv_k x‖``."""
