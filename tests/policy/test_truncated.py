@@ -160,3 +160,13 @@ def test_the_best_model_stays_open_when_its_mean_lies_beyond_1():
     open_, *_ = bounded._floor(np.array([1.8, 0.2, 0.5]), np.array([0.01, 0.01, 0.3]),
                                np.zeros(3))
     assert open_[0] and not open_[1]
+
+
+def test_the_settings_switch_both_on(monkeypatch):
+    from bandit_router.config import Settings
+
+    assert not Settings().policy_spec().policy().truncate  # off by default
+    monkeypatch.setenv("BANDIT_ROUTER_THOMPSON_TRUNCATE", "1")
+    monkeypatch.setenv("BANDIT_ROUTER_FLOOR_BOUNDED", "true")
+    policy = Settings().policy_spec().policy()
+    assert policy.truncate and policy.floor_bounded
