@@ -20,6 +20,9 @@ Two rules set ``f`` (over the ``n`` eligible arms):
   spread over the arms not so dominated. Without pruning, ``f_a = floor_mass / n``. The
   mass is raised to ``min(1, propensity_floor · n)`` when that is larger, so
   ``propensity_floor`` stays every eligible arm's minimum under either rule.
+  With ``floor_bounded`` each bound is kept within the arm's utility range
+  ``[−λ·cost, 1 − λ·cost]`` (rewards lie in [0, 1]): a dear arm whose best possible utility
+  is below another's lower bound is dominated however wide its posterior.
 
 Every eligible arm's propensity is at least ``min_propensity(n)``, which bounds the
 importance weights of off-policy evaluation by its inverse.

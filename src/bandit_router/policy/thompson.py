@@ -17,6 +17,10 @@ benchmarks/README.md): the numpy path's ten array operations (broadcast, subtrac
 ndtr, product, each allocating a K × 161 array) cost about as much as its 1,610 ndtr calls;
 the C loop makes them in place with scipy's own ndtr, and skips the factors that are exactly
 1 and every factor once the product is exactly 0.
+
+With ``truncate`` (off by default; measured in simulations/README.md, "Rewards lie in
+[0, 1]") each sample is drawn from the posterior truncated to the reward range, and the
+propensity integrates the truncated laws (:func:`truncated_argmax_probability`, numpy only).
 """
 
 from __future__ import annotations
