@@ -58,6 +58,12 @@ class Settings(BaseSettings):
         PolicySpec.floor_prune, ge=0, description="> 0 (needs FLOOR_MASS): a model whose "
         "upper bound (mean + z·sd of its utility) is below another's lower bound keeps only "
         "PROPENSITY_FLOOR; z")
+    floor_bounded: bool = Field(
+        PolicySpec.floor_bounded, description="the dominance test (FLOOR_PRUNE) caps each "
+        "model's bounds at its reward range [0, 1] (in utility: −λ·cost to 1 − λ·cost)")
+    thompson_truncate: bool = Field(
+        PolicySpec.truncate, description="Thompson sampling draws each model's expected "
+        "reward from its posterior truncated to [0, 1] (rewards lie there)")
     # The policy's own defaults (policy.Prior, policy.DriftDetector) are the settings' defaults.
     prior_precision: float = Field(Prior.precision, gt=0, description="prior precision of "
                                    "every model's regression weights (ridge strength)")
@@ -287,6 +293,7 @@ class Settings(BaseSettings):
                  if self.drift_detection else None)
         return PolicySpec(kind=self.policy, propensity_floor=self.propensity_floor,
                           floor_mass=self.floor_mass, floor_prune=self.floor_prune,
+                          floor_bounded=self.floor_bounded, truncate=self.thompson_truncate,
                           alpha=self.linucb_alpha, half_life=self.half_life_s, drift=drift,
                           learn_cost=self.learn_cost,
                           prior=Prior(precision=self.prior_precision,

@@ -20,6 +20,9 @@ Two rules set ``f`` (over the ``n`` eligible arms):
   spread over the arms not so dominated. Without pruning, ``f_a = floor_mass / n``. The
   mass is raised to ``min(1, propensity_floor · n)`` when that is larger, so
   ``propensity_floor`` stays every eligible arm's minimum under either rule.
+  With ``floor_bounded`` each bound is kept within the arm's utility range
+  ``[−λ·cost, 1 − λ·cost]`` (rewards lie in [0, 1]): a dear arm whose best possible utility
+  is below another's lower bound is dominated however wide its posterior.
 
 Every eligible arm's propensity is at least ``min_propensity(n)``, which bounds the
 importance weights of off-policy evaluation by its inverse.
@@ -62,6 +65,9 @@ class LinearPolicy(ABC):
     propensity_floor: float = 0.01
     floor_mass: float = 0.0  # > 0: total floor mass, independent of K (see the module doc)
     floor_prune: float = 0.0  # > 0: z of the dominance test; needs floor_mass
+    # The dominance test with each arm's bounds capped by the rewards' range [0, 1]: in
+    # utility, [−λ·cost, 1 − λ·cost] (issue #17, fifth session); False: the rule before.
+    floor_bounded: bool = False
 
     name: ClassVar[str] = "linear"
 
@@ -95,12 +101,15 @@ class LinearPolicy(ABC):
         eligible, elig_idx, mean, sd, utility, cost = self._prepare(view, x, cost, cost_weight,
                                                                     eligible)
         everyone = len(elig_idx) == len(utility)
+        lo = self._low(utility, cost, cost_weight) if self._bounds_used() else None
         # Every candidate eligible (the common case): the eligible arms' arrays are the
         # arrays themselves, and the masks and index look-ups below are identities; the same
         # numbers either way, with a few array operations fewer per decision (issue 19).
         u, s = (utility, sd) if everyone else (utility[elig_idx], sd[elig_idx])
-        open_, f_open, f_low, mass = self._floor(u, s)
-        score = self._score(utility, sd, rng)
+        lo_e = lo if lo is None or everyone else lo[elig_idx]
+        open_, f_open, f_low, mass = self._floor(u, s, lo_e if self.floor_bounded else None)
+        score = (self._score(utility, sd, rng) if lo is None
+                 else self._score_within(utility, sd, rng, lo))
         greedy = int((score if everyone else np.where(eligible, score, -np.inf)).argmax())
         explored = bool(mass > 0 and rng.random() < mass)
         if not explored:
@@ -110,7 +119,8 @@ class LinearPolicy(ABC):
         else:
             chosen = int(elig_idx[_weighted_index(rng, np.where(open_, f_open, f_low) / mass)])
         c = chosen if everyone else int(np.searchsorted(elig_idx, chosen))  # ascending
-        p_policy = self._argmax_probability(chosen, u, s, elig_idx)
+        p_policy = (self._argmax_probability(chosen, u, s, elig_idx) if lo is None
+                    else self._argmax_probability_within(chosen, u, s, elig_idx, lo_e))
         floor_c = f_open if open_ is None or open_[c] else f_low
         propensity = (1.0 - mass) * p_policy + floor_c
         # The others by utility, ties in index order: a stable sort of the eligible arms.
@@ -137,12 +147,17 @@ class LinearPolicy(ABC):
         equals the ``propensity`` that ``choose`` logs when it picks ``i``. Off-policy
         evaluation uses it as the candidate policy's ``π(a | x)``.
         """
-        eligible, elig_idx, _, sd, utility, _ = self._prepare(view, x, cost, cost_weight,
-                                                              eligible)
+        eligible, elig_idx, _, sd, utility, cost = self._prepare(view, x, cost, cost_weight,
+                                                                 eligible)
         u, s = utility[elig_idx], sd[elig_idx]
-        open_, f_open, f_low, mass = self._floor(u, s)
+        lo = self._low(utility, cost, cost_weight)[elig_idx] if self._bounds_used() else None
+        open_, f_open, f_low, mass = self._floor(u, s, lo if self.floor_bounded else None)
         floor = f_open if open_ is None else np.where(open_, f_open, f_low)
-        p_policy = np.array([self._argmax_probability(c, u, s, elig_idx) for c in elig_idx])
+        if lo is None:
+            p_policy = np.array([self._argmax_probability(c, u, s, elig_idx) for c in elig_idx])
+        else:
+            p_policy = np.array([self._argmax_probability_within(c, u, s, elig_idx, lo)
+                                 for c in elig_idx])
         out = np.zeros(len(view.arms))
         out[elig_idx] = (1.0 - mass) * p_policy + floor
         return out
@@ -161,12 +176,35 @@ class LinearPolicy(ABC):
         utility = mean if cost is None or cost_weight == 0 else mean - cost_weight * cost
         return eligible, elig_idx, mean, sd, utility, cost
 
-    def _floor(self, u: np.ndarray, s: np.ndarray) -> tuple[np.ndarray | None, float, float,
-                                                            float]:
+    def _bounds_used(self) -> bool:
+        """Whether a decision needs each arm's utility bounds (see :meth:`_low`)."""
+        return self.floor_bounded
+
+    @staticmethod
+    def _low(utility: np.ndarray, cost: np.ndarray | None, cost_weight: float) -> np.ndarray:
+        """Each arm's least utility, ``0 − λ·cost`` (rewards lie in [0, 1]; the most is this
+        + 1)."""
+        if cost is None or cost_weight == 0:
+            return np.zeros(len(utility))
+        return -cost_weight * cost
+
+    def _score_within(self, utility, sd, rng, lo):
+        """:meth:`_score` given each arm's least utility ``lo`` (a policy that uses it
+        overrides this)."""
+        return self._score(utility, sd, rng)
+
+    def _argmax_probability_within(self, chosen, utility, sd, elig_idx, lo):
+        """:meth:`_argmax_probability` given the eligible arms' least utilities ``lo``."""
+        return self._argmax_probability(chosen, utility, sd, elig_idx)
+
+    def _floor(self, u: np.ndarray, s: np.ndarray, lo: np.ndarray | None = None
+               ) -> tuple[np.ndarray | None, float, float, float]:
         """The floor over the eligible arms (given their utilities and spreads): ``(open,
         f_open, f_low, F)``, arm ``a`` getting ``f_open`` where ``open[a]`` and ``f_low``
         elsewhere; ``open`` None when every arm gets ``f_open``. Scalars and one mask, not
-        a vector per decision: this runs on every decision."""
+        a vector per decision: this runs on every decision. With ``lo`` (each arm's least
+        utility; ``floor_bounded``) the dominance test's bounds are kept within each arm's
+        range ``[lo, lo + 1]``."""
         n = len(u)
         if n == 1:
             return None, 0.0, 0.0, 0.0
@@ -176,7 +214,13 @@ class LinearPolicy(ABC):
         zs = self.floor_prune * s
         # not dominated; the best arm always is open (np.maximum.reduce: what .max() calls,
         # without its Python wrapper; the same value)
-        open_ = u + zs >= np.maximum.reduce(u - zs)
+        if lo is None:
+            open_ = u + zs >= np.maximum.reduce(u - zs)
+        else:  # each bound within [lo, lo + 1], so an arm's lower bound ≤ its upper bound
+            hi = lo + 1.0
+            upper = np.minimum(np.maximum(u + zs, lo), hi)
+            lower = np.minimum(np.maximum(u - zs, lo), hi)
+            open_ = upper >= np.maximum.reduce(lower)
         n_open = int(np.count_nonzero(open_))
         if n_open == n:
             return None, mass / n, mass / n, mass

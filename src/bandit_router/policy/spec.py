@@ -36,6 +36,11 @@ class PolicySpec:
     propensity_floor: float = 0.001
     floor_mass: float = 0.05
     floor_prune: float = 2.0
+    # Rewards lie in [0, 1] (issue #17, fifth session; simulations/README.md, "Rewards lie in
+    # [0, 1]"): Thompson samples each posterior truncated to [0, 1] (truncate), and the
+    # dominance test caps each model's bounds at its reward range (floor_bounded).
+    truncate: bool = False
+    floor_bounded: bool = False
     alpha: float = 1.0  # LinUCB: width of the confidence bound
     epsilon: float = 0.05  # ε-greedy: share of uniform choices
     prior: Prior = field(default_factory=Prior)
@@ -61,10 +66,12 @@ class PolicySpec:
         needs their number; the other kinds ignore it."""
         if self.kind == "thompson":
             return ThompsonSampling(propensity_floor=self.propensity_floor,
-                                    floor_mass=self.floor_mass, floor_prune=self.floor_prune)
+                                    floor_mass=self.floor_mass, floor_prune=self.floor_prune,
+                                    floor_bounded=self.floor_bounded, truncate=self.truncate)
         if self.kind == "linucb":
             return LinUCB(propensity_floor=self.propensity_floor, floor_mass=self.floor_mass,
-                          floor_prune=self.floor_prune, alpha=self.alpha)
+                          floor_prune=self.floor_prune, floor_bounded=self.floor_bounded,
+                          alpha=self.alpha)
         if n_arms is None or n_arms < 1:
             raise ValueError("an epsilon-greedy policy needs the number of candidates")
         return EpsilonGreedy(propensity_floor=min(0.5, self.epsilon / n_arms))
