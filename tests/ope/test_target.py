@@ -71,6 +71,25 @@ def test_thompson_candidate_with_less_exploration_is_greedier():
     np.testing.assert_array_equal(narrow.argmax(axis=1), wide.argmax(axis=1))
 
 
+def test_the_bounded_options_reach_the_candidate_the_service_would_run():
+    """A service run with BANDIT_ROUTER_THOMPSON_TRUNCATE / _FLOOR_BOUNDED is evaluated with
+    the same rule: the candidate's probabilities are those of the truncated policy."""
+    rng = np.random.default_rng(3)
+    post, X = _posterior(rng)
+    data = _logged(X[:20])
+    cand = Candidate("thompson", propensity_floor=0.0, truncate=True, floor_bounded=True)
+    assert cand.policy() == ThompsonSampling(propensity_floor=0.0, truncate=True,
+                                             floor_bounded=True)
+    assert "truncate" in cand.describe() and "floor_bounded" in cand.describe()
+    pi = action_probabilities(cand, data, lambda v: post)
+    plain = action_probabilities(Candidate("thompson", propensity_floor=0.0), data,
+                                 lambda v: post)
+    view = post.view(ARMS)
+    for x, row in zip(X[:20], pi):
+        np.testing.assert_allclose(row, cand.policy().probabilities(view, x), atol=1e-12)
+    assert np.abs(pi - plain).max() > 1e-3  # not the untruncated rule
+
+
 def test_cost_weight_moves_the_candidate_to_the_cheap_arm():
     rng = np.random.default_rng(2)
     post, X = _posterior(rng)

@@ -87,7 +87,8 @@ def evaluate(
             alpha=settings.linucb_alpha if alpha is None else alpha,
             propensity_floor=(settings.propensity_floor if propensity_floor is None
                               else propensity_floor),
-            floor_mass=settings.floor_mass, floor_prune=settings.floor_prune)
+            floor_mass=settings.floor_mass, floor_prune=settings.floor_prune,
+            floor_bounded=settings.floor_bounded, truncate=settings.thompson_truncate)
         config = EvaluationConfig(n_boot=boot, level=level, folds=folds, thresholds=(
             OverlapThresholds(min_ess=min_ess, min_ess_ratio=min_ess_ratio,
                               max_weight_share=max_weight_share)))

@@ -47,6 +47,8 @@ class Candidate:
     propensity_floor: float = 0.01
     floor_mass: float = 0.0  # the floor's rule, as PolicySpec (0: propensity_floor per model)
     floor_prune: float = 0.0
+    floor_bounded: bool = False  # as PolicySpec: the dominance test capped at [0, 1]
+    truncate: bool = False  # as PolicySpec: Thompson samples truncated to [0, 1]
     cost_weight: float | None = None
 
     def __post_init__(self) -> None:
@@ -79,6 +81,7 @@ class Candidate:
             return None
         return PolicySpec(kind=self.kind, propensity_floor=self.propensity_floor,
                           floor_mass=self.floor_mass, floor_prune=self.floor_prune,
+                          floor_bounded=self.floor_bounded, truncate=self.truncate,
                           alpha=self.alpha)
 
     def policy(self) -> LinearPolicy | None:
@@ -92,6 +95,7 @@ class Candidate:
         knobs = [f"floor={self.propensity_floor:g}"]
         if self.floor_mass > 0:
             knobs.append(f"floor_mass={self.floor_mass:g}, floor_prune={self.floor_prune:g}")
+        knobs += [name for name in ("floor_bounded", "truncate") if getattr(self, name)]
         if self.kind == "linucb":
             knobs.insert(0, f"alpha={self.alpha:g}")
         if self.exploration is not None:
