@@ -49,20 +49,29 @@ def _busy(seconds: float) -> None:
         pass
 
 
+def _cold_then_warm(call, i: int, gap: float) -> tuple[float, float]:
+    """Seconds of ``call(i)`` right after a busy gap, and of ``call(i + 1)`` right after it."""
+    _busy(gap)
+    t0 = time.perf_counter()
+    call(i)
+    t1 = time.perf_counter()
+    call(i + 1)
+    return t1 - t0, time.perf_counter() - t1
+
+
+def _summary(cold: list, warm: list) -> dict:
+    """Median and p90 (µs) of the cold and the warm calls."""
+    c, w = np.array(cold) * 1e6, np.array(warm) * 1e6
+    return {"cold_p50": round(float(np.median(c)), 1),
+            "cold_p90": round(float(np.percentile(c, 90)), 1),
+            "warm_p50": round(float(np.median(w)), 1),
+            "warm_p90": round(float(np.percentile(w, 90)), 1)}
+
+
 def _probe(call, n: int, gap: float) -> dict:
     """Median and p90 (µs) of ``call(i)`` right after a busy gap, and right after that."""
-    cold, warm = [], []
-    for i in range(n):
-        _busy(gap)
-        t0 = time.perf_counter()
-        call(i)
-        cold.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        call(i + 1)
-        warm.append(time.perf_counter() - t0)
-    c, w = np.array(cold) * 1e6, np.array(warm) * 1e6
-    return {"cold_p50": round(float(np.median(c)), 1), "cold_p90": round(float(np.percentile(c, 90)), 1),
-            "warm_p50": round(float(np.median(w)), 1), "warm_p90": round(float(np.percentile(w, 90)), 1)}
+    cold, warm = zip(*(_cold_then_warm(call, i, gap) for i in range(n)))
+    return _summary(cold, warm)
 
 
 def _probe_ab(call, n: int, gap: float) -> dict:
@@ -73,24 +82,12 @@ def _probe_ab(call, n: int, gap: float) -> dict:
         for i in range(n):
             for path in (("c", "numpy") if i % 2 == 0 else ("numpy", "c")):
                 posterior.NATIVE = path == "c"
-                cold, warm = times[path]
-                _busy(gap)
-                t0 = time.perf_counter()
-                call(i)
-                cold.append(time.perf_counter() - t0)
-                t0 = time.perf_counter()
-                call(i + 1)
-                warm.append(time.perf_counter() - t0)
+                cold, warm = _cold_then_warm(call, i, gap)
+                times[path][0].append(cold)
+                times[path][1].append(warm)
     finally:
         posterior.NATIVE = posterior._predict is not None
-    out = {}
-    for path, (cold, warm) in times.items():
-        c, w = np.array(cold) * 1e6, np.array(warm) * 1e6
-        out[path] = {"cold_p50": round(float(np.median(c)), 1),
-                     "cold_p90": round(float(np.percentile(c, 90)), 1),
-                     "warm_p50": round(float(np.median(w)), 1),
-                     "warm_p90": round(float(np.percentile(w, 90)), 1)}
-    return out
+    return {path: _summary(cold, warm) for path, (cold, warm) in times.items()}
 
 
 def run(gap_ms: float = 15.0, n: int = 150) -> dict:
