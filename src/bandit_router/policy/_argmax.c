@@ -23,6 +23,8 @@
 #include <Python.h>
 #include <string.h>
 
+#include "_buffers.h"
+
 typedef double (*ndtr_t)(double, int);
 static ndtr_t ndtr_fn = NULL;
 
@@ -30,31 +32,19 @@ static ndtr_t ndtr_fn = NULL;
  * +inf in the tests); such a factor is skipped. */
 #define ONE_FROM 8.5
 
-static int get_f64(PyObject *obj, Py_buffer *view, int writable, const char *what) {
-    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
-    if (PyObject_GetBuffer(obj, view, flags) < 0)
-        return -1;
-    if (view->itemsize != 8 || view->format == NULL || strcmp(view->format, "d") != 0) {
-        PyErr_Format(PyExc_TypeError, "%s must be a contiguous float64 array", what);
-        PyBuffer_Release(view);
-        return -1;
-    }
-    return 0;
-}
-
 static PyObject *product(PyObject *self, PyObject *args) {
     PyObject *u_obj, *s_obj, *grid_obj, *out_obj;
     Py_ssize_t c;
     Py_buffer u, s, grid, out;
     if (!PyArg_ParseTuple(args, "OOnOO", &u_obj, &s_obj, &c, &grid_obj, &out_obj))
         return NULL;
-    if (get_f64(u_obj, &u, 0, "utility") < 0)
+    if (get_buf(u_obj, &u, 0, "d", 8, "utility") < 0)
         return NULL;
-    if (get_f64(s_obj, &s, 0, "s") < 0)
+    if (get_buf(s_obj, &s, 0, "d", 8, "s") < 0)
         goto fail_u;
-    if (get_f64(grid_obj, &grid, 0, "grid") < 0)
+    if (get_buf(grid_obj, &grid, 0, "d", 8, "grid") < 0)
         goto fail_s;
-    if (get_f64(out_obj, &out, 1, "out") < 0)
+    if (get_buf(out_obj, &out, 1, "d", 8, "out") < 0)
         goto fail_grid;
     Py_ssize_t k = u.len / 8, g = grid.len / 8;
     if (s.len / 8 != k || out.len / 8 != g || c < 0 || c >= k) {

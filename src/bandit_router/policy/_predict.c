@@ -39,6 +39,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "_buffers.h"
+
 /* Lane-wise vectors (GCC and clang): the same arithmetic whatever the instructions, so that
  * the AVX2 clone below and the baseline one give the same bits. */
 typedef float v8f __attribute__((vector_size(32)));
@@ -52,24 +54,6 @@ typedef double v4d __attribute__((vector_size(32)));
 #else
 #define CLONES
 #endif
-
-static int get_buf(PyObject *obj, Py_buffer *view, int writable, const char *format,
-                   Py_ssize_t itemsize, const char *what) {
-    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
-    if (PyObject_GetBuffer(obj, view, flags) < 0)
-        return -1;
-    /* int64 is "l" on LP64 and "q" where long is 32 bits. */
-    int ok = view->itemsize == itemsize && view->format != NULL
-             && (strcmp(view->format, format) == 0
-                 || (itemsize == 8 && format[0] == 'q' && strcmp(view->format, "l") == 0));
-    if (!ok) {
-        PyErr_Format(PyExc_TypeError, "%s must be a contiguous %s array", what,
-                     format[0] == 'd' ? "float64" : format[0] == 'f' ? "float32" : "int64");
-        PyBuffer_Release(view);
-        return -1;
-    }
-    return 0;
-}
 
 /* Unaligned loads, as macros: a function returning a 32-byte vector draws GCC's -Wpsabi
  * note where AVX is not enabled. */
