@@ -108,8 +108,7 @@ class LinearPolicy(ABC):
         u, s = (utility, sd) if everyone else (utility[elig_idx], sd[elig_idx])
         lo_e = lo if lo is None or everyone else lo[elig_idx]
         open_, f_open, f_low, mass = self._floor(u, s, lo_e if self.floor_bounded else None)
-        score = (self._score(utility, sd, rng) if lo is None
-                 else self._score_within(utility, sd, rng, lo))
+        score = self._score(utility, sd, rng, lo)
         greedy = int((score if everyone else np.where(eligible, score, -np.inf)).argmax())
         explored = bool(mass > 0 and rng.random() < mass)
         if not explored:
@@ -119,8 +118,7 @@ class LinearPolicy(ABC):
         else:
             chosen = int(elig_idx[_weighted_index(rng, np.where(open_, f_open, f_low) / mass)])
         c = chosen if everyone else int(np.searchsorted(elig_idx, chosen))  # ascending
-        p_policy = (self._argmax_probability(chosen, u, s, elig_idx) if lo is None
-                    else self._argmax_probability_within(chosen, u, s, elig_idx, lo_e))
+        p_policy = self._argmax_probability(chosen, u, s, elig_idx, lo_e)
         floor_c = f_open if open_ is None or open_[c] else f_low
         propensity = (1.0 - mass) * p_policy + floor_c
         # The others by utility, ties in index order: a stable sort of the eligible arms.
@@ -153,11 +151,8 @@ class LinearPolicy(ABC):
         lo = self._low(utility, cost, cost_weight)[elig_idx] if self._bounds_used() else None
         open_, f_open, f_low, mass = self._floor(u, s, lo if self.floor_bounded else None)
         floor = f_open if open_ is None else np.where(open_, f_open, f_low)
-        if lo is None:
-            p_policy = np.array([self._argmax_probability(c, u, s, elig_idx) for c in elig_idx])
-        else:
-            p_policy = np.array([self._argmax_probability_within(c, u, s, elig_idx, lo)
-                                 for c in elig_idx])
+        p_policy = np.array([self._argmax_probability(c, u, s, elig_idx, lo)
+                             for c in elig_idx])
         out = np.zeros(len(view.arms))
         out[elig_idx] = (1.0 - mass) * p_policy + floor
         return out
@@ -187,15 +182,6 @@ class LinearPolicy(ABC):
         if cost is None or cost_weight == 0:
             return np.zeros(len(utility))
         return -cost_weight * cost
-
-    def _score_within(self, utility, sd, rng, lo):
-        """:meth:`_score` given each arm's least utility ``lo`` (a policy that uses it
-        overrides this)."""
-        return self._score(utility, sd, rng)
-
-    def _argmax_probability_within(self, chosen, utility, sd, elig_idx, lo):
-        """:meth:`_argmax_probability` given the eligible arms' least utilities ``lo``."""
-        return self._argmax_probability(chosen, utility, sd, elig_idx)
 
     def _floor(self, u: np.ndarray, s: np.ndarray, lo: np.ndarray | None = None
                ) -> tuple[np.ndarray | None, float, float, float]:
@@ -228,14 +214,18 @@ class LinearPolicy(ABC):
         return open_, (mass - low * (n - n_open)) / n_open, low, mass
 
     @abstractmethod
-    def _score(self, utility: np.ndarray, sd: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """The per-arm number whose argmax is the policy's (pre-floor) choice."""
+    def _score(self, utility: np.ndarray, sd: np.ndarray, rng: np.random.Generator,
+               lo: np.ndarray | None = None) -> np.ndarray:
+        """The per-arm number whose argmax is the policy's (pre-floor) choice. ``lo``: each
+        arm's least utility when :meth:`_bounds_used` (a policy may ignore it), else None."""
 
     @abstractmethod
     def _argmax_probability(
-        self, chosen: int, utility: np.ndarray, sd: np.ndarray, elig_idx: np.ndarray
+        self, chosen: int, utility: np.ndarray, sd: np.ndarray, elig_idx: np.ndarray,
+        lo: np.ndarray | None = None
     ) -> float:
-        """P(the policy's score is maximised by ``chosen``) given the eligible arms' inputs."""
+        """P(the policy's score is maximised by ``chosen``) given the eligible arms' inputs
+        (``lo``: their least utilities, as for :meth:`_score`)."""
 
 
 # The floor's draws, exactly as ``Generator.choice(a)`` and ``Generator.choice(a, p=p)`` make

@@ -20,8 +20,8 @@ class EpsilonGreedy(LinearPolicy):
     propensity_floor: float = 0.05
     name: ClassVar[str] = "epsilon-greedy"
 
-    def _score(self, utility, sd, rng):
+    def _score(self, utility, sd, rng, lo=None):
         return utility
 
-    def _argmax_probability(self, chosen, utility, sd, elig_idx):
+    def _argmax_probability(self, chosen, utility, sd, elig_idx, lo=None):
         return 1.0 if elig_idx[int(np.argmax(utility))] == chosen else 0.0

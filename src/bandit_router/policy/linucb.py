@@ -26,9 +26,9 @@ class LinUCB(LinearPolicy):
         if self.alpha < 0:
             raise ValueError("alpha must be ≥ 0")
 
-    def _score(self, utility, sd, rng):
+    def _score(self, utility, sd, rng, lo=None):
         return utility + self.alpha * sd
 
-    def _argmax_probability(self, chosen, utility, sd, elig_idx):
+    def _argmax_probability(self, chosen, utility, sd, elig_idx, lo=None):
         ucb = utility + self.alpha * sd
         return 1.0 if elig_idx[int(np.argmax(ucb))] == chosen else 0.0

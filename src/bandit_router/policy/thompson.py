@@ -33,11 +33,18 @@ from scipy.special import log_ndtr, ndtr, ndtri_exp
 
 from bandit_router.policy.base import LinearPolicy
 
+
+def _simpson(n: int, h: float) -> np.ndarray:
+    """Simpson's rule weights for ``n`` (even) intervals of width ``h``."""
+    w = np.ones(n + 1)
+    w[1:-1:2], w[2:-1:2] = 4.0, 2.0
+    return w * h / 3.0
+
+
 _GRID = np.linspace(-8.0, 8.0, 161)
-_W = np.ones_like(_GRID)
-_W[1:-1:2], _W[2:-1:2] = 4.0, 2.0
 # Simpson weights × the standard normal density at each grid point.
-_W_PHI = _W * (_GRID[1] - _GRID[0]) / 3.0 * np.exp(-0.5 * _GRID**2) / np.sqrt(2 * np.pi)
+_W_PHI = (_simpson(len(_GRID) - 1, _GRID[1] - _GRID[0]) * np.exp(-0.5 * _GRID**2)
+          / np.sqrt(2 * np.pi))
 
 try:
     from bandit_router.policy._argmax import product as _product
@@ -171,12 +178,6 @@ def truncated_argmax_probability(c: int, utility, sd, lo) -> float:
     return float(min(1.0, max(0.0, w @ (density * product))))
 
 
-def _simpson(n: int, h: float) -> np.ndarray:
-    w = np.ones(n + 1)
-    w[1:-1:2], w[2:-1:2] = 4.0, 2.0
-    return w * h / 3.0
-
-
 @dataclass(frozen=True)
 class ThompsonSampling(LinearPolicy):
     # Sample from each posterior truncated to the rewards' range [0, 1] (the functions above);
@@ -187,27 +188,18 @@ class ThompsonSampling(LinearPolicy):
     def _bounds_used(self) -> bool:
         return self.truncate or super()._bounds_used()
 
-    def _score_within(self, utility, sd, rng, lo):
-        if not self.truncate:
-            return self._score(utility, sd, rng)
-        return truncated_score(utility, sd, lo, rng)
-
-    def _argmax_probability_within(self, chosen, utility, sd, elig_idx, lo):
-        if not self.truncate:
-            return self._argmax_probability(chosen, utility, sd, elig_idx)
-        if len(utility) == 1:
-            return 1.0
-        return truncated_argmax_probability(int(np.searchsorted(elig_idx, chosen)), utility,
-                                            sd, lo)
-
-    def _score(self, utility, sd, rng):
+    def _score(self, utility, sd, rng, lo=None):
+        if self.truncate:
+            return truncated_score(utility, sd, lo, rng)
         return utility + sd * rng.standard_normal(len(utility))
 
-    def _argmax_probability(self, chosen, utility, sd, elig_idx):
+    def _argmax_probability(self, chosen, utility, sd, elig_idx, lo=None):
         if len(utility) == 1:
             return 1.0
         # elig_idx is ascending (flatnonzero); ending at n − 1, it is 0 … n − 1.
         c = (chosen if elig_idx[-1] == len(elig_idx) - 1
              else int(np.searchsorted(elig_idx, chosen)))
+        if self.truncate:
+            return truncated_argmax_probability(c, utility, sd, lo)
         s = np.maximum(sd, 1e-12)
         return float(min(1.0, _W_PHI @ integrand(utility, s, c)))
