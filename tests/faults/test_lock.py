@@ -22,7 +22,9 @@ from tests.conftest import TableLock
 from tests.faults.conftest import ADMIN
 
 FEEDBACK_WAIT_S = 5.0  # the documented default, which the servers below keep
-SLACK_S = 1.0  # scheduling on a loaded 2-core machine
+# Scheduling on a loaded 2-core machine: 6.55 s was seen once at load 8 (2026-12-07). Still
+# far below what a wait that ignored the bound would take (the 15 s lock).
+SLACK_S = 2.0
 
 
 def Lock(url: str) -> TableLock:
