@@ -181,3 +181,39 @@ def test_a_key_in_use_is_confirmed_again_before_its_cache_entry_expires(make_cli
     waits = asyncio.run(scenario())
     assert len(looked_up) >= 3  # the key was confirmed again and again...
     assert max(waits[1:]) < 0.2  # ...but no request after the first waited for it
+
+
+def test_requests_that_miss_the_cache_together_share_one_look_up(make_client, pg_url,
+                                                                  monkeypatch):
+    """A burst of requests with a key this process has not confirmed yet (a new key, or any
+    key right after a start) makes one database look-up, not one per request; a request that
+    gives up while waiting does not cancel it for the others; an unknown key is refused to
+    each of them."""
+    import asyncio
+
+    client = make_client(pg_url, TWO_MODELS)
+    auth = client.app.state.service.auth
+    issued = client.post("/v1/tenants/acme/keys", headers=ADMIN).json()
+    looked_up = []
+    real_lookup = auth._lookup
+
+    async def slow_lookup(digest):
+        looked_up.append(digest)
+        await asyncio.sleep(0.2)
+        return await real_lookup(digest)
+
+    monkeypatch.setattr(auth, "_lookup", slow_lookup)
+
+    async def burst(secret: str) -> list:
+        impatient = asyncio.ensure_future(auth.authenticate(secret))
+        others = [asyncio.ensure_future(auth.authenticate(secret)) for _ in range(20)]
+        await asyncio.sleep(0.05)
+        impatient.cancel()
+        return await asyncio.gather(*others)
+
+    principals = asyncio.run(burst(issued["key"]))
+    assert len(looked_up) == 1
+    assert {p.key_id for p in principals} == {issued["id"]}
+    looked_up.clear()
+    assert asyncio.run(burst("br_not_a_key")) == [None] * 20
+    assert len(looked_up) == 1

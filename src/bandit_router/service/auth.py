@@ -12,6 +12,11 @@ requests do not wait for the database when the entry would expire: without it, e
 arriving during the look-up waited for it, every ``posterior_poll_s`` for each key, and for
 as long as a busy database took to answer (benchmarks/README.md, 2026-12-06, "the open-loop
 tail").
+
+Requests that miss the cache for the same key at the same moment share one look-up (a burst
+of a new key's first requests, or of every key's right after a start, is one query per key,
+not one per request: a start under load had each of them queue for one of the reader's
+connections, and some gave up after its 5 s wait).
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ class KeyAuth:
         self._cache: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
         self._lock = threading.Lock()
         self._refreshing: dict[str, asyncio.Task] = {}  # background look-ups, by key digest
+        self._pending: dict[str, asyncio.Task] = {}  # look-ups requests wait for, by key digest
         self._revocations = 0  # a look-up begun before a revocation here must not cache
 
     async def authenticate(self, secret: str) -> Principal | None:
@@ -65,7 +71,7 @@ class KeyAuth:
             return hit[0]
         revocations = self._revocations
         try:
-            row = await self._lookup(digest)
+            row = await self._shared_lookup(digest)
         except DBAPIError as exc:
             # The database is unreachable: a key it confirmed lately, or the error again.
             if _transient(exc) and age is not None and age <= self.settings.auth_cache_ttl_s:
@@ -85,6 +91,25 @@ class KeyAuth:
             self._refreshing.pop(digest, None)
         if revocations == self._revocations:
             self._remember(digest, store.principal_of(row, digest))
+
+    async def _shared_lookup(self, digest: str) -> store.KeyRow | None:
+        """:meth:`_lookup`, one per key at a time on this event loop: a request that misses the
+        cache while another's look-up of the same key is under way waits for that one. Shielded:
+        a waiting request that is cancelled (its client went away) does not cancel it for the
+        others."""
+        loop = asyncio.get_running_loop()
+        task = self._pending.get(digest)
+        if task is None or task.done() or task.get_loop() is not loop:
+            task = loop.create_task(self._lookup(digest))
+            self._pending[digest] = task
+            task.add_done_callback(lambda t: self._settled(digest, t))
+        return await asyncio.shield(task)
+
+    def _settled(self, digest: str, task: asyncio.Task) -> None:
+        if self._pending.get(digest) is task:
+            del self._pending[digest]
+        if not task.cancelled():
+            task.exception()  # retrieved here too: every waiter may have gone (no warning)
 
     async def _lookup(self, digest: str) -> store.KeyRow | None:
         if self.reader is None:
