@@ -168,6 +168,20 @@ def split(w: World, lam: float, arm: np.ndarray, explored: np.ndarray, mean: np.
         win["pred_error"] = float(np.mean(err))
         win["pred_error_best"] = float(np.mean(err_best))
         out["windows"].append(win)
+    # stuck families: in the last window the family's best model gets < 10 % of the family's
+    # requests while its prediction there is below its true mean quality by > 0.1 (it was
+    # written off on the evidence of other families and is no longer explored)
+    lo = edges[-2]
+    stuck = []
+    for i, f in enumerate(fams):
+        sel = np.flatnonzero(w.family[lo:] == f) + lo
+        if len(sel) and np.mean(arm[sel] == best[i]) < 0.1 \
+                and mean[sel, best[i]].mean() < q[i, best[i]] - 0.1:
+            stuck.append({"family": w.families[f], "model": d.models[best[i]],
+                          "predicted": float(mean[sel, best[i]].mean()),
+                          "true": float(q[i, best[i]]),
+                          "regret": float(regret[sel].sum() / (n - lo))})
+    out["stuck"] = stuck
     out["total"] = {b: float(regret[bin_ == b].sum() / n) for b in BINS}
     out["total"]["regret"] = float(regret.sum() / n)
     out["total"]["oracle"] = float((util.max(axis=1) - util[rows, fbest]).sum() / n)
@@ -213,6 +227,14 @@ def report(res: list[dict], labels: list[str], lams: list[float]) -> None:
             cells = " | ".join(f"{mean(b, rows):+.4f}" for b in BINS)
             print(f"{lab} | {'all' if lam is None else f'{lam:g}'} | {mean('regret', rows):+.4f}"
                   f" | {cells} | {-mean('oracle', rows):+.4f}")
+    print("\nstuck families (last window: the family's best model on < 10 % of its requests, "
+          "predicted > 0.1 below its true quality): runs with one, families, their regret")
+    for lab in labels:
+        rows = [r for r in res if r["policy"] == lab]
+        st = [s for r in rows for s in r["stuck"]]
+        print(f"{lab}: {sum(bool(r['stuck']) for r in rows)} of {len(rows)} runs, "
+              f"{len(st)} families, late regret in them {sum(s['regret'] for s in st) / len(rows):.4f}"
+              f" per request and run; e.g. {[(s['model'], s['family']) for s in st[:4]]}")
     print("\nshare of pulls per bin (all λ)")
     for lab in labels:
         rows = [r for r in res if r["policy"] == lab]
