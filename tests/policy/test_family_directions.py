@@ -127,3 +127,27 @@ def test_the_setting_and_the_knob_reach_the_prior(monkeypatch):
             Prior(family_directions=bad)
     with pytest.raises(ValueError, match="needs the subspace prior"):
         Prior(family_directions=4, subspace="off")
+
+
+def test_family_evidence_per_arm_learns_each_models_own_family_precision():
+    # arm "a" differs by family, arm "b" not at all: per arm, "a"'s family block is looser
+    rng = np.random.default_rng(4)
+    centroids = rng.normal(size=(FAMILIES, W))
+    quality = np.array([[0.2, 0.9, 0.3, 0.8], [0.6, 0.6, 0.6, 0.6]])
+    X, fam = _requests(rng, centroids, 1200)
+    arm = rng.integers(0, 2, 1200)
+    reward = (rng.random(1200) < quality[arm, fam]).astype(float)
+    obs = Observations(("a", "b"), arm, X, reward)
+    fits = {}
+    for mode in ("shared", "arm"):
+        prior = Prior(family_directions=4, family_evidence=mode, words=W)
+        fits[mode] = learn(PolicySpec(prior=prior), SufficientStats.empty(["a", "b"], D),
+                           [obs], now=0.0).posterior.stats.precision
+    shared, own = fits["shared"], fits["arm"]
+    lead = slice(HEAD, HEAD + 4)
+    assert shared[0, HEAD] == shared[1, HEAD]
+    assert own[0, HEAD] < own[1, HEAD]  # "a" needs its family weights, "b" does not
+    assert np.all(own[:, lead] == own[:, [HEAD]])  # one precision per arm and block
+    assert own[0, 1] == own[1, 1] and own[0, -1] == own[1, -1]  # the other blocks shared
+    with pytest.raises(ValueError, match="family_evidence"):
+        Prior(family_directions=4, family_evidence="each")

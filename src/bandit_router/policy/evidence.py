@@ -99,8 +99,11 @@ def precisions(A: np.ndarray, b: np.ndarray, s: np.ndarray, n: np.ndarray, mu0: 
     lam[~seen] = fixed[~seen]
     if not seen.any():
         return lam
-    parts = blocks(d, prior.head, bias=prior.pool > 0,
-                   lead=getattr(prior, "family_directions", 0))
+    lead = getattr(prior, "family_directions", 0)
+    parts = blocks(d, prior.head, bias=prior.pool > 0, lead=lead)
+    # the family block learned per arm (Prior.family_evidence "arm"), the others as ``shared``
+    own = (slice(min(prior.head, d), min(prior.head + lead, d))
+           if lead and getattr(prior, "family_evidence", "shared") == "arm" else None)
     for _ in range(iterations):
         rinv, theta = factor(A, lam, b + lam * mu0)
         sig2 = noise_variance(A, b, s, n, theta, prior, rinv, lam)
@@ -110,7 +113,7 @@ def precisions(A: np.ndarray, b: np.ndarray, s: np.ndarray, n: np.ndarray, mu0: 
         for blk in parts:
             gamma = np.maximum((1.0 - lam[:, blk] * pinv_diag[:, blk]).sum(axis=1), 0.0)
             spread = dev2[:, blk].sum(axis=1) / sig2  # ‖m_B − μ₀_B‖² / σ²
-            if shared:
+            if shared and blk != own:
                 value = gamma[seen].sum() / max(spread[seen].sum(), 1e-300)
                 new[seen, blk] = np.clip(value, LOWEST, HIGHEST)
             else:

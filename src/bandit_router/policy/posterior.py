@@ -107,6 +107,10 @@ class Prior:
     # fits how it does on each request family (the traffic's main clusters) with a loose
     # prior however tight the rest of the words are held. Needs ``subspace``.
     family_directions: int = 0
+    # "shared": the family block's precision is one for all models (as the other blocks'
+    # with evidence "shared"); "arm": each model learns its own, so a model whose families
+    # differ is not held to the others' (a screen; no setting).
+    family_evidence: str = "shared"
 
     def __post_init__(self) -> None:
         if self.precision <= 0 or self.noise_var <= 0 or self.noise_pseudo_count < 0:
@@ -134,6 +138,8 @@ class Prior:
         if not (c >= 0 and float(c) == int(c)):
             raise ValueError("family_directions must be a whole number ≥ 0 (0: off)")
         object.__setattr__(self, "family_directions", int(c))
+        if self.family_evidence not in ("shared", "arm"):
+            raise ValueError("family_evidence must be shared or arm")
         if c and (subspace.parse(self.subspace) is None or self.pool > 0):
             raise ValueError("family_directions needs the subspace prior (subspace not off, "
                              "pool 0): its directions are the subspace's leading ones")
