@@ -105,7 +105,10 @@ class Prior:
     # subspace prior's, learned online from the requests' features) form a block of their
     # own whose precision evidence learns apart from the other word directions, so each model
     # fits how it does on each request family (the traffic's main clusters) with a loose
-    # prior however tight the rest of the words are held. Needs ``subspace``.
+    # prior however tight the rest of the words are held. Needs ``subspace``. Off by default:
+    # C = 8 moved the margin over the hull by −0.0013, +0.0002 and −0.0018 (± 0.002) cold on
+    # bench11, families and bench11's CSV, and family_evidence="arm" by +0.0016, −0.0000,
+    # −0.0017.
     family_directions: int = 0
     # "shared": the family block's precision is one for all models (as the other blocks'
     # with evidence "shared"); "arm": each model learns its own, so a model whose families
