@@ -98,6 +98,12 @@ class Settings(BaseSettings):
         "of all other models' feedback (one intercept each), so predictions follow the "
         "request's difficulty early; scale: also a loose prior along that pattern (each model "
         "its own factor); direction: that loose prior alone, the prior mean unchanged")
+    prior_family_directions: int = Field(
+        Prior.family_directions, ge=0, description="0: off; C: the C leading principal "
+        "directions of the word features (the request families the traffic falls into, "
+        "learned online) get a prior precision of their own, learned apart from the other "
+        "word directions, so each model learns how it does on each family early; needs "
+        "prior_subspace")
     prior_optimism_quantile: float | None = Field(
         Prior.optimism_quantile, ge=0, le=1, description="unset: an untried model is expected "
         "to earn PRIOR_OPTIMISM; q in [0, 1]: the q-quantile of the mean rewards observed so "
@@ -268,6 +274,16 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _family_directions_need_the_subspace(self) -> "Settings":
+        if self.prior_family_directions > 0 and (subspace.parse(self.prior_subspace) is None
+                                                 or self.prior_pool > 0):
+            raise ValueError("BANDIT_ROUTER_PRIOR_FAMILY_DIRECTIONS needs the subspace prior "
+                             "(its directions are the subspace's leading ones): set "
+                             "BANDIT_ROUTER_PRIOR_SUBSPACE (e.g. evidence) and PRIOR_POOL=0, "
+                             "or FAMILY_DIRECTIONS=0")
+        return self
+
+    @model_validator(mode="after")
     def _word_block_size(self) -> "Settings":
         from bandit_router.features.semantic import DIMS
 
@@ -306,6 +322,7 @@ class Settings(BaseSettings):
                                       optimism_quantile=self.prior_optimism_quantile,
                                       subspace=self.prior_subspace,
                                       shared=self.prior_shared,
+                                      family_directions=self.prior_family_directions,
                                       words=self.feature_buckets,
                                       # evidence's noise update goes with it; "none" is the
                                       # fixed prior of before, whole

@@ -37,12 +37,17 @@ from scipy.linalg import lapack
 LOWEST, HIGHEST = 1e-2, 1e6  # bounds of a learned precision (relative to the noise)
 
 
-def blocks(d: int, head: int, bias: bool) -> list[slice]:
+def blocks(d: int, head: int, bias: bool, lead: int = 0) -> list[slice]:
     """The blocks whose precision is learned: the structure signals and the rest, and the bias
-    when ``bias`` (its prior is then a belief, the pooled fit, not optimism)."""
+    when ``bias`` (its prior is then a belief, the pooled fit, not optimism). With ``lead``
+    > 0 (``Prior.family_directions``; the weights of the subspace prior's ``z`` coordinates,
+    leading principal directions first) the first ``lead`` weights after ``head`` are a block
+    of their own."""
     head = min(head, d)
+    split = min(head + max(int(lead), 0), d)
     out = [slice(0, 1)] if bias and d else []
-    return out + [b for b in (slice(1, head), slice(head, d)) if b.stop > b.start]
+    return out + [b for b in (slice(1, head), slice(head, split), slice(split, d))
+                  if b.stop > b.start]
 
 
 def noise_variance(A, b, s, n, theta, prior, rinv=None, lam=None) -> np.ndarray:
@@ -94,7 +99,11 @@ def precisions(A: np.ndarray, b: np.ndarray, s: np.ndarray, n: np.ndarray, mu0: 
     lam[~seen] = fixed[~seen]
     if not seen.any():
         return lam
-    parts = blocks(d, prior.head, bias=prior.pool > 0)
+    lead = getattr(prior, "family_directions", 0)
+    parts = blocks(d, prior.head, bias=prior.pool > 0, lead=lead)
+    # the family block learned per arm (Prior.family_evidence "arm"), the others as ``shared``
+    own = (slice(min(prior.head, d), min(prior.head + lead, d))
+           if lead and getattr(prior, "family_evidence", "shared") == "arm" else None)
     for _ in range(iterations):
         rinv, theta = factor(A, lam, b + lam * mu0)
         sig2 = noise_variance(A, b, s, n, theta, prior, rinv, lam)
@@ -104,7 +113,7 @@ def precisions(A: np.ndarray, b: np.ndarray, s: np.ndarray, n: np.ndarray, mu0: 
         for blk in parts:
             gamma = np.maximum((1.0 - lam[:, blk] * pinv_diag[:, blk]).sum(axis=1), 0.0)
             spread = dev2[:, blk].sum(axis=1) / sig2  # ‖m_B − μ₀_B‖² / σ²
-            if shared:
+            if shared and blk != own:
                 value = gamma[seen].sum() / max(spread[seen].sum(), 1e-300)
                 new[seen, blk] = np.clip(value, LOWEST, HIGHEST)
             else:

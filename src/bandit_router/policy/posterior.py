@@ -100,6 +100,20 @@ class Prior:
     # "scale" +0.0017 ± 0.0008 margin over 144 cold runs on four many-model worlds, but
     # −0.015 APGR on MMLU (simulations/README.md, "A context predictor shared by all models").
     shared: str = "off"
+    # Issue #17, sixth session (simulations/README.md, "Cold start with many models: where the
+    # regret is"): 0, off; C > 0: the C leading principal directions of the word block (the
+    # subspace prior's, learned online from the requests' features) form a block of their
+    # own whose precision evidence learns apart from the other word directions, so each model
+    # fits how it does on each request family (the traffic's main clusters) with a loose
+    # prior however tight the rest of the words are held. Needs ``subspace``. Off by default:
+    # C = 8 moved the margin over the hull by −0.0013, +0.0002 and −0.0018 (± 0.002) cold on
+    # bench11, families and bench11's CSV, and family_evidence="arm" by +0.0016, −0.0000,
+    # −0.0017.
+    family_directions: int = 0
+    # "shared": the family block's precision is one for all models (as the other blocks'
+    # with evidence "shared"); "arm": each model learns its own, so a model whose families
+    # differ is not held to the others' (a screen; no setting).
+    family_evidence: str = "shared"
 
     def __post_init__(self) -> None:
         if self.precision <= 0 or self.noise_var <= 0 or self.noise_pseudo_count < 0:
@@ -123,6 +137,15 @@ class Prior:
                              "weight's prior mean at the pooled fit")
         if self.words is not None and self.words < 1:
             raise ValueError("words must be ≥ 1 (None: every weight from head on)")
+        c = self.family_directions
+        if not (c >= 0 and float(c) == int(c)):
+            raise ValueError("family_directions must be a whole number ≥ 0 (0: off)")
+        object.__setattr__(self, "family_directions", int(c))
+        if self.family_evidence not in ("shared", "arm"):
+            raise ValueError("family_evidence must be shared or arm")
+        if c and (subspace.parse(self.subspace) is None or self.pool > 0):
+            raise ValueError("family_directions needs the subspace prior (subspace not off, "
+                             "pool 0): its directions are the subspace's leading ones")
 
     @property
     def sharing(self) -> str:
@@ -565,8 +588,15 @@ def _basis(stats: SufficientStats, prior: Prior) -> subspace.Basis | None:
     if mode is None or not len(stats.arms):
         return None
     start, stop = prior.word_block(stats.dim)
-    precision = float(prior.precisions(stats.dim)[start]) if stop > start else prior.precision
-    learned = stats.precision[:, start] if stop > start else np.array([])
+    # with family_directions, the rest of the word block's precision (the leading C
+    # directions have their own, learned apart)
+    at = min(start + prior.family_directions, stop - 1)
+    precision = float(prior.precisions(stats.dim)[at]) if stop > start else prior.precision
+    learned = stats.precision[:, at] if stop > start else np.array([])
     if np.isfinite(learned).any():
         precision = float(np.nanmean(learned))
-    return subspace.basis(stats.A, start, stop, mode, precision)
+    out = subspace.basis(stats.A, start, stop, mode, precision)
+    c = min(prior.family_directions, stop - start)
+    if out is not None and out.r < c:  # the family directions keep the loose scale
+        out = replace(out, r=c)
+    return out
