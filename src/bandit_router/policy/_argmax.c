@@ -1,5 +1,7 @@
-/* The integrand of Thompson sampling's propensity, in one call: the C twin of the numpy path
- * in policy/thompson.py (_argmax_probability), which stays the definition.
+/* Thompson sampling's decision in C: the twin of the numpy path of policy/thompson.py and
+ * policy/base.py (LinearPolicy.choose, _floor, ThompsonSampling._score and
+ * _argmax_probability), which stays the definition and the path of an install without a
+ * compiler.
  *
  * product(utility, s, c, grid, out)
  *   utility, s  float64 buffers (K): the eligible arms' utilities and spreads (s > 0)
@@ -16,11 +18,33 @@
  * 1.0 (z >= 8.5, checked in the test) and any factor once the product is 0.0. Compiled with
  * -ffp-contract=off (hatch_build.py) so that no multiply-add is fused.
  *
- * Why it exists (issue 19): at K = 10 the numpy path's ~10 array operations around 1,610 ndtr
- * calls cost about as much as the calls themselves; see the module doc of policy/thompson.py.
+ * probability(utility, sd, c, grid, weights) -> float
+ *   min(1, sum_g weights[g] * product(utility, max(sd, 1e-12), c)[g]): the probability that
+ *   arm c's sample is the largest. The sum runs in grid order, one term after another; the
+ *   numpy path's is BLAS's dot (its own order), so the two differ in the last bits
+ *   (tests/policy/test_thompson_native.py bounds it). Both choose() and the policy's
+ *   probabilities() use this one sum, so a logged propensity is exactly probabilities()'s.
+ *
+ * choose(utility, sd, eligible, rng, propensity_floor, floor_mass, floor_prune, grid,
+ *        weights, ranking) -> (index, propensity, explored, score, n) or None
+ *   The whole untruncated Thompson decision with the unbounded floor: the sample
+ *   score = utility + sd * z (z = rng.standard_normal(K), score written into z's array),
+ *   the argmax over the eligible arms (eligible: bool buffer (K), or None for all), the
+ *   floor of LinearPolicy._floor, the exploration draw (rng.random(), then rng.integers(0, n)
+ *   or rng.random() as base._uniform_index / _weighted_index draw it), the propensity and
+ *   the ranking (chosen first, then the others by utility, ties in index order), written
+ *   into ranking (intp buffer, K; its first n entries). The generator's methods are called
+ *   exactly as the numpy path calls them, in the same order, so the random stream and every
+ *   choice are the same; None when no arm is eligible (nothing drawn).
+ *
+ * Why choose() exists (issue 19, sixth session, benchmarks/README.md): the numpy path is some
+ * 40 Python and numpy calls per decision, and a decision that comes after the process did
+ * something else (the decision benchmark's p99, a quiet server's every decision) pays each
+ * call's code again; here it is three generator calls and one loop.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <math.h>
 #include <string.h>
 
 #include "_buffers.h"
@@ -31,6 +55,49 @@ static ndtr_t ndtr_fn = NULL;
 /* Phi(z) is exactly 1.0 from here on (scipy's ndtr, checked on a fine grid up to 40 and at
  * +inf in the tests); such a factor is skipped. */
 #define ONE_FROM 8.5
+
+/* out[i] = prod_{j != c} Phi((u[c] + s[c] * grid[i] - u[j]) / s[j]) for i < g; values: g
+ * doubles of scratch. */
+static void integrand(const double *u, const double *s, Py_ssize_t k, Py_ssize_t c,
+                      const double *grid, Py_ssize_t g, double *values, double *out) {
+    const double uc = u[c], sc = s[c];
+    for (Py_ssize_t i = 0; i < g; i++) {
+        double spread = sc * grid[i];
+        values[i] = uc + spread;
+        out[i] = 1.0;
+    }
+    for (Py_ssize_t j = 0; j < k; j++) {
+        if (j == c)
+            continue;
+        const double uj = u[j], sj = s[j];
+        for (Py_ssize_t i = 0; i < g; i++) {
+            if (out[i] == 0.0)
+                continue;
+            double z = (values[i] - uj) / sj;
+            if (z >= ONE_FROM)
+                continue;
+            out[i] *= ndtr_fn(z, 0);
+        }
+    }
+}
+
+/* P(arm c's sample is the largest): min(1, sum_i w[i] * integrand[i]), in grid order, with
+ * each spread at least 1e-12 (the numpy path's np.maximum(sd, 1e-12)); 1 for one arm.
+ * scratch: k + 2 g doubles. */
+static double argmax_probability(const double *u, const double *sd, Py_ssize_t k,
+                                 Py_ssize_t c, const double *grid, const double *w,
+                                 Py_ssize_t g, double *scratch) {
+    if (k == 1)
+        return 1.0;
+    double *s = scratch, *values = scratch + k, *p = scratch + k + g;
+    for (Py_ssize_t j = 0; j < k; j++)
+        s[j] = sd[j] < 1e-12 ? 1e-12 : sd[j]; /* NaN stays NaN, as np.maximum */
+    integrand(u, s, k, c, grid, g, values, p);
+    double total = 0.0;
+    for (Py_ssize_t i = 0; i < g; i++)
+        total += w[i] * p[i];
+    return total < 1.0 ? total : 1.0; /* Python's min(1.0, total) */
+}
 
 static PyObject *product(PyObject *self, PyObject *args) {
     PyObject *u_obj, *s_obj, *grid_obj, *out_obj;
@@ -59,25 +126,7 @@ static PyObject *product(PyObject *self, PyObject *args) {
         PyErr_NoMemory();
         goto fail;
     }
-    const double uc = uu[c], sc = ss[c];
-    for (Py_ssize_t i = 0; i < g; i++) {
-        double spread = sc * gg[i];
-        values[i] = uc + spread;
-        p[i] = 1.0;
-    }
-    for (Py_ssize_t j = 0; j < k; j++) {
-        if (j == c)
-            continue;
-        const double uj = uu[j], sj = ss[j];
-        for (Py_ssize_t i = 0; i < g; i++) {
-            if (p[i] == 0.0)
-                continue;
-            double z = (values[i] - uj) / sj;
-            if (z >= ONE_FROM)
-                continue;
-            p[i] *= ndtr_fn(z, 0);
-        }
-    }
+    integrand(uu, ss, k, c, gg, g, values, p);
     PyMem_Free(values);
     PyBuffer_Release(&out);
     PyBuffer_Release(&grid);
@@ -95,8 +144,284 @@ fail_u:
     return NULL;
 }
 
+static PyObject *probability(PyObject *self, PyObject *args) {
+    PyObject *u_obj, *s_obj, *grid_obj, *w_obj;
+    Py_ssize_t c;
+    Py_buffer u, s, grid, w;
+    PyObject *result = NULL;
+    if (!PyArg_ParseTuple(args, "OOnOO", &u_obj, &s_obj, &c, &grid_obj, &w_obj))
+        return NULL;
+    if (get_buf(u_obj, &u, 0, "d", 8, "utility") < 0)
+        return NULL;
+    if (get_buf(s_obj, &s, 0, "d", 8, "sd") < 0)
+        goto fail_u;
+    if (get_buf(grid_obj, &grid, 0, "d", 8, "grid") < 0)
+        goto fail_s;
+    if (get_buf(w_obj, &w, 0, "d", 8, "weights") < 0)
+        goto fail_grid;
+    Py_ssize_t k = u.len / 8, g = grid.len / 8;
+    if (s.len / 8 != k || w.len / 8 != g || c < 0 || c >= k) {
+        PyErr_SetString(PyExc_ValueError,
+                        "shapes: utility and sd (K), grid and weights (G), 0 <= c < K");
+        goto fail;
+    }
+    double *scratch = PyMem_Malloc(sizeof(double) * (k + 2 * g));
+    if (scratch == NULL) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    double prob = argmax_probability((const double *)u.buf, (const double *)s.buf, k, c,
+                                     (const double *)grid.buf, (const double *)w.buf, g,
+                                     scratch);
+    PyMem_Free(scratch);
+    result = PyFloat_FromDouble(prob);
+fail:
+    PyBuffer_Release(&w);
+fail_grid:
+    PyBuffer_Release(&grid);
+fail_s:
+    PyBuffer_Release(&s);
+fail_u:
+    PyBuffer_Release(&u);
+    return result;
+}
+
+/* rng.random() as a C double; rng.integers(0, n) as an index. */
+static int draw_double(PyObject *rng, double *out) {
+    PyObject *r = PyObject_CallMethod(rng, "random", NULL);
+    if (r == NULL)
+        return -1;
+    *out = PyFloat_AsDouble(r);
+    Py_DECREF(r);
+    return (*out == -1.0 && PyErr_Occurred()) ? -1 : 0;
+}
+
+static int draw_index(PyObject *rng, Py_ssize_t n, Py_ssize_t *out) {
+    PyObject *r = PyObject_CallMethod(rng, "integers", "nn", (Py_ssize_t)0, n);
+    if (r == NULL)
+        return -1;
+    *out = PyNumber_AsSsize_t(r, PyExc_OverflowError);
+    Py_DECREF(r);
+    return (*out == -1 && PyErr_Occurred()) ? -1 : 0;
+}
+
+/* -u[a] before -u[b] in numpy's ascending order (NaN last): the ranking's stable sort key. */
+static int before(double a, double b) {
+    return a < b || (b != b && a == a);
+}
+
+static PyObject *choose(PyObject *self, PyObject *args) {
+    PyObject *u_obj, *s_obj, *e_obj, *rng, *grid_obj, *w_obj, *r_obj;
+    double pfloor, fmass, prune;
+    Py_buffer u, s, e, grid, w, rk, zb;
+    PyObject *result = NULL, *z = NULL;
+    double *scratch = NULL;
+    if (!PyArg_ParseTuple(args, "OOOOdddOOO", &u_obj, &s_obj, &e_obj, &rng, &pfloor, &fmass,
+                          &prune, &grid_obj, &w_obj, &r_obj))
+        return NULL;
+    int all = e_obj == Py_None;
+    if (get_buf(u_obj, &u, 0, "d", 8, "utility") < 0)
+        return NULL;
+    if (get_buf(s_obj, &s, 0, "d", 8, "sd") < 0)
+        goto fail_u;
+    if (!all && get_buf(e_obj, &e, 0, "?", 1, "eligible") < 0)
+        goto fail_s;
+    if (get_buf(grid_obj, &grid, 0, "d", 8, "grid") < 0)
+        goto fail_e;
+    if (get_buf(w_obj, &w, 0, "d", 8, "weights") < 0)
+        goto fail_grid;
+    if (get_buf(r_obj, &rk, 1, "q", 8, "ranking") < 0)
+        goto fail_w;
+    Py_ssize_t k = u.len / 8, g = grid.len / 8;
+    if (s.len / 8 != k || (!all && e.len != k) || w.len / 8 != g || rk.len / 8 != k) {
+        PyErr_SetString(PyExc_ValueError, "shapes: utility, sd, eligible and ranking (K), "
+                                          "grid and weights (G)");
+        goto fail;
+    }
+    const double *uu = (const double *)u.buf, *ss = (const double *)s.buf;
+    const char *ok = all ? NULL : (const char *)e.buf;
+    Py_ssize_t *ranking = (Py_ssize_t *)rk.buf;
+    /* scratch: the eligible arms' utilities, spreads and floor shares (3 K), the integral's
+     * (K + 2 G); their indices go into ranking, which is overwritten last. */
+    scratch = PyMem_Malloc(sizeof(double) * (4 * k + 2 * g + 1));
+    if (scratch == NULL) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    double *ue = scratch, *se = scratch + k, *share = scratch + 2 * k, *work = scratch + 3 * k;
+    Py_ssize_t *idx = ranking, n = 0;
+    for (Py_ssize_t i = 0; i < k; i++) {
+        if (all || ok[i]) {
+            idx[n] = i;
+            ue[n] = uu[i];
+            se[n] = ss[i];
+            n++;
+        }
+    }
+    if (n == 0) { /* NoEligibleArm, raised by the caller; nothing drawn */
+        result = Py_NewRef(Py_None);
+        goto fail;
+    }
+
+    /* The sample: utility + sd * z, into z's own array. */
+    z = PyObject_CallMethod(rng, "standard_normal", "n", k);
+    if (z == NULL || get_buf(z, &zb, 1, "d", 8, "the normal draws") < 0)
+        goto fail;
+    Py_ssize_t zk = zb.len / 8;
+    double *score = (double *)zb.buf;
+    PyBuffer_Release(&zb); /* z holds the memory */
+    if (zk != k) {
+        PyErr_SetString(PyExc_ValueError, "standard_normal(K) gave another length");
+        goto fail;
+    }
+    for (Py_ssize_t i = 0; i < k; i++) {
+        double spread = ss[i] * score[i];
+        score[i] = uu[i] + spread;
+    }
+    /* np.where(eligible, score, -inf).argmax(): the first largest, a NaN first of all. */
+    Py_ssize_t greedy = 0;
+    double best = (all || ok[0]) ? score[0] : -INFINITY;
+    if (best == best) {
+        for (Py_ssize_t i = 1; i < k; i++) {
+            double v = (all || ok[i]) ? score[i] : -INFINITY;
+            if (v != v) {
+                greedy = i;
+                break;
+            }
+            if (v > best) {
+                best = v;
+                greedy = i;
+            }
+        }
+    }
+
+    /* The floor (LinearPolicy._mass and _floor): mass, and f_open where open, f_low elsewhere
+     * (open NULL: every arm f_open). */
+    double mass = 0.0, f_open = 0.0, f_low = 0.0;
+    int pruned = 0; /* share[] holds 1.0 where open, 0.0 where dominated */
+    if (n > 1) {
+        double per_model = pfloor * (double)n;
+        per_model = 1.0 < per_model ? 1.0 : per_model;
+        mass = fmass <= 0 ? per_model : (per_model > fmass ? per_model : fmass);
+        f_open = f_low = mass / (double)n;
+        if (fmass > 0 && prune > 0) {
+            /* np.maximum.reduce(u - zs): the largest lower bound, NaN if any is NaN */
+            double top = ue[0] - prune * se[0];
+            for (Py_ssize_t j = 1; j < n && top == top; j++) {
+                double zs = prune * se[j];
+                double lower = ue[j] - zs;
+                if (lower > top || lower != lower)
+                    top = lower;
+            }
+            Py_ssize_t n_open = 0;
+            for (Py_ssize_t j = 0; j < n; j++) {
+                double zs = prune * se[j];
+                share[j] = ue[j] + zs >= top;
+                n_open += share[j] != 0.0;
+            }
+            if (n_open == 0) {
+                PyErr_SetString(PyExc_ZeroDivisionError, "float division by zero");
+                goto fail;
+            }
+            if (n_open < n) {
+                pruned = 1;
+                f_low = pfloor < 1.0 / (double)n ? pfloor : 1.0 / (double)n;
+                f_open = (mass - f_low * (double)(n - n_open)) / (double)n_open;
+            }
+        }
+    }
+
+    /* The exploration draw: with probability mass, an arm from the floor's own law. */
+    int explored = 0;
+    Py_ssize_t chosen = greedy, c;
+    if (mass > 0) {
+        double r;
+        if (draw_double(rng, &r) < 0)
+            goto fail;
+        explored = r < mass;
+    }
+    if (explored && !pruned) { /* base._uniform_index */
+        if (draw_index(rng, n, &c) < 0)
+            goto fail;
+        if (c < 0 || c >= n) {
+            PyErr_SetString(PyExc_IndexError, "rng.integers(0, n) out of range");
+            goto fail;
+        }
+        chosen = idx[c];
+    } else if (explored) { /* base._weighted_index: cumsum of (f / mass), / its last, searchsorted */
+        double *cdf = work, acc = 0.0, r;
+        for (Py_ssize_t j = 0; j < n; j++) {
+            acc += (share[j] != 0.0 ? f_open : f_low) / mass;
+            cdf[j] = acc;
+        }
+        double last = cdf[n - 1];
+        for (Py_ssize_t j = 0; j < n; j++)
+            cdf[j] /= last;
+        if (draw_double(rng, &r) < 0)
+            goto fail;
+        c = 0;
+        while (c < n && !(cdf[c] > r)) /* side="right": the first entry above r */
+            c++;
+        if (c == n) {
+            PyErr_SetString(PyExc_IndexError, "the floor's draw fell beyond its last arm");
+            goto fail;
+        }
+        chosen = idx[c];
+    } else { /* the greedy arm's place among the eligible */
+        c = 0;
+        while (c < n && idx[c] != chosen)
+            c++;
+        if (c == n) { /* every eligible sample -inf: argmax fell on an ineligible arm */
+            PyErr_SetString(PyExc_ValueError, "no eligible arm has a finite sample");
+            goto fail;
+        }
+    }
+    double floor_c = pruned && share[c] == 0.0 ? f_low : f_open;
+    double p_policy = argmax_probability(ue, se, n, c, (const double *)grid.buf,
+                                         (const double *)w.buf, g, work);
+    double propensity = (1.0 - mass) * p_policy + floor_c;
+
+    /* The ranking: chosen, then the others by utility (descending), ties in index order;
+     * insertion sort of the eligible indices (stable), written over idx. */
+    for (Py_ssize_t j = 1; j < n; j++) {
+        Py_ssize_t a = idx[j];
+        double key = -uu[a];
+        Py_ssize_t i = j;
+        while (i > 0 && before(key, -uu[idx[i - 1]])) {
+            idx[i] = idx[i - 1];
+            i--;
+        }
+        idx[i] = a;
+    }
+    Py_ssize_t at = n - 1;
+    for (Py_ssize_t j = n - 1; j >= 0; j--) /* shift those before chosen right by one */
+        if (idx[j] != chosen)
+            idx[at--] = idx[j];
+    idx[0] = chosen;
+
+    result = Py_BuildValue("ndNOn", chosen, propensity, PyBool_FromLong(explored), z, n);
+fail:
+    PyMem_Free(scratch);
+    Py_XDECREF(z);
+    PyBuffer_Release(&rk);
+fail_w:
+    PyBuffer_Release(&w);
+fail_grid:
+    PyBuffer_Release(&grid);
+fail_e:
+    if (!all)
+        PyBuffer_Release(&e);
+fail_s:
+    PyBuffer_Release(&s);
+fail_u:
+    PyBuffer_Release(&u);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"product", product, METH_VARARGS, "The propensity integrand at every grid point."},
+    {"probability", probability, METH_VARARGS, "P(an arm's sample is the largest)."},
+    {"choose", choose, METH_VARARGS, "The untruncated Thompson decision, floor included."},
     {NULL, NULL, 0, NULL},
 };
 
