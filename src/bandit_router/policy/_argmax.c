@@ -44,7 +44,9 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <dlfcn.h>
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "_buffers.h"
@@ -186,9 +188,104 @@ fail_u:
     return result;
 }
 
-/* rng.random() as a C double; rng.integers(0, n) as an index. */
-static int draw_double(PyObject *rng, double *out) {
-    PyObject *r = PyObject_CallMethod(rng, "random", NULL);
+/* The generator's draws. numpy's Generator.standard_normal(K) and .random() are, under the
+ * bit generator's lock, one call each of numpy's C functions random_standard_normal_fill and
+ * random_standard_uniform_fill on the bit generator's state (numpy/random/_common.pyx,
+ * double_fill). Where numpy's _generator module exports the two (its Linux wheels do; found
+ * with dlsym when this module is imported), they are called here the same way, on the same
+ * state under the same lock: the same numbers, without the generator methods' Python and
+ * Cython layers, which a decision after a pause pays ~60 and ~35 us for (benchmarks/README.md,
+ * sixth session). Elsewhere, or for a subclass of Generator, the methods themselves are
+ * called. rng.integers(0, n) (the uniform floor draw, a few % of decisions) is always the
+ * method. */
+typedef struct {
+    void *state;
+    uint64_t (*next_uint64)(void *st);
+    uint32_t (*next_uint32)(void *st);
+    double (*next_double)(void *st);
+    uint64_t (*next_raw)(void *st);
+} bitgen_t; /* numpy/random/bitgen.h */
+typedef void (*fill_t)(bitgen_t *state, Py_ssize_t n, double *out);
+static fill_t normal_fill = NULL, uniform_fill = NULL;
+static PyObject *generator_type = NULL;
+static int direct = 1; /* set_direct(False): the methods always (the tests compare both) */
+
+typedef struct {
+    PyObject *rng, *bitgen, *lock; /* bitgen, lock: owned references, or NULL (the methods) */
+    bitgen_t *state;
+} draws_t;
+
+static int draws_open(draws_t *d, PyObject *rng) {
+    d->rng = rng;
+    d->bitgen = d->lock = NULL;
+    d->state = NULL;
+    if (!direct || normal_fill == NULL || (PyObject *)Py_TYPE(rng) != generator_type)
+        return 0;
+    PyObject *bg = PyObject_GetAttrString(rng, "bit_generator");
+    if (bg == NULL)
+        return -1;
+    PyObject *cap = PyObject_GetAttrString(bg, "capsule");
+    PyObject *lock = cap == NULL ? NULL : PyObject_GetAttrString(bg, "lock");
+    bitgen_t *state = lock == NULL ? NULL : PyCapsule_GetPointer(cap, "BitGenerator");
+    Py_XDECREF(cap); /* the bit generator holds the state the capsule points to */
+    if (state == NULL) {
+        Py_XDECREF(lock);
+        Py_DECREF(bg);
+        return -1;
+    }
+    d->bitgen = bg;
+    d->lock = lock;
+    d->state = state;
+    return 0;
+}
+
+static void draws_close(draws_t *d) {
+    Py_XDECREF(d->lock);
+    Py_XDECREF(d->bitgen);
+}
+
+/* f(state, n, out) under the generator's lock (an RLock: acquire waits with the GIL
+ * released, as numpy's `with lock`). */
+static int locked_fill(draws_t *d, fill_t f, Py_ssize_t n, double *out) {
+    PyObject *r = PyObject_CallMethod(d->lock, "acquire", NULL);
+    if (r == NULL)
+        return -1;
+    Py_DECREF(r);
+    f(d->state, n, out);
+    r = PyObject_CallMethod(d->lock, "release", NULL);
+    if (r == NULL)
+        return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
+/* rng.standard_normal(n), into out. */
+static int draw_normals(draws_t *d, Py_ssize_t n, double *out) {
+    if (d->state != NULL)
+        return locked_fill(d, normal_fill, n, out);
+    PyObject *z = PyObject_CallMethod(d->rng, "standard_normal", "n", n);
+    if (z == NULL)
+        return -1;
+    Py_buffer zb;
+    if (get_buf(z, &zb, 0, "d", 8, "standard_normal(K)") < 0) {
+        Py_DECREF(z);
+        return -1;
+    }
+    int ok = zb.len == n * 8;
+    if (ok)
+        memcpy(out, zb.buf, n * 8);
+    else
+        PyErr_SetString(PyExc_ValueError, "standard_normal(K) gave another length");
+    PyBuffer_Release(&zb);
+    Py_DECREF(z);
+    return ok ? 0 : -1;
+}
+
+/* rng.random() */
+static int draw_double(draws_t *d, double *out) {
+    if (d->state != NULL)
+        return locked_fill(d, uniform_fill, 1, out);
+    PyObject *r = PyObject_CallMethod(d->rng, "random", NULL);
     if (r == NULL)
         return -1;
     *out = PyFloat_AsDouble(r);
@@ -196,8 +293,9 @@ static int draw_double(PyObject *rng, double *out) {
     return (*out == -1.0 && PyErr_Occurred()) ? -1 : 0;
 }
 
-static int draw_index(PyObject *rng, Py_ssize_t n, Py_ssize_t *out) {
-    PyObject *r = PyObject_CallMethod(rng, "integers", "nn", (Py_ssize_t)0, n);
+/* rng.integers(0, n) */
+static int draw_index(draws_t *d, Py_ssize_t n, Py_ssize_t *out) {
+    PyObject *r = PyObject_CallMethod(d->rng, "integers", "nn", (Py_ssize_t)0, n);
     if (r == NULL)
         return -1;
     *out = PyNumber_AsSsize_t(r, PyExc_OverflowError);
@@ -211,13 +309,14 @@ static int before(double a, double b) {
 }
 
 static PyObject *choose(PyObject *self, PyObject *args) {
-    PyObject *u_obj, *s_obj, *e_obj, *rng, *grid_obj, *w_obj, *r_obj;
+    PyObject *u_obj, *s_obj, *e_obj, *rng, *grid_obj, *w_obj, *score_obj, *r_obj;
     double pfloor, fmass, prune;
-    Py_buffer u, s, e, grid, w, rk, zb;
-    PyObject *result = NULL, *z = NULL;
+    Py_buffer u, s, e, grid, w, sc, rk;
+    PyObject *result = NULL;
     double *scratch = NULL;
-    if (!PyArg_ParseTuple(args, "OOOOdddOOO", &u_obj, &s_obj, &e_obj, &rng, &pfloor, &fmass,
-                          &prune, &grid_obj, &w_obj, &r_obj))
+    draws_t draws = {NULL, NULL, NULL, NULL};
+    if (!PyArg_ParseTuple(args, "OOOOdddOOOO", &u_obj, &s_obj, &e_obj, &rng, &pfloor, &fmass,
+                          &prune, &grid_obj, &w_obj, &score_obj, &r_obj))
         return NULL;
     int all = e_obj == Py_None;
     if (get_buf(u_obj, &u, 0, "d", 8, "utility") < 0)
@@ -230,25 +329,29 @@ static PyObject *choose(PyObject *self, PyObject *args) {
         goto fail_e;
     if (get_buf(w_obj, &w, 0, "d", 8, "weights") < 0)
         goto fail_grid;
-    if (get_buf(r_obj, &rk, 1, "q", 8, "ranking") < 0)
+    if (get_buf(score_obj, &sc, 1, "d", 8, "score") < 0)
         goto fail_w;
+    if (get_buf(r_obj, &rk, 1, "q", 8, "ranking") < 0)
+        goto fail_sc;
     Py_ssize_t k = u.len / 8, g = grid.len / 8;
-    if (s.len / 8 != k || (!all && e.len != k) || w.len / 8 != g || rk.len / 8 != k) {
-        PyErr_SetString(PyExc_ValueError, "shapes: utility, sd, eligible and ranking (K), "
-                                          "grid and weights (G)");
+    if (s.len / 8 != k || (!all && e.len != k) || w.len / 8 != g || sc.len / 8 != k
+        || rk.len / 8 != k) {
+        PyErr_SetString(PyExc_ValueError, "shapes: utility, sd, eligible, score and ranking "
+                                          "(K), grid and weights (G)");
         goto fail;
     }
     const double *uu = (const double *)u.buf, *ss = (const double *)s.buf;
     const char *ok = all ? NULL : (const char *)e.buf;
+    double *score = (double *)sc.buf;
     Py_ssize_t *ranking = (Py_ssize_t *)rk.buf;
-    /* scratch: the eligible arms' utilities, spreads and floor shares (3 K), the integral's
-     * (K + 2 G); their indices go into ranking, which is overwritten last. */
+    /* scratch: the eligible arms' utilities, spreads and open flags (3 K), the integral's and
+     * the floor draw's (K + 2 G); their indices go into ranking, overwritten last. */
     scratch = PyMem_Malloc(sizeof(double) * (4 * k + 2 * g + 1));
     if (scratch == NULL) {
         PyErr_NoMemory();
         goto fail;
     }
-    double *ue = scratch, *se = scratch + k, *share = scratch + 2 * k, *work = scratch + 3 * k;
+    double *ue = scratch, *se = scratch + k, *open = scratch + 2 * k, *work = scratch + 3 * k;
     Py_ssize_t *idx = ranking, n = 0;
     for (Py_ssize_t i = 0; i < k; i++) {
         if (all || ok[i]) {
@@ -263,42 +366,10 @@ static PyObject *choose(PyObject *self, PyObject *args) {
         goto fail;
     }
 
-    /* The sample: utility + sd * z, into z's own array. */
-    z = PyObject_CallMethod(rng, "standard_normal", "n", k);
-    if (z == NULL || get_buf(z, &zb, 1, "d", 8, "the normal draws") < 0)
-        goto fail;
-    Py_ssize_t zk = zb.len / 8;
-    double *score = (double *)zb.buf;
-    PyBuffer_Release(&zb); /* z holds the memory */
-    if (zk != k) {
-        PyErr_SetString(PyExc_ValueError, "standard_normal(K) gave another length");
-        goto fail;
-    }
-    for (Py_ssize_t i = 0; i < k; i++) {
-        double spread = ss[i] * score[i];
-        score[i] = uu[i] + spread;
-    }
-    /* np.where(eligible, score, -inf).argmax(): the first largest, a NaN first of all. */
-    Py_ssize_t greedy = 0;
-    double best = (all || ok[0]) ? score[0] : -INFINITY;
-    if (best == best) {
-        for (Py_ssize_t i = 1; i < k; i++) {
-            double v = (all || ok[i]) ? score[i] : -INFINITY;
-            if (v != v) {
-                greedy = i;
-                break;
-            }
-            if (v > best) {
-                best = v;
-                greedy = i;
-            }
-        }
-    }
-
-    /* The floor (LinearPolicy._mass and _floor): mass, and f_open where open, f_low elsewhere
-     * (open NULL: every arm f_open). */
+    /* The floor (LinearPolicy._mass and _floor), a function of utilities and spreads only:
+     * mass, and f_open where open[j] (1.0), f_low elsewhere (0.0); not pruned: all f_open. */
     double mass = 0.0, f_open = 0.0, f_low = 0.0;
-    int pruned = 0; /* share[] holds 1.0 where open, 0.0 where dominated */
+    int pruned = 0;
     if (n > 1) {
         double per_model = pfloor * (double)n;
         per_model = 1.0 < per_model ? 1.0 : per_model;
@@ -316,8 +387,8 @@ static PyObject *choose(PyObject *self, PyObject *args) {
             Py_ssize_t n_open = 0;
             for (Py_ssize_t j = 0; j < n; j++) {
                 double zs = prune * se[j];
-                share[j] = ue[j] + zs >= top;
-                n_open += share[j] != 0.0;
+                open[j] = ue[j] + zs >= top;
+                n_open += open[j] != 0.0;
             }
             if (n_open == 0) {
                 PyErr_SetString(PyExc_ZeroDivisionError, "float division by zero");
@@ -331,33 +402,56 @@ static PyObject *choose(PyObject *self, PyObject *args) {
         }
     }
 
+    /* The sample: utility + sd * z, z = rng.standard_normal(K). */
+    if (draws_open(&draws, rng) < 0 || draw_normals(&draws, k, score) < 0)
+        goto fail;
+    for (Py_ssize_t i = 0; i < k; i++) {
+        double spread = ss[i] * score[i];
+        score[i] = uu[i] + spread;
+    }
+    /* np.where(eligible, score, -inf).argmax(): the first largest, a NaN first of all. */
+    Py_ssize_t chosen = 0, c;
+    double best = (all || ok[0]) ? score[0] : -INFINITY;
+    if (best == best) {
+        for (Py_ssize_t i = 1; i < k; i++) {
+            double v = (all || ok[i]) ? score[i] : -INFINITY;
+            if (v != v) {
+                chosen = i;
+                break;
+            }
+            if (v > best) {
+                best = v;
+                chosen = i;
+            }
+        }
+    }
+
     /* The exploration draw: with probability mass, an arm from the floor's own law. */
     int explored = 0;
-    Py_ssize_t chosen = greedy, c;
     if (mass > 0) {
         double r;
-        if (draw_double(rng, &r) < 0)
+        if (draw_double(&draws, &r) < 0)
             goto fail;
         explored = r < mass;
     }
     if (explored && !pruned) { /* base._uniform_index */
-        if (draw_index(rng, n, &c) < 0)
+        if (draw_index(&draws, n, &c) < 0)
             goto fail;
         if (c < 0 || c >= n) {
             PyErr_SetString(PyExc_IndexError, "rng.integers(0, n) out of range");
             goto fail;
         }
         chosen = idx[c];
-    } else if (explored) { /* base._weighted_index: cumsum of (f / mass), / its last, searchsorted */
+    } else if (explored) { /* base._weighted_index: cumsum of f / mass, / its last, searchsorted */
         double *cdf = work, acc = 0.0, r;
         for (Py_ssize_t j = 0; j < n; j++) {
-            acc += (share[j] != 0.0 ? f_open : f_low) / mass;
+            acc += (open[j] != 0.0 ? f_open : f_low) / mass;
             cdf[j] = acc;
         }
         double last = cdf[n - 1];
         for (Py_ssize_t j = 0; j < n; j++)
             cdf[j] /= last;
-        if (draw_double(rng, &r) < 0)
+        if (draw_double(&draws, &r) < 0)
             goto fail;
         c = 0;
         while (c < n && !(cdf[c] > r)) /* side="right": the first entry above r */
@@ -372,17 +466,17 @@ static PyObject *choose(PyObject *self, PyObject *args) {
         while (c < n && idx[c] != chosen)
             c++;
         if (c == n) { /* every eligible sample -inf: argmax fell on an ineligible arm */
-            PyErr_SetString(PyExc_ValueError, "no eligible arm has a finite sample");
+            PyErr_SetString(PyExc_RuntimeError, "no eligible arm has a finite sample");
             goto fail;
         }
     }
-    double floor_c = pruned && share[c] == 0.0 ? f_low : f_open;
+    double floor_c = pruned && open[c] == 0.0 ? f_low : f_open;
     double p_policy = argmax_probability(ue, se, n, c, (const double *)grid.buf,
                                          (const double *)w.buf, g, work);
     double propensity = (1.0 - mass) * p_policy + floor_c;
 
     /* The ranking: chosen, then the others by utility (descending), ties in index order;
-     * insertion sort of the eligible indices (stable), written over idx. */
+     * an insertion sort of the eligible indices (stable), written over idx. */
     for (Py_ssize_t j = 1; j < n; j++) {
         Py_ssize_t a = idx[j];
         double key = -uu[a];
@@ -399,11 +493,13 @@ static PyObject *choose(PyObject *self, PyObject *args) {
             idx[at--] = idx[j];
     idx[0] = chosen;
 
-    result = Py_BuildValue("ndNOn", chosen, propensity, PyBool_FromLong(explored), z, n);
+    result = Py_BuildValue("ndNn", chosen, propensity, PyBool_FromLong(explored), n);
 fail:
+    draws_close(&draws);
     PyMem_Free(scratch);
-    Py_XDECREF(z);
     PyBuffer_Release(&rk);
+fail_sc:
+    PyBuffer_Release(&sc);
 fail_w:
     PyBuffer_Release(&w);
 fail_grid:
@@ -418,14 +514,50 @@ fail_u:
     return result;
 }
 
+/* set_direct(flag) -> whether numpy's fill functions are called directly from now on (flag
+ * and found); the tests compare both ways. */
+static PyObject *set_direct(PyObject *self, PyObject *arg) {
+    int flag = PyObject_IsTrue(arg);
+    if (flag < 0)
+        return NULL;
+    direct = flag;
+    return PyBool_FromLong(direct && normal_fill != NULL);
+}
+
 static PyMethodDef methods[] = {
     {"product", product, METH_VARARGS, "The propensity integrand at every grid point."},
     {"probability", probability, METH_VARARGS, "P(an arm's sample is the largest)."},
     {"choose", choose, METH_VARARGS, "The untruncated Thompson decision, floor included."},
+    {"set_direct", set_direct, METH_O, "Call numpy's draw functions directly (when found)."},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_argmax", NULL, -1, methods};
+
+/* numpy's random_standard_normal_fill and random_standard_uniform_fill, from the loaded
+ * numpy.random._generator module, and the Generator type; left NULL (the methods are called)
+ * when any is not found. */
+static void find_numpy_draws(void) {
+    PyObject *mod = PyImport_ImportModule("numpy.random._generator");
+    PyObject *file = mod == NULL ? NULL : PyObject_GetAttrString(mod, "__file__");
+    PyObject *type = mod == NULL ? NULL : PyObject_GetAttrString(mod, "Generator");
+    const char *path = file == NULL ? NULL : PyUnicode_AsUTF8(file);
+    void *lib = path == NULL ? NULL : dlopen(path, RTLD_NOW | RTLD_NOLOAD);
+    if (lib != NULL && type != NULL) {
+        fill_t nf = (fill_t)dlsym(lib, "random_standard_normal_fill");
+        fill_t uf = (fill_t)dlsym(lib, "random_standard_uniform_fill");
+        if (nf != NULL && uf != NULL) {
+            normal_fill = nf;
+            uniform_fill = uf;
+            generator_type = Py_NewRef(type); /* kept for the process's life */
+        }
+    }
+    /* the handle is not closed: the module stays loaded, and the pointers are used */
+    Py_XDECREF(type);
+    Py_XDECREF(file);
+    Py_XDECREF(mod);
+    PyErr_Clear();
+}
 
 PyMODINIT_FUNC PyInit__argmax(void) {
     /* scipy's double-precision ndtr, the function its ufunc calls; ImportError when this
@@ -450,5 +582,6 @@ PyMODINIT_FUNC PyInit__argmax(void) {
     Py_DECREF(capi);
     if (ndtr_fn == NULL)
         return NULL;
+    find_numpy_draws();
     return PyModule_Create(&module);
 }

@@ -58,8 +58,9 @@ try:
     from bandit_router.policy._argmax import choose as _choose
     from bandit_router.policy._argmax import probability as _probability
     from bandit_router.policy._argmax import product as _product
+    from bandit_router.policy._argmax import set_direct as _set_direct
 except ImportError:  # not built (no compiler), or a scipy without the exported ndtr
-    _choose = _probability = _product = None
+    _choose = _probability = _product = _set_direct = None
 NATIVE = _product is not None  # a test sets it False to run the numpy path
 
 
@@ -210,8 +211,9 @@ class ThompsonSampling(LinearPolicy):
             cost = view.learned_cost(x, cost)
         utility = mean if cost is None or cost_weight == 0 else mean - cost_weight * cost
         k = len(utility)
-        ranking = np.empty(k, dtype=np.intp)
-        args = (self.propensity_floor, self.floor_mass, self.floor_prune, _GRID, _W_PHI, ranking)
+        score, ranking = np.empty(k), np.empty(k, dtype=np.intp)
+        args = (self.propensity_floor, self.floor_mass, self.floor_prune, _GRID, _W_PHI, score,
+                ranking)
         try:
             made = _choose(utility, sd, eligible, rng, *args)
         except (TypeError, ValueError, BufferError):  # eligible not a contiguous bool array
@@ -219,7 +221,7 @@ class ThompsonSampling(LinearPolicy):
             made = _choose(utility, sd, np.ascontiguousarray(eligible, dtype=bool), rng, *args)
         if made is None:
             raise NoEligibleArm("no candidate is eligible")
-        index, propensity, explored, score, n = made
+        index, propensity, explored, n = made
         return Choice(index, propensity, ranking if n == k else ranking[:n], mean, sd, utility,
                       score, explored, cost)
 
