@@ -1,7 +1,7 @@
 """Build hook: compile the optional C helpers of the decision's hot path.
 
 ``src/bandit_router/features/_scan.c`` (the featuriser's scan and word look-ups),
-``src/bandit_router/policy/_argmax.c`` (Thompson sampling's propensity integrand) and
+``src/bandit_router/policy/_argmax.c`` (Thompson sampling's decision and its propensity) and
 ``src/bandit_router/policy/_predict.c`` (every arm's posterior mean and spread). With a C
 compiler and Python's headers the wheel carries ``bandit_router/<package>/<name>*.so`` (an
 editable install builds them in place, next to the source); without them the build goes on
@@ -40,6 +40,8 @@ def _compile(source: Path, target: Path) -> str | None:
            "-o", str(target)]
     if sys.platform == "darwin":
         cmd[len(cc):len(cc)] = ["-undefined", "dynamic_lookup"]
+    elif sys.platform.startswith("linux"):
+        cmd.append("-ldl")  # _argmax.c's dlsym (in libc itself from glibc 2.34; a stub there)
     elif sys.platform == "win32":
         return "the C scan is built on POSIX systems only"
     try:

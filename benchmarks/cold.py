@@ -16,7 +16,10 @@ touched: the process keeps its CPU) and again immediately after that ("warm"), f
 Then, where the C prediction (policy/_predict.c) was built, ``predict`` (``ArmView.predict``
 alone), ``choose`` and ``decide`` once more for each path, C and numpy
 (``posterior.NATIVE`` off, what main ran before issue 19's fifth session), the two paths
-alternating probe by probe (``_probe_ab``) so that a busy machine slows both alike.
+alternating probe by probe (``_probe_ab``) so that a busy machine slows both alike; and where
+Thompson's decision in one C call (policy/_argmax.c, ``choose``) was built, ``choose`` and
+``decide`` with it and with the numpy path it replaces (``thompson.NATIVE`` off), alternating
+the same way (issue 19, sixth session).
 
 If the cold numbers were the other system's footprint evicting ours from the caches, a busy
 wait that touches nothing would leave the next call warm. Run as ``chrt -f 10 python -m
@@ -37,7 +40,7 @@ import numpy as np  # noqa: E402
 
 from benchmarks.common import machine, prompts, save  # noqa: E402
 from benchmarks.decision import router_for  # noqa: E402
-from bandit_router.policy import posterior  # noqa: E402
+from bandit_router.policy import posterior, thompson  # noqa: E402
 from bandit_router.features import DEFAULT_SPEC, featurizer_for  # noqa: E402
 from bandit_router.routing import RouteRequest  # noqa: E402
 from bandit_router.startup import settle_gc  # noqa: E402
@@ -74,20 +77,28 @@ def _probe(call, n: int, gap: float) -> dict:
     return _summary(cold, warm)
 
 
-def _probe_ab(call, n: int, gap: float) -> dict:
-    """:func:`_probe` of ``call`` with the C prediction and with numpy's, alternating (which
-    path goes first alternates too)."""
+def _probe_ab(call, n: int, gap: float, module=posterior) -> dict:
+    """:func:`_probe` of ``call`` with ``module``'s C helper and with its numpy path
+    (``module.NATIVE``), alternating (which path goes first alternates too)."""
     times: dict = {"c": ([], []), "numpy": ([], [])}
+    built = module.NATIVE
     try:
         for i in range(n):
             for path in (("c", "numpy") if i % 2 == 0 else ("numpy", "c")):
-                posterior.NATIVE = path == "c"
+                module.NATIVE = path == "c"
                 cold, warm = _cold_then_warm(call, i, gap)
                 times[path][0].append(cold)
                 times[path][1].append(warm)
     finally:
-        posterior.NATIVE = posterior._predict is not None
+        module.NATIVE = built
     return {path: _summary(cold, warm) for path, (cold, warm) in times.items()}
+
+
+def _print_ab(res: dict, name: str) -> None:
+    for path in ("c", "numpy"):
+        r = res[path]
+        print(f"  {name:8s} {path:5s} cold {r['cold_p50']:7.1f} / {r['cold_p90']:7.1f}   "
+              f"warm {r['warm_p50']:7.1f} / {r['warm_p90']:7.1f}")
 
 
 def run(gap_ms: float = 15.0, n: int = 150) -> dict:
@@ -129,10 +140,15 @@ def run(gap_ms: float = 15.0, n: int = 150) -> dict:
         for name, call in ab.items():
             res = _probe_ab(call, n, gap_ms / 1e3)
             out["prediction_c_vs_numpy"][name] = res
-            for path in ("c", "numpy"):
-                r = res[path]
-                print(f"  {name:8s} {path:5s} cold {r['cold_p50']:7.1f} / {r['cold_p90']:7.1f}   "
-                      f"warm {r['warm_p50']:7.1f} / {r['warm_p90']:7.1f}")
+            _print_ab(res, name)
+    if thompson.NATIVE:
+        out["thompson_c_vs_numpy"] = {}
+        print("Thompson's decision in one C call (policy/_argmax.c choose) against numpy's "
+              "(µs, p50 / p90):")
+        for name in ("choose", "decide"):
+            res = _probe_ab(probes[name], n, gap_ms / 1e3, thompson)
+            out["thompson_c_vs_numpy"][name] = res
+            _print_ab(res, name)
     save("cold", out)
     return out
 

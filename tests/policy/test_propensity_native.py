@@ -96,27 +96,25 @@ def _digest(n: int = 400, seed: int = 5) -> str:
 def test_choices_and_propensities_are_bit_for_bit_those_pinned():
     """3,200 choices (four policy specs × 400 random posteriors × two cost weights), each
     with its own generator state: the chosen arm, whether the floor chose it, the propensity,
-    the ranking and every per-arm number. Pinned on the path this machine runs: with the C
-    prediction (policy/_predict.c) the digest moved once, on purpose, when issue 19's fifth
-    session made the means and spreads in one C call (their last bits are its summation
-    order's, not BLAS's: tests/policy/test_predict_native.py bounds the difference); the
+    the ranking and every per-arm number. Pinned on the path this machine runs. With the C
+    helpers the digest moved twice, on purpose: when issue 19's fifth session made the means
+    and spreads in one C call (their last bits are its summation order's, not BLAS's:
+    tests/policy/test_predict_native.py bounds the difference), and when its sixth made
+    Thompson's decision one C call (policy/_argmax.c, ``choose``), whose propensity integral
+    sums in grid order instead of by BLAS's dot: the same choices, rankings, samples and
+    random stream, propensities within 1e-14 (tests/policy/test_thompson_native.py). The
     numpy path's digest is main's at c08f5d2, unchanged."""
     assert _digest() == (GOLDEN if posterior.NATIVE else GOLDEN_NUMPY)
 
 
-GOLDEN = "28482917c570fc0d18b1907ff75485cc7f027c9b36ee3b6d951fe83cda0ff978"
+GOLDEN = "bf5afb2ac9b5b7e98a736932b2c88a4ac7482f861c218d3c26e5459f2ad73443"
 GOLDEN_NUMPY = "b542bb40a499001037a4a45bb2dae10e6d140c5411ea779934488120587cb856"
 
 
-def test_the_numpy_prediction_makes_the_choices_pinned_before_the_c_one(monkeypatch):
+def test_without_the_c_helpers_the_choices_are_those_pinned_before_them(monkeypatch):
     """What a machine without a compiler runs (``pip install`` without the extensions): the
-    numpy prediction, and the digest computed before issue 19's C helpers."""
+    numpy prediction and the numpy decision, and the digest computed before issue 19's C
+    helpers."""
     monkeypatch.setattr(posterior, "NATIVE", False)
+    monkeypatch.setattr(thompson, "NATIVE", False)
     assert _digest() == GOLDEN_NUMPY
-
-
-def test_without_the_c_helper_the_numpy_path_makes_the_same_choices(monkeypatch):
-    """What a machine without a compiler runs (``pip install`` without the extension)."""
-    native = _digest(n=150)
-    monkeypatch.setattr(thompson, "integrand", thompson.integrand_numpy)
-    assert _digest(n=150) == native

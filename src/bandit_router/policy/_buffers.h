@@ -18,7 +18,8 @@ static int get_buf(PyObject *obj, Py_buffer *view, int writable, const char *for
                  || (itemsize == 8 && format[0] == 'q' && strcmp(view->format, "l") == 0));
     if (!ok) {
         PyErr_Format(PyExc_TypeError, "%s must be a contiguous %s array", what,
-                     format[0] == 'd' ? "float64" : format[0] == 'f' ? "float32" : "int64");
+                     format[0] == 'd' ? "float64" : format[0] == 'f' ? "float32"
+                     : format[0] == '?' ? "bool" : "int64");
         PyBuffer_Release(view);
         return -1;
     }

@@ -18,6 +18,14 @@ ndtr, product, each allocating a K × 161 array) cost about as much as its 1,610
 the C loop makes them in place with scipy's own ndtr, and skips the factors that are exactly
 1 and every factor once the product is exactly 0.
 
+Where it was built, the same file also makes the whole default decision (untruncated, the
+floor unbounded) in one call, :meth:`ThompsonSampling.choose` (issue 19, sixth session): the
+sample, the argmax, the floor, the exploration draw, the propensity and the ranking, calling
+the generator exactly as the numpy path does (the same random stream, choices and samples).
+Its propensity integral sums the grid's terms in order where the numpy path takes BLAS's dot,
+so the two differ in the last bits (≤ 1e-14, tests/policy/test_thompson_native.py);
+:meth:`probabilities` sums in C too, so each logged propensity is exactly its entry.
+
 With ``truncate`` (off by default; measured in simulations/README.md, "Rewards lie in
 [0, 1]") each sample is drawn from the posterior truncated to the reward range, and the
 propensity integrates the truncated laws (:func:`truncated_argmax_probability`, numpy only).
@@ -31,7 +39,7 @@ from typing import ClassVar
 import numpy as np
 from scipy.special import log_ndtr, ndtr, ndtri_exp
 
-from bandit_router.policy.base import LinearPolicy
+from bandit_router.policy.base import Choice, LinearPolicy, NoEligibleArm
 
 
 def _simpson(n: int, h: float) -> np.ndarray:
@@ -47,10 +55,13 @@ _W_PHI = (_simpson(len(_GRID) - 1, _GRID[1] - _GRID[0]) * np.exp(-0.5 * _GRID**2
           / np.sqrt(2 * np.pi))
 
 try:
+    from bandit_router.policy._argmax import choose as _choose
+    from bandit_router.policy._argmax import probability as _probability
     from bandit_router.policy._argmax import product as _product
+    from bandit_router.policy._argmax import set_direct as _set_direct
 except ImportError:  # not built (no compiler), or a scipy without the exported ndtr
-    _product = None
-NATIVE = _product is not None
+    _choose = _probability = _product = _set_direct = None
+NATIVE = _product is not None  # a test sets it False to run the numpy path
 
 
 def integrand_numpy(utility: np.ndarray, s: np.ndarray, c: int) -> np.ndarray:
@@ -188,6 +199,32 @@ class ThompsonSampling(LinearPolicy):
     def _bounds_used(self) -> bool:
         return self.truncate or super()._bounds_used()
 
+    def choose(self, view, x, rng, cost=None, cost_weight=0.0, eligible=None) -> Choice:
+        """:meth:`LinearPolicy.choose`; untruncated with the unbounded floor (the default) in
+        one call of the C helper (``_argmax.c``'s ``choose``): the same generator calls, so
+        the same random stream and the same choice, ranking and samples; the propensity is
+        ``probabilities()``'s, both summing the integral in C (module doc)."""
+        if not NATIVE or self.truncate or self.floor_bounded:
+            return super().choose(view, x, rng, cost, cost_weight, eligible)
+        mean, sd = view.predict(x)
+        if cost is not None:
+            cost = view.learned_cost(x, cost)
+        utility = mean if cost is None or cost_weight == 0 else mean - cost_weight * cost
+        k = len(utility)
+        score, ranking = np.empty(k), np.empty(k, dtype=np.intp)
+        args = (self.propensity_floor, self.floor_mass, self.floor_prune, _GRID, _W_PHI, score,
+                ranking)
+        try:
+            made = _choose(utility, sd, eligible, rng, *args)
+        except (TypeError, ValueError, BufferError):  # eligible not a contiguous bool array
+            # (refused before anything is drawn; a wrong length is refused again)
+            made = _choose(utility, sd, np.ascontiguousarray(eligible, dtype=bool), rng, *args)
+        if made is None:
+            raise NoEligibleArm("no candidate is eligible")
+        index, propensity, explored, n = made
+        return Choice(index, propensity, ranking if n == k else ranking[:n], mean, sd, utility,
+                      score, explored, cost)
+
     def _score(self, utility, sd, rng, lo=None):
         if self.truncate:
             return truncated_score(utility, sd, lo, rng)
@@ -201,5 +238,7 @@ class ThompsonSampling(LinearPolicy):
              else int(np.searchsorted(elig_idx, chosen)))
         if self.truncate:
             return truncated_argmax_probability(c, utility, sd, lo)
+        if NATIVE:  # the sum choose() logs (module doc)
+            return _probability(utility, sd, c, _GRID, _W_PHI)
         s = np.maximum(sd, 1e-12)
         return float(min(1.0, _W_PHI @ integrand(utility, s, c)))
