@@ -557,8 +557,96 @@ static PyObject *WordIndex_copy(WordIndex *self, PyObject *unused) {
     return (PyObject *)c;
 }
 
+/* Lane-wise float32 vectors (GCC and clang): eight columns added at once, each column's sum
+ * still one row after another, so every clone gives the plain loop's bits. Compiled twice on
+ * x86-64 Linux (AVX2 and the baseline), as policy/_predict.c. */
+typedef float v8f __attribute__((vector_size(32)));
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define SUM_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define SUM_CLONES
+#endif
+
+SUM_CLONES
+static void add_rows(const float *table, const Py_ssize_t *at, Py_ssize_t n, Py_ssize_t width,
+                     float *acc) {
+    memcpy(acc, table + at[0] * width, (size_t)width * sizeof(float));
+    Py_ssize_t wide = width - width % 8;
+    for (Py_ssize_t i = 1; i < n; i++) {
+        const float *row = table + at[i] * width;
+        for (Py_ssize_t j = 0; j < wide; j += 8) {
+            v8f a, b;
+            memcpy(&a, acc + j, sizeof a);
+            memcpy(&b, row + j, sizeof b);
+            a += b;
+            memcpy(acc + j, &a, sizeof a);
+        }
+        for (Py_ssize_t j = wide; j < width; j++)
+            acc[j] += row[j];
+    }
+}
+
+/* sum_rows(rows, ids, n, out): out = rows[ids[0]] + rows[ids[1]] + ... + rows[ids[n-1]],
+ * float32, added one row after another in that order: what numpy's add.reduce over axis 0
+ * computes (the first row copied, then each added), so the Python path (features/semantic.py)
+ * gives the same bits; unlike a BLAS product, whose order depends on the CPU's kernel. Reads
+ * the rows where they are, without numpy's take() copy. */
+static PyObject *sum_rows(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *rows_obj, *ids_obj, *out_obj;
+    Py_ssize_t n;
+    if (!PyArg_ParseTuple(args, "OOnO", &rows_obj, &ids_obj, &n, &out_obj))
+        return NULL;
+    Py_buffer rows, ids, out;
+    if (PyObject_GetBuffer(rows_obj, &rows, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0)
+        return NULL;
+    if (PyObject_GetBuffer(ids_obj, &ids, PyBUF_C_CONTIGUOUS) < 0) {
+        PyBuffer_Release(&rows);
+        return NULL;
+    }
+    if (PyObject_GetBuffer(out_obj, &out, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
+        PyBuffer_Release(&rows);
+        PyBuffer_Release(&ids);
+        return NULL;
+    }
+    PyObject *result = NULL;
+    Py_ssize_t width = out.len / (Py_ssize_t)sizeof(float);
+    Py_ssize_t n_rows = width > 0 ? rows.len / ((Py_ssize_t)sizeof(float) * width) : 0;
+    if (rows.itemsize != (Py_ssize_t)sizeof(float) || out.itemsize != (Py_ssize_t)sizeof(float)
+        || rows.format == NULL || out.format == NULL || strcmp(rows.format, "f") != 0
+        || strcmp(out.format, "f") != 0 || rows.ndim != 2 || rows.shape[1] != width) {
+        PyErr_SetString(PyExc_TypeError,
+                        "rows must be a contiguous float32 (N, D) array and out a float32 (D,)");
+        goto done;
+    }
+    if (ids.itemsize != (Py_ssize_t)sizeof(Py_ssize_t) || n < 1
+        || n > ids.len / (Py_ssize_t)sizeof(Py_ssize_t)) {
+        PyErr_SetString(PyExc_ValueError, "ids must be an intp array of at least n >= 1 rows");
+        goto done;
+    }
+    const Py_ssize_t *at = (const Py_ssize_t *)ids.buf;
+    const float *table = (const float *)rows.buf;
+    float *acc = (float *)out.buf;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (at[i] < 0 || at[i] >= n_rows) {
+            PyErr_SetString(PyExc_IndexError, "a row index is outside rows");
+            goto done;
+        }
+    }
+    add_rows(table, at, n, width, acc);
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    PyBuffer_Release(&rows);
+    PyBuffer_Release(&ids);
+    PyBuffer_Release(&out);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"scan", scan, METH_VARARGS, "Counts of one prompt's bytes (see features/scan.py)."},
+    {"sum_rows", sum_rows, METH_VARARGS,
+     "sum_rows(rows, ids, n, out): out = the float32 rows ids[:n] of rows, added in order."},
     {NULL, NULL, 0, NULL},
 };
 

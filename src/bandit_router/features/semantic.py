@@ -35,25 +35,22 @@ import numpy as np
 from bandit_router.features.featurizer import DEFAULT_SPEC, FeatureSpec, Featurizer
 
 try:  # built by pip with the scan (hatch_build.py); the Python path below gives the same rows
-    from bandit_router.features._scan import WordIndex
+    from bandit_router.features._scan import WordIndex, sum_rows
 except ImportError:
-    WordIndex = None
+    WordIndex = sum_rows = None
 
 DIMS = (32, 64, 128, 256)
 # MMLU's 14,042 prompts have 73,479 distinct words; 100,000 rows of 128 float32 are 51 MB.
 CACHE_WORDS = 100_000
 
 
-_ONES = np.ones(4096, dtype=np.float32)
-
-
-def _ones(n: int) -> np.ndarray:
-    """``n`` float32 ones (the row sum's weights) without allocating them on every prompt."""
-    global _ONES
-    ones = _ONES  # one read: another thread may replace it with a shorter array meanwhile
-    if len(ones) < n:
-        ones = _ONES = np.ones(n, dtype=np.float32)
-    return ones[:n]
+def _sum(picked: np.ndarray) -> np.ndarray:
+    """The word rows' sum, float32, one row added after another (numpy's add.reduce over the
+    first axis; ``_scan.c``'s ``sum_rows`` adds in the same order, so both give the same bits).
+    Not a product with a vector of ones, as before the sixth session of issue 19: a BLAS
+    product sums in its CPU kernel's order, so the same text could give another vector's last
+    bits on another machine."""
+    return np.add.reduce(picked, axis=0)
 
 
 def _native():
@@ -182,8 +179,11 @@ class WordLlamaFeaturizer(Featurizer):
             n = native.lookup(prompt, self.spec.max_bytes, ids)
             if n is not None:
                 if n:
-                    picked = rows.take(ids[:n], axis=0)
-                    self._normalise(_ones(n) @ picked, out)
+                    # the rows summed where they are, in one call (take() copied them first:
+                    # with the product, two numpy calls of ~60-90 µs each in a cold decision)
+                    total = np.empty(rows.shape[1], dtype=np.float32)
+                    sum_rows(rows, ids, n, total)
+                    self._normalise(total, out)
                 return
         self._words_python(prompt, out)
 
@@ -210,10 +210,10 @@ class WordLlamaFeaturizer(Featurizer):
                 rest = [w for w in dict.fromkeys(words) if w not in index]
                 known = dict(zip(rest, self._cache.vectors(rest)))
                 picked = np.stack([rows[index[w]] if w in index else known[w] for w in words])
-                self._normalise(np.ones(len(words), dtype=np.float32) @ picked, out)
+                self._normalise(_sum(picked), out)
                 return
         picked = rows.take(np.fromiter(ids, dtype=np.intp, count=len(words)), axis=0)
-        self._normalise(np.ones(len(words), dtype=np.float32) @ picked, out)
+        self._normalise(_sum(picked), out)
 
     @staticmethod
     def _normalise(v: np.ndarray, out: np.ndarray) -> None:
