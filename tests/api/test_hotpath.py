@@ -253,3 +253,42 @@ def test_a_valid_request_is_answered_without_fastapi_dependency_solving(two_apps
     fed = hot.post("/v1/feedback", json={"decision_id": routed.json()["decision_id"],
                                          "reward": 0.5}, headers=acme)
     assert fed.status_code == 201, fed.text
+
+
+def test_fastapi_asks_whether_opentelemetry_is_configured_once_a_second(
+        two_apps, monkeypatch):
+    """FastAPI's per-request question (``NativeTelemetry.enabled``) is asked again only a
+    second after its last answer (``hotpath._telemetry_check``), and its answer is FastAPI's:
+    once it says yes, FastAPI's telemetry wraps the requests."""
+    from types import SimpleNamespace
+
+    from fastapi.telemetry._asgi import NativeTelemetry
+
+    from bandit_router.api import hotpath
+
+    asked, configured, now, wrapped = [], [False], [1000.0], []
+
+    async def telemetry(self, *, app, scope, receive, send, legacy_otel=False):
+        wrapped.append(scope["path"])
+        await app(scope, receive, send)
+
+    monkeypatch.setattr(NativeTelemetry, "enabled",
+                        lambda self: asked.append(now[0]) or configured[0])
+    monkeypatch.setattr(NativeTelemetry, "__call__", telemetry)
+    monkeypatch.setattr(hotpath, "time", SimpleNamespace(monotonic=lambda: now[0]))
+    hot, _, acme, _ = two_apps
+    with TestClient(create_app(service=hot.app.state.service)) as client:
+        for _ in range(3):
+            assert client.post("/v1/route", json={"prompt": "hi"},
+                               headers=acme).status_code == 200
+        assert asked == [1000.0]  # the first request asked; the next two used its answer
+        configured[0] = True
+        now[0] += hotpath.TELEMETRY_RECHECK_S / 2
+        assert client.post("/v1/route", json={"prompt": "hi"}, headers=acme).status_code == 200
+        assert asked == [1000.0] and not wrapped
+        now[0] += hotpath.TELEMETRY_RECHECK_S / 2
+        assert client.post("/v1/route", json={"prompt": "hi"}, headers=acme).status_code == 200
+        assert client.post("/v1/feedback", json={"decision_id": "x", "reward": 1},
+                           headers=acme).status_code == 404
+        assert asked == [1000.0, now[0]]
+        assert wrapped == ["/v1/route", "/v1/feedback"]
