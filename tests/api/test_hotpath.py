@@ -292,3 +292,53 @@ def test_fastapi_asks_whether_opentelemetry_is_configured_once_a_second(
                            headers=acme).status_code == 404
         assert asked == [1000.0, now[0]]
         assert wrapped == ["/v1/route", "/v1/feedback"]
+
+
+def test_an_exception_is_answered_as_starlette_does_before_the_answer_began_only():
+    """``HotPaths`` (under ``Edge``, which marks the scope once the answer begins) answers
+    an exception with the app's handler while nothing was sent, and raises Starlette's
+    ``RuntimeError`` once the answer has begun."""
+    import asyncio
+
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+    from starlette.middleware.exceptions import ExceptionMiddleware
+    from starlette.responses import JSONResponse
+
+    from bandit_router.api.edge import Edge
+    from bandit_router.api.hotpath import HotPaths
+
+    async def teapot(request, exc):
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+
+    async def nothing(scope, receive, send):  # what the rest of the stack would serve
+        raise AssertionError("not a hot path")
+
+    async def refuse(scope, receive, send):
+        raise StarletteHTTPException(418, "no")
+
+    async def begin_then_refuse(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        raise StarletteHTTPException(418, "too late")
+
+    hot = HotPaths(ExceptionMiddleware(nothing, handlers={StarletteHTTPException: teapot}), [])
+    hot.routes = {"/refuse": refuse, "/late": begin_then_refuse}
+    app = Edge(hot, max_body_bytes=1000, body_timeout_s=5.0)
+
+    def call(path):
+        sent = []
+
+        async def receive():
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message):
+            sent.append(message)
+
+        scope = {"type": "http", "method": "POST", "path": path, "headers": [],
+                 "root_path": "", "query_string": b""}
+        asyncio.run(app(scope, receive, send))
+        return sent
+
+    answer = call("/refuse")
+    assert answer[0]["status"] == 418 and answer[1]["body"] == b'{"detail":"no"}'
+    with pytest.raises(RuntimeError, match="response already started"):
+        call("/late")

@@ -37,10 +37,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bandit_router.api.deps import principal_of_header
-from bandit_router.api.edge import Edge
+from bandit_router.api.edge import RESPONSE_STARTED, Edge
 from bandit_router.store.tenants import Principal
 
 # Starlette's own handler lookup, as its ExceptionMiddleware uses it. These names are private
@@ -186,19 +186,13 @@ class HotPaths:
             await self.rest(scope, receive, send)
             return
         # What ExceptionMiddleware and its wrap_app_handling_exceptions do, in their order.
+        # (Edge, right above, marks the scope once the answer has begun: no wrapper of
+        # ``send`` here.)
         rest = self.rest
         scope["starlette.exception_handlers"] = (rest._exception_handlers,
                                                  rest._status_handlers)
-        started = False
-
-        async def sender(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
         try:
-            await serve(scope, receive, sender)
+            await serve(scope, receive, send)
         except Exception as exc:
             handler = None
             if isinstance(exc, HTTPException):
@@ -207,7 +201,7 @@ class HotPaths:
                 handler = _lookup_exception_handler(rest._exception_handlers, exc)
             if handler is None:
                 raise exc
-            if started:
+            if scope.get(RESPONSE_STARTED):
                 raise RuntimeError("Caught handled exception, but response already started."
                                    ) from exc
             conn = Request(scope, receive, send)
@@ -216,7 +210,7 @@ class HotPaths:
             else:
                 response = await run_in_threadpool(handler, conn, exc)
             if response is not None:
-                await response(scope, receive, sender)
+                await response(scope, receive, send)
             exc.__traceback__ = None  # (as Starlette: a reused exception keeps no frames)
 
 
