@@ -37,10 +37,11 @@ from benchmarks.common import ADMIN_KEY, machine, pg_database, prompts, save
 Response = tuple[int, bytes]
 
 
-async def call(app, method: str, path: str, body: dict | None = None,
+async def call(app, method: str, path: str, body: dict | bytes | None = None,
                key: str | None = None) -> Response:
-    """One request through the ASGI app; returns (status, body)."""
-    raw = json.dumps(body).encode() if body is not None else b""
+    """One request through the ASGI app; returns (status, body). ``body``: JSON, as an
+    object or already encoded."""
+    raw = body if type(body) is bytes else json.dumps(body).encode() if body is not None else b""
     headers = [(b"host", b"bench"), (b"content-type", b"application/json"),
                (b"content-length", str(len(raw)).encode())]
     if key:
@@ -77,6 +78,9 @@ async def load(app, requests: list[tuple[str, dict]], key: str | None,
     the process CPU seconds and the wall seconds it took."""
     answers: list[Response | None] = [None] * len(requests)
     nxt = iter(range(len(requests)))
+    # Encoded before the clock starts: the client's work, not the server's (a 2 kB prompt's
+    # json.dumps was ~80,000 instructions, 5 % of what a route phase measured).
+    requests = [(path, json.dumps(body).encode()) for path, body in requests]
 
     async def worker() -> None:
         for i in nxt:
