@@ -253,3 +253,92 @@ def test_a_valid_request_is_answered_without_fastapi_dependency_solving(two_apps
     fed = hot.post("/v1/feedback", json={"decision_id": routed.json()["decision_id"],
                                          "reward": 0.5}, headers=acme)
     assert fed.status_code == 201, fed.text
+
+
+def test_fastapi_asks_whether_opentelemetry_is_configured_once_a_second(
+        two_apps, monkeypatch):
+    """FastAPI's per-request question (``NativeTelemetry.enabled``) is asked again only a
+    second after its last answer (``hotpath._telemetry_check``), and its answer is FastAPI's:
+    once it says yes, FastAPI's telemetry wraps the requests."""
+    from types import SimpleNamespace
+
+    from fastapi.telemetry._asgi import NativeTelemetry
+
+    from bandit_router.api import hotpath
+
+    asked, configured, now, wrapped = [], [False], [1000.0], []
+
+    async def telemetry(self, *, app, scope, receive, send, legacy_otel=False):
+        wrapped.append(scope["path"])
+        await app(scope, receive, send)
+
+    monkeypatch.setattr(NativeTelemetry, "enabled",
+                        lambda self: asked.append(now[0]) or configured[0])
+    monkeypatch.setattr(NativeTelemetry, "__call__", telemetry)
+    monkeypatch.setattr(hotpath, "time", SimpleNamespace(monotonic=lambda: now[0]))
+    hot, _, acme, _ = two_apps
+    with TestClient(create_app(service=hot.app.state.service)) as client:
+        for _ in range(3):
+            assert client.post("/v1/route", json={"prompt": "hi"},
+                               headers=acme).status_code == 200
+        assert asked == [1000.0]  # the first request asked; the next two used its answer
+        configured[0] = True
+        now[0] += hotpath.TELEMETRY_RECHECK_S / 2
+        assert client.post("/v1/route", json={"prompt": "hi"}, headers=acme).status_code == 200
+        assert asked == [1000.0] and not wrapped
+        now[0] += hotpath.TELEMETRY_RECHECK_S / 2
+        assert client.post("/v1/route", json={"prompt": "hi"}, headers=acme).status_code == 200
+        assert client.post("/v1/feedback", json={"decision_id": "x", "reward": 1},
+                           headers=acme).status_code == 404
+        assert asked == [1000.0, now[0]]
+        assert wrapped == ["/v1/route", "/v1/feedback"]
+
+
+def test_an_exception_is_answered_as_starlette_does_before_the_answer_began_only():
+    """``HotPaths`` (under ``Edge``, which marks the scope once the answer begins) answers
+    an exception with the app's handler while nothing was sent, and raises Starlette's
+    ``RuntimeError`` once the answer has begun."""
+    import asyncio
+
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+    from starlette.middleware.exceptions import ExceptionMiddleware
+    from starlette.responses import JSONResponse
+
+    from bandit_router.api.edge import Edge
+    from bandit_router.api.hotpath import HotPaths
+
+    async def teapot(request, exc):
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+
+    async def nothing(scope, receive, send):  # what the rest of the stack would serve
+        raise AssertionError("not a hot path")
+
+    async def refuse(scope, receive, send):
+        raise StarletteHTTPException(418, "no")
+
+    async def begin_then_refuse(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        raise StarletteHTTPException(418, "too late")
+
+    hot = HotPaths(ExceptionMiddleware(nothing, handlers={StarletteHTTPException: teapot}), [])
+    hot.routes = {"/refuse": refuse, "/late": begin_then_refuse}
+    app = Edge(hot, max_body_bytes=1000, body_timeout_s=5.0)
+
+    def call(path):
+        sent = []
+
+        async def receive():
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message):
+            sent.append(message)
+
+        scope = {"type": "http", "method": "POST", "path": path, "headers": [],
+                 "root_path": "", "query_string": b""}
+        asyncio.run(app(scope, receive, send))
+        return sent
+
+    answer = call("/refuse")
+    assert answer[0]["status"] == 418 and answer[1]["body"] == b'{"detail":"no"}'
+    with pytest.raises(RuntimeError, match="response already started"):
+        call("/late")

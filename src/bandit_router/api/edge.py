@@ -35,6 +35,10 @@ _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _MAX_TRACKED = 10_000
 _TIMED = {"/v1/route", "/v1/feedback", "/v1/chat/completions"}
 _UNCANCEL = hasattr(asyncio.Task, "uncancel")  # Python 3.11
+# Set in the request's scope once its answer has begun: api.hotpath (right under Edge) reads
+# it to handle an exception as Starlette's ExceptionMiddleware does, without wrapping
+# ``send`` once more.
+RESPONSE_STARTED = "bandit_router.response_started"
 
 
 class Edge:
@@ -120,7 +124,7 @@ class Edge:
         async def edge_send(message: Message) -> None:
             nonlocal status, started
             if message["type"] == "http.response.start":
-                started = True
+                started = scope[RESPONSE_STARTED] = True
                 status = message["status"]
                 message.setdefault("headers", [])
                 message["headers"] = list(message["headers"]) + [(b"x-request-id", rid.encode())]

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import email.message
 import json
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -36,10 +37,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bandit_router.api.deps import principal_of_header
-from bandit_router.api.edge import Edge
+from bandit_router.api.edge import RESPONSE_STARTED, Edge
 from bandit_router.store.tenants import Principal
 
 # Starlette's own handler lookup, as its ExceptionMiddleware uses it. These names are private
@@ -185,19 +186,13 @@ class HotPaths:
             await self.rest(scope, receive, send)
             return
         # What ExceptionMiddleware and its wrap_app_handling_exceptions do, in their order.
+        # (Edge, right above, marks the scope once the answer has begun: no wrapper of
+        # ``send`` here.)
         rest = self.rest
         scope["starlette.exception_handlers"] = (rest._exception_handlers,
                                                  rest._status_handlers)
-        started = False
-
-        async def sender(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
         try:
-            await serve(scope, receive, sender)
+            await serve(scope, receive, send)
         except Exception as exc:
             handler = None
             if isinstance(exc, HTTPException):
@@ -206,7 +201,7 @@ class HotPaths:
                 handler = _lookup_exception_handler(rest._exception_handlers, exc)
             if handler is None:
                 raise exc
-            if started:
+            if scope.get(RESPONSE_STARTED):
                 raise RuntimeError("Caught handled exception, but response already started."
                                    ) from exc
             conn = Request(scope, receive, send)
@@ -215,14 +210,48 @@ class HotPaths:
             else:
                 response = await run_in_threadpool(handler, conn, exc)
             if response is not None:
-                await response(scope, receive, sender)
+                await response(scope, receive, send)
             exc.__traceback__ = None  # (as Starlette: a reused exception keeps no frames)
+
+
+# How long FastAPI's answer to "is OpenTelemetry configured?" is reused (see _telemetry_check).
+TELEMETRY_RECHECK_S = 1.0
+
+
+def _telemetry_check(app) -> None:
+    """Make FastAPI ask whether OpenTelemetry is configured at most once a second, not for
+    every request.
+
+    FastAPI (0.165) asks ``NativeTelemetry.enabled()`` on every request before anything else;
+    with no provider configured that is three look-ups in ``os.environ`` that each raise and
+    catch ``KeyError`` twice: ~33,000 instructions, 2 % of a route and 8 % of a feedback
+    (benchmarks/README.md, 2026-12-07, sixth session). Its answer changes only when a
+    provider is configured (an environment variable or ``set_*_provider``, normally before
+    the app starts); with this, a provider configured while the app serves is used from at
+    most ``TELEMETRY_RECHECK_S`` later instead of from the next request. The first request
+    asks. A FastAPI without that check is left as it is."""
+    native = getattr(app, "_native_telemetry", None)
+    ask = getattr(native, "enabled", None)
+    if not callable(ask):
+        return
+    answer, due = False, -1.0  # due: when to ask again (monotonic clock); asked at once
+
+    def enabled() -> bool:
+        nonlocal answer, due
+        now = time.monotonic()
+        if now >= due:
+            answer, due = bool(ask()), now + TELEMETRY_RECHECK_S
+        return answer
+
+    native.enabled = enabled  # the instance's, in front of the class's method
 
 
 def install(app, routes: list[HotRoute]) -> None:
     """Serve ``routes`` (already in ``app``'s routing table, which documents them and serves
     them when :class:`HotPaths` does not) from :class:`HotPaths`, put under the app's
-    ``Edge`` middleware when FastAPI builds its middleware stack."""
+    ``Edge`` middleware when FastAPI builds its middleware stack; and have FastAPI's
+    OpenTelemetry question, asked before every request reaches the stack, asked once a
+    second (:func:`_telemetry_check`)."""
     build = app.build_middleware_stack
 
     def build_middleware_stack() -> ASGIApp:
@@ -239,3 +268,4 @@ def install(app, routes: list[HotRoute]) -> None:
         return stack
 
     app.build_middleware_stack = build_middleware_stack
+    _telemetry_check(app)

@@ -21,7 +21,7 @@ from bandit_router.routing import BudgetExhausted, RouteDecision, RouteRequest, 
 from bandit_router.store.codec import encode_features
 from bandit_router.store.decisions import JsonText
 from bandit_router.store.writer import Committed, DecisionWriter, Reservation, unavailable
-from bandit_router.routing.tenancy import TenantState
+from bandit_router.routing.tenancy import TenantState, replaced
 
 
 def decision_row(decision: RouteDecision, tenant_id: str | None, metadata: dict | None,
@@ -77,7 +77,7 @@ class DecisionLog:
         runtime = self.router.runtime  # one snapshot: tenant, posterior, line-up, rules
         tenant = runtime.tenants.get(tenant_id) if tenant_id is not None else None
         request = (tenant.request(request) if tenant is not None
-                   else replace(request, tenant_id=tenant_id))  # whose rules apply (rules.py)
+                   else replaced(request, tenant_id=tenant_id))  # whose rules apply (rules.py)
         if tenant is None or tenant.budget is None:
             writer = self.writer
             if batched and writer is not None and self.settings.decision_batching:

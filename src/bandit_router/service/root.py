@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import Any, Coroutine
 
 from sqlalchemy.orm import Session, sessionmaker
 from threadpoolctl import threadpool_limits
@@ -155,13 +156,14 @@ class Service:
         """Whether ``route(..., batched=True)`` for this tenant does no I/O (no budget)."""
         return self.decisions.in_memory(tenant_id)
 
-    async def feedback_async(self, decision_id: str, outcome: Outcome, *,
-                             tenant_id: str | None = None) -> tuple[int, bool]:
+    def feedback_async(self, decision_id: str, outcome: Outcome, *,
+                       tenant_id: str | None = None) -> Coroutine[Any, Any, tuple[int, bool]]:
         """Record an outcome exactly once (``FeedbackDesk.record``): (feedback id, created),
-        returned once it is committed."""
+        returned once it is committed. (``FeedbackDesk.record``'s coroutine itself, to be
+        awaited: no coroutine of its own around it, one frame less per feedback.)"""
         if self.desk.committer is None:  # not started yet: the committer owns settling
             self._start_writers()
-        return await self.desk.record(decision_id, outcome, tenant_id=tenant_id)
+        return self.desk.record(decision_id, outcome, tenant_id=tenant_id)
 
     def feedback(self, decision_id: str, outcome: Outcome, *,
                  tenant_id: str | None = None) -> tuple[int, bool]:
@@ -175,9 +177,10 @@ class Service:
         return self.desk.wait_logged(decision_id, deadline)
 
     # -- tenants and keys -----------------------------------------------------------------
-    async def authenticate(self, secret: str) -> tenant_store.Principal | None:
-        """The caller's principal, or None (``KeyAuth.authenticate``)."""
-        return await self.auth.authenticate(secret)
+    def authenticate(self, secret: str) -> Coroutine[Any, Any, tenant_store.Principal | None]:
+        """The caller's principal, or None: ``KeyAuth.authenticate``'s coroutine, to be
+        awaited (no coroutine of its own around it: one frame less per request)."""
+        return self.auth.authenticate(secret)
 
     def ensure_operator_key(self) -> str | None:
         """Create an operator key when none is configured or stored; returns it (shown once)."""
