@@ -49,7 +49,7 @@ def draws(request):
     if request.param and not found:
         pytest.skip("numpy.random._generator exports no random_standard_normal_fill here")
     yield
-    thompson._set_direct(True)
+    thompson._set_direct(thompson.DIRECT_DRAWS)
 
 
 def test_the_c_decision_is_the_numpy_one(monkeypatch, draws):

@@ -62,6 +62,12 @@ try:
 except ImportError:  # not built (no compiler), or a scipy without the exported ndtr
     _choose = _probability = _product = _set_direct = None
 NATIVE = _product is not None  # a test sets it False to run the numpy path
+# _argmax.c calls numpy's random_standard_*_fill with its own copy of numpy's bitgen_t (the
+# layout of numpy 1.17 to 2.x). numpy is not pinned: a later major version keeps the generator
+# methods (the same numbers, ~95 µs slower in a cold decision) rather than trust the copy.
+DIRECT_DRAWS = int(np.__version__.split(".")[0]) <= 2
+if _set_direct is not None and not DIRECT_DRAWS:
+    _set_direct(False)
 
 
 def integrand_numpy(utility: np.ndarray, s: np.ndarray, c: int) -> np.ndarray:
