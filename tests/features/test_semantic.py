@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import os
 import subprocess
 import sys
@@ -182,9 +183,10 @@ def test_the_c_word_index_answers_as_the_dict_does():
 def test_wordllama_vectors_are_bit_for_bit_those_pinned():
     """Digest of the default features (WordLlama-128) of 300 mixed prompts: not one bit may
     move unnoticed (posteriors are fitted on these vectors). Pinned at c08f5d2; changed once,
-    in issue 19's sixth session, when the word rows' sum became one row added after another
-    instead of a BLAS product (whose order, and so last bits, depends on the CPU's kernel):
-    every vector moved by at most 2.7e-7, 258 of the 300 in some bit."""
+    in issue 19's sixth session, when the word rows' sum and the norm's sum of squares became
+    sums taken one term after another instead of BLAS products (whose order, and so last bits,
+    depends on the CPU's kernel): every vector moved by at most 2.7e-7, 264 of the 300 in some
+    bit."""
     f = featurizer_for(FeatureSpec(words="wordllama", n_buckets=128))
     texts = _mixed_prompts(300, seed=4)
     for _ in range(2):  # the first pass fills the cache, the second reads it
@@ -192,13 +194,14 @@ def test_wordllama_vectors_are_bit_for_bit_those_pinned():
         assert hashlib.sha256(vectors.tobytes()).hexdigest() == WORDLLAMA_GOLDEN
 
 
-WORDLLAMA_GOLDEN = "3c42eca79e705d9f18c40e9684478601773fef06ec3412b5ab99924ca6b974da"
+WORDLLAMA_GOLDEN = "aa9f9d5522f2e56ae94a538fcbd7b583d0573206ac3ceda88799d89e0cd9ebf8"
 
 
 def test_the_word_rows_are_summed_in_order_whatever_the_blas():
-    """The word block is the rows' sum taken one row after another, in C (``sum_rows``) and in
-    numpy alike: equal to the plain loop, so no BLAS kernel decides its last bits; and the C
-    sum refuses what it cannot read instead of reading past a buffer."""
+    """The word block is the rows' sum taken one row after another, over the norm whose squares
+    are added one after another, in C (``sum_rows``, ``normalised_sum``) and in numpy alike:
+    equal to the plain loops, so no BLAS kernel decides its last bits; and the C sums refuse
+    what they cannot read instead of reading past a buffer."""
     rng = np.random.default_rng(7)
     rows = rng.standard_normal((500, 128)).astype(np.float32)
     for n in (1, 2, 9, 351, 2000):
@@ -207,10 +210,20 @@ def test_the_word_rows_are_summed_in_order_whatever_the_blas():
         for i in ids[1:]:
             loop += rows[i]
         assert semantic._sum(rows.take(ids, axis=0)).tobytes() == loop.tobytes()
+        v, square = loop.astype(np.float64), 0.0
+        for a in v:
+            square += a * a
+        unit = v / math.sqrt(square)
+        want = np.empty(128)
+        semantic.WordLlamaFeaturizer._normalise(semantic._sum(rows.take(ids, axis=0)), want)
+        assert want.tobytes() == unit.tobytes()
         if semantic.sum_rows is not None:
             out = np.empty(128, dtype=np.float32)
             semantic.sum_rows(rows, ids, n, out)
             assert out.tobytes() == loop.tobytes()
+            out = np.zeros(128)
+            semantic.normalised_sum(rows, ids, n, out)
+            assert out.tobytes() == unit.tobytes()
     if semantic.sum_rows is None:
         return
     out = np.empty(128, dtype=np.float32)
@@ -222,3 +235,7 @@ def test_the_word_rows_are_summed_in_order_whatever_the_blas():
         semantic.sum_rows(rows.astype(np.float64), np.array([0], dtype=np.intp), 1, out)
     with pytest.raises(TypeError):
         semantic.sum_rows(rows, np.array([0], dtype=np.intp), 1, np.empty(64, np.float32))
+    with pytest.raises(TypeError):  # normalised_sum writes float64
+        semantic.normalised_sum(rows, np.array([0], dtype=np.intp), 1, out)
+    with pytest.raises(IndexError):
+        semantic.normalised_sum(rows, np.array([-1], dtype=np.intp), 1, np.empty(128))

@@ -26,6 +26,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -586,6 +587,54 @@ static void add_rows(const float *table, const Py_ssize_t *at, Py_ssize_t n, Py_
     }
 }
 
+/* The arguments of sum_rows and normalised_sum: rows a contiguous float32 (N, D) array, ids
+ * at least n >= 1 row indices within it, out a contiguous (D,) array of `out_format`
+ * ("f" or "d"). 0, or -1 with the exception set (every buffer released). */
+static int rows_args(PyObject *args, const char *out_format, Py_buffer *rows, Py_buffer *ids,
+                     Py_buffer *out, Py_ssize_t *n, Py_ssize_t *width) {
+    PyObject *rows_obj, *ids_obj, *out_obj;
+    if (!PyArg_ParseTuple(args, "OOnO", &rows_obj, &ids_obj, n, &out_obj))
+        return -1;
+    if (PyObject_GetBuffer(rows_obj, rows, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0)
+        return -1;
+    if (PyObject_GetBuffer(ids_obj, ids, PyBUF_C_CONTIGUOUS) < 0) {
+        PyBuffer_Release(rows);
+        return -1;
+    }
+    if (PyObject_GetBuffer(out_obj, out, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
+        PyBuffer_Release(rows);
+        PyBuffer_Release(ids);
+        return -1;
+    }
+    Py_ssize_t w = out->itemsize > 0 ? out->len / out->itemsize : 0;
+    if (rows->itemsize != (Py_ssize_t)sizeof(float) || rows->format == NULL
+        || strcmp(rows->format, "f") != 0 || rows->ndim != 2 || rows->shape[1] != w
+        || out->format == NULL || strcmp(out->format, out_format) != 0 || w < 1) {
+        PyErr_Format(PyExc_TypeError, "rows must be a contiguous float32 (N, D) array and out "
+                     "a %s (D,) one", out_format[0] == 'f' ? "float32" : "float64");
+        goto fail;
+    }
+    if (ids->itemsize != (Py_ssize_t)sizeof(Py_ssize_t) || *n < 1
+        || *n > ids->len / (Py_ssize_t)sizeof(Py_ssize_t)) {
+        PyErr_SetString(PyExc_ValueError, "ids must be an intp array of at least n >= 1 rows");
+        goto fail;
+    }
+    const Py_ssize_t *at = (const Py_ssize_t *)ids->buf;
+    for (Py_ssize_t i = 0; i < *n; i++) {
+        if (at[i] < 0 || at[i] >= rows->shape[0]) {
+            PyErr_SetString(PyExc_IndexError, "a row index is outside rows");
+            goto fail;
+        }
+    }
+    *width = w;
+    return 0;
+fail:
+    PyBuffer_Release(rows);
+    PyBuffer_Release(ids);
+    PyBuffer_Release(out);
+    return -1;
+}
+
 /* sum_rows(rows, ids, n, out): out = rows[ids[0]] + rows[ids[1]] + ... + rows[ids[n-1]],
  * float32, added one row after another in that order: what numpy's add.reduce over axis 0
  * computes (the first row copied, then each added), so the Python path (features/semantic.py)
@@ -593,60 +642,61 @@ static void add_rows(const float *table, const Py_ssize_t *at, Py_ssize_t n, Py_
  * the rows where they are, without numpy's take() copy. */
 static PyObject *sum_rows(PyObject *self, PyObject *args) {
     (void)self;
-    PyObject *rows_obj, *ids_obj, *out_obj;
-    Py_ssize_t n;
-    if (!PyArg_ParseTuple(args, "OOnO", &rows_obj, &ids_obj, &n, &out_obj))
-        return NULL;
     Py_buffer rows, ids, out;
-    if (PyObject_GetBuffer(rows_obj, &rows, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0)
+    Py_ssize_t n, width;
+    if (rows_args(args, "f", &rows, &ids, &out, &n, &width) < 0)
         return NULL;
-    if (PyObject_GetBuffer(ids_obj, &ids, PyBUF_C_CONTIGUOUS) < 0) {
-        PyBuffer_Release(&rows);
-        return NULL;
-    }
-    if (PyObject_GetBuffer(out_obj, &out, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
-        PyBuffer_Release(&rows);
-        PyBuffer_Release(&ids);
-        return NULL;
-    }
-    PyObject *result = NULL;
-    Py_ssize_t width = out.len / (Py_ssize_t)sizeof(float);
-    Py_ssize_t n_rows = width > 0 ? rows.len / ((Py_ssize_t)sizeof(float) * width) : 0;
-    if (rows.itemsize != (Py_ssize_t)sizeof(float) || out.itemsize != (Py_ssize_t)sizeof(float)
-        || rows.format == NULL || out.format == NULL || strcmp(rows.format, "f") != 0
-        || strcmp(out.format, "f") != 0 || rows.ndim != 2 || rows.shape[1] != width) {
-        PyErr_SetString(PyExc_TypeError,
-                        "rows must be a contiguous float32 (N, D) array and out a float32 (D,)");
-        goto done;
-    }
-    if (ids.itemsize != (Py_ssize_t)sizeof(Py_ssize_t) || n < 1
-        || n > ids.len / (Py_ssize_t)sizeof(Py_ssize_t)) {
-        PyErr_SetString(PyExc_ValueError, "ids must be an intp array of at least n >= 1 rows");
-        goto done;
-    }
-    const Py_ssize_t *at = (const Py_ssize_t *)ids.buf;
-    const float *table = (const float *)rows.buf;
-    float *acc = (float *)out.buf;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (at[i] < 0 || at[i] >= n_rows) {
-            PyErr_SetString(PyExc_IndexError, "a row index is outside rows");
-            goto done;
-        }
-    }
-    add_rows(table, at, n, width, acc);
-    result = Py_None;
-    Py_INCREF(result);
-done:
+    add_rows((const float *)rows.buf, (const Py_ssize_t *)ids.buf, n, width, (float *)out.buf);
     PyBuffer_Release(&rows);
     PyBuffer_Release(&ids);
     PyBuffer_Release(&out);
-    return result;
+    Py_RETURN_NONE;
+}
+
+/* normalised_sum(rows, ids, n, out): sum_rows' sum, in float64, divided by its Euclidean
+ * norm into the float64 out (left as it is when the norm is 0), the norm's squares added
+ * one after another (no fused multiply-add: -ffp-contract=off): WordLlamaFeaturizer's
+ * _normalise step by step, so both give the same bits. */
+static PyObject *normalised_sum(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer rows, ids, out;
+    Py_ssize_t n, width;
+    if (rows_args(args, "d", &rows, &ids, &out, &n, &width) < 0)
+        return NULL;
+    float stack[256];
+    float *acc = width <= 256 ? stack : PyMem_Malloc((size_t)width * sizeof(float));
+    if (acc == NULL) {
+        PyBuffer_Release(&rows);
+        PyBuffer_Release(&ids);
+        PyBuffer_Release(&out);
+        return PyErr_NoMemory();
+    }
+    add_rows((const float *)rows.buf, (const Py_ssize_t *)ids.buf, n, width, acc);
+    double square = 0.0;
+    for (Py_ssize_t j = 0; j < width; j++) {
+        double v = (double)acc[j];
+        square += v * v;
+    }
+    double norm = sqrt(square);
+    if (norm > 0.0) {
+        double *o = (double *)out.buf;
+        for (Py_ssize_t j = 0; j < width; j++)
+            o[j] = (double)acc[j] / norm;
+    }
+    if (acc != stack)
+        PyMem_Free(acc);
+    PyBuffer_Release(&rows);
+    PyBuffer_Release(&ids);
+    PyBuffer_Release(&out);
+    Py_RETURN_NONE;
 }
 
 static PyMethodDef methods[] = {
     {"scan", scan, METH_VARARGS, "Counts of one prompt's bytes (see features/scan.py)."},
     {"sum_rows", sum_rows, METH_VARARGS,
      "sum_rows(rows, ids, n, out): out = the float32 rows ids[:n] of rows, added in order."},
+    {"normalised_sum", normalised_sum, METH_VARARGS,
+     "normalised_sum(rows, ids, n, out): that sum, in float64, over its norm, into out."},
     {NULL, NULL, 0, NULL},
 };
 

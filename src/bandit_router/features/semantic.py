@@ -35,9 +35,9 @@ import numpy as np
 from bandit_router.features.featurizer import DEFAULT_SPEC, FeatureSpec, Featurizer
 
 try:  # built by pip with the scan (hatch_build.py); the Python path below gives the same rows
-    from bandit_router.features._scan import WordIndex, sum_rows
+    from bandit_router.features._scan import WordIndex, normalised_sum, sum_rows
 except ImportError:
-    WordIndex = sum_rows = None
+    WordIndex = normalised_sum = sum_rows = None
 
 DIMS = (32, 64, 128, 256)
 # MMLU's 14,042 prompts have 73,479 distinct words; 100,000 rows of 128 float32 are 51 MB.
@@ -179,11 +179,10 @@ class WordLlamaFeaturizer(Featurizer):
             n = native.lookup(prompt, self.spec.max_bytes, ids)
             if n is not None:
                 if n:
-                    # the rows summed where they are, in one call (take() copied them first:
-                    # with the product, two numpy calls of ~60-90 µs each in a cold decision)
-                    total = np.empty(rows.shape[1], dtype=np.float32)
-                    sum_rows(rows, ids, n, total)
-                    self._normalise(total, out)
+                    # the rows summed where they are and normalised, in one call (before:
+                    # take(), a product, astype, a dot and a divide, numpy calls of ~60-90 µs
+                    # each in a cold decision); _normalise(_sum(rows.take(ids)), out) bit for bit
+                    normalised_sum(rows, ids, n, out)
                 return
         self._words_python(prompt, out)
 
@@ -218,6 +217,8 @@ class WordLlamaFeaturizer(Featurizer):
     @staticmethod
     def _normalise(v: np.ndarray, out: np.ndarray) -> None:
         v = v.astype(np.float64)
-        norm = math.sqrt(v @ v)  # IEEE square root: np.sqrt's bits, without a ufunc call
+        # The squares added one after another (cumsum is sequential; a BLAS dot's order is its
+        # CPU kernel's): _scan.c's normalised_sum does the same steps. IEEE square root.
+        norm = math.sqrt(float(np.cumsum(v * v)[-1]))
         if norm > 0.0:
             np.divide(v, norm, out=out)
