@@ -199,8 +199,8 @@ WORDLLAMA_GOLDEN = "aa9f9d5522f2e56ae94a538fcbd7b583d0573206ac3ceda88799d89e0cd9
 
 def test_the_word_rows_are_summed_in_order_whatever_the_blas():
     """The word block is the rows' sum taken one row after another, over the norm whose squares
-    are added one after another, in C (``sum_rows``, ``normalised_sum``) and in numpy alike:
-    equal to the plain loops, so no BLAS kernel decides its last bits; and the C sums refuse
+    are added one after another, in C (``normalised_sum``) and in numpy alike: equal to the
+    plain loops, so no BLAS kernel decides its last bits; and the C sum refuses
     what they cannot read instead of reading past a buffer."""
     rng = np.random.default_rng(7)
     rows = rng.standard_normal((500, 128)).astype(np.float32)
@@ -217,25 +217,22 @@ def test_the_word_rows_are_summed_in_order_whatever_the_blas():
         want = np.empty(128)
         semantic.WordLlamaFeaturizer._normalise(semantic._sum(rows.take(ids, axis=0)), want)
         assert want.tobytes() == unit.tobytes()
-        if semantic.sum_rows is not None:
-            out = np.empty(128, dtype=np.float32)
-            semantic.sum_rows(rows, ids, n, out)
-            assert out.tobytes() == loop.tobytes()
+        if semantic.normalised_sum is not None:
             out = np.zeros(128)
             semantic.normalised_sum(rows, ids, n, out)
             assert out.tobytes() == unit.tobytes()
-    if semantic.sum_rows is None:
+    if semantic.normalised_sum is None:
         return
-    out = np.empty(128, dtype=np.float32)
+    out = np.empty(128)
     with pytest.raises(IndexError):
-        semantic.sum_rows(rows, np.array([0, 500], dtype=np.intp), 2, out)
+        semantic.normalised_sum(rows, np.array([0, 500], dtype=np.intp), 2, out)
     with pytest.raises(ValueError):
-        semantic.sum_rows(rows, np.array([0], dtype=np.intp), 2, out)
+        semantic.normalised_sum(rows, np.array([0], dtype=np.intp), 2, out)
     with pytest.raises(TypeError):
-        semantic.sum_rows(rows.astype(np.float64), np.array([0], dtype=np.intp), 1, out)
+        semantic.normalised_sum(rows.astype(np.float64), np.array([0], dtype=np.intp), 1, out)
     with pytest.raises(TypeError):
-        semantic.sum_rows(rows, np.array([0], dtype=np.intp), 1, np.empty(64, np.float32))
-    with pytest.raises(TypeError):  # normalised_sum writes float64
-        semantic.normalised_sum(rows, np.array([0], dtype=np.intp), 1, out)
+        semantic.normalised_sum(rows, np.array([0], dtype=np.intp), 1, np.empty(64))
+    with pytest.raises(TypeError):  # out is float64
+        semantic.normalised_sum(rows, np.array([0], dtype=np.intp), 1, np.empty(128, np.float32))
     with pytest.raises(IndexError):
         semantic.normalised_sum(rows, np.array([-1], dtype=np.intp), 1, np.empty(128))

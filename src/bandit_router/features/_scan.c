@@ -587,10 +587,10 @@ static void add_rows(const float *table, const Py_ssize_t *at, Py_ssize_t n, Py_
     }
 }
 
-/* The arguments of sum_rows and normalised_sum: rows a contiguous float32 (N, D) array, ids
- * at least n >= 1 row indices within it, out a contiguous (D,) array of `out_format`
- * ("f" or "d"). 0, or -1 with the exception set (every buffer released). */
-static int rows_args(PyObject *args, const char *out_format, Py_buffer *rows, Py_buffer *ids,
+/* The arguments of normalised_sum: rows a contiguous float32 (N, D) array, ids at least
+ * n >= 1 row indices within it, out a contiguous float64 (D,) array. 0, or -1 with the
+ * exception set (every buffer released). */
+static int rows_args(PyObject *args, Py_buffer *rows, Py_buffer *ids,
                      Py_buffer *out, Py_ssize_t *n, Py_ssize_t *width) {
     PyObject *rows_obj, *ids_obj, *out_obj;
     if (!PyArg_ParseTuple(args, "OOnO", &rows_obj, &ids_obj, n, &out_obj))
@@ -609,9 +609,9 @@ static int rows_args(PyObject *args, const char *out_format, Py_buffer *rows, Py
     Py_ssize_t w = out->itemsize > 0 ? out->len / out->itemsize : 0;
     if (rows->itemsize != (Py_ssize_t)sizeof(float) || rows->format == NULL
         || strcmp(rows->format, "f") != 0 || rows->ndim != 2 || rows->shape[1] != w
-        || out->format == NULL || strcmp(out->format, out_format) != 0 || w < 1) {
-        PyErr_Format(PyExc_TypeError, "rows must be a contiguous float32 (N, D) array and out "
-                     "a %s (D,) one", out_format[0] == 'f' ? "float32" : "float64");
+        || out->format == NULL || strcmp(out->format, "d") != 0 || w < 1) {
+        PyErr_SetString(PyExc_TypeError, "rows must be a contiguous float32 (N, D) array and "
+                        "out a float64 (D,) one");
         goto fail;
     }
     if (ids->itemsize != (Py_ssize_t)sizeof(Py_ssize_t) || *n < 1
@@ -635,25 +635,10 @@ fail:
     return -1;
 }
 
-/* sum_rows(rows, ids, n, out): out = rows[ids[0]] + rows[ids[1]] + ... + rows[ids[n-1]],
- * float32, added one row after another in that order: what numpy's add.reduce over axis 0
- * computes (the first row copied, then each added), so the Python path (features/semantic.py)
- * gives the same bits; unlike a BLAS product, whose order depends on the CPU's kernel. Reads
- * the rows where they are, without numpy's take() copy. */
-static PyObject *sum_rows(PyObject *self, PyObject *args) {
-    (void)self;
-    Py_buffer rows, ids, out;
-    Py_ssize_t n, width;
-    if (rows_args(args, "f", &rows, &ids, &out, &n, &width) < 0)
-        return NULL;
-    add_rows((const float *)rows.buf, (const Py_ssize_t *)ids.buf, n, width, (float *)out.buf);
-    PyBuffer_Release(&rows);
-    PyBuffer_Release(&ids);
-    PyBuffer_Release(&out);
-    Py_RETURN_NONE;
-}
-
-/* normalised_sum(rows, ids, n, out): sum_rows' sum, in float64, divided by its Euclidean
+/* normalised_sum(rows, ids, n, out): rows[ids[0]] + rows[ids[1]] + ... + rows[ids[n-1]],
+ * float32, added one row after another in that order (add_rows: what numpy's add.reduce over
+ * axis 0 computes; unlike a BLAS product, whose order depends on the CPU's kernel; the rows
+ * read where they are, without numpy's take() copy), then in float64 divided by its Euclidean
  * norm into the float64 out (left as it is when the norm is 0), the norm's squares added
  * one after another (no fused multiply-add: -ffp-contract=off): WordLlamaFeaturizer's
  * _normalise step by step, so both give the same bits. */
@@ -661,7 +646,7 @@ static PyObject *normalised_sum(PyObject *self, PyObject *args) {
     (void)self;
     Py_buffer rows, ids, out;
     Py_ssize_t n, width;
-    if (rows_args(args, "d", &rows, &ids, &out, &n, &width) < 0)
+    if (rows_args(args, &rows, &ids, &out, &n, &width) < 0)
         return NULL;
     float stack[256];
     float *acc = width <= 256 ? stack : PyMem_Malloc((size_t)width * sizeof(float));
@@ -693,8 +678,6 @@ static PyObject *normalised_sum(PyObject *self, PyObject *args) {
 
 static PyMethodDef methods[] = {
     {"scan", scan, METH_VARARGS, "Counts of one prompt's bytes (see features/scan.py)."},
-    {"sum_rows", sum_rows, METH_VARARGS,
-     "sum_rows(rows, ids, n, out): out = the float32 rows ids[:n] of rows, added in order."},
     {"normalised_sum", normalised_sum, METH_VARARGS,
      "normalised_sum(rows, ids, n, out): that sum, in float64, over its norm, into out."},
     {NULL, NULL, 0, NULL},

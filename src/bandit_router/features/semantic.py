@@ -35,9 +35,9 @@ import numpy as np
 from bandit_router.features.featurizer import DEFAULT_SPEC, FeatureSpec, Featurizer
 
 try:  # built by pip with the scan (hatch_build.py); the Python path below gives the same rows
-    from bandit_router.features._scan import WordIndex, normalised_sum, sum_rows
+    from bandit_router.features._scan import WordIndex, normalised_sum
 except ImportError:
-    WordIndex = normalised_sum = sum_rows = None
+    WordIndex = normalised_sum = None
 
 DIMS = (32, 64, 128, 256)
 # MMLU's 14,042 prompts have 73,479 distinct words; 100,000 rows of 128 float32 are 51 MB.
@@ -46,7 +46,7 @@ CACHE_WORDS = 100_000
 
 def _sum(picked: np.ndarray) -> np.ndarray:
     """The word rows' sum, float32, one row added after another (numpy's add.reduce over the
-    first axis; ``_scan.c``'s ``sum_rows`` adds in the same order, so both give the same bits).
+    first axis; ``_scan.c``'s ``normalised_sum`` adds in the same order, so both give the same bits).
     Not a product with a vector of ones, as before the sixth session of issue 19: a BLAS
     product sums in its CPU kernel's order, so the same text could give another vector's last
     bits on another machine."""
