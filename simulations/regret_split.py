@@ -41,10 +41,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from bandit_router.policy import Posterior, warm_start
 from simulations.cli import build_policies
 from simulations.data import Dataset
-from simulations.runner import PolicyConfig, features, refit, run
+from simulations.runner import PolicyConfig, features, initial_posterior, refit, run
 
 BINS = ("floor", "dominated_dear", "dominated_cheap", "frontier_dear", "frontier_cheap", "best")
 
@@ -78,13 +77,7 @@ def replay(data: Dataset, cfg: PolicyConfig, seed: int, cost_weight: float):
     rng = np.random.default_rng([seed, KINDS.index(cfg.kind)])
     n = data.n
     X = features(data, cfg)
-    policy = cfg.spec.policy(data.k)
-    posterior = Posterior.from_prior(list(data.models), X.shape[1], cfg.spec.prior)
-    if data.warm is not None:
-        wX, scores, estimate, charged = data.warm
-        posterior = warm_start(cfg.spec, posterior.stats, data.models, wX[:, :X.shape[1]],
-                               scores, 0.0, cfg.warm_weight, estimate=estimate,
-                               charged=charged).posterior
+    policy, posterior = initial_posterior(data, cfg, X.shape[1])
     view = posterior.view(data.models)
     arm = np.empty(n, dtype=np.intp)
     explored = np.zeros(n, dtype=bool)

@@ -126,16 +126,23 @@ def refit(data: Dataset, cfg: PolicyConfig, posterior: Posterior, rows: np.ndarr
                  float(rows[-1] + 1), fitted=posterior, version=posterior.version + 1)
 
 
+def initial_posterior(data, cfg, dim: int):
+    """The run's policy and its posterior before step 0: the prior, or the warm start from
+    the offline evaluations (full information) when the data carry them."""
+    policy = cfg.spec.policy(data.k)
+    posterior = Posterior.from_prior(list(data.models), dim, cfg.spec.prior)
+    if data.warm is not None:
+        wX, scores, estimate, charged = data.warm
+        posterior = warm_start(cfg.spec, posterior.stats, data.models, wX[:, :dim],
+                               scores, 0.0, cfg.warm_weight, estimate=estimate,
+                               charged=charged).posterior
+    return policy, posterior
+
+
 def _learn(data: Dataset, cfg: PolicyConfig, cost_weight: float, rng: np.random.Generator):
     n = data.n
     X = features(data, cfg)
-    policy = cfg.spec.policy(data.k)
-    posterior = Posterior.from_prior(list(data.models), X.shape[1], cfg.spec.prior)
-    if data.warm is not None:  # offline evaluations, full information, before step 0
-        wX, scores, estimate, charged = data.warm
-        posterior = warm_start(cfg.spec, posterior.stats, data.models, wX[:, :X.shape[1]],
-                               scores, 0.0, cfg.warm_weight, estimate=estimate,
-                               charged=charged).posterior
+    policy, posterior = initial_posterior(data, cfg, X.shape[1])
     view = posterior.view(data.models)
     arm = np.empty(n, dtype=np.intp)
     prop = np.empty(n)
