@@ -43,6 +43,19 @@ def paired(summary: dict, variant: str, baseline: str) -> dict:
             "above_baseline": sum(bool(b[k]["above"]) for k in keys)}
 
 
+def _read(path: Path) -> dict:
+    """A summary written by ``simulate --json``, or a one-line error saying what to fix."""
+    try:
+        summary = json.loads(path.read_text())
+        summary["frontier"]["policies"]
+    except OSError as exc:
+        raise typer.BadParameter(f"cannot read {path}: {exc.strerror}") from None
+    except (ValueError, KeyError, TypeError):
+        raise typer.BadParameter(f"{path} is not a summary of a sweep (write one with "
+                                 "bandit-router simulate --sweep --json PATH)") from None
+    return summary
+
+
 def main(summaries: list[Path] = typer.Argument(..., help="JSON summaries of sweeps"),
          baseline: str = typer.Option("thompson", help="the policy each other is paired with"),
          policies: str = typer.Option("", help="comma-separated variants (default: all others)"),
@@ -50,7 +63,7 @@ def main(summaries: list[Path] = typer.Argument(..., help="JSON summaries of swe
     typer.echo(f"{'summary':<28} {'variant':<40} {'margin − baseline':>20} {'higher/lower':>13}"
                f" {'above: baseline → variant':>27}")
     for path in summaries:
-        summary = json.loads(path.read_text())
+        summary = _read(path)
         labels = ([p.strip() for p in policies.split(",") if p.strip()] if policies
                   else [p for p in summary["frontier"]["policies"] if p != baseline])
         for label in labels:

@@ -44,3 +44,15 @@ def test_the_command_prints_one_line_per_variant_and_names_a_missing_policy(tmp_
     assert "thompson:subspace=8" in out.output and "+0.0125 ±" in out.output
     out = CliRunner().invoke(app, [str(path), "--baseline", "linucb"])
     assert out.exit_code != 0 and "linucb" in out.output
+
+
+def test_a_missing_or_foreign_file_is_one_clear_error(tmp_path):
+    app = paired_margin.typer.Typer()
+    app.command()(paired_margin.main)
+    missing = CliRunner().invoke(app, [str(tmp_path / "nope.json")])
+    assert missing.exit_code == 2 and "cannot read" in missing.output
+    assert isinstance(missing.exception, SystemExit)  # a usage error, not a crash
+    other = tmp_path / "other.json"
+    other.write_text('{"runs": []}')
+    out = CliRunner().invoke(app, [str(other)])
+    assert out.exit_code == 2 and "not a summary of a sweep" in out.output
