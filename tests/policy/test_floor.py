@@ -143,7 +143,7 @@ def test_the_spec_passes_the_floor_to_both_linear_kinds():
 def test_the_default_is_a_total_mass_kept_off_dominated_models():
     """What the service, the simulator and the benchmarks run unless told otherwise."""
     spec = PolicySpec()
-    assert (spec.floor_mass, spec.floor_prune, spec.propensity_floor) == (0.05, 2.0, 0.001)
+    assert (spec.floor_mass, spec.floor_prune, spec.propensity_floor) == (0.02, 2.0, 0.001)
     assert spec.policy().min_propensity(10) == 0.001
 
 

@@ -89,11 +89,11 @@ def test_a_weighted_warm_start_counts_as_that_many_observations():
 
 def test_the_spec_builds_each_policy_with_its_knobs():
     assert PolicySpec(kind="thompson", propensity_floor=0.02).policy() == \
-        ThompsonSampling(propensity_floor=0.02, floor_mass=0.05, floor_prune=2.0)
+        ThompsonSampling(propensity_floor=0.02, floor_mass=0.02, floor_prune=2.0)
     assert PolicySpec(kind="thompson", floor_mass=0, floor_prune=0).policy() == \
         ThompsonSampling(propensity_floor=0.001)
     assert PolicySpec(kind="linucb", alpha=0.3).policy() == \
-        LinUCB(propensity_floor=0.001, floor_mass=0.05, floor_prune=2.0, alpha=0.3)
+        LinUCB(propensity_floor=0.001, floor_mass=0.02, floor_prune=2.0, alpha=0.3)
     assert PolicySpec(kind="epsilon-greedy", epsilon=0.1).policy(4) == \
         EpsilonGreedy(propensity_floor=0.025)
     with pytest.raises(ValueError, match="number of candidates"):

@@ -72,8 +72,11 @@ def _posterior_cases(n: int, seed: int):
         yield view, x, cost, eligible, int(rng.integers(2**32))
 
 
-SPECS = (PolicySpec(), PolicySpec(propensity_floor=0.01, floor_mass=0.0, floor_prune=0.0),
-         PolicySpec(floor_prune=0.0), PolicySpec(kind="linucb"))
+# The floor's mass is spelled out (0.05, the default when the digests were pinned): the
+# digests pin the decision's code, not the defaults, which simulations choose.
+SPECS = (PolicySpec(floor_mass=0.05),
+         PolicySpec(propensity_floor=0.01, floor_mass=0.0, floor_prune=0.0),
+         PolicySpec(floor_mass=0.05, floor_prune=0.0), PolicySpec(kind="linucb", floor_mass=0.05))
 
 
 def _digest(n: int = 400, seed: int = 5) -> str:

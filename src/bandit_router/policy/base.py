@@ -232,7 +232,7 @@ class LinearPolicy(ABC):
 # them (the same generator calls, so the same random stream and the same arm: the policy
 # tests' digest pins it), without choice()'s argument checks and conversions: 28.8 → 1.2 µs
 # and 57 → 9.8 µs per draw at a speed reference of 74 µs (issue 19, `timeit` beside choice()
-# in one process), on the 5 % of decisions that explore.
+# in one process), on the decisions that explore (the floor, 2 % by default).
 def _uniform_index(rng: np.random.Generator, n: int) -> int:
     return int(rng.integers(0, n))
 
