@@ -151,10 +151,39 @@ def test_the_c_word_lookup_gives_the_python_paths_vectors(monkeypatch, cache_wor
         f = WordLlamaFeaturizer(spec, cache_words=cache_words)
         first = np.stack([f.transform(t) for t in texts])  # misses: the Python path adds
         native = np.stack([f.transform(t) for t in texts])  # every word cached: C
+        monkeypatch.setattr(semantic, "featurise", None)  # the look-up alone in C
+        lookup = np.stack([f.transform(t) for t in texts])
         monkeypatch.setattr(semantic, "WordIndex", None)
         slow = np.stack([f.transform(t) for t in texts])
         monkeypatch.undo()
-        assert native.tobytes() == slow.tobytes() == first.tobytes()
+        assert native.tobytes() == lookup.tobytes() == slow.tobytes() == first.tobytes()
+
+
+def test_the_one_call_featuriser_gives_the_step_by_step_vectors(monkeypatch):
+    """``_scan.c``'s ``featurise`` (bias, structure signals and word block in one call)
+    against ``Featurizer.transform``'s steps (scan, the signals in Python, the word look-up):
+    the same bits on prompts with code and maths markers, digits, capitals, Unicode spaces,
+    lone surrogates and a byte limit that cuts them, with and without caller features, words
+    cached or not."""
+    if semantic.featurise is None:
+        pytest.skip("the C scan was not built (features/_scan.c): nothing to compare")
+    texts = _mixed_prompts(300, seed=8) + [
+        "```python\ndef f(x):\n    return x**2 + 3\n```\nWhy? Solve the EQUATION $x^2=4$.",
+        "SELECT * FROM t; </div> => {}; #include <stdio.h>", r"\frac{1}{2} \sum \int 7*8/9"]
+    extras = [None, {"tier": 2.0, "len": -3.5}]
+    for spec in (FeatureSpec(words="wordllama", n_buckets=128),
+                 FeatureSpec(words="wordllama", n_buckets=64, max_bytes=300)):
+        f = WordLlamaFeaturizer(spec)
+        calls = []
+        real = semantic.featurise
+        monkeypatch.setattr(semantic, "featurise", lambda *a: calls.append(1) or real(*a))
+        fused = [np.stack([f.transform(t, e) for t in texts]) for e in extras for _ in (0, 1)]
+        assert len(calls) == 4 * len(texts)  # the one call ran on every prompt
+        monkeypatch.setattr(semantic, "featurise", None)
+        steps = [np.stack([f.transform(t, e) for t in texts]) for e in extras]
+        monkeypatch.undo()
+        for i, e in enumerate(extras):
+            assert fused[2 * i].tobytes() == fused[2 * i + 1].tobytes() == steps[i].tobytes()
 
 
 def test_the_c_word_index_answers_as_the_dict_does():

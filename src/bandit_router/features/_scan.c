@@ -15,6 +15,10 @@
  *                 or None to count tokens only
  * returns (tokens, digits, math_symbols, newlines, questions, non_ascii, code, math)
  *
+ * featurise(text, max_bytes, classes, code_markers, math_markers, index, rows, x)
+ *   the WordLlama featuriser's whole vector but the caller block, in one call: the scan
+ *   above, the structure signals, the look-up and the normalised row sum below (see there)
+ *
  * WordIndex
  *   the WordLlama featuriser's word -> row index (features/semantic.py), a twin of its dict:
  *   add(words, first) maps words[i] to row first + i; lookup(text, limit, ids) splits
@@ -143,6 +147,58 @@ static inline void markers_at(const MarkerTable *t, const unsigned char *b, Py_s
 
 #define MAX_NGRAM_STACK 16
 
+/* What one pass over a prompt's lower-cased bytes counts (scan.py's Counts, in its order). */
+enum { TOKENS, DIGITS, SYMBOLS, NEWLINES, QUESTIONS, NON_ASCII, CODE, MATH, N_COUNTS };
+
+/* One pass over the bytes: their histogram (the byte counts are read from it through the
+ * classes at the end), the word starts (a word byte after a non-word byte) when
+ * ``count_words``, and the markers' prefilter on the pair (b[i], b[i + 1]), the last byte
+ * paired with 0. Inlined with a constant ``count_words``, so each caller gets its own loop. */
+static inline __attribute__((always_inline)) void
+byte_pass(const unsigned char *b, Py_ssize_t n, const unsigned char *cls,
+          const MarkerTable *table, int count_words, long long *out) {
+    Py_ssize_t hist[256] = {0};
+    Py_ssize_t next_ok[MAX_MARKERS] = {0};  /* per marker: where its next match may start */
+    long long totals[2] = {0, 0};
+    Py_ssize_t words = 0;
+    unsigned prev = 0;
+    const unsigned char *pairs = table->pairs;
+#define BYTE(i, next)                                                                     \
+    do {                                                                                  \
+        unsigned c_ = b[i];                                                               \
+        hist[c_]++;                                                                       \
+        if (count_words) {                                                                \
+            unsigned w_ = cls[c_] & 1u;                                                   \
+            words += w_ & ~prev;                                                          \
+            prev = w_;                                                                    \
+        }                                                                                 \
+        unsigned p_ = c_ | (unsigned)(next) << 8;                                         \
+        if (pairs[p_ >> 3] >> (p_ & 7) & 1)                                               \
+            markers_at(table, b, n, i, next_ok, totals);                                  \
+    } while (0)
+    for (Py_ssize_t i = 0; i + 1 < n; i++) BYTE(i, b[i + 1]);
+    if (n > 0) BYTE(n - 1, 0);
+#undef BYTE
+    long long digits = 0, symbols = 0, newlines = 0, questions = 0, non_ascii = 0;
+    for (int c = 0; c < 256; c++) {
+        if (!hist[c]) continue;
+        unsigned k = cls[c];
+        digits += (k >> 1 & 1) * hist[c];
+        symbols += (k >> 2 & 1) * hist[c];
+        newlines += (k >> 3 & 1) * hist[c];
+        questions += (k >> 4 & 1) * hist[c];
+        non_ascii += (k >> 5 & 1) * hist[c];
+    }
+    out[TOKENS] = words;
+    out[DIGITS] = digits;
+    out[SYMBOLS] = symbols;
+    out[NEWLINES] = newlines;
+    out[QUESTIONS] = questions;
+    out[NON_ASCII] = non_ascii;
+    out[CODE] = totals[0];
+    out[MATH] = totals[1];
+}
+
 static PyObject *scan(PyObject *self, PyObject *args) {
     (void)self;
     Py_buffer data, classes;
@@ -189,55 +245,15 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     const MarkerTable *table = marker_table(code_markers, math_markers);
     if (table == NULL)
         goto done;
-    /* One pass over the bytes: their histogram (the byte counts are read from it through
-     * the classes at the end), the word starts (a word byte after a non-word byte) when no
-     * hash is asked, and the markers' prefilter on the pair (b[i], b[i + 1]), the last byte
-     * paired with 0. */
-    Py_ssize_t hist[256] = {0};
-    Py_ssize_t next_ok[MAX_MARKERS] = {0};  /* per marker: where its next match may start */
-    long long totals[2] = {0, 0};
-    Py_ssize_t n_tokens = 0;
-    const unsigned char *pairs = table->pairs;
-#define BYTE(i, next)                                                                     \
-    do {                                                                                  \
-        unsigned c_ = b[i];                                                               \
-        hist[c_]++;                                                                       \
-        WORD_START(c_);                                                                   \
-        unsigned p_ = c_ | (unsigned)(next) << 8;                                         \
-        if (pairs[p_ >> 3] >> (p_ & 7) & 1)                                               \
-            markers_at(table, b, n, i, next_ok, totals);                                  \
-    } while (0)
-    if (have_block) {  /* the words are counted with their hashes below */
-#define WORD_START(c) (void)0
-        for (Py_ssize_t i = 0; i + 1 < n; i++) BYTE(i, b[i + 1]);
-        if (n > 0) BYTE(n - 1, 0);
-#undef WORD_START
-    } else {
-        Py_ssize_t words = 0;
-        unsigned prev = 0;
-#define WORD_START(c)                      \
-        do {                               \
-            unsigned w_ = cls[c] & 1u;     \
-            words += w_ & ~prev;           \
-            prev = w_;                     \
-        } while (0)
-        for (Py_ssize_t i = 0; i + 1 < n; i++) BYTE(i, b[i + 1]);
-        if (n > 0) BYTE(n - 1, 0);
-#undef WORD_START
-        n_tokens = words;
-    }
-#undef BYTE
-    long long digits = 0, symbols = 0, newlines = 0, questions = 0, non_ascii = 0;
-    for (int c = 0; c < 256; c++) {
-        if (!hist[c]) continue;
-        unsigned k = cls[c];
-        digits += (k >> 1 & 1) * hist[c];
-        symbols += (k >> 2 & 1) * hist[c];
-        newlines += (k >> 3 & 1) * hist[c];
-        questions += (k >> 4 & 1) * hist[c];
-        non_ascii += (k >> 5 & 1) * hist[c];
-    }
-    long long code = totals[0], math = totals[1];
+    long long c[N_COUNTS];
+    if (have_block)  /* the words are counted with their hashes below */
+        byte_pass(b, n, cls, table, 0, c);
+    else
+        byte_pass(b, n, cls, table, 1, c);
+    Py_ssize_t n_tokens = (Py_ssize_t)c[TOKENS];
+    long long digits = c[DIGITS], symbols = c[SYMBOLS], newlines = c[NEWLINES],
+              questions = c[QUESTIONS], non_ascii = c[NON_ASCII];
+    long long code = c[CODE], math = c[MATH];
     if (have_block) {
         double *out = (double *)block.buf;
         uint64_t n_buckets = (uint64_t)(block.len / 8);
@@ -635,6 +651,20 @@ fail:
     return -1;
 }
 
+/* acc (float32) in float64 over its Euclidean norm into o (left as it is when the norm is 0),
+ * the squares added one after another (no fused multiply-add: -ffp-contract=off). */
+static void normalise_into(const float *acc, Py_ssize_t width, double *o) {
+    double square = 0.0;
+    for (Py_ssize_t j = 0; j < width; j++) {
+        double v = (double)acc[j];
+        square += v * v;
+    }
+    double norm = sqrt(square);
+    if (norm > 0.0)
+        for (Py_ssize_t j = 0; j < width; j++)
+            o[j] = (double)acc[j] / norm;
+}
+
 /* normalised_sum(rows, ids, n, out): rows[ids[0]] + rows[ids[1]] + ... + rows[ids[n-1]],
  * float32, added one row after another in that order (add_rows: what numpy's add.reduce over
  * axis 0 computes; unlike a BLAS product, whose order depends on the CPU's kernel; the rows
@@ -657,17 +687,7 @@ static PyObject *normalised_sum(PyObject *self, PyObject *args) {
         return PyErr_NoMemory();
     }
     add_rows((const float *)rows.buf, (const Py_ssize_t *)ids.buf, n, width, acc);
-    double square = 0.0;
-    for (Py_ssize_t j = 0; j < width; j++) {
-        double v = (double)acc[j];
-        square += v * v;
-    }
-    double norm = sqrt(square);
-    if (norm > 0.0) {
-        double *o = (double *)out.buf;
-        for (Py_ssize_t j = 0; j < width; j++)
-            o[j] = (double)acc[j] / norm;
-    }
+    normalise_into(acc, width, (double *)out.buf);
     if (acc != stack)
         PyMem_Free(acc);
     PyBuffer_Release(&rows);
@@ -676,10 +696,154 @@ static PyObject *normalised_sum(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+
+/* A WordLlama feature vector's bias, structure signals and word block in one call
+ * (features/semantic.py's WordLlamaFeaturizer.transform; issue 19): what Featurizer.transform
+ * does with scan() and WordLlamaFeaturizer._words does with WordIndex.lookup and
+ * normalised_sum, step by step and with the same arithmetic, so the same bits (a test compares
+ * them on thousands of prompts), without the dozen Python and numpy calls between them, each
+ * of which a decision after a pause pays for again.
+ *
+ * featurise(text, max_bytes, classes, code_markers, math_markers, index, rows, x)
+ *   text          the prompt (str)
+ *   x             a float64 vector, zero, of at least 1 + 8 + D entries (D: rows' width)
+ * returns True (x is filled: 1, the eight signals, the word block), False (x holds 1 and the
+ * signals; a word of text is not in the index yet, so the caller fills the word block by its
+ * Python path, which adds it) or None (nothing written: text does not encode as UTF-8, a lone
+ * surrogate; the caller takes the Python path, which replaces it). */
+#define N_SIGNALS 8
+static PyObject *featurise(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *text, *code_markers, *math_markers, *x_obj, *rows_obj;
+    Py_ssize_t max_bytes;
+    Py_buffer classes;
+    WordIndex *index;
+    if (!PyArg_ParseTuple(args, "Uny*OOO!OO", &text, &max_bytes, &classes, &code_markers,
+                          &math_markers, &WordIndexType, &index, &rows_obj, &x_obj))
+        return NULL;
+    PyObject *result = NULL;
+    Py_buffer rows = {0}, x = {0};
+    unsigned char stack_low[4096];
+    unsigned char *low = stack_low;
+    Py_ssize_t stack_ids[2048];
+    Py_ssize_t *ids = stack_ids;
+    if (classes.len != 256) {
+        PyErr_SetString(PyExc_ValueError, "classes must be 256 bytes");
+        goto done;
+    }
+    if (PyObject_GetBuffer(rows_obj, &rows, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0)
+        goto done;
+    if (PyObject_GetBuffer(x_obj, &x, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0)
+        goto done;
+    Py_ssize_t width = rows.ndim == 2 ? rows.shape[1] : 0;
+    if (rows.itemsize != (Py_ssize_t)sizeof(float) || rows.format == NULL
+        || strcmp(rows.format, "f") != 0 || width < 1 || x.format == NULL
+        || strcmp(x.format, "d") != 0 || x.len / 8 < 1 + N_SIGNALS + width || max_bytes < 0) {
+        PyErr_SetString(PyExc_TypeError, "rows must be a contiguous float32 (N, D) array, x a "
+                        "float64 vector of at least 9 + D entries, max_bytes >= 0");
+        goto done;
+    }
+    Py_ssize_t n_bytes;
+    const char *utf8 = PyUnicode_AsUTF8AndSize(text, &n_bytes);
+    if (utf8 == NULL) {  /* a lone surrogate: the Python path replaces it */
+        PyErr_Clear();
+        result = Py_NewRef(Py_None);
+        goto done;
+    }
+    /* bytes[:max_bytes].lower(): ASCII letters only */
+    Py_ssize_t n = n_bytes < max_bytes ? n_bytes : max_bytes;
+    if (n > (Py_ssize_t)sizeof stack_low && (low = PyMem_Malloc((size_t)n)) == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)utf8[i];
+        low[i] = (ch >= 'A' && ch <= 'Z') ? (unsigned char)(ch + 32) : ch;
+    }
+    const MarkerTable *table = marker_table(code_markers, math_markers);
+    if (table == NULL)
+        goto done;
+    long long c[N_COUNTS];
+    byte_pass(low, n, (const unsigned char *)classes.buf, table, 1, c);
+    double *out = (double *)x.buf;
+    out[0] = 1.0;
+    if (n) {  /* Featurizer._dense */
+        double nn = (double)n;
+        long long math = c[MATH] + c[SYMBOLS] / 2;
+        out[1] = log1p((double)n_bytes) / 10.0;
+        out[2] = log1p((double)c[TOKENS]) / 8.0;
+        out[3] = log1p((double)c[NEWLINES]) / 5.0;
+        out[4] = (double)c[DIGITS] / nn;
+        out[5] = (double)(c[CODE] < 10 ? c[CODE] : 10) / 10.0;
+        out[6] = (double)(math < 10 ? math : 10) / 10.0;
+        out[7] = c[QUESTIONS] ? 1.0 : 0.0;
+        out[8] = (double)c[NON_ASCII] / nn;
+    }
+    if (!c[TOKENS]) {
+        result = Py_NewRef(Py_True);
+        goto done;
+    }
+    /* WordLlamaFeaturizer._words: the words of text[:max_bytes] (code points) */
+    Py_ssize_t chars = PyUnicode_GET_LENGTH(text);
+    if (chars > max_bytes)
+        chars = max_bytes;
+    Py_ssize_t cap = chars / 2 + 1;
+    if (cap > (Py_ssize_t)(sizeof stack_ids / sizeof *ids)
+        && (ids = PyMem_Malloc((size_t)cap * sizeof *ids)) == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    const void *data = PyUnicode_DATA(text);
+    Py_ssize_t count;
+    switch (PyUnicode_KIND(text)) {
+    case PyUnicode_1BYTE_KIND:
+        count = wi_lookup1(index, (const Py_UCS1 *)data, chars, ids, cap);
+        break;
+    case PyUnicode_2BYTE_KIND:
+        count = wi_lookup2(index, (const Py_UCS2 *)data, chars, ids, cap);
+        break;
+    default:
+        count = wi_lookup4(index, (const Py_UCS4 *)data, chars, ids, cap);
+    }
+    if (count == -1) {  /* a word not in the index yet */
+        result = Py_NewRef(Py_False);
+        goto done;
+    }
+    if (count > 0) {
+        for (Py_ssize_t i = 0; i < count; i++) {
+            if (ids[i] < 0 || ids[i] >= rows.shape[0]) {
+                PyErr_SetString(PyExc_IndexError, "a row index is outside rows");
+                goto done;
+            }
+        }
+        float stack_acc[256];
+        float *acc = width <= 256 ? stack_acc : PyMem_Malloc((size_t)width * sizeof(float));
+        if (acc == NULL) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        add_rows((const float *)rows.buf, ids, count, width, acc);
+        normalise_into(acc, width, out + 1 + N_SIGNALS);
+        if (acc != stack_acc)
+            PyMem_Free(acc);
+    }
+    result = Py_NewRef(Py_True);
+done:
+    if (ids != stack_ids) PyMem_Free(ids);
+    if (low != stack_low) PyMem_Free(low);
+    if (rows.obj) PyBuffer_Release(&rows);
+    if (x.obj) PyBuffer_Release(&x);
+    PyBuffer_Release(&classes);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"scan", scan, METH_VARARGS, "Counts of one prompt's bytes (see features/scan.py)."},
     {"normalised_sum", normalised_sum, METH_VARARGS,
      "normalised_sum(rows, ids, n, out): that sum, in float64, over its norm, into out."},
+    {"featurise", featurise, METH_VARARGS,
+     "featurise(text, max_bytes, classes, code_markers, math_markers, index, rows, x): "
+     "the WordLlama featuriser's bias, signals and word block into x (see _scan.c)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -113,14 +113,19 @@ class Featurizer:
         if counts.tokens:
             self._words(prompt, counts, x[spec.bucket_slice])
         if extra and spec.n_caller:
-            base = spec.caller_slice.start
-            for name, value in extra.items():
-                h = stable_hash(name)
-                slot = base + h % spec.n_caller
-                sign = 1.0 if (h >> 63) & 1 == 0 else -1.0
-                v = float(value)
-                x[slot] += sign * math.copysign(math.log1p(abs(v)), v)
+            self._caller(extra, x)
         return x
+
+    def _caller(self, extra: Mapping[str, float], x: np.ndarray) -> None:
+        """Add the caller's numeric features to ``x``'s caller block, hashed by name."""
+        spec = self.spec
+        base = spec.caller_slice.start
+        for name, value in extra.items():
+            h = stable_hash(name)
+            slot = base + h % spec.n_caller
+            sign = 1.0 if (h >> 63) & 1 == 0 else -1.0
+            v = float(value)
+            x[slot] += sign * math.copysign(math.log1p(abs(v)), v)
 
     def _words(self, prompt: str, counts: Counts, out: np.ndarray) -> None:
         """Fill the word block ``out`` (L2-normalised): signed hashed n-gram counts here;

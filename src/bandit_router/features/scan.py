@@ -32,14 +32,14 @@ MATH_SYMBOLS = b"=+*/^<>"
 _NON_ASCII = bytes(range(128, 256))
 
 # The byte classes the C scan counts, one bit each (see _scan.c).
-_CLASSES = np.zeros(256, dtype=np.uint8)
-_CLASSES[_WORD_BYTE] |= 1
-_CLASSES[list(DIGITS)] |= 2
-_CLASSES[list(MATH_SYMBOLS)] |= 4
-_CLASSES[ord("\n")] |= 8
-_CLASSES[ord("?")] |= 16
-_CLASSES[128:] |= 32
-_CLASSES = _CLASSES.tobytes()
+CLASSES = np.zeros(256, dtype=np.uint8)
+CLASSES[_WORD_BYTE] |= 1
+CLASSES[list(DIGITS)] |= 2
+CLASSES[list(MATH_SYMBOLS)] |= 4
+CLASSES[ord("\n")] |= 8
+CLASSES[ord("?")] |= 16
+CLASSES[128:] |= 32
+CLASSES = CLASSES.tobytes()
 
 
 class Counts(NamedTuple):
@@ -87,7 +87,7 @@ def scan_numpy(lowered: bytes, n_buckets: int, max_ngram: int, words: bool = Tru
 def scan_native(lowered: bytes, n_buckets: int, max_ngram: int, words: bool = True) -> Counts:
     """The same counts from the C extension (ImportError-free only where it was built)."""
     block = np.zeros(n_buckets) if words else None
-    counts = _scan(lowered, _CLASSES, CODE_MARKERS, MATH_MARKERS, block, max_ngram)
+    counts = _scan(lowered, CLASSES, CODE_MARKERS, MATH_MARKERS, block, max_ngram)
     return Counts(*counts, block)
 
 

@@ -32,12 +32,13 @@ from operator import itemgetter
 
 import numpy as np
 
+from bandit_router.features import scan
 from bandit_router.features.featurizer import DEFAULT_SPEC, FeatureSpec, Featurizer
 
 try:  # built by pip with the scan (hatch_build.py); the Python path below gives the same rows
-    from bandit_router.features._scan import WordIndex, normalised_sum
+    from bandit_router.features._scan import WordIndex, featurise, normalised_sum
 except ImportError:
-    WordIndex = normalised_sum = None
+    WordIndex = featurise = normalised_sum = None
 
 DIMS = (32, 64, 128, 256)
 # MMLU's 14,042 prompts have 73,479 distinct words; 100,000 rows of 128 float32 are 51 MB.
@@ -166,6 +167,27 @@ class WordLlamaFeaturizer(Featurizer):
         tokenizer, table = _model()
         self._cache = _WordCache(tokenizer, np.ascontiguousarray(table[:, : spec.n_buckets]),
                                  max(1, cache_words))
+
+    def transform(self, prompt: str, extra=None) -> np.ndarray:
+        """As :meth:`Featurizer.transform`; where ``_scan.c`` was built, the bias, the
+        structure signals and the word block in one C call (``featurise``: the same steps and
+        arithmetic, the same bits; tests/features/test_semantic.py), which saves the dozen
+        Python and numpy calls between them that a decision after a pause pays for again
+        (issue 19, benchmarks/README.md)."""
+        _, rows, native = self._cache.state  # one state: rows holds every row native names
+        if native is None or featurise is None or not scan.NATIVE:
+            return super().transform(prompt, extra)
+        spec = self.spec
+        x = np.zeros(spec.dim)
+        done = featurise(prompt, spec.max_bytes, scan.CLASSES, scan.CODE_MARKERS,
+                         scan.MATH_MARKERS, native, rows, x)
+        if done is None:  # not UTF-8 as it stands (a lone surrogate): the Python path
+            return super().transform(prompt, extra)
+        if not done:  # a word not cached yet: the Python path adds it
+            self._words_python(prompt, x[spec.bucket_slice])
+        if extra and spec.n_caller:
+            self._caller(extra, x)
+        return x
 
     def _words(self, prompt: str, tokens: np.ndarray, out: np.ndarray) -> None:
         index, rows, native = self._cache.state
