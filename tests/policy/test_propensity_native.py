@@ -61,7 +61,8 @@ def _posterior_cases(n: int, seed: int):
             X = rng.normal(size=(rows, d))
             X[:, 0] = 1.0
             stats.update(rng.integers(0, k, rows), X, rng.random(rows))
-        post = Posterior.fit(stats, Prior(evidence=("none", "shared")[i % 2], subspace="off"))
+        post = Posterior.fit(stats, Prior(evidence=("none", "shared")[i % 2], subspace="off",
+                                          exploration=0.5))  # the default when pinned
         order = list(rng.permutation(arms + ["new"]))  # an arm the posterior never saw
         view = post.view(order)
         x = rng.normal(size=d)

@@ -124,7 +124,7 @@ def test_the_fit_is_the_exact_posterior_under_the_shared_prior(subspace, mode):
 def test_thompson_propensities_stay_exact_under_the_shared_prior():
     rng = np.random.default_rng(6)
     st, _ = _world(rng, {"a": 40, "b": 30, "c": 20})
-    prior = _prior("scale", subspace="off", evidence="none", noise_dof=0.0)
+    prior = _prior("scale", subspace="off", evidence="none", noise_dof=0.0, exploration=0.5)
     post = Posterior.fit(st, prior)
     view = post.view(("b", "c", "new"))
     x = _requests(rng, 1)[0]

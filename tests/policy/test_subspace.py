@@ -125,7 +125,7 @@ def test_thompson_propensities_stay_exact_under_the_split_prior(span):
     X = _traffic(rng, 30, span)  # three models that earn alike: every one has a fair chance
     st = SufficientStats.empty(["a", "b", "c"], D)
     st.update(np.arange(30) % 3, X, 0.5 + rng.normal(scale=0.3, size=30))
-    prior = _prior("3", evidence="none", noise_dof=0.0, optimism=0.0)
+    prior = _prior("3", evidence="none", noise_dof=0.0, optimism=0.0, exploration=0.5)
     post = Posterior.fit(st, prior)
     view = post.view(("a", "b", "c"))
     x = _words(0.6 * span[:, 0] + 0.8 * np.linalg.qr(np.column_stack([span, np.ones(W)]))[0][:, 3])

@@ -33,9 +33,9 @@ class PolicySpec:
     # many models"): 2 % of decisions in total whatever K, spread over the models not
     # dominated at z = 2; a dominated model keeps 0.001, so importance weights stay ≤ 1000.
     # floor_mass=0 is the rule before: propensity_floor per model, 10 % of traffic at K = 10.
-    # 0.05 until issue #17's seventh session ("The floor's mass, again"): 0.02 was +0.0017 ±
-    # 0.0010 over 144 cold runs on four many-model worlds, neutral warm and on MMLU, drift
-    # floor kept.
+    # 0.05 until issue #17's seventh session (simulations/README.md, "The floor's mass and
+    # the spread, again"): 0.02 was +0.0017 ± 0.0010 over 144 cold runs on four many-model
+    # worlds, neutral warm and on MMLU, drift floor kept.
     propensity_floor: float = 0.001
     floor_mass: float = 0.02
     floor_prune: float = 2.0
