@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from bandit_router.features import FeatureSpec, Featurizer, estimate_tokens, prompt_from_messages
 
@@ -71,3 +73,11 @@ def test_messages_are_joined_with_roles():
 def test_token_estimate_is_conservative_for_english():
     text = "The quick brown fox jumps over the lazy dog. " * 20
     assert estimate_tokens(text) >= len(text) / 4
+
+
+@pytest.mark.parametrize("text", ["", "abc", "plain ASCII " * 50, "naïve café", "東京", "😀 x",
+                                  "lone \ud800 surrogate"])
+def test_token_estimate_counts_utf8_bytes_whatever_the_text(text):
+    """The estimate is ⌈UTF-8 bytes / 3.5⌉, a lone surrogate counted as its replacement."""
+    n = len(text.encode("utf-8", errors="replace"))
+    assert estimate_tokens(text) == math.ceil(n / 3.5)

@@ -165,4 +165,6 @@ def estimate_tokens(text: str) -> int:
     English BPE vocabularies average about four bytes per token; dividing by 3.5 errs on
     the side of more tokens so that a context window is not overrun.
     """
-    return math.ceil(len(text.encode("utf-8", errors="replace")) / 3.5)
+    # An ASCII str is its own UTF-8 (isascii() reads a flag): no 2 KB copy to count bytes.
+    n = len(text) if text.isascii() else len(text.encode("utf-8", errors="replace"))
+    return math.ceil(n / 3.5)
