@@ -169,7 +169,8 @@ def test_the_one_call_featuriser_gives_the_step_by_step_vectors(monkeypatch):
         pytest.skip("the C scan was not built (features/_scan.c): nothing to compare")
     texts = _mixed_prompts(300, seed=8) + [
         "```python\ndef f(x):\n    return x**2 + 3\n```\nWhy? Solve the EQUATION $x^2=4$.",
-        "SELECT * FROM t; </div> => {}; #include <stdio.h>", r"\frac{1}{2} \sum \int 7*8/9"]
+        "SELECT * FROM t; </div> => {}; #include <stdio.h>", r"\frac{1}{2} \sum \int 7*8/9",
+        "a b " * 3000, "Word " * 5000 + "end"]  # more words and bytes than its stack buffers
     extras = [None, {"tier": 2.0, "len": -3.5}]
     for spec in (FeatureSpec(words="wordllama", n_buckets=128),
                  FeatureSpec(words="wordllama", n_buckets=64, max_bytes=300)):
