@@ -480,6 +480,21 @@ WI_LOOKUP(wi_lookup2, Py_UCS2, PyUnicode_2BYTE_KIND)
 WI_LOOKUP(wi_lookup4, Py_UCS4, PyUnicode_4BYTE_KIND)
 #undef WI_LOOKUP
 
+/* The rows of the words of text[:n] (a ready str) into out: how many, -1 at a word not in
+ * the index, -2 when out (cap entries) is too short. */
+static Py_ssize_t wi_lookup(const WordIndex *wi, PyObject *text, Py_ssize_t n, Py_ssize_t *out,
+                            Py_ssize_t cap) {
+    const void *data = PyUnicode_DATA(text);
+    switch (PyUnicode_KIND(text)) {
+    case PyUnicode_1BYTE_KIND:
+        return wi_lookup1(wi, (const Py_UCS1 *)data, n, out, cap);
+    case PyUnicode_2BYTE_KIND:
+        return wi_lookup2(wi, (const Py_UCS2 *)data, n, out, cap);
+    default:
+        return wi_lookup4(wi, (const Py_UCS4 *)data, n, out, cap);
+    }
+}
+
 static PyObject *WordIndex_lookup(WordIndex *self, PyObject *args) {
     PyObject *text, *ids_obj;
     Py_ssize_t limit;
@@ -497,18 +512,7 @@ static PyObject *WordIndex_lookup(WordIndex *self, PyObject *args) {
     Py_ssize_t n = PyUnicode_GET_LENGTH(text);
     if (limit >= 0 && limit < n)
         n = limit;
-    const void *data = PyUnicode_DATA(text);
-    Py_ssize_t count;
-    switch (PyUnicode_KIND(text)) {
-    case PyUnicode_1BYTE_KIND:
-        count = wi_lookup1(self, (const Py_UCS1 *)data, n, (Py_ssize_t *)ids.buf, cap);
-        break;
-    case PyUnicode_2BYTE_KIND:
-        count = wi_lookup2(self, (const Py_UCS2 *)data, n, (Py_ssize_t *)ids.buf, cap);
-        break;
-    default:
-        count = wi_lookup4(self, (const Py_UCS4 *)data, n, (Py_ssize_t *)ids.buf, cap);
-    }
+    Py_ssize_t count = wi_lookup(self, text, n, (Py_ssize_t *)ids.buf, cap);
     PyBuffer_Release(&ids);
     if (count == -1)
         Py_RETURN_NONE;
@@ -603,9 +607,9 @@ static void add_rows(const float *table, const Py_ssize_t *at, Py_ssize_t n, Py_
     }
 }
 
-/* The arguments of normalised_sum: rows a contiguous float32 (N, D) array, ids at least
- * n >= 1 row indices within it, out a contiguous float64 (D,) array. 0, or -1 with the
- * exception set (every buffer released). */
+/* The arguments of normalised_sum: rows a contiguous float32 (N, D) array, ids an intp array
+ * of at least n >= 1 row indices (sum_normalised checks that they lie within rows), out a
+ * contiguous float64 (D,) array. 0, or -1 with the exception set (every buffer released). */
 static int rows_args(PyObject *args, Py_buffer *rows, Py_buffer *ids,
                      Py_buffer *out, Py_ssize_t *n, Py_ssize_t *width) {
     PyObject *rows_obj, *ids_obj, *out_obj;
@@ -635,13 +639,6 @@ static int rows_args(PyObject *args, Py_buffer *rows, Py_buffer *ids,
         PyErr_SetString(PyExc_ValueError, "ids must be an intp array of at least n >= 1 rows");
         goto fail;
     }
-    const Py_ssize_t *at = (const Py_ssize_t *)ids->buf;
-    for (Py_ssize_t i = 0; i < *n; i++) {
-        if (at[i] < 0 || at[i] >= rows->shape[0]) {
-            PyErr_SetString(PyExc_IndexError, "a row index is outside rows");
-            goto fail;
-        }
-    }
     *width = w;
     return 0;
 fail:
@@ -651,9 +648,25 @@ fail:
     return -1;
 }
 
-/* acc (float32) in float64 over its Euclidean norm into o (left as it is when the norm is 0),
- * the squares added one after another (no fused multiply-add: -ffp-contract=off). */
-static void normalise_into(const float *acc, Py_ssize_t width, double *o) {
+/* rows[at[0]] + ... + rows[at[n-1]] of the (n_rows, width) float32 table, added by add_rows,
+ * then in float64 over its Euclidean norm into o (left as it is when the norm is 0), the
+ * squares added one after another (no fused multiply-add: -ffp-contract=off). 0, or -1 with
+ * the exception set (an index outside the table; no memory). */
+static int sum_normalised(const float *table, Py_ssize_t n_rows, const Py_ssize_t *at,
+                          Py_ssize_t n, Py_ssize_t width, double *o) {
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (at[i] < 0 || at[i] >= n_rows) {
+            PyErr_SetString(PyExc_IndexError, "a row index is outside rows");
+            return -1;
+        }
+    }
+    float stack[256];
+    float *acc = width <= 256 ? stack : PyMem_Malloc((size_t)width * sizeof(float));
+    if (acc == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    add_rows(table, at, n, width, acc);
     double square = 0.0;
     for (Py_ssize_t j = 0; j < width; j++) {
         double v = (double)acc[j];
@@ -663,6 +676,9 @@ static void normalise_into(const float *acc, Py_ssize_t width, double *o) {
     if (norm > 0.0)
         for (Py_ssize_t j = 0; j < width; j++)
             o[j] = (double)acc[j] / norm;
+    if (acc != stack)
+        PyMem_Free(acc);
+    return 0;
 }
 
 /* normalised_sum(rows, ids, n, out): rows[ids[0]] + rows[ids[1]] + ... + rows[ids[n-1]],
@@ -678,21 +694,13 @@ static PyObject *normalised_sum(PyObject *self, PyObject *args) {
     Py_ssize_t n, width;
     if (rows_args(args, &rows, &ids, &out, &n, &width) < 0)
         return NULL;
-    float stack[256];
-    float *acc = width <= 256 ? stack : PyMem_Malloc((size_t)width * sizeof(float));
-    if (acc == NULL) {
-        PyBuffer_Release(&rows);
-        PyBuffer_Release(&ids);
-        PyBuffer_Release(&out);
-        return PyErr_NoMemory();
-    }
-    add_rows((const float *)rows.buf, (const Py_ssize_t *)ids.buf, n, width, acc);
-    normalise_into(acc, width, (double *)out.buf);
-    if (acc != stack)
-        PyMem_Free(acc);
+    int rc = sum_normalised((const float *)rows.buf, rows.shape[0], (const Py_ssize_t *)ids.buf,
+                            n, width, (double *)out.buf);
     PyBuffer_Release(&rows);
     PyBuffer_Release(&ids);
     PyBuffer_Release(&out);
+    if (rc < 0)
+        return NULL;
     Py_RETURN_NONE;
 }
 
@@ -793,40 +801,14 @@ static PyObject *featurise(PyObject *self, PyObject *args) {
         PyErr_NoMemory();
         goto done;
     }
-    const void *data = PyUnicode_DATA(text);
-    Py_ssize_t count;
-    switch (PyUnicode_KIND(text)) {
-    case PyUnicode_1BYTE_KIND:
-        count = wi_lookup1(index, (const Py_UCS1 *)data, chars, ids, cap);
-        break;
-    case PyUnicode_2BYTE_KIND:
-        count = wi_lookup2(index, (const Py_UCS2 *)data, chars, ids, cap);
-        break;
-    default:
-        count = wi_lookup4(index, (const Py_UCS4 *)data, chars, ids, cap);
-    }
+    Py_ssize_t count = wi_lookup(index, text, chars, ids, cap);
     if (count == -1) {  /* a word not in the index yet */
         result = Py_NewRef(Py_False);
         goto done;
     }
-    if (count > 0) {
-        for (Py_ssize_t i = 0; i < count; i++) {
-            if (ids[i] < 0 || ids[i] >= rows.shape[0]) {
-                PyErr_SetString(PyExc_IndexError, "a row index is outside rows");
-                goto done;
-            }
-        }
-        float stack_acc[256];
-        float *acc = width <= 256 ? stack_acc : PyMem_Malloc((size_t)width * sizeof(float));
-        if (acc == NULL) {
-            PyErr_NoMemory();
-            goto done;
-        }
-        add_rows((const float *)rows.buf, ids, count, width, acc);
-        normalise_into(acc, width, out + 1 + N_SIGNALS);
-        if (acc != stack_acc)
-            PyMem_Free(acc);
-    }
+    if (count > 0 && sum_normalised((const float *)rows.buf, rows.shape[0], ids, count, width,
+                                    out + 1 + N_SIGNALS) < 0)
+        goto done;
     result = Py_NewRef(Py_True);
 done:
     if (ids != stack_ids) PyMem_Free(ids);

@@ -175,7 +175,7 @@ class WordLlamaFeaturizer(Featurizer):
         Python and numpy calls between them that a decision after a pause pays for again
         (issue 19, benchmarks/README.md)."""
         _, rows, native = self._cache.state  # one state: rows holds every row native names
-        if native is None or featurise is None or not scan.NATIVE:
+        if native is None or featurise is None:  # featurise: built with scan's C
             return super().transform(prompt, extra)
         spec = self.spec
         x = np.zeros(spec.dim)
