@@ -1,8 +1,9 @@
 """Build hook: compile the optional C helpers of the decision's hot path.
 
 ``src/bandit_router/features/_scan.c`` (the featuriser's scan and word look-ups),
-``src/bandit_router/policy/_argmax.c`` (Thompson sampling's decision and its propensity) and
-``src/bandit_router/policy/_predict.c`` (every arm's posterior mean and spread). With a C
+``src/bandit_router/policy/_argmax.c`` (Thompson sampling's decision and its propensity),
+``src/bandit_router/policy/_predict.c`` (every arm's posterior mean and spread) and
+``src/bandit_router/routing/_explain.c`` (a decision's prices and explanation). With a C
 compiler and Python's headers the wheel carries ``bandit_router/<package>/<name>*.so`` (an
 editable install builds them in place, next to the source); without them the build goes on
 and each module uses its numpy path, which gives identical features and propensity
@@ -26,7 +27,8 @@ from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
 SOURCES = (Path("src/bandit_router/features/_scan.c"),
            Path("src/bandit_router/policy/_argmax.c"),
-           Path("src/bandit_router/policy/_predict.c"))
+           Path("src/bandit_router/policy/_predict.c"),
+           Path("src/bandit_router/routing/_explain.c"))
 
 
 def _compile(source: Path, target: Path) -> str | None:

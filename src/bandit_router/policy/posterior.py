@@ -426,8 +426,11 @@ class Posterior:
         if hit is not None:
             # Views are read from request threads and built ahead by the sync thread: another
             # thread may have evicted the key since the get; the view itself is still valid.
-            with contextlib.suppress(KeyError):
+            # (try/except, not contextlib.suppress: no context manager made on every decision)
+            try:
                 self._views.move_to_end(key)
+            except KeyError:
+                pass
             return hit
         p_theta, p_rinv, p_sigma = self._untried()
         k = len(key)

@@ -19,10 +19,23 @@ from pydantic_core import to_json
 
 from bandit_router.routing.catalog import ModelSpec
 from bandit_router.features import Featurizer, estimate_tokens
-from bandit_router.policy import LinearPolicy, Posterior
+from bandit_router.policy import Choice, LinearPolicy, Posterior
 from bandit_router.routing.rules import NoCandidateLeft, RuleBook, evaluate, fallback_mask
 from bandit_router.routing.tenancy import TenantState
 from bandit_router.unique_ids import new_id
+
+try:  # the C twin of the prices' and the explanation's numpy steps (routing/_explain.c)
+    from bandit_router.routing._explain import cost as _native_cost
+    from bandit_router.routing._explain import records as _native_records
+    NATIVE = True
+except ImportError:  # installed without a compiler: the numpy path, the same bits
+    NATIVE = False
+
+# The per-model explanation's keys, in order (the last one from the eligibility mask), and
+# each number's rounding (``round_columns``'s scale; 0: as it is).
+_KEYS = ("predicted_reward", "uncertainty", "estimated_cost_usd", "learned_cost_usd",
+         "utility", "score", "observations", "eligible")
+_SCALES = (1e6, 1e6, 0.0, 0.0, 1e6, 1e6, 1e3)
 
 
 def round_columns(values: np.ndarray, scale: np.ndarray) -> np.ndarray:
@@ -33,6 +46,29 @@ def round_columns(values: np.ndarray, scale: np.ndarray) -> np.ndarray:
     np.rint(values, out=values)
     np.divide(values, scale, out=values)
     return values
+
+
+def explain(line: "_Lineup", choice: Choice, cost: np.ndarray, n: np.ndarray,
+            eligible: np.ndarray) -> dict[str, dict[str, Any]]:
+    """The explanation's per-model entries (the keys of ``_KEYS``): mean, spread, utility and
+    score rounded to 6 decimals, the observations to 3, the prices as they are. One C call
+    (routing/_explain.c) where it was built, else the numpy steps that define it."""
+    if NATIVE:
+        try:
+            return _native_records(line.ids, _KEYS, (choice.mean, choice.sd, cost, choice.cost,
+                                                     choice.utility, choice.score, n),
+                                   _SCALES, eligible)
+        except (TypeError, ValueError):  # a column not a contiguous float64 array: below
+            pass
+    # One buffer and one tolist(), not a float()/round() per cell nor a round() per column.
+    k = len(line.ids)
+    values = np.concatenate((choice.mean, choice.sd, choice.utility, choice.score, n, cost,
+                             choice.cost))
+    round_columns(values[:5 * k], line.scale)
+    values = values.tolist()
+    return {i: dict(zip(_KEYS, row)) for i, row in zip(line.ids, zip(
+        values[:k], values[k:2 * k], values[5 * k:6 * k], values[6 * k:], values[2 * k:3 * k],
+        values[3 * k:4 * k], values[4 * k:5 * k], eligible.tolist()))}
 
 
 class RoutingError(ValueError):
@@ -137,6 +173,7 @@ class _Lineup:
         self.min_window = int(self.window.min()) if specs else 0
         self.everyone = np.ones(len(specs), dtype=bool)  # every window fits: shared, read-only
         self.everyone.flags.writeable = False
+        self.everyone_list = [True] * len(specs)  # its tolist()
         k = len(specs)
         # The explanation's rounding: mean, sd, utility and score to 6 decimals, the
         # observations to 3 (see Router.decide).
@@ -153,6 +190,10 @@ class _Lineup:
     def cost_usd(self, n_in: int, n_out: int) -> np.ndarray:
         """(K,) each candidate's catalog price of a call with these token counts."""
         if self._floats and n_in < 2**53 and n_out < 2**53:
+            if NATIVE:  # the same operations in one call (routing/_explain.c)
+                cost = np.empty(len(self._in))
+                _native_cost(n_in, n_out, self._in, self._out, cost)
+                return cost
             out = self._out_cost.get(n_out)
             if out is None:
                 if len(self._out_cost) >= 64:
@@ -281,24 +322,11 @@ class Router:
         choice = self.policy.choose(view, x, self._rng(), cost=cost, cost_weight=lam,
                                     eligible=eligible)
 
-        # The explanation's numbers in one buffer and one tolist(), not a float()/round() per
-        # cell nor a round() per column: it is built on every decision.
-        # The utility prices each call at what its model's past calls were charged on such
+        # The explanation (explain(): built on every decision). The utility prices each call at what its model's past calls were charged on such
         # requests (learned_cost_usd, policy/cost.py); budgets and the reservation keep the
         # catalog estimate, so a learned low price never lets a tenant past a hard budget.
-        k = len(ids)
-        values = np.concatenate((choice.mean, choice.sd, choice.utility, choice.score, view.n,
-                                 cost, choice.cost))
-        round_columns(values[:5 * k], line.scale)
-        values = values.tolist()
-        ok = eligible.tolist()
-        per_model = {
-            i: {"predicted_reward": mean, "uncertainty": sd, "estimated_cost_usd": c,
-                "learned_cost_usd": lc, "utility": u, "score": score, "observations": n,
-                "eligible": e}
-            for i, mean, sd, c, lc, u, score, n, e in zip(
-                ids, values[:k], values[k:2 * k], values[5 * k:6 * k], values[6 * k:],
-                values[2 * k:3 * k], values[3 * k:4 * k], values[4 * k:5 * k], ok)}
+        per_model = explain(line, choice, cost, view.n, eligible)
+        ok = line.everyone_list if eligible is line.everyone else eligible.tolist()
         if latency_p95 or False in ok:  # the keys after the eight, in this order
             for s, e in zip(specs, ok):
                 entry = per_model[s.id]
@@ -330,7 +358,7 @@ class Router:
             candidates=ids,
             input_tokens=n_in,
             output_tokens=n_out,
-            estimated_cost_usd=values[5 * k + choice.index],
+            estimated_cost_usd=per_model[chosen]["estimated_cost_usd"],
             explanation=explanation,
             budget_exhausted=notes.get("exhausted", False),
         )
