@@ -61,14 +61,33 @@ class FeedbackDesk:
                            "unavailable and could not be logged; its feedback cannot be stored")
 
         async def commit() -> tuple[int, bool]:
-            future = committer.submit(decision_id, outcome, tenant_id)
+            # The committer wakes this loop once per batch with every result (not once per
+            # feedback, as wrap_future and wait_for would: ~15-20 µs of CPU per feedback).
+            loop = asyncio.get_running_loop()
+            waiter = loop.create_future()
+            future = committer.submit(decision_id, outcome, tenant_id, waiter)
+            timer = loop.call_later(max(deadline - time.monotonic(), 0.0), _expire, waiter)
             try:
-                return await asyncio.wait_for(asyncio.wrap_future(future),
-                                              max(deadline - time.monotonic(), 0.0))
-            except asyncio.TimeoutError:  # the wrapped future's cancellation cancels the commit
+                return await waiter
+            except _TooSlow:
+                future.cancel()  # not begun: the committer leaves it out
                 raise self.lookup.too_slow() from None
+            except asyncio.CancelledError:  # the request went away
+                future.cancel()
+                raise
+            finally:
+                timer.cancel()
 
         return await self.lookup.until_found(commit, decision_id, tenant_id, state, deadline)
+
+
+class _TooSlow(Exception):
+    """The feedback's deadline passed before its commit was reported."""
+
+
+def _expire(waiter: asyncio.Future) -> None:
+    if not waiter.done():
+        waiter.set_exception(_TooSlow())
 
 
 def count_settled(settled: list[Settled]) -> None:

@@ -21,6 +21,7 @@ references its decision, an acknowledged feedback also proves its decision was c
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -330,6 +331,33 @@ class _Pending:
     outcome: Outcome
     tenant_id: str | None
     future: Future
+    # An event loop's future to wake with the same result: one wake-up of its loop per batch
+    # (_wake_waiters), where asyncio.wrap_future would schedule one per feedback.
+    waiter: asyncio.Future | None = None
+
+
+def _wake_waiters(items: list[_Pending]) -> None:
+    """Hand each waiter its item's result (or error), one call per event loop, in that loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Pending]] = {}
+    for it in items:
+        if it.waiter is not None:
+            by_loop.setdefault(it.waiter.get_loop(), []).append(it)
+    for loop, batch in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_wake, batch)
+        except RuntimeError:  # its loop is closed: no one waits any more
+            pass
+
+
+def _wake(batch: list[_Pending]) -> None:
+    for it in batch:
+        if it.waiter.done():  # gave up (too slow, or its request was cancelled)
+            continue
+        exc = it.future.exception()  # set before the wake-up was scheduled: no wait
+        if exc is None:
+            it.waiter.set_result(it.future.result())
+        else:
+            it.waiter.set_exception(exc)
 
 
 class Charging(NamedTuple):
@@ -385,14 +413,17 @@ class FeedbackCommitter:
         for t in self._threads:
             t.start()
 
-    def submit(self, decision_id: str, outcome: Outcome, tenant_id: str | None) -> Future:
+    def submit(self, decision_id: str, outcome: Outcome, tenant_id: str | None,
+               waiter: asyncio.Future | None = None) -> Future:
         """A future of ``(feedback id, created)``, set after the commit, or of the error
-        (:class:`NotFound`, :class:`Conflict`, or a database error)."""
+        (:class:`NotFound`, :class:`Conflict`, or a database error). ``waiter``, an event
+        loop's future, is given the same result in its loop; cancelling the returned future
+        before the commit starts leaves the feedback out."""
         fut: Future = Future()
         with self._cond:
             if self._closing:
                 raise Unavailable("the server is shutting down; retry on another replica")
-            self._queue.append(_Pending(decision_id, outcome, tenant_id, fut))
+            self._queue.append(_Pending(decision_id, outcome, tenant_id, fut, waiter))
             if len(self._queue) == 1:  # the committer may be asleep on an empty queue
                 self._cond.notify_all()
         return fut
@@ -428,6 +459,7 @@ class FeedbackCommitter:
                 if _transient(exc) or len(items) == 1:
                     for it in items:
                         it.future.set_exception(exc)
+                    _wake_waiters(items)
                     continue
                 # Something in the batch is wrong: give each item its own transaction.
                 log.warning("feedback batch failed (%s); committing one by one", type(exc).__name__)
@@ -447,6 +479,7 @@ class FeedbackCommitter:
                     it.future.set_exception(res)
                 else:
                     it.future.set_result(res)
+            _wake_waiters(items)
 
     def _commit(self, items: list[_Pending], settled: list[Settled]) -> list:
         """One transaction for ``items``; returns per item a result tuple or an exception.
