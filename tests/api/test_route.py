@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 from bandit_router.routing.catalog import ModelSpec
 from tests.conftest import TWO_MODELS, route
 
@@ -147,3 +150,46 @@ def test_the_decision_log_stores_the_per_model_numbers_the_answer_showed(client)
         got = client.get(f"/v1/decisions/{d['decision_id']}").json()
         assert got["scores"] == d["explanation"]["models"]
         assert list(got["scores"]) == ["model-b", "model-a"]  # the candidates' order
+
+
+def test_a_lookup_whose_wait_runs_out_on_a_locked_table_says_not_written_yet(make_service,
+                                                                              pg_url):
+    """The database is up but a lock (a migration, VACUUM FULL) holds the lookup past its
+    wait: the answer is the lookup's own 503 "not in the database yet ... retry", not "the
+    database is unavailable"; once the lock is gone the decision is found."""
+    from fastapi.testclient import TestClient
+
+    from bandit_router.api.app import create_app
+    from tests.conftest import ADMIN, OPERATOR_KEY, TableLock
+
+    a = make_service(pg_url, TWO_MODELS, admin_key=OPERATOR_KEY)
+    impatient = make_service(pg_url, admin_key=OPERATOR_KEY, feedback_wait_s=0.5)
+    with TestClient(create_app(service=a)) as ca, \
+            TestClient(create_app(service=impatient)) as ci:
+        lock = TableLock(pg_url, "decisions", "ACCESS EXCLUSIVE")
+        once = threading.Lock()
+
+        def release() -> None:
+            if once.acquire(blocking=False):
+                lock.release()
+
+        unlock = threading.Timer(15.0, release)  # so that a lookup without a bound ends
+        unlock.start()
+        try:
+            decision = ca.post("/v1/route", json={"prompt": "hi"},
+                               headers=ADMIN).json()["decision_id"]
+            t0 = time.monotonic()
+            held = ci.get(f"/v1/decisions/{decision}", headers=ADMIN)
+            took = time.monotonic() - t0
+        finally:
+            unlock.cancel()
+            release()
+        assert took < 0.5 + 3.0, f"the lookup took {took:.1f} s against a 0.5 s wait"
+        assert held.status_code == 503 and held.headers["retry-after"], held.text
+        assert "not in the database yet" in held.json()["detail"], held.text
+        for _ in range(50):
+            found = ci.get(f"/v1/decisions/{decision}", headers=ADMIN)
+            if found.status_code == 200:
+                break
+            time.sleep(0.1)
+        assert found.status_code == 200, found.text

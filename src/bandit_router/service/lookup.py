@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bandit_router.store.decision_ids import COMMITTED, IdIssuer, parse
 from bandit_router.store.decisions import Expired, first_decision_in, missing_decision
-from bandit_router.store.errors import NotFound
+from bandit_router.store.errors import NotFound, TimedOut
 from bandit_router.store.writer import Logged, Unavailable
 
 T = TypeVar("T")
@@ -38,6 +38,11 @@ class DecisionLookup:
     def deadline(self) -> float:
         """When a request that starts now must be answered (monotonic clock)."""
         return time.monotonic() + self.wait_s
+
+    @staticmethod
+    def left(deadline: float) -> float:
+        """The time a query may still take before ``deadline`` (at least a millisecond)."""
+        return max(deadline - time.monotonic(), 0.001)
 
     def missing(self, decision_id: str, tenant_id: str | None, state: Logged,
                 misses: int, deadline: float | None = None) -> float:
@@ -62,9 +67,12 @@ class DecisionLookup:
             raise gone  # not in this process's buffer / committed before it was answered
         if abs(time.time() - parsed.created_s) > self.in_flight_s:
             raise gone  # no writer holds a decision this long (its process stopped)
-        left = None if deadline is None else max(deadline - time.monotonic(), 0.001)
-        with self.sessions() as s, s.begin():
-            first = first_decision_in(s, *parsed.later_of_origin(), timeout_s=left)
+        left = None if deadline is None else self.left(deadline)
+        try:
+            with self.sessions() as s, s.begin():
+                first = first_decision_in(s, *parsed.later_of_origin(), timeout_s=left)
+        except TimedOut:  # the wait is over while the database is slow or a table locked
+            raise self.not_yet(decision_id) from None
         if first is not None:
             found_id, owner = first
             if found_id != decision_id:
@@ -94,6 +102,8 @@ class DecisionLookup:
                 raise
             except NotFound:
                 misses += 1
+            except TimedOut:  # the database is slow or a table locked, past the wait
+                raise self.not_yet(decision_id) from None
 
     def not_yet(self, decision_id: str) -> Unavailable:
         return Unavailable(

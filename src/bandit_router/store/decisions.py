@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import json
 import math
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from dataclasses import dataclass
+from typing import Iterator
 
+from psycopg.errors import LockNotAvailable, QueryCanceled
 from pydantic_core import to_json
 from sqlalchemy import Connection, select, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from bandit_router.store.decision_ids import decision_time
-from bandit_router.store.errors import NotFound
+from bandit_router.store.errors import NotFound, TimedOut
 from bandit_router.store.locks import shared_xact_lock_condition
 from bandit_router.store.schema import (DecisionRow, FeedbackRow, RetentionRow, TenantRow,
                                        UsageRow)
@@ -141,18 +145,32 @@ def get_decision(session: Session, decision_id: str, tenant_id: str | None = Non
     return row
 
 
+@contextmanager
+def within(session: Session, timeout_s: float | None) -> Iterator[None]:
+    """The block's queries give up after ``timeout_s`` on Postgres (its statement and lock
+    timeouts, for the rest of the session's transaction): :class:`TimedOut`, a locked table
+    included. No bound on SQLite (a single process's file) or without ``timeout_s``."""
+    limited = timeout_s is not None and session.get_bind().dialect.name == "postgresql"
+    try:
+        if limited:
+            ms = max(int(timeout_s * 1000), 1)
+            for setting in ("statement_timeout", "lock_timeout"):
+                session.execute(text(f"SET LOCAL {setting} = {ms}"))
+        yield
+    except OperationalError as exc:
+        if limited and isinstance(exc.orig, (QueryCanceled, LockNotAvailable)):
+            raise TimedOut(f"the database did not answer within {timeout_s:.3g} s") from exc
+        raise
+
+
 def first_decision_in(session: Session, lowest: str, highest: str,
                       timeout_s: float | None = None) -> tuple[str, str | None] | None:
     """The decision with the smallest id in ``[lowest, highest]`` and its tenant, or None
-    (a range scan of the primary key: one index lookup). On Postgres, with ``timeout_s``,
-    the query gives up after that long (an OperationalError), a locked table included."""
-    if timeout_s is not None and session.get_bind().dialect.name == "postgresql":
-        ms = max(int(timeout_s * 1000), 1)
-        for setting in ("statement_timeout", "lock_timeout"):
-            session.execute(text(f"SET LOCAL {setting} = {ms}"))
-    row = session.execute(select(DecisionRow.id, DecisionRow.tenant_id)
-                          .where(DecisionRow.id >= lowest, DecisionRow.id <= highest)
-                          .order_by(DecisionRow.id).limit(1)).first()
+    (a range scan of the primary key: one index lookup), within ``timeout_s`` (:func:`within`)."""
+    with within(session, timeout_s):
+        row = session.execute(select(DecisionRow.id, DecisionRow.tenant_id)
+                              .where(DecisionRow.id >= lowest, DecisionRow.id <= highest)
+                              .order_by(DecisionRow.id).limit(1)).first()
     return None if row is None else (row[0], row[1])
 
 

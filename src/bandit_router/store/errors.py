@@ -11,3 +11,8 @@ class NotFound(StoreError):
 
 class Conflict(StoreError):
     pass
+
+
+class TimedOut(StoreError):
+    """A query gave up after the time its caller gave it (Postgres's statement or lock
+    timeout): the database is up, but did not answer in time."""

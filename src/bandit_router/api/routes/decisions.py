@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path
 from sqlalchemy import select
 
 from bandit_router.api.deps import CallerDep, ServiceDep
-from bandit_router.store.decisions import get_decision
+from bandit_router.store.decisions import get_decision, within
 from bandit_router.store.schema import FeedbackRow, UsageRow
 
 router = APIRouter(tags=["routing"])
@@ -28,7 +28,8 @@ async def decision(decision_id: DecisionPath, caller: CallerDep,
     state = await service.desk.logged(decision_id, deadline)
 
     def find() -> dict[str, Any]:
-        with service.sessions() as session:  # a fresh snapshot on every look
+        # A fresh snapshot on every look, bounded by the wait (a locked table: TimedOut)
+        with service.sessions() as session, within(session, service.lookup.left(deadline)):
             return _answer(session, get_decision(session, decision_id, caller.tenant_id))
 
     return await service.lookup.until_found(lambda: asyncio.to_thread(find), decision_id,
