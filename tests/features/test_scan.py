@@ -45,6 +45,16 @@ def _compiler() -> str | None:
     return shutil.which((sysconfig.get_config_var("CC") or "cc").split()[0])
 
 
+def require_built(built: bool, source: str) -> None:
+    """Skip where no compiler could have built ``source`` (a C helper's path under
+    src/bandit_router/), fail where one could and it was not."""
+    if not built:
+        if _compiler() is None:
+            pytest.skip(f"no C compiler here, so {source} was not built")
+        pytest.fail(f"a C compiler is here but {source} was not built: reinstall "
+                    "(pip install -e .) and read hatch_build.py's message")
+
+
 # Where a compiler exists the C scan must have been built (first test); where none does, the
 # comparison cannot run, and the numpy path is the only one.
 needs_native = pytest.mark.skipif(not scan_mod.NATIVE and _compiler() is None,

@@ -7,12 +7,11 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
-import pytest
 from scipy.special import ndtr
 
 from bandit_router.policy import (PolicySpec, Posterior, Prior, SufficientStats, posterior,
                                    thompson)
-from tests.features.test_scan import _compiler
+from tests.features.test_scan import require_built
 
 
 def _random_case(rng):
@@ -29,11 +28,7 @@ def _random_case(rng):
 
 
 def test_the_c_integrand_is_bit_for_bit_the_numpy_one():
-    if not thompson.NATIVE:  # as tests/features/test_scan.py: fail where it should be built
-        if _compiler() is None:
-            pytest.skip("no C compiler here, so policy/_argmax.c was not built")
-        pytest.fail("a C compiler is here but policy/_argmax.c was not built: reinstall "
-                    "(pip install -e .) and read hatch_build.py's message")
+    require_built(thompson.NATIVE, "policy/_argmax.c")
     rng = np.random.default_rng(19)
     for _ in range(5000):
         u, s, c = _random_case(rng)

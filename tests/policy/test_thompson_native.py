@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from bandit_router.policy import NoEligibleArm, PolicySpec, thompson
-from tests.features.test_scan import _compiler
+from tests.features.test_scan import require_built
 from tests.policy.test_propensity_native import _posterior_cases, _random_case
 
 # The integral Σ w_g · Π Φ is summed in grid order in C and by BLAS's dot in numpy: 161 terms
@@ -28,11 +28,7 @@ SPECS = (PolicySpec(), PolicySpec(floor_mass=0.5, floor_prune=2.0),
 
 @pytest.fixture(autouse=True)
 def _built():
-    if not thompson.NATIVE:  # as tests/features/test_scan.py: fail where it should be built
-        if _compiler() is None:
-            pytest.skip("no C compiler here, so policy/_argmax.c was not built")
-        pytest.fail("a C compiler is here but policy/_argmax.c was not built: reinstall "
-                    "(pip install -e .) and read hatch_build.py's message")
+    require_built(thompson.NATIVE, "policy/_argmax.c")
 
 
 def _decide(policy, view, x, seed, cost, weight, eligible):

@@ -15,16 +15,12 @@ from bandit_router.routing import RouteRequest, Router, router
 from bandit_router.routing.catalog import ModelSpec
 from bandit_router.features import DEFAULT_SPEC, featurizer_for
 from bandit_router.policy import PolicySpec, Posterior, Prior, SufficientStats
-from tests.features.test_scan import _compiler
+from tests.features.test_scan import require_built
 
 
 @pytest.fixture(autouse=True)
 def _built():
-    if not router.NATIVE:  # as tests/features/test_scan.py: fail where it should be built
-        if _compiler() is None:
-            pytest.skip("no C compiler here, so routing/_explain.c was not built")
-        pytest.fail("a C compiler is here but routing/_explain.c was not built: reinstall "
-                    "(pip install -e .) and read hatch_build.py's message")
+    require_built(router.NATIVE, "routing/_explain.c")
 
 
 def test_prices_are_those_of_the_numpy_expression_bit_for_bit(monkeypatch):
