@@ -322,9 +322,10 @@ class Router:
         choice = self.policy.choose(view, x, self._rng(), cost=cost, cost_weight=lam,
                                     eligible=eligible)
 
-        # The explanation (explain(): built on every decision). The utility prices each call at what its model's past calls were charged on such
-        # requests (learned_cost_usd, policy/cost.py); budgets and the reservation keep the
-        # catalog estimate, so a learned low price never lets a tenant past a hard budget.
+        # The explanation, built on every decision (explain()). The utility prices each call
+        # at what its model's past calls were charged on such requests (learned_cost_usd,
+        # policy/cost.py); budgets and the reservation keep the catalog estimate, so a learned
+        # low price never lets a tenant past a hard budget.
         per_model = explain(line, choice, cost, view.n, eligible)
         ok = line.everyone_list if eligible is line.everyone else eligible.tolist()
         if latency_p95 or False in ok:  # the keys after the eight, in this order

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Iterator
 
 import psycopg
-from sqlalchemy import Engine, create_engine, event, make_url, text
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -61,7 +61,7 @@ def make_engine(url: str, *, pool_size: int = 20, max_overflow: int = 10,
     # get new connections. The pool is sized for the request thread pool (40 threads):
     # overflow connections are closed after use, and opening one costs milliseconds.
     connect_args: dict = {"connect_timeout": 5}
-    timeout_ms = None if statement_timeout_s is None else max(int(statement_timeout_s * 1000), 1)
+    timeout_ms = None if statement_timeout_s is None else milliseconds(statement_timeout_s)
     if timeout_ms is not None and pooler != "transaction":
         connect_args["options"] = f"-c statement_timeout={timeout_ms} -c lock_timeout={timeout_ms}"
     if pooler == "transaction":
@@ -72,8 +72,7 @@ def make_engine(url: str, *, pool_size: int = 20, max_overflow: int = 10,
     if timeout_ms is not None and pooler == "transaction":
         @event.listens_for(engine, "begin")
         def _timeouts(conn) -> None:
-            conn.exec_driver_sql(f"SET LOCAL statement_timeout = {timeout_ms}")
-            conn.exec_driver_sql(f"SET LOCAL lock_timeout = {timeout_ms}")
+            set_local_timeouts(conn, timeout_ms)
 
     @event.listens_for(engine, "handle_error")
     def _explain(context) -> None:
@@ -84,6 +83,19 @@ def make_engine(url: str, *, pool_size: int = 20, max_overflow: int = 10,
 
 _POOLER_ERRORS = (psycopg.errors.InvalidSqlStatementName,  # prepared statement does not exist
                   psycopg.errors.DuplicatePreparedStatement)
+
+
+def milliseconds(seconds: float) -> int:
+    """A Postgres timeout setting for ``seconds``: whole milliseconds, at least 1 (0 would
+    mean no timeout)."""
+    return max(int(seconds * 1000), 1)
+
+
+def set_local_timeouts(conn: Connection, timeout_ms: int) -> None:
+    """Every statement, and every wait for a lock, of the rest of ``conn``'s transaction
+    gives up after ``timeout_ms`` (Postgres)."""
+    conn.exec_driver_sql(f"SET LOCAL statement_timeout = {int(timeout_ms)}")
+    conn.exec_driver_sql(f"SET LOCAL lock_timeout = {int(timeout_ms)}")
 
 
 def explain_pooler_error(exc: BaseException) -> None:

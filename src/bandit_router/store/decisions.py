@@ -11,11 +11,12 @@ from typing import Iterator
 
 from psycopg.errors import LockNotAvailable, QueryCanceled
 from pydantic_core import to_json
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from bandit_router.store.db import milliseconds, set_local_timeouts
 from bandit_router.store.decision_ids import decision_time
 from bandit_router.store.errors import NotFound, TimedOut
 from bandit_router.store.locks import shared_xact_lock_condition
@@ -153,9 +154,7 @@ def within(session: Session, timeout_s: float | None) -> Iterator[None]:
     limited = timeout_s is not None and session.get_bind().dialect.name == "postgresql"
     try:
         if limited:
-            ms = max(int(timeout_s * 1000), 1)
-            for setting in ("statement_timeout", "lock_timeout"):
-                session.execute(text(f"SET LOCAL {setting} = {ms}"))
+            set_local_timeouts(session.connection(), milliseconds(timeout_s))
         yield
     except OperationalError as exc:
         if limited and isinstance(exc.orig, (QueryCanceled, LockNotAvailable)):
