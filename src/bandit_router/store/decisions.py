@@ -70,7 +70,7 @@ def _json_text(value) -> str:
 # multi-row VALUES that SQLAlchemy compiles again for every batch (most of the group commit's
 # CPU, see "Where the time went" in benchmarks/README.md).
 _FEEDBACK_TYPES = {"decision_id": "text", "decision_created_at": "timestamptz",
-                   "received_at": "timestamptz", "charged_usd": "float8", "origin": "text",
+                   "model_id": "text", "received_at": "timestamptz", "charged_usd": "float8", "origin": "text",
                    "reward": "float8", "input_tokens": "int4", "output_tokens": "int4",
                    "cost_usd": "float8", "latency_ms": "float8", "error": "text"}
 _PG_FEEDBACK_INSERT = (

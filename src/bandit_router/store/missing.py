@@ -123,13 +123,15 @@ def _record_batch(session: Session, tenant_id: str, reward: float, lo: datetime 
             ~exists().where(FeedbackRow.decision_id == DecisionRow.id)]
     if lo is not None:
         cond.append(DecisionRow.created_at >= lo)
-    pick = (select(DecisionRow.id, DecisionRow.created_at, literal(now).label("received_at"),
+    pick = (select(DecisionRow.id, DecisionRow.created_at, DecisionRow.model_id,
+                   literal(now).label("received_at"),
                    literal(reward).label("reward"), DecisionRow.estimated_cost_usd,
                    literal("default").label("origin"))
             .where(and_(*cond)).order_by(DecisionRow.created_at).limit(batch))
     shared_xact_lock(session, FEEDBACK_LOCK)  # the refit's high-water mark (locks.py)
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     stmt = insert(FeedbackRow).from_select(
-        ["decision_id", "decision_created_at", "received_at", "reward", "charged_usd", "origin"],
+        ["decision_id", "decision_created_at", "model_id", "received_at", "reward", "charged_usd",
+         "origin"],
         pick).on_conflict_do_nothing()  # any unique key: one feedback per decision
     return len(session.execute(stmt.returning(FeedbackRow.decision_id)).all())

@@ -90,6 +90,10 @@ class FeedbackRow(Base):
     # The decision's created_at: the key feedback is partitioned by on Postgres (with its
     # decision), so that "one feedback per decision" is a unique key of the partitioned table.
     decision_created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The decision's model, copied when the feedback is recorded, so that the per-model
+    # latency estimate reads recent feedback alone (store/latency.py; NULL in rows recorded
+    # before migration 0009 and not backfilled by it).
+    model_id: Mapped[str | None] = mapped_column(String(200))
 
 
 class PosteriorRow(Base):

@@ -510,7 +510,7 @@ class FeedbackCommitter:
                 s, {d: (decisions[d], items[i]) for d, i in first.items()}, usage).items()}
             late = closed_windows([decisions[d] for d in first], now)
             rows = [dict(decision_id=d, decision_created_at=decisions[d].created_at,
-                         received_at=now, charged_usd=charged[d],
+                         model_id=decisions[d].model_id, received_at=now, charged_usd=charged[d],
                          origin="late" if d in late else "app",
                          **{f: getattr(items[first[d]].outcome, f) for f in FEEDBACK_FIELDS})
                     for d in sorted(first)  # one lock order for all writers: no deadlocks
