@@ -54,6 +54,22 @@ def pg_template() -> Iterator[str]:
 
 
 @pytest.fixture
+def empty_pg_engine() -> Iterator:
+    """An engine on a new, empty PostgreSQL database (not migrated: for migration tests),
+    dropped afterwards."""
+    name = f"br_mig_{uuid.uuid4().hex[:8]}"
+    with _pg_conn() as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    engine = make_engine(f"postgresql+psycopg://{PG_SERVER.split('://', 1)[1]}/{name}")
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        with _pg_conn() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
 def pg_url(pg_template) -> Iterator[str]:
     """SQLAlchemy URL of a fresh, migrated PostgreSQL database for this test."""
     name = f"br_test_{uuid.uuid4().hex[:10]}"

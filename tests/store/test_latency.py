@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import threading
-import uuid
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from bandit_router.store import migrate
-from bandit_router.store.db import make_engine
 from bandit_router.store.latency import recent_p95
-from tests.conftest import PG_SERVER, TWO_MODELS, _pg_conn, route
+from tests.conftest import TWO_MODELS, route
 
 
 def _feedback(client, n: int, latency_of: dict[str, float]) -> None:
@@ -63,39 +61,31 @@ def test_the_estimate_counts_each_model_on_sqlite_too(make_client, sqlite_url):
 
 
 @pytest.mark.postgres
-def test_migration_0009_gives_recent_feedback_its_model():
+def test_migration_0009_gives_recent_feedback_its_model(empty_pg_engine):
     """Feedback recorded before the model was stored with it still counts after the upgrade,
     for as long as a latency window can reach back."""
-    name = f"br_mig9_{uuid.uuid4().hex[:8]}"
-    with _pg_conn() as c:
-        c.execute(f'CREATE DATABASE "{name}"')
-    engine = make_engine(f"postgresql+psycopg://{PG_SERVER.split('://', 1)[1]}/{name}")
-    try:
-        migrate.upgrade(engine, "0008")
-        with engine.begin() as c:
-            c.execute(sa.text("""
-                INSERT INTO decisions (id, created_at, model_id, propensity, policy,
-                    policy_version, cost_weight, features, candidates, input_tokens_est,
-                    output_tokens_est, estimated_cost_usd, scores)
-                SELECT 'd' || i, now() - make_interval(days => i), 'model-' || (i % 2), 0.5,
-                       'thompson', 1, 0.0, '\\x00', '[]', 10, 10, 0.001, '{}'
-                FROM generate_series(0, 9) i"""))
-            c.execute(sa.text("""
-                INSERT INTO feedback (decision_id, decision_created_at, received_at, reward,
-                                      latency_ms)
-                SELECT id, created_at, created_at + interval '1 second', 1.0, 100.0
-                FROM decisions"""))
-        migrate.upgrade(engine, "head")
-        with engine.connect() as c:
-            rows = dict(c.execute(sa.text(
-                "SELECT decision_id, model_id FROM feedback")).all())
-        recent = {f"d{i}": f"model-{i % 2}" for i in range(7)}  # received within 7 days
-        # (d7, received 7 days less a second ago, is too near the bound to assert)
-        assert {d: m for d, m in rows.items() if d in recent} == recent
-        assert all(rows[f"d{i}"] is None for i in (8, 9))
-        with Session(engine) as s:
-            assert recent_p95(s, 3600.0) == {"model-0": 100.0}
-    finally:
-        engine.dispose()
-        with _pg_conn() as c:
-            c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    engine = empty_pg_engine
+    migrate.upgrade(engine, "0008")
+    with engine.begin() as c:
+        c.execute(sa.text("""
+            INSERT INTO decisions (id, created_at, model_id, propensity, policy,
+                policy_version, cost_weight, features, candidates, input_tokens_est,
+                output_tokens_est, estimated_cost_usd, scores)
+            SELECT 'd' || i, now() - make_interval(days => i), 'model-' || (i % 2), 0.5,
+                   'thompson', 1, 0.0, '\\x00', '[]', 10, 10, 0.001, '{}'
+            FROM generate_series(0, 9) i"""))
+        c.execute(sa.text("""
+            INSERT INTO feedback (decision_id, decision_created_at, received_at, reward,
+                                  latency_ms)
+            SELECT id, created_at, created_at + interval '1 second', 1.0, 100.0
+            FROM decisions"""))
+    migrate.upgrade(engine, "head")
+    with engine.connect() as c:
+        rows = dict(c.execute(sa.text(
+            "SELECT decision_id, model_id FROM feedback")).all())
+    recent = {f"d{i}": f"model-{i % 2}" for i in range(7)}  # received within 7 days
+    # (d7, received 7 days less a second ago, is too near the bound to assert)
+    assert {d: m for d, m in rows.items() if d in recent} == recent
+    assert all(rows[f"d{i}"] is None for i in (8, 9))
+    with Session(engine) as s:
+        assert recent_p95(s, 3600.0) == {"model-0": 100.0}

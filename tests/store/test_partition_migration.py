@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
 
 import pytest
 import sqlalchemy as sa
 
 from bandit_router.store import migrate, partitions
 from bandit_router.store.db import make_engine
-from tests.conftest import PG_SERVER, _pg_conn
 
 DECISION_COLUMNS = ("id, tenant_id, created_at, model_id, propensity, policy, policy_version, "
                     "cost_weight, features, candidates::text, input_tokens_est, "
@@ -52,42 +50,34 @@ def _fingerprint(conn) -> dict:
 
 
 @pytest.mark.postgres
-def test_migration_partitions_a_populated_database_without_losing_a_row():
-    name = f"br_mig_{uuid.uuid4().hex[:8]}"
-    with _pg_conn() as c:
-        c.execute(f'CREATE DATABASE "{name}"')
-    engine = make_engine(f"postgresql+psycopg://{PG_SERVER.split('://', 1)[1]}/{name}")
-    try:
-        migrate.upgrade(engine, "0003")
-        with engine.begin() as conn:
-            _populate(conn, 30_000)
-            before = _fingerprint(conn)
-            next_id = conn.scalar(sa.text("SELECT last_value FROM feedback_id_seq"))
-        assert before["feedback"][0] > 15_000 and before["usage"][0] > 10_000
-        migrate.upgrade(engine)
-        with engine.begin() as conn:
-            assert partitions.is_partitioned(conn)
-            assert _fingerprint(conn) == before
-            days = partitions.partition_days(conn, "decisions")
-            assert len(days) >= 13 and partitions.default_rows(conn) == 0
-            # New feedback continues the id sequence (the refit's watermark stays valid).
-            d = conn.execute(sa.text("SELECT id, created_at FROM decisions d WHERE NOT EXISTS "
-                                     "(SELECT 1 FROM feedback f WHERE f.decision_id = d.id) "
-                                     "LIMIT 1")).one()
-            new_id = conn.scalar(sa.text(
-                "INSERT INTO feedback (decision_id, decision_created_at, received_at, reward) "
-                "VALUES (:d, :t, now(), 1.0) RETURNING id"), {"d": d.id, "t": d.created_at})
-            assert new_id == next_id + 1
-            # One feedback per decision is still enforced.
-            with pytest.raises(sa.exc.IntegrityError):
-                with conn.begin_nested():
-                    conn.execute(sa.text(
-                        "INSERT INTO feedback (decision_id, decision_created_at, received_at, "
-                        "reward) VALUES (:d, :t, now(), 0.0)"), {"d": d.id, "t": d.created_at})
-    finally:
-        engine.dispose()
-        with _pg_conn() as c:
-            c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def test_migration_partitions_a_populated_database_without_losing_a_row(empty_pg_engine):
+    engine = empty_pg_engine
+    migrate.upgrade(engine, "0003")
+    with engine.begin() as conn:
+        _populate(conn, 30_000)
+        before = _fingerprint(conn)
+        next_id = conn.scalar(sa.text("SELECT last_value FROM feedback_id_seq"))
+    assert before["feedback"][0] > 15_000 and before["usage"][0] > 10_000
+    migrate.upgrade(engine)
+    with engine.begin() as conn:
+        assert partitions.is_partitioned(conn)
+        assert _fingerprint(conn) == before
+        days = partitions.partition_days(conn, "decisions")
+        assert len(days) >= 13 and partitions.default_rows(conn) == 0
+        # New feedback continues the id sequence (the refit's watermark stays valid).
+        d = conn.execute(sa.text("SELECT id, created_at FROM decisions d WHERE NOT EXISTS "
+                                 "(SELECT 1 FROM feedback f WHERE f.decision_id = d.id) "
+                                 "LIMIT 1")).one()
+        new_id = conn.scalar(sa.text(
+            "INSERT INTO feedback (decision_id, decision_created_at, received_at, reward) "
+            "VALUES (:d, :t, now(), 1.0) RETURNING id"), {"d": d.id, "t": d.created_at})
+        assert new_id == next_id + 1
+        # One feedback per decision is still enforced.
+        with pytest.raises(sa.exc.IntegrityError):
+            with conn.begin_nested():
+                conn.execute(sa.text(
+                    "INSERT INTO feedback (decision_id, decision_created_at, received_at, "
+                    "reward) VALUES (:d, :t, now(), 0.0)"), {"d": d.id, "t": d.created_at})
 
 
 def test_sqlite_upgrade_keeps_every_row_and_fills_the_decision_time(tmp_path):
