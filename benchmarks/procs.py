@@ -20,35 +20,34 @@ import json
 import os
 import time
 
-_TICK = os.sysconf("SC_CLK_TCK")
+from benchmarks.http import cpu_seconds
+
 _PG_KINDS = ("autovacuum", "checkpointer", "walwriter", "background writer", "wal writer")
 
 
 def _kind(cmdline: str) -> str:
     if cmdline.startswith("postgres:"):
         return next((f"pg:{k}" for k in _PG_KINDS if k in cmdline), "pg:backend")
-    for needle, kind in (("refit", "refit"), ("loadgen", "loadgen"), ("benchmarks.procs", "sampler"),
-                         ("uvicorn", "server"), ("bandit_router.cli serve", "server"),
-                         ("multiprocessing", "server")):
+    for needle, kind in (("refit", "refit"), ("loadgen", "loadgen"),
+                         ("benchmarks.procs", "sampler"), ("uvicorn", "server"),
+                         ("bandit_router.cli serve", "server"), ("multiprocessing", "server")):
         if needle in cmdline:
             return kind
     return "other"
 
 
-def _snapshot() -> dict[str, tuple[int, str]]:
+def _snapshot() -> dict[int, tuple[float, str]]:
+    """Every process's CPU seconds so far and its kind."""
     out = {}
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
         try:
-            with open(f"/proc/{pid}/stat") as f:
-                stat = f.read()
             with open(f"/proc/{pid}/cmdline", "rb") as f:
                 cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
         except OSError:  # the process ended meanwhile
             continue
-        fields = stat[stat.rfind(")") + 2:].split()
-        out[pid] = (int(fields[11]) + int(fields[12]), _kind(cmd))  # utime + stime, in ticks
+        out[int(pid)] = (cpu_seconds([int(pid)]), _kind(cmd))
     return out
 
 
@@ -59,10 +58,11 @@ def record(path: str, every_s: float = 0.25) -> None:
             time.sleep(every_s)
             now, t = _snapshot(), time.monotonic()
             cpu: dict[str, float] = {}
-            for pid, (ticks, kind) in now.items():
-                if pid in before and ticks > before[pid][0]:
-                    cpu[kind] = cpu.get(kind, 0.0) + (ticks - before[pid][0]) / _TICK
-            out.write(json.dumps({"t": t, "cpu": cpu}) + "\n")
+            for pid, (seconds, kind) in now.items():
+                if pid in before and seconds > before[pid][0]:
+                    cpu[kind] = cpu.get(kind, 0.0) + seconds - before[pid][0]
+            out.write(json.dumps({"t": t, "cpu": {k: round(v, 3) for k, v in cpu.items()}})
+                      + "\n")
             out.flush()
             before = now
 

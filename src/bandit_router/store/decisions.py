@@ -70,9 +70,10 @@ def _json_text(value) -> str:
 # multi-row VALUES that SQLAlchemy compiles again for every batch (most of the group commit's
 # CPU, see "Where the time went" in benchmarks/README.md).
 _FEEDBACK_TYPES = {"decision_id": "text", "decision_created_at": "timestamptz",
-                   "model_id": "text", "received_at": "timestamptz", "charged_usd": "float8", "origin": "text",
-                   "reward": "float8", "input_tokens": "int4", "output_tokens": "int4",
-                   "cost_usd": "float8", "latency_ms": "float8", "error": "text"}
+                   "model_id": "text", "received_at": "timestamptz", "charged_usd": "float8",
+                   "origin": "text", "reward": "float8", "input_tokens": "int4",
+                   "output_tokens": "int4", "cost_usd": "float8", "latency_ms": "float8",
+                   "error": "text"}
 _PG_FEEDBACK_INSERT = (
     f"INSERT INTO feedback ({', '.join(_FEEDBACK_TYPES)}) SELECT * FROM unnest("
     + ", ".join(f"%s::{t}[]" for t in _FEEDBACK_TYPES.values())
